@@ -1,0 +1,35 @@
+# Two commands: `make demo` and `make test`. Both set everything up first and are
+# quick the second time (the venv is rebuilt only when pyproject.toml changes).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools
+
+$(VENV)/.demo: pyproject.toml | $(PY)
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.test: pyproject.toml | $(PY)
+	$(PIP) install -e '.[test,capture,lab]'
+	@touch $@ $(VENV)/.demo
+
+demo: $(VENV)/.demo
+	$(PY) -m analyzer summary captures/
+	$(PY) -m analyzer export captures/ --format markdown --out out/
+	@echo "transcripts written to out/"
+
+test: $(VENV)/.test
+	$(PY) -m ruff check analyzer tests benchmarks addons
+	$(PY) -m pytest
+
+bench: $(VENV)/.test
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

@@ -1,0 +1,43 @@
+"""chatcap's analyzer: reconstruct what LLM chat APIs sent and received.
+
+    import analyzer
+    xs = analyzer.load("captures/")      # any supported format -> list of Exchange
+    rec = xs[0].reconstruct()            # messages, reasoning, tool calls, usage, timing
+    rec.to_openai()                      # the equivalent non-streaming chat.completion
+
+pandas and altair are imported only when `analyzer.frames` / `analyzer.charts` are used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from analyzer.errors import LoadError, NoExchangesFound
+from analyzer.ingest import Exchanges, Problem, load, parse
+from analyzer.model import Choice, Exchange, Notice, Reconstruction, ToolCall, Usage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Choice",
+    "Exchange",
+    "Exchanges",
+    "LoadError",
+    "NoExchangesFound",
+    "Notice",
+    "Problem",
+    "Reconstruction",
+    "ToolCall",
+    "Usage",
+    "load",
+    "parse",
+]
+
+_LAZY = {"frames", "charts", "export", "metrics", "redact", "sse", "protocols"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return importlib.import_module(f"analyzer.{name}")
+    raise AttributeError(f"module 'analyzer' has no attribute {name!r}")

@@ -1,0 +1,166 @@
+"""`chatcap` — a thin command line over the library. Errors are one readable line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from analyzer.errors import LoadError
+from analyzer.ingest import Exchanges, load
+from analyzer.metrics import reported_cost
+from analyzer.model import Exchange, Reconstruction
+
+
+def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn any failure into one line on stderr and exit status 1: never a traceback."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except LoadError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as exc:  # noqa: BLE001 - the CLI's promise: no tracebacks
+            raise click.ClickException(f"internal error: {type(exc).__name__}: {exc}") from None
+
+    return run
+
+
+def _load(paths: tuple[str, ...]) -> Exchanges:
+    exchanges = load(paths[0]) if len(paths) == 1 else load(list(paths))
+    for problem in exchanges.problems:
+        click.echo(f"skipped {problem}", err=True)
+    if not exchanges:
+        raise click.ClickException("no exchanges found in " + ", ".join(paths))
+    return exchanges
+
+
+def _reconstruct(exchange: Exchange) -> Reconstruction | None:
+    try:
+        return exchange.reconstruct()
+    except Exception as exc:  # noqa: BLE001 - one bad exchange never stops the batch
+        click.echo(f"{exchange.id}: could not reconstruct: {type(exc).__name__}: {exc}", err=True)
+        return None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="chatcap")
+def main() -> None:
+    """See what LLM chat apps actually sent and received."""
+
+
+def _ms(value: float | None, coarse: bool = False) -> str:
+    """A duration; `coarse` ones (1 s resolution) are shown in whole seconds with a ~."""
+    if value is None:
+        return "—"
+    if coarse:
+        return "<1 s" if value < 1000 else f"~{value / 1000:.0f} s"
+    return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:,.0f} ms"
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    # Off a terminal rich assumes 80 columns; a piped table is read in an editor or a log.
+    return Console(soft_wrap=False) if sys.stdout.isatty() else Console(width=160)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_friendly
+def summary(paths: tuple[str, ...]) -> None:
+    """A table per exchange: model, status, TTFT, tokens, tok/s, cost."""
+    from rich.table import Table
+
+    exchanges = _load(paths)
+    table = Table(title=f"{len(exchanges)} exchange(s)", title_justify="left")
+    for name, justify in [
+        ("exchange", "left"), ("model", "left"), ("status", "right"), ("ends", "left"), ("TTFT", "right"),
+        ("duration", "right"), ("tokens in→out", "right"), ("tok/s", "right"), ("cost", "right"), ("warnings", "right"),
+    ]:  # fmt: skip
+        table.add_column(name, justify=justify, no_wrap=name in ("exchange", "TTFT", "duration"))
+    for exchange in exchanges:
+        rec = _reconstruct(exchange)
+        if rec is None:
+            table.add_row(exchange.id, "—", "—", "failed", *["—"] * 6)
+            continue
+        timing = rec.timing
+        coarse = timing is not None and timing.source == "created"
+        usage = rec.usage
+        tokens = f"{usage.prompt_tokens}→{usage.completion_tokens}" if usage else "—"
+        rate = timing.decode_tokens_per_s if timing else None
+        cost = reported_cost(rec)
+        status = exchange.response.status if exchange.response else None
+        table.add_row(
+            exchange.id,
+            rec.served_model or rec.requested_model or "—",
+            str(status) if status else "—",
+            _ending(rec),
+            _ms(timing.ttft_ms if timing else None),
+            _ms(timing.duration_ms if timing else None, coarse=coarse),
+            tokens,
+            f"{rate:.1f}" if rate else "—",
+            f"${cost:g}" if cost is not None else "—",
+            str(len(rec.warnings)) if rec.warnings else "",
+        )
+    _console().print(table)
+
+
+def _ending(rec: Reconstruction) -> str:
+    if rec.error:
+        return "error"
+    if rec.truncated:
+        return "truncated"
+    reasons = sorted({c.finish_reason for c in rec.choices if c.finish_reason})
+    return ",".join(reasons) or ("done" if rec.done else "—")
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--id", "exchange_id", help="Exchange id (as `summary` lists them); default: the first.")
+@_friendly
+def show(path: str, exchange_id: str | None) -> None:
+    """One reconstructed exchange, readable in a terminal."""
+    from rich.markdown import Markdown
+
+    from analyzer.export import markdown_text
+
+    exchanges = _load((path,))
+    chosen = exchanges[0]
+    if exchange_id:
+        matches = [x for x in exchanges if x.id == exchange_id or x.id.endswith(exchange_id)]
+        if not matches:
+            raise click.ClickException(f"no exchange {exchange_id!r}; there are: " + ", ".join(x.id for x in exchanges[:10]))
+        chosen = matches[0]
+    _console().print(Markdown(markdown_text(chosen)))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["markdown", "jsonl"]), default="markdown", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(), default="out", show_default=True)
+@_friendly
+def export(paths: tuple[str, ...], fmt: str, out_dir: str) -> None:
+    """Write reconstructed transcripts (credentials always redacted)."""
+    from analyzer import export as exporters
+
+    exchanges = Exchanges(x for x in _load(paths) if _reconstruct(x) is not None)
+    if fmt == "markdown":
+        written = exporters.markdown(exchanges, out_dir)
+        click.echo(f"wrote {len(written)} transcript(s) to {out_dir}/")
+    else:
+        target = exporters.jsonl(exchanges, Path(out_dir) / "transcripts.jsonl")
+        click.echo(f"wrote {len(exchanges)} line(s) to {target}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Reconstructed transcripts out: Markdown (one file per exchange) and OpenAI-format JSONL.
+
+Exports always redact credentials, whatever the input says about itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from analyzer.metrics import reported_cost
+from analyzer.model import Exchange
+from analyzer.protocols.openai_chat import content_text, request_messages
+from analyzer.redact import redact_text
+
+__all__ = ["jsonl", "markdown", "markdown_text"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def file_name(exchange: Exchange, suffix: str) -> str:
+    return _UNSAFE.sub("_", exchange.id).strip("_") + suffix
+
+
+def _fence(text: str, lang: str = "") -> str:
+    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
+    fence = "`" * (longest + 1)
+    return f"{fence}{lang}\n{text}\n{fence}"
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f} ms"
+
+
+def markdown_text(exchange: Exchange) -> str:
+    """One exchange as a Markdown transcript: request history, reply, usage, timing, warnings."""
+    rec = exchange.reconstruct()
+    lines = [f"# {exchange.id}", ""]
+    facts = [
+        ("source", f"{exchange.where} ({exchange.format})"),
+        ("url", exchange.request.url if exchange.request else None),
+        ("model", f"{rec.requested_model or '—'} requested, {rec.served_model or '—'} served"),
+        ("status", exchange.response.status if exchange.response else None),
+        ("protocol", f"{rec.protocol}, {'streamed' if rec.streamed else 'not streamed'}"),
+    ]
+    if rec.usage:
+        facts.append(("tokens", f"{rec.usage.prompt_tokens} prompt, {rec.usage.completion_tokens} completion"))
+    cost = reported_cost(rec)
+    if cost is not None:
+        facts.append(("cost", f"${cost:g} (reported by the provider)"))
+    if rec.timing and rec.timing.source != "none":
+        t = rec.timing
+        facts.append(("timing", f"TTFT {_ms(t.ttft_ms)}, duration {_ms(t.duration_ms)} (source: {t.source})"))
+    lines += [f"- **{name}**: {value}" for name, value in facts if value is not None]
+    messages = request_messages(exchange)
+    if messages:
+        lines += ["", "## Request", ""]
+        for message in messages:
+            lines += _message(message)
+    lines += ["", "## Reply", ""]
+    if rec.error:
+        lines += ["**Error:**", "", _fence(orjson.dumps(rec.error, option=orjson.OPT_INDENT_2).decode(), "json"), ""]
+    for choice in rec.choices:
+        if len(rec.choices) > 1:
+            lines += [f"### choice {choice.index}", ""]
+        if choice.reasoning:
+            lines += ["<details><summary>Reasoning</summary>", "", choice.reasoning, "", "</details>", ""]
+        if choice.content:
+            lines += [choice.content, ""]
+        if choice.refusal:
+            lines += [f"**Refusal:** {choice.refusal}", ""]
+        for call in choice.tool_calls:
+            lines += [f"**Tool call** `{call.name}` ({call.id}):", "", _fence(_pretty_arguments(call.arguments), "json"), ""]
+        lines += [f"*finish reason: {choice.finish_reason or '—'}*", ""]
+    if rec.warnings:
+        lines += ["## Warnings", ""] + [f"- {w.message}" for w in rec.warnings] + [""]
+    return redact_text("\n".join(lines).rstrip() + "\n")
+
+
+def _pretty_arguments(arguments: str) -> str:
+    try:
+        return orjson.dumps(orjson.loads(arguments), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return arguments
+
+
+def _message(message: dict[str, Any]) -> list[str]:
+    role = str(message.get("role", "?"))
+    lines = [f"### {role}" + (f" ({message['name']})" if message.get("name") else ""), ""]
+    text = content_text(message.get("content"))
+    if text:
+        lines += [text, ""]
+    for call in message.get("tool_calls") or []:
+        function = call.get("function", {}) if isinstance(call, dict) else {}
+        lines += [f"**Tool call** `{function.get('name')}`:", "", _fence(_pretty_arguments(str(function.get("arguments", ""))), "json"), ""]
+    return lines
+
+
+def markdown(exchanges: Iterable[Exchange], out_dir: str | Path) -> list[Path]:
+    """Write one Markdown transcript per exchange into `out_dir`; returns the files written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for exchange in exchanges:
+        path = out / file_name(exchange, ".md")
+        path.write_text(markdown_text(exchange), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def jsonl(exchanges: Iterable[Exchange], path: str | Path) -> Path:
+    """One line per exchange: `{"id", "messages": request history + reply, "response": to_openai()}`."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("wb") as handle:
+        for exchange in exchanges:
+            rec = exchange.reconstruct()
+            response = rec.to_openai()
+            messages = request_messages(exchange) + [choice["message"] for choice in response["choices"][:1]]
+            line = orjson.dumps({"id": exchange.id, "messages": messages, "response": response})
+            handle.write(redact_text(line.decode()).encode() + b"\n")
+    return target

@@ -1,0 +1,148 @@
+"""Request/response pairs given as JSON: HAR 1.2 entries (chatcap/1 capture lines are
+HAR entries) and the looser `{"request": {...}, "response": {...}}` dumps people write
+by hand or with a logging hook.
+
+HAR 1.2: http://www.softwareishard.com/blog/har-12-spec/
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from analyzer.ingest.text import decode_content
+from analyzer.model import Exchange, Notice, Request, Response
+
+
+def headers_of(value: Any) -> list[tuple[str, str]]:
+    """Headers in any common shape: HAR's [{name, value}], a dict, or [[name, value]]."""
+    if isinstance(value, dict):
+        out = []
+        for name, item in value.items():
+            for one in item if isinstance(item, list) else [item]:
+                out.append((str(name), "" if one is None else str(one)))
+        return out
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            if isinstance(item, dict) and "name" in item:
+                out.append((str(item["name"]), str(item.get("value", ""))))
+            elif isinstance(item, (list, tuple)) and len(item) == 2:
+                out.append((str(item[0]), str(item[1])))
+        return out
+    return []
+
+
+def _body_bytes(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return orjson.dumps(value)  # a body a dump stored already parsed
+
+
+def _request(data: dict[str, Any]) -> Request:
+    body = None
+    post = data.get("postData")
+    if isinstance(post, dict):
+        if post.get("text") is not None:
+            body = _body_bytes(post["text"])
+        elif isinstance(post.get("params"), list):
+            body = urlencode([(p.get("name", ""), p.get("value", "")) for p in post["params"]]).encode()
+    if body is None:
+        body = _body_bytes(data.get("body", data.get("data")))
+    return Request(
+        method=data.get("method"),
+        url=data.get("url"),
+        http_version=data.get("httpVersion"),
+        headers=headers_of(data.get("headers")),
+        body=body,
+    )
+
+
+def _response(data: dict[str, Any], warnings: list[Notice], *, decoded: bool) -> Response:
+    """`decoded`: the producer promises the body is already content-decoded (chatcap/1)."""
+    headers = headers_of(data.get("headers"))
+    content = data.get("content")
+    body: bytes | None = None
+    if isinstance(content, dict):
+        text = content.get("text")
+        if text is not None and content.get("encoding") == "base64":
+            try:
+                body = base64.b64decode(text, validate=False)
+            except (binascii.Error, ValueError):
+                warnings.append(Notice("bad_base64", "response body marked base64 does not decode: kept as text"))
+                body = _body_bytes(text)
+        else:
+            body = _body_bytes(text)
+        if body is None and content.get("size", 0):
+            warnings.append(
+                Notice("body_not_recorded", f"the producer dropped the response body ({content['size']} bytes)")
+            )
+    else:
+        body = _body_bytes(data.get("body", data.get("data")))
+    status = data.get("status", data.get("statusCode", data.get("status_code")))
+    response = Response(
+        status=int(status) if isinstance(status, (int, str)) and str(status).isdigit() else None,
+        reason=data.get("statusText", data.get("reason")),
+        http_version=data.get("httpVersion"),
+        headers=headers,
+        body=body or b"",
+    )
+    chunks = data.get("_chunks")
+    if isinstance(chunks, list):
+        try:
+            response.chunks = [(float(t), int(end)) for t, end in chunks]
+        except (TypeError, ValueError):
+            warnings.append(Notice("bad_chunks", "response._chunks is malformed: arrival times ignored"))
+    if response.body and not decoded:
+        decoded_body, notice = decode_content(response.body, response.header("content-encoding"))
+        response.body = decoded_body
+        if notice:
+            warnings.append(notice)
+    return response
+
+
+def _datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def is_pair(obj: Any) -> bool:
+    """A dict with a request and a response object: a HAR entry or a simple dump."""
+    return isinstance(obj, dict) and isinstance(obj.get("request"), dict) and isinstance(obj.get("response"), dict)
+
+
+def exchange_from_pair(obj: dict[str, Any], *, id: str, source: str, position: str, fmt: str, raw: bytes) -> Exchange:
+    warnings: list[Notice] = []
+    response = _response(obj["response"], warnings, decoded="_chatcap" in obj)
+    meta = obj.get("_chatcap") if isinstance(obj.get("_chatcap"), dict) else {}
+    timings = obj.get("timings")
+    return Exchange(
+        id=id,
+        source=source,
+        position=position,
+        format=fmt,
+        request=_request(obj["request"]),
+        response=response,
+        raw=raw,
+        started_at=_datetime(obj.get("startedDateTime")),
+        timings={k: float(v) for k, v in timings.items() if isinstance(v, (int, float))}
+        if isinstance(timings, dict)
+        else None,
+        error=obj.get("_error") if isinstance(obj.get("_error"), str) else None,
+        complete=meta.get("complete") if isinstance(meta.get("complete"), bool) else None,
+        redacted=list(meta.get("redacted") or []),
+        warnings=warnings,
+    )

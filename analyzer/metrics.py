@@ -1,0 +1,126 @@
+"""Timing from the best source an exchange has, each figure labelled with where it came from.
+
+Vocabulary (DESIGN.md): TTFB = request sent → first response byte; TTFT = → first chunk
+with generated text of any kind; time to answer = → first chunk of content; decode
+rate = completion tokens / (last token time − first token time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from analyzer.model import Exchange, Reconstruction
+
+STALL_MS = 1000.0  # an inter-chunk gap this long or longer counts as a stall
+
+
+@dataclass(slots=True)
+class Timing:
+    # "chunks": per-read arrival times (sub-ms); "har": HAR timings (ms, no per-chunk data);
+    # "created": the chunks' `created` field (1 s); "none".
+    source: str = "none"
+    resolution_ms: float | None = None
+    ttfb_ms: float | None = None
+    ttft_ms: float | None = None
+    time_to_answer_ms: float | None = None
+    duration_ms: float | None = None
+    decode_tokens_per_s: float | None = None
+    gap_p50_ms: float | None = None
+    gap_p95_ms: float | None = None
+    gap_p99_ms: float | None = None
+    gap_max_ms: float | None = None
+    stalls: int | None = None
+    created_first: int | float | None = None
+    created_last: int | float | None = None
+    created_max: int | float | None = None
+    # What is only an estimate or was left out, in words.
+    notes: list[str] = field(default_factory=list)
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    position = (len(sorted_values) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+def timing(exchange: Exchange, rec: Reconstruction) -> Timing:
+    """The timing figures of one reconstructed exchange."""
+    result = Timing()
+    created = [c.created for c in rec.chunks if c.created]
+    if created:
+        result.created_first, result.created_last, result.created_max = created[0], created[-1], max(created)
+    times = [c.t_ms for c in rec.chunks if c.t_ms is not None]
+    har = exchange.timings or {}
+    if times and len(times) == len(rec.chunks):
+        result.source, result.resolution_ms = "chunks", 0.001
+        _from_arrivals(exchange, rec, result)
+    elif har.get("wait") is not None and har.get("wait", -1) >= 0:
+        result.source, result.resolution_ms = "har", 1.0
+        result.ttfb_ms = har["wait"]
+        receive = har.get("receive") if har.get("receive", -1) >= 0 else None
+        if receive is not None:
+            result.duration_ms = har["wait"] + receive
+            tokens = rec.usage.completion_tokens if rec.usage else None
+            if tokens and receive > 0:
+                result.decode_tokens_per_s = tokens / (receive / 1000)
+                result.notes.append("decode rate over the whole receive phase (HAR has no per-chunk times)")
+    elif created:
+        result.source, result.resolution_ms = "created", 1000.0
+        span = (result.created_max - result.created_first) * 1000.0
+        result.duration_ms = span
+        result.notes.append("only the chunks' created field dates the stream: 1 s resolution, no TTFT")
+        if result.created_last < result.created_max:
+            result.notes.append("created is not monotonic: the span uses the latest value, not the last")
+    return result
+
+
+def _from_arrivals(exchange: Exchange, rec: Reconstruction, result: Timing) -> None:
+    chunks = rec.chunks
+    marks = rec.marks
+    wait = (exchange.timings or {}).get("wait")
+    result.ttfb_ms = wait if wait is not None and wait >= 0 else chunks[0].t_ms
+    if marks.get("first_token") is not None:
+        result.ttft_ms = chunks[marks["first_token"]].t_ms
+    if marks.get("first_answer") is not None:
+        result.time_to_answer_ms = chunks[marks["first_answer"]].t_ms
+    result.duration_ms = chunks[-1].t_ms
+    first, last = marks.get("first_token"), marks.get("last_token")
+    tokens = rec.usage.completion_tokens if rec.usage else None
+    if tokens and first is not None and last is not None:
+        span = chunks[last].t_ms - chunks[first].t_ms
+        if span > 0:
+            result.decode_tokens_per_s = tokens / (span / 1000)
+    gaps = sorted(b.t_ms - a.t_ms for a, b in zip(chunks, chunks[1:], strict=False))
+    if gaps:
+        result.gap_p50_ms = _quantile(gaps, 0.5)
+        result.gap_p95_ms = _quantile(gaps, 0.95)
+        result.gap_p99_ms = _quantile(gaps, 0.99)
+        result.gap_max_ms = gaps[-1]
+        result.stalls = sum(1 for gap in gaps if gap >= STALL_MS)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def reported_cost(rec: Reconstruction) -> float | None:
+    """A cost in USD the provider itself reported: in usage (OpenRouter), a top-level
+    field, or a payload after [DONE] (seed 001's gateway)."""
+    places: list[object] = [rec.usage.raw.get("cost") if rec.usage else None, rec.extras.get("cost")]
+    places += [payload.get("cost") for payload in rec.after_done if isinstance(payload, dict)]
+    for value in places:
+        cost = _number(value)
+        if cost is not None:
+            return cost
+    return None

@@ -1,0 +1,217 @@
+"""The data model: what ingest produces (Exchange) and what protocols produce (Reconstruction).
+
+Plain dataclasses; dicts appear only where the wire had JSON we keep as is (usage,
+logprobs, provider extras).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from analyzer.metrics import Timing
+
+
+@dataclass(slots=True, frozen=True)
+class Notice:
+    """Something odd about an input or a reconstruction: a stable `code` and a readable `message`."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def header_value(headers: list[tuple[str, str]], name: str) -> str | None:
+    """The first value of header `name` (case-insensitive), or None."""
+    name = name.lower()
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+@dataclass(slots=True)
+class Request:
+    method: str | None = None
+    url: str | None = None
+    http_version: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None
+
+    def header(self, name: str) -> str | None:
+        return header_value(self.headers, name)
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or None when there is no body or it is not JSON."""
+        if not self.body:
+            return None
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return None
+
+
+@dataclass(slots=True)
+class Response:
+    status: int | None = None
+    reason: str | None = None
+    http_version: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    # Each network read: (ms since the exchange started, byte offset in `body` where the read ended).
+    chunks: list[tuple[float, int]] | None = None
+
+    def header(self, name: str) -> str | None:
+        return header_value(self.headers, name)
+
+
+@dataclass(slots=True, eq=False)
+class Exchange:
+    """One request/response pair as found in an input, with its raw bytes kept."""
+
+    id: str
+    source: str
+    format: str
+    request: Request | None
+    response: Response | None
+    raw: bytes = b""
+    position: str = ""
+    started_at: datetime | None = None
+    # HAR timings in ms: send, wait, receive (and others a producer wrote).
+    timings: dict[str, float] | None = None
+    error: str | None = None
+    complete: bool | None = None
+    redacted: list[str] = field(default_factory=list)
+    warnings: list[Notice] = field(default_factory=list)
+    _reconstruction: Reconstruction | None = field(default=None, repr=False)
+
+    @property
+    def where(self) -> str:
+        """File and position, for messages: `captures/x.jsonl line 3`."""
+        return f"{self.source} {self.position}".strip()
+
+    def requested_model(self) -> str | None:
+        body = self.request.json() if self.request else None
+        model = body.get("model") if isinstance(body, dict) else None
+        return model if isinstance(model, str) and model.strip() else None
+
+    def reconstruct(self) -> Reconstruction:
+        """Reconstruct the response (cached); never raises for bad input, see `warnings`."""
+        if self._reconstruction is None:
+            from analyzer.metrics import timing
+            from analyzer.protocols import reconstruct
+
+            rec = reconstruct(self)
+            rec.timing = timing(self, rec)
+            self._reconstruction = rec
+        return self._reconstruction
+
+
+@dataclass(slots=True)
+class ToolCall:
+    index: int
+    id: str | None = None
+    type: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    parsed_arguments: Any = None
+    parse_error: str | None = None
+
+    def parse(self) -> None:
+        """Fill `parsed_arguments` / `parse_error` from `arguments`."""
+        if not self.arguments:
+            self.parsed_arguments, self.parse_error = None, None
+            return
+        try:
+            self.parsed_arguments, self.parse_error = orjson.loads(self.arguments), None
+        except orjson.JSONDecodeError as exc:
+            self.parsed_arguments, self.parse_error = None, str(exc)
+
+
+@dataclass(slots=True)
+class Choice:
+    index: int
+    role: str | None = None
+    content: str | None = None
+    reasoning: str | None = None
+    # Which wire field the reasoning came from, e.g. "reasoning_content".
+    reasoning_source: str | None = None
+    # OpenRouter's structured reasoning entries (summary / text / encrypted), in order.
+    reasoning_details: list[Any] = field(default_factory=list)
+    refusal: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    function_call: ToolCall | None = None
+    logprobs: dict[str, list[Any]] | None = None
+    finish_reason: str | None = None
+    annotations: list[Any] = field(default_factory=list)
+    # Choice- and delta-level fields no OpenAI type has (last value wins), e.g. Azure's content_filter_results.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token usage as reported, with the common figures normalised across providers."""
+
+    raw: dict[str, Any]
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_prompt_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class StreamChunk:
+    """One decoded stream event: its sequence number, arrival time (if known) and payload."""
+
+    seq: int
+    t_ms: float | None
+    payload: Any
+    created: int | float | None = None
+
+
+@dataclass(slots=True)
+class Reconstruction:
+    protocol: str
+    streamed: bool
+    id: str | None = None
+    object: str | None = None
+    created: int | float | None = None
+    served_model: str | None = None
+    requested_model: str | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    choices: list[Choice] = field(default_factory=list)
+    usage: Usage | None = None
+    error: dict[str, Any] | None = None
+    done: bool = False
+    truncated: bool = False
+    # Top-level fields no OpenAI type has (last value wins), e.g. Perplexity's citations.
+    extras: dict[str, Any] = field(default_factory=dict)
+    # Payloads that arrived after `data: [DONE]`, e.g. a gateway's {"cost": ...}.
+    after_done: list[Any] = field(default_factory=list)
+    chunks: list[StreamChunk] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
+    warnings: list[Notice] = field(default_factory=list)
+    # Indices into `chunks`: first_token (any generated text), first_answer (content), last_token.
+    marks: dict[str, int | None] = field(default_factory=dict)
+    timing: Timing | None = None
+
+    def warn(self, code: str, message: str) -> None:
+        self.warnings.append(Notice(code, message))
+
+    def has(self, code: str) -> bool:
+        """Whether a warning with this code was raised."""
+        return any(w.code == code for w in self.warnings)
+
+    def to_openai(self) -> dict[str, Any]:
+        """The equivalent non-streaming `chat.completion` object."""
+        from analyzer.protocols.openai_chat import to_openai
+
+        return to_openai(self)

@@ -1,0 +1,98 @@
+"""Protocols: turn an Exchange's response into a Reconstruction.
+
+The protocol is recognised from the request path and the body's shape, never from the
+host: gateways and self-hosted servers serve every protocol under any name.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import orjson
+
+from analyzer.model import Exchange, Reconstruction
+from analyzer.protocols import openai_chat
+
+_STREAM_START = re.compile(rb"^\s*(?:data|event|id|retry)?:", re.M)
+# Other protocols' fingerprints: recognised so they are named, not misread as chat/completions.
+_OTHER_SHAPES = (
+    (re.compile(rb'"type"\s*:\s*"message_start"|^event:\s*message_start', re.M), "anthropic_messages"),
+    (re.compile(rb'"type"\s*:\s*"response\.created"|^event:\s*response\.', re.M), "openai_responses"),
+    (re.compile(rb'"candidates"\s*:|"usageMetadata"\s*:'), "gemini"),
+)
+_PATHS = (
+    (re.compile(r"/chat/completions/?$|/completions/?$"), openai_chat.PROTOCOL),
+    (re.compile(r"/v1/messages/?$"), "anthropic_messages"),
+    (re.compile(r"/responses/?$"), "openai_responses"),
+    (re.compile(r":(?:stream)?[gG]enerateContent$"), "gemini"),
+)
+
+
+def is_event_stream(exchange: Exchange) -> bool:
+    response = exchange.response
+    if response is None:
+        return False
+    content_type = (response.header("content-type") or "").lower()
+    if "event-stream" in content_type:
+        return True
+    if "json" in content_type:
+        return False
+    return bool(_STREAM_START.match(response.body[:256]))
+
+
+def detect(exchange: Exchange) -> str:
+    """The protocol name: from the path when it says, else from the body's shape."""
+    url = exchange.request.url if exchange.request else None
+    if url:
+        path = urlsplit(url).path
+        for pattern, name in _PATHS:
+            if pattern.search(path):
+                return name
+    head = exchange.response.body[:8192] if exchange.response else b""
+    if b'"choices"' in head or b'"chat.completion' in head:
+        return openai_chat.PROTOCOL
+    for pattern, name in _OTHER_SHAPES:
+        if pattern.search(head):
+            return name
+    request = exchange.request.json() if exchange.request else None
+    if isinstance(request, dict) and "messages" in request:
+        return openai_chat.PROTOCOL
+    return "unknown"
+
+
+def reconstruct(exchange: Exchange) -> Reconstruction:
+    """Reconstruct `exchange`; odd input becomes warnings on the result, never an exception."""
+    protocol = detect(exchange)
+    streamed = is_event_stream(exchange)
+    rec = Reconstruction(protocol=protocol, streamed=streamed, requested_model=exchange.requested_model())
+    rec.warnings.extend(exchange.warnings)
+    response = exchange.response
+    if response is None:
+        rec.truncated = True
+        rec.warn("no_response", "no response recorded")
+        return rec
+    if protocol == "unknown":
+        rec.warn("unknown_protocol", "no known LLM protocol in this exchange: raw bytes kept")
+        return rec
+    if protocol != openai_chat.PROTOCOL:
+        rec.warn("unsupported_protocol", f"{protocol} responses are not reconstructed yet: raw bytes kept")
+        return rec
+    if streamed:
+        return openai_chat.reconstruct_stream(exchange, rec)
+    body = response.body
+    if not body.strip():
+        rec.truncated = bool(exchange.error) or response.status is None or response.status < 300
+        rec.warn("empty_body", "empty response body")
+        return rec
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body[:500].decode("utf-8", "replace").strip()
+        if response.status and response.status >= 400:
+            rec.error = {"message": text, "status": response.status}
+            rec.warn("error_response", f"HTTP {response.status}: {text[:120]}")
+        else:
+            rec.warn("unreadable_body", f"response body is neither an event stream nor JSON: {text[:60]!r}")
+        return rec
+    return openai_chat.reconstruct_json(exchange, rec, obj)

@@ -1,0 +1,660 @@
+"""OpenAI-style `chat/completions`, streaming and not, as every compatible provider sends it.
+
+Chunks are decoded with msgspec into typed structs that forbid unknown fields: the
+common shape decodes at C speed, and a chunk with anything unexpected (a provider
+extension, a wrong type) takes the lenient path, which keeps the unknown fields as
+provider extras instead of dropping them.
+
+Reference: https://platform.openai.com/docs/api-reference/chat-streaming
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import orjson
+
+from analyzer.model import Choice, Exchange, Reconstruction, StreamChunk, ToolCall, Usage
+from analyzer.sse import Event, decode, lenient_events
+
+PROTOCOL = "openai_chat"
+
+
+class FunctionDelta(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(msgspec.Struct, forbid_unknown_fields=True):
+    index: int | None = None
+    id: str | None = None
+    type: str | None = None
+    function: FunctionDelta | None = None
+
+
+class Delta(msgspec.Struct, forbid_unknown_fields=True):
+    role: str | None = None
+    # A string; Mistral sends a list of typed parts ({"type": "text" | "thinking", ...}).
+    content: str | list[Any] | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    reasoning_details: list[Any] | None = None
+    refusal: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    function_call: FunctionDelta | None = None
+    annotations: list[Any] | None = None
+    audio: Any = None
+
+
+class ChoiceDelta(msgspec.Struct, forbid_unknown_fields=True):
+    index: int | None = None
+    delta: Delta | None = None
+    # Non-streaming responses carry `message`; Writer sends it beside `delta` in every chunk.
+    message: Delta | None = None
+    text: str | None = None  # legacy /completions
+    logprobs: Any = None
+    finish_reason: str | None = None
+
+
+class Chunk(msgspec.Struct, forbid_unknown_fields=True):
+    id: str | None = None
+    object: str | None = None
+    created: int | float | None = None
+    model: str | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    choices: list[ChoiceDelta] | None = None
+    usage: dict[str, Any] | None = None
+    error: Any = None
+    # OpenAI pads chunks with random text against length side channels: no information.
+    obfuscation: Any = None
+
+
+_decode_chunk = msgspec.json.Decoder(Chunk).decode
+_FIELDS = {cls: {f.name: f.type for f in msgspec.structs.fields(cls)} for cls in (Chunk, ChoiceDelta, Delta, ToolCallDelta, FunctionDelta)}
+_NESTED: dict[tuple[type, str], tuple[bool, type]] = {
+    (Chunk, "choices"): (True, ChoiceDelta),
+    (ChoiceDelta, "delta"): (False, Delta),
+    (ChoiceDelta, "message"): (False, Delta),
+    (Delta, "tool_calls"): (True, ToolCallDelta),
+    (Delta, "function_call"): (False, FunctionDelta),
+    (ToolCallDelta, "function"): (False, FunctionDelta),
+}
+
+
+def _coerce(obj: Any, cls: type, extras: dict[str, Any], problems: list[str], path: str) -> Any:
+    """Build `cls` from a decoded dict field by field: unknown keys go to `extras`, values
+    of an unexpected type are dropped and named in `problems`."""
+    if not isinstance(obj, dict):
+        problems.append(f"{path} is {type(obj).__name__}, not an object")
+        return None
+    fields = _FIELDS[cls]
+    values: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key not in fields:
+            extras[key] = value
+            continue
+        nested = _NESTED.get((cls, key))
+        if nested is not None and value is not None:
+            many, sub = nested
+            if many and isinstance(value, list):
+                # Extras of list items (choices) are collected per item by the caller.
+                items = []
+                for n, item in enumerate(value):
+                    item_extras: dict[str, Any] = {}
+                    built = _coerce(item, sub, item_extras, problems, f"{path}.{key}[{n}]")
+                    if built is not None:
+                        items.append((built, item_extras) if cls is Chunk else built)
+                        if cls is not Chunk:
+                            extras.update(item_extras)
+                values[key] = items
+            elif not many:
+                values[key] = _coerce(value, sub, extras, problems, f"{path}.{key}")
+            else:
+                problems.append(f"{path}.{key} is {type(value).__name__}, not a list")
+            continue
+        try:
+            values[key] = msgspec.convert(value, fields[key], strict=False)
+        except msgspec.ValidationError:
+            problems.append(f"{path}.{key} has unexpected type {type(value).__name__}")
+    return cls(**values)
+
+
+def _lenient_chunk(obj: Any) -> tuple[Chunk | None, dict[str, Any], list[dict[str, Any]], list[str]]:
+    """A chunk from an already-decoded JSON value; returns the chunk, its top-level
+    extras, each choice's extras (by position) and what had to be dropped."""
+    top: dict[str, Any] = {}
+    problems: list[str] = []
+    chunk = _coerce(obj, Chunk, top, problems, "chunk")
+    if chunk is None:
+        return None, top, [], problems
+    choice_extras: list[dict[str, Any]] = []
+    if chunk.choices:
+        choice_extras = [extras for _, extras in chunk.choices]
+        chunk.choices = [choice for choice, _ in chunk.choices]
+    return chunk, top, choice_extras, problems
+
+
+class _ChoiceState:
+    __slots__ = (
+        "index", "role", "content", "reasoning", "refusal", "details", "tools", "function_call",
+        "logprobs", "finish_reason", "annotations", "extras",
+    )  # fmt: skip
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.role: str | None = None
+        self.content: list[str] | None = None
+        self.reasoning: dict[str, list[str]] = {}
+        self.refusal: list[str] | None = None
+        self.details: list[Any] = []
+        self.tools: list[ToolCall] = []
+        self.function_call: ToolCall | None = None
+        self.logprobs: dict[str, list[Any]] | None = None
+        self.finish_reason: str | None = None
+        self.annotations: list[Any] = []
+        self.extras: dict[str, Any] = {}
+
+
+class Accumulator:
+    """Folds chunks into a Reconstruction. Feed `add()` per chunk, then `finish()`."""
+
+    def __init__(self, rec: Reconstruction) -> None:
+        self.rec = rec
+        self.states: dict[int, _ChoiceState] = {}
+        self.blank_model = False
+        self.ids: set[str] = set()
+        self.created_first: int | float | None = None
+        self.created_last: int | float | None = None
+        self.created_max: int | float | None = None
+        self.created_backwards: list[tuple[int, float]] = []  # (seq, seconds earlier than the max so far)
+        self.role_changes = 0
+        self.tool_anomalies: list[str] = []
+        self.first_token: int | None = None
+        self.first_answer: int | None = None
+        self.last_token: int | None = None
+        self.usage_chunks = 0
+
+    def _state(self, index: int) -> _ChoiceState:
+        state = self.states.get(index)
+        if state is None:
+            state = self.states[index] = _ChoiceState(index)
+        return state
+
+    def add(self, chunk: Chunk, seq: int, choice_extras: list[dict[str, Any]] | None = None) -> None:
+        rec = self.rec
+        if chunk.id:
+            if rec.id is None:
+                rec.id = chunk.id
+            self.ids.add(chunk.id)
+        model = chunk.model
+        if model is not None:
+            if not model.strip():
+                self.blank_model = True
+            elif rec.served_model is None:
+                rec.served_model = model
+        created = chunk.created
+        if created:  # Azure's first chunk says 0
+            if self.created_first is None:
+                self.created_first = created
+                rec.created = created
+                self.created_max = created
+            elif created < self.created_max:
+                self.created_backwards.append((seq, self.created_max - created))
+            else:
+                self.created_max = created
+            self.created_last = created
+        if chunk.object and rec.object is None:
+            rec.object = chunk.object
+        if chunk.system_fingerprint:
+            rec.system_fingerprint = chunk.system_fingerprint
+        if chunk.service_tier:
+            rec.service_tier = chunk.service_tier
+        if chunk.usage is not None:
+            rec.usage = Usage(raw=chunk.usage)  # cumulative where repeated: the last one wins
+            self.usage_chunks += 1
+        if chunk.error is not None:
+            rec.error = chunk.error if isinstance(chunk.error, dict) else {"message": str(chunk.error)}
+        if not chunk.choices:
+            return
+        for position, choice in enumerate(chunk.choices):
+            index = choice.index if choice.index is not None else 0
+            state = self.states.get(index) or self._state(index)
+            delta = choice.delta if choice.delta is not None else choice.message
+            text = False
+            if delta is not None:
+                content = delta.content
+                if content is not None:
+                    if content.__class__ is str:
+                        if content:
+                            text = True
+                            if self.first_answer is None:
+                                self.first_answer = seq
+                        if state.content is None:
+                            state.content = [content]
+                        else:
+                            state.content.append(content)
+                    else:
+                        text = self._typed_parts(state, content, seq) or text
+                if delta.reasoning_content is not None:
+                    text = self._reason(state, "reasoning_content", delta.reasoning_content) or text
+                if delta.reasoning is not None:
+                    text = self._reason(state, "reasoning", delta.reasoning) or text
+                if delta.role is not None:
+                    if state.role is None:
+                        state.role = delta.role
+                    elif delta.role != state.role:
+                        self.role_changes += 1
+                if delta.tool_calls:
+                    self._tool_calls(state, delta.tool_calls)
+                    text = True
+                if delta.refusal is not None:
+                    if state.refusal is None:
+                        state.refusal = [delta.refusal]
+                    else:
+                        state.refusal.append(delta.refusal)
+                    text = text or bool(delta.refusal)
+                if delta.function_call is not None:
+                    self._function_call(state, delta.function_call)
+                    text = True
+                if delta.reasoning_details:
+                    state.details.extend(delta.reasoning_details)
+                    text = True
+                if delta.annotations:
+                    state.annotations.extend(delta.annotations)
+            if choice.text is not None:
+                if state.content is None:
+                    state.content = [choice.text]
+                else:
+                    state.content.append(choice.text)
+                if choice.text:
+                    text = True
+                    if self.first_answer is None:
+                        self.first_answer = seq
+            if choice.logprobs is not None:
+                self._logprobs(state, choice.logprobs)
+            if choice.finish_reason is not None:
+                state.finish_reason = choice.finish_reason
+            if choice_extras and choice_extras[position]:
+                state.extras.update(choice_extras[position])
+            if text:
+                if self.first_token is None:
+                    self.first_token = seq
+                self.last_token = seq
+
+    def _reason(self, state: _ChoiceState, field: str, value: str) -> bool:
+        parts = state.reasoning.get(field)
+        if parts is None:
+            state.reasoning[field] = [value]
+        else:
+            parts.append(value)
+        return bool(value)
+
+    def _typed_parts(self, state: _ChoiceState, parts: list[Any], seq: int) -> bool:
+        """Mistral: content as a list of typed parts; `thinking` parts are reasoning."""
+        text = False
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            kind = part.get("type")
+            if kind == "text" and isinstance(part.get("text"), str):
+                if state.content is None:
+                    state.content = []
+                state.content.append(part["text"])
+                if part["text"]:
+                    text = True
+                    if self.first_answer is None:
+                        self.first_answer = seq
+            elif kind == "thinking":
+                inner = part.get("thinking")
+                pieces = inner if isinstance(inner, list) else [{"type": "text", "text": inner}]
+                for piece in pieces:
+                    if isinstance(piece, dict) and isinstance(piece.get("text"), str):
+                        text = self._reason(state, "content[].thinking", piece["text"]) or text
+            else:
+                state.extras.setdefault("content_parts", []).append(part)
+        return text
+
+    def _tool_calls(self, state: _ChoiceState, deltas: list[ToolCallDelta]) -> None:
+        """Fragments join by `index`; id, type and name are set once, so providers that
+        repeat them in every fragment (Qwen, OpenRouter→Novita) do not get them doubled.
+        Without an `index` (Mistral) a call is matched by id, else it is a new call."""
+        tools = state.tools
+        for delta in deltas:
+            call = None
+            if delta.index is not None:
+                for existing in tools:
+                    if existing.index == delta.index:
+                        call = existing
+                        break
+            elif delta.id:
+                for existing in tools:
+                    if existing.id == delta.id:
+                        call = existing
+                        break
+            elif tools:
+                call = tools[-1]
+            if call is None:
+                call = ToolCall(index=delta.index if delta.index is not None else len(tools))
+                tools.append(call)
+            if delta.id:
+                if call.id is None:
+                    call.id = delta.id
+                elif delta.id != call.id:
+                    self.tool_anomalies.append(f"tool call {call.index}: id changed from {call.id!r} to {delta.id!r}")
+            if delta.type and call.type is None:
+                call.type = delta.type
+            function = delta.function
+            if function is not None:
+                if function.name:
+                    if call.name is None:
+                        call.name = function.name
+                    elif function.name != call.name:
+                        self.tool_anomalies.append(f"tool call {call.index}: name {function.name!r} after {call.name!r}")
+                if function.arguments:
+                    call.arguments += function.arguments
+
+    def _function_call(self, state: _ChoiceState, delta: FunctionDelta) -> None:
+        call = state.function_call
+        if call is None:
+            call = state.function_call = ToolCall(index=0, type="function")
+        if delta.name and call.name is None:
+            call.name = delta.name
+        if delta.arguments:
+            call.arguments += delta.arguments
+
+    def _logprobs(self, state: _ChoiceState, logprobs: Any) -> None:
+        if not isinstance(logprobs, dict):
+            return
+        if state.logprobs is None:
+            state.logprobs = {}
+        for key, value in logprobs.items():
+            if isinstance(value, list):
+                state.logprobs.setdefault(key, []).extend(value)
+            elif value is not None:
+                state.logprobs[key] = value
+
+    def finish(self) -> None:
+        rec = self.rec
+        rec.choices = [_choice(state) for _, state in sorted(self.states.items())]
+        if self.blank_model and rec.served_model is None:
+            if rec.requested_model:
+                rec.served_model = rec.requested_model
+                rec.warn("blank_model", f"blank served model: the response names none; using the requested {rec.requested_model!r}")
+            else:
+                rec.warn("blank_model", "blank served model: the response names none and there is no request")
+        if len(self.ids) > 1:
+            rec.warn("chunk_ids_differ", f"{len(self.ids)} different chunk ids in one stream; the first is used")
+        for seq, earlier in self.created_backwards[:3]:
+            which = "last chunk" if seq == len(rec.chunks) - 1 else f"chunk {seq}"
+            rec.warn(
+                "created_not_monotonic",
+                f"created timestamps not monotonic ({which} is {_span(earlier)} earlier than one before it)",
+            )
+        if self.role_changes:
+            rec.warn("role_changed", f"role changed mid-stream {self.role_changes} time(s); the first role is kept")
+        for anomaly in self.tool_anomalies[:5]:
+            rec.warn("tool_call_conflict", anomaly)
+        if rec.usage is not None:
+            rec.usage = normalise_usage(rec.usage.raw)
+
+    # For timing: indices into rec.chunks.
+    def marks(self) -> dict[str, int | None]:
+        return {"first_token": self.first_token, "first_answer": self.first_answer, "last_token": self.last_token}
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.0f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:g} s"
+
+
+_REASONING_ORDER = ("reasoning_content", "reasoning", "content[].thinking")
+
+
+def _choice(state: _ChoiceState) -> Choice:
+    reasoning, source = None, None
+    texts = {field: "".join(parts) for field, parts in state.reasoning.items()}
+    for field in _REASONING_ORDER:
+        if field in texts and (texts[field] or reasoning is None):
+            if reasoning:  # a provider sending the same text under two names: keep one
+                continue
+            reasoning, source = texts[field], field
+    if not reasoning and state.details:
+        from_details = "".join(
+            str(d.get("text") or d.get("summary") or "") for d in state.details if isinstance(d, dict)
+        )
+        if from_details:
+            reasoning, source = from_details, "reasoning_details"
+    for call in state.tools:
+        call.parse()
+    if state.function_call is not None:
+        state.function_call.parse()
+    return Choice(
+        index=state.index,
+        role=state.role or "assistant",
+        content=None if state.content is None else "".join(state.content),
+        reasoning=reasoning,
+        reasoning_source=source,
+        reasoning_details=state.details,
+        refusal=None if state.refusal is None else "".join(state.refusal),
+        tool_calls=sorted(state.tools, key=lambda call: call.index),
+        function_call=state.function_call,
+        logprobs=state.logprobs,
+        finish_reason=state.finish_reason,
+        annotations=state.annotations,
+        extras=state.extras,
+    )
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def normalise_usage(raw: dict[str, Any]) -> Usage:
+    """OpenAI's usage object with the provider variants folded into the common figures."""
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
+    if cached is None:
+        cached = _int(raw.get("prompt_cache_hit_tokens"))  # DeepSeek
+    reasoning = _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else None
+    return Usage(
+        raw=raw,
+        prompt_tokens=_int(raw.get("prompt_tokens")),
+        completion_tokens=_int(raw.get("completion_tokens")),
+        total_tokens=_int(raw.get("total_tokens")),
+        cached_prompt_tokens=cached,
+        reasoning_tokens=reasoning,
+    )
+
+
+def _payload_is_done(data: bytes) -> bool:
+    return data == b"[DONE]" or (len(data) < 16 and data.strip() == b"[DONE]")
+
+
+def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
+    """Fold decoded events into `rec`; returns the accumulator and how many payloads were not JSON."""
+    acc = Accumulator(rec)
+    bad = 0
+    chunks = rec.chunks
+    decode_chunk = _decode_chunk
+    for event in events:
+        data = event.data
+        if not data:
+            continue
+        if _payload_is_done(data):
+            rec.done = True
+            continue
+        try:
+            chunk = decode_chunk(data)
+            extras = None
+        except msgspec.MsgspecError:
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                bad += 1
+                rec.warn("bad_chunk", f"event {len(chunks) + bad}: payload is not JSON ({exc}): {_preview(data)}")
+                continue
+            if rec.done:
+                rec.after_done.append(obj)
+                continue
+            chunk, top, extras, problems = _lenient_chunk(obj)
+            if top:
+                rec.extras.update(top)
+            for problem in problems:
+                rec.warn("chunk_shape", f"event {len(chunks) + bad}: {problem}: ignored")
+            if chunk is None:
+                continue
+        else:
+            if rec.done:
+                rec.after_done.append(orjson.loads(data))
+                continue
+        if event.event == "error" and chunk.error is None:
+            chunk.error = orjson.loads(data)
+        seq = len(chunks)
+        chunks.append(StreamChunk(seq, event.t_ms, chunk, chunk.created))
+        acc.add(chunk, seq, extras)
+    return acc, bad
+
+
+def _preview(data: bytes, limit: int = 60) -> str:
+    text = data[:limit].decode("utf-8", "replace")
+    return repr(text + ("…" if len(data) > limit else ""))
+
+
+def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
+    body = exchange.response.body if exchange.response else b""
+    events, decoder = decode(body, exchange.response.chunks if exchange.response else None)
+    acc, bad = _fold(rec, events)
+    if bad:
+        lenient = Reconstruction(protocol=PROTOCOL, streamed=True, requested_model=rec.requested_model)
+        lenient_acc, lenient_bad = _fold(lenient, lenient_events(body))
+        if lenient_bad < bad and len(lenient.chunks) >= len(rec.chunks):
+            lenient.warn(
+                "lenient_sse",
+                f"lenient SSE parse (payloads wrapped across lines): the strict parse left {bad} payload(s) unreadable",
+            )
+            lenient.warnings.extend(w for w in rec.warnings if w.code not in ("bad_chunk", "chunk_shape"))
+            rec, acc = lenient, lenient_acc
+    rec.comments = [text for _, text in decoder.comments]
+    if events and events[-1].unterminated and not rec.done:
+        rec.warn("unterminated_event", "the last event has no blank line after it (the stream or the dump was cut)")
+    acc.finish()
+    rec.marks = acc.marks()
+    _ending(exchange, rec)
+    return rec
+
+
+def _ending(exchange: Exchange, rec: Reconstruction) -> None:
+    finished = bool(rec.choices) and all(choice.finish_reason for choice in rec.choices)
+    if rec.error is not None:
+        rec.truncated = not rec.done and not finished
+        rec.warn("stream_error", f"error mid-stream: {_error_text(rec.error)}")
+    elif rec.done:
+        rec.truncated = False
+    elif finished:
+        rec.truncated = False
+        rec.warn("no_done", "no [DONE] after the finish_reason (the provider omits it; not a truncation)")
+    else:
+        rec.truncated = True
+        rec.warn("truncated", "stream ended before finish_reason and [DONE]: reconstructed as far as it got")
+    if exchange.error:
+        rec.warn("capture_error", f"the exchange ended early: {exchange.error}")
+        rec.truncated = rec.truncated or not rec.done
+    if rec.after_done:
+        rec.warn("data_after_done", f"{len(rec.after_done)} payload(s) after [DONE], kept as provider extras")
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        inner = error.get("error", error)
+        if isinstance(inner, dict):
+            return str(inner.get("message") or inner.get("code") or inner)[:200]
+        return str(inner)[:200]
+    return str(error)[:200]
+
+
+def reconstruct_json(exchange: Exchange, rec: Reconstruction, obj: Any) -> Reconstruction:
+    """A non-streaming response body (`chat.completion`) or an error body."""
+    if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
+        rec.error = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
+        rec.warn("error_response", f"error response: {_error_text(rec.error)}")
+        return rec
+    chunk, top, extras, problems = _lenient_chunk(obj)
+    rec.extras.update(top)
+    for problem in problems:
+        rec.warn("response_shape", f"{problem}: ignored")
+    acc = Accumulator(rec)
+    if chunk is not None:
+        rec.chunks.append(StreamChunk(0, None, chunk, chunk.created))
+        acc.add(chunk, 0, extras)
+    acc.finish()
+    rec.marks = acc.marks()
+    return rec
+
+
+def content_text(content: Any) -> str:
+    """A request message's content as text: a string, or the text of its parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, dict):
+                if isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                elif part.get("type"):
+                    texts.append(f"[{part['type']}]")
+            elif isinstance(part, str):
+                texts.append(part)
+        return "\n".join(texts)
+    return str(content)
+
+
+def request_messages(exchange: Exchange) -> list[dict[str, Any]]:
+    """The message history the request sent, as given."""
+    body = exchange.request.json() if exchange.request else None
+    messages = body.get("messages") if isinstance(body, dict) else None
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+def to_openai(rec: Reconstruction) -> dict[str, Any]:
+    """What an OpenAI-compatible client would have received without streaming."""
+    choices = []
+    for choice in rec.choices:
+        message: dict[str, Any] = {"role": choice.role, "content": choice.content, "refusal": choice.refusal}
+        if choice.reasoning is not None:
+            message["reasoning_content"] = choice.reasoning
+        if choice.tool_calls:
+            message["tool_calls"] = [
+                {"id": call.id, "type": call.type or "function", "function": {"name": call.name, "arguments": call.arguments}}
+                for call in choice.tool_calls
+            ]
+        if choice.function_call is not None:
+            message["function_call"] = {"name": choice.function_call.name, "arguments": choice.function_call.arguments}
+        if choice.annotations:
+            message["annotations"] = choice.annotations
+        choices.append(
+            {"index": choice.index, "message": message, "logprobs": choice.logprobs, "finish_reason": choice.finish_reason}
+        )
+    result: dict[str, Any] = {
+        "id": rec.id,
+        "object": "chat.completion",
+        "created": rec.created,
+        "model": rec.served_model,
+        "choices": choices,
+        "usage": rec.usage.raw if rec.usage else None,
+    }
+    if rec.system_fingerprint is not None:
+        result["system_fingerprint"] = rec.system_fingerprint
+    if rec.service_tier is not None:
+        result["service_tier"] = rec.service_tier
+    if rec.error is not None:
+        result["error"] = rec.error
+    return result
