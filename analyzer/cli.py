@@ -29,7 +29,7 @@ def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
-        except Exception as exc:  # noqa: BLE001 - the CLI's promise: no tracebacks
+        except Exception as exc:
             raise click.ClickException(f"internal error: {type(exc).__name__}: {exc}") from None
 
     return run
@@ -47,7 +47,7 @@ def _load(paths: tuple[str, ...]) -> Exchanges:
 def _reconstruct(exchange: Exchange) -> Reconstruction | None:
     try:
         return exchange.reconstruct()
-    except Exception as exc:  # noqa: BLE001 - one bad exchange never stops the batch
+    except Exception as exc:
         click.echo(f"{exchange.id}: could not reconstruct: {type(exc).__name__}: {exc}", err=True)
         return None
 
@@ -139,7 +139,9 @@ def show(path: str, exchange_id: str | None) -> None:
     if exchange_id:
         matches = [x for x in exchanges if x.id == exchange_id or x.id.endswith(exchange_id)]
         if not matches:
-            raise click.ClickException(f"no exchange {exchange_id!r}; there are: " + ", ".join(x.id for x in exchanges[:10]))
+            raise click.ClickException(
+                f"no exchange {exchange_id!r}; there are: " + ", ".join(x.id for x in exchanges[:10])
+            )
         chosen = matches[0]
     _console().print(Markdown(markdown_text(chosen)))
 

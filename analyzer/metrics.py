@@ -7,6 +7,7 @@ rate = completion tokens / (last token time − first token time).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from analyzer.model import Exchange, Reconstruction
@@ -92,7 +93,7 @@ def _from_arrivals(exchange: Exchange, rec: Reconstruction, result: Timing) -> N
         span = chunks[last].t_ms - chunks[first].t_ms
         if span > 0:
             result.decode_tokens_per_s = tokens / (span / 1000)
-    gaps = sorted(b.t_ms - a.t_ms for a, b in zip(chunks, chunks[1:], strict=False))
+    gaps = sorted(b.t_ms - a.t_ms for a, b in itertools.pairwise(chunks))
     if gaps:
         result.gap_p50_ms = _quantile(gaps, 0.5)
         result.gap_p95_ms = _quantile(gaps, 0.95)

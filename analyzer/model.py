@@ -174,6 +174,20 @@ class StreamChunk:
     t_ms: float | None
     payload: Any
     created: int | float | None = None
+    # Fields of this chunk no protocol type has (provider extensions), or None.
+    extras: dict[str, Any] | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Part:
+    """One piece of information a stream chunk carries, for one choice.
+
+    kind: role, reasoning, content, tool_call, refusal, usage, extra or error.
+    """
+
+    choice: int | None
+    kind: str
+    text: str = ""
 
 
 @dataclass(slots=True)

@@ -26,7 +26,9 @@ _PATTERNS = [
     re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
     re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
     # Secrets passed as URL query parameters or JSON fields with telling names (group "secret").
-    re.compile(r"[?&](?:key|api_key|apikey|api-key|access_token|token|auth|sig|signature)=(?P<secret>[^&#\s\"']+)", re.I),
+    re.compile(
+        r"[?&](?:key|api_key|apikey|api-key|access_token|token|auth|sig|signature)=(?P<secret>[^&#\s\"']+)", re.I
+    ),
     re.compile(r"\"(?:api_key|apiKey|access_token|refresh_token|client_secret|password)\":\s?\"(?P<secret>[^\"]+)"),
 ]
 

@@ -37,7 +37,7 @@ class Event:
 class SSEDecoder:
     """Turns byte pieces of an event stream into `Event`s."""
 
-    __slots__ = ("_tail", "_after_cr", "_started", "_data", "_event", "_last_id", "_retry", "comments")
+    __slots__ = ("_after_cr", "_data", "_event", "_last_id", "_retry", "_started", "_tail", "comments")
 
     def __init__(self) -> None:
         self._tail = b""

@@ -74,7 +74,12 @@ def markdown_text(exchange: Exchange) -> str:
         if choice.refusal:
             lines += [f"**Refusal:** {choice.refusal}", ""]
         for call in choice.tool_calls:
-            lines += [f"**Tool call** `{call.name}` ({call.id}):", "", _fence(_pretty_arguments(call.arguments), "json"), ""]
+            lines += [
+                f"**Tool call** `{call.name}` ({call.id}):",
+                "",
+                _fence(_pretty_arguments(call.arguments), "json"),
+                "",
+            ]
         lines += [f"*finish reason: {choice.finish_reason or '—'}*", ""]
     if rec.warnings:
         lines += ["## Warnings", ""] + [f"- {w.message}" for w in rec.warnings] + [""]
@@ -96,7 +101,12 @@ def _message(message: dict[str, Any]) -> list[str]:
         lines += [text, ""]
     for call in message.get("tool_calls") or []:
         function = call.get("function", {}) if isinstance(call, dict) else {}
-        lines += [f"**Tool call** `{function.get('name')}`:", "", _fence(_pretty_arguments(str(function.get("arguments", ""))), "json"), ""]
+        lines += [
+            f"**Tool call** `{function.get('name')}`:",
+            "",
+            _fence(_pretty_arguments(str(function.get("arguments", ""))), "json"),
+            "",
+        ]
     return lines
 
 

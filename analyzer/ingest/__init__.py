@@ -162,7 +162,12 @@ def _read_lines(lines: Iterator[bytes], source: str, fmt: str, problems: list[Pr
         count += 1
         line_fmt = "chatcap-jsonl" if _is_chatcap(obj) else fmt
         yield pairs.exchange_from_pair(
-            obj, id=_label(source, count), source=source, position=f"line {number}", fmt=line_fmt, raw=line.rstrip(b"\r\n")
+            obj,
+            id=_label(source, count),
+            source=source,
+            position=f"line {number}",
+            fmt=line_fmt,
+            raw=line.rstrip(b"\r\n"),
         )
     if count == 0:
         raise NoExchangesFound(source, last_bad.reason if last_bad else "no exchanges found")
@@ -184,7 +189,11 @@ def _read_json(raw: bytes, source: str) -> list[Exchange]:
         return _from_objects(obj, source, "json-dump", "item")
     if isinstance(obj, dict) and ("choices" in obj or "error" in obj or "object" in obj):
         response = Response(status=None, headers=[("content-type", "application/json")], body=raw)
-        return [Exchange(id=_label(source, 1), source=source, format="response-json", request=None, response=response, raw=raw)]
+        return [
+            Exchange(
+                id=_label(source, 1), source=source, format="response-json", request=None, response=response, raw=raw
+            )
+        ]
     raise NoExchangesFound(source, "no exchanges found: JSON, but neither a capture, a HAR file nor a response")
 
 
@@ -195,7 +204,9 @@ def _from_objects(items: list[Any], source: str, fmt: str, unit: str) -> list[Ex
             continue
         position = f"{unit} {n}" if unit else ""
         out.append(
-            pairs.exchange_from_pair(item, id=_label(source, len(out) + 1), source=source, position=position, fmt=fmt, raw=orjson.dumps(item))
+            pairs.exchange_from_pair(
+                item, id=_label(source, len(out) + 1), source=source, position=position, fmt=fmt, raw=orjson.dumps(item)
+            )
         )
     if not out:
         raise NoExchangesFound(source, "no exchanges found: no entry has a request and a response")
@@ -234,13 +245,21 @@ def _read_raw_http(raw: bytes, text: bytes, notices: list[Notice], source: str) 
 def _sse_exchange(text: bytes, raw: bytes, notices: list[Notice], source: str) -> Exchange:
     response = Response(status=None, headers=[("content-type", "text/event-stream")], body=text)
     return Exchange(
-        id=_label(source, 1), source=source, format="sse-text", request=None, response=response, raw=raw, warnings=notices
+        id=_label(source, 1),
+        source=source,
+        format="sse-text",
+        request=None,
+        response=response,
+        raw=raw,
+        warnings=notices,
     )
 
 
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".") and p.name != "README.md")
+        return sorted(
+            p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".") and p.name != "README.md"
+        )
     return [path]
 
 

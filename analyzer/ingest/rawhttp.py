@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from analyzer.ingest.text import decode_content, dechunk
+from analyzer.ingest.text import dechunk, decode_content
 from analyzer.model import Notice, Request, Response
 
 METHODS = rb"GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS"
@@ -71,7 +71,10 @@ def read(data: bytes) -> list[RawExchange]:
             request.body, gap, length_ok = _request_body(request, data[body_start:body_end])
             if gap:
                 warnings.append(
-                    Notice("separator_skipped", f"skipped {gap[:40].decode('utf-8', 'replace')!r} between request and response")
+                    Notice(
+                        "separator_skipped",
+                        f"skipped {gap[:40].decode('utf-8', 'replace')!r} between request and response",
+                    )
                 )
             _fill_url(request)
             pos = body_end

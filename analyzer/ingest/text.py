@@ -13,11 +13,11 @@ from analyzer.model import Notice
 _FTFY_CONFIG = None
 
 
-def _ftfy_config():  # noqa: ANN202 - ftfy's type, imported lazily
+def _ftfy_config():
     global _FTFY_CONFIG
     if _FTFY_CONFIG is None:
         import ftfy
-        import ftfy.bad_codecs  # noqa: F401 - registers sloppy-windows-125x codecs for the inverse check
+        import ftfy.bad_codecs
 
         _FTFY_CONFIG = ftfy.TextFixerConfig(
             unescape_html=False,
@@ -124,7 +124,7 @@ def decode_content(body: bytes, content_encoding: str | None) -> tuple[bytes, No
             body = _DECODERS[coding](body)
         except KeyError:
             return body, Notice("unknown_content_encoding", f"unknown Content-Encoding {coding!r}: body kept as is")
-        except Exception:  # noqa: BLE001 - any codec failure means "already decoded"
+        except Exception:
             if coding in ("gzip", "x-gzip") and body[:2] == b"\x1f\x8b":
                 return body, Notice("content_decoding_failed", f"body declared {coding} is corrupt: kept as is")
             return body, None

@@ -72,13 +72,9 @@ def reconstruct(exchange: Exchange) -> Reconstruction:
         rec.truncated = True
         rec.warn("no_response", "no response recorded")
         return rec
-    if protocol == "unknown":
-        rec.warn("unknown_protocol", "no known LLM protocol in this exchange: raw bytes kept")
-        return rec
-    if protocol != openai_chat.PROTOCOL:
-        rec.warn("unsupported_protocol", f"{protocol} responses are not reconstructed yet: raw bytes kept")
-        return rec
     if streamed:
+        if protocol != openai_chat.PROTOCOL:
+            return _unsupported(rec, protocol)
         return openai_chat.reconstruct_stream(exchange, rec)
     body = response.body
     if not body.strip():
@@ -95,4 +91,20 @@ def reconstruct(exchange: Exchange) -> Reconstruction:
         else:
             rec.warn("unreadable_body", f"response body is neither an event stream nor JSON: {text[:60]!r}")
         return rec
+    if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
+        # Every protocol's error body is {"error": ...}: no need to know which one it was.
+        rec.error = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
+        status = f"HTTP {response.status}: " if response.status else ""
+        rec.warn("error_response", f"error response: {status}{openai_chat.error_text(rec.error)}")
+        return rec
+    if protocol != openai_chat.PROTOCOL:
+        return _unsupported(rec, protocol)
     return openai_chat.reconstruct_json(exchange, rec, obj)
+
+
+def _unsupported(rec: Reconstruction, protocol: str) -> Reconstruction:
+    if protocol == "unknown":
+        rec.warn("unknown_protocol", "no known LLM protocol in this exchange: raw bytes kept")
+    else:
+        rec.warn("unsupported_protocol", f"{protocol} responses are not reconstructed yet: raw bytes kept")
+    return rec

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from analyzer.model import Choice, Exchange, Reconstruction, StreamChunk, ToolCall, Usage
+from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, ToolCall, Usage
 from analyzer.sse import Event, decode, lenient_events
 
 PROTOCOL = "openai_chat"
@@ -72,7 +72,10 @@ class Chunk(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _decode_chunk = msgspec.json.Decoder(Chunk).decode
-_FIELDS = {cls: {f.name: f.type for f in msgspec.structs.fields(cls)} for cls in (Chunk, ChoiceDelta, Delta, ToolCallDelta, FunctionDelta)}
+_FIELDS = {
+    cls: {f.name: f.type for f in msgspec.structs.fields(cls)}
+    for cls in (Chunk, ChoiceDelta, Delta, ToolCallDelta, FunctionDelta)
+}
 _NESTED: dict[tuple[type, str], tuple[bool, type]] = {
     (Chunk, "choices"): (True, ChoiceDelta),
     (ChoiceDelta, "delta"): (False, Delta),
@@ -138,8 +141,18 @@ def _lenient_chunk(obj: Any) -> tuple[Chunk | None, dict[str, Any], list[dict[st
 
 class _ChoiceState:
     __slots__ = (
-        "index", "role", "content", "reasoning", "refusal", "details", "tools", "function_call",
-        "logprobs", "finish_reason", "annotations", "extras",
+        "annotations",
+        "content",
+        "details",
+        "extras",
+        "finish_reason",
+        "function_call",
+        "index",
+        "logprobs",
+        "reasoning",
+        "refusal",
+        "role",
+        "tools",
     )  # fmt: skip
 
     def __init__(self, index: int) -> None:
@@ -307,11 +320,7 @@ class Accumulator:
                     if self.first_answer is None:
                         self.first_answer = seq
             elif kind == "thinking":
-                inner = part.get("thinking")
-                pieces = inner if isinstance(inner, list) else [{"type": "text", "text": inner}]
-                for piece in pieces:
-                    if isinstance(piece, dict) and isinstance(piece.get("text"), str):
-                        text = self._reason(state, "content[].thinking", piece["text"]) or text
+                text = self._reason(state, "content[].thinking", _thinking_text(part.get("thinking"))) or text
             else:
                 state.extras.setdefault("content_parts", []).append(part)
         return text
@@ -351,7 +360,9 @@ class Accumulator:
                     if call.name is None:
                         call.name = function.name
                     elif function.name != call.name:
-                        self.tool_anomalies.append(f"tool call {call.index}: name {function.name!r} after {call.name!r}")
+                        self.tool_anomalies.append(
+                            f"tool call {call.index}: name {function.name!r} after {call.name!r}"
+                        )
                 if function.arguments:
                     call.arguments += function.arguments
 
@@ -381,7 +392,10 @@ class Accumulator:
         if self.blank_model and rec.served_model is None:
             if rec.requested_model:
                 rec.served_model = rec.requested_model
-                rec.warn("blank_model", f"blank served model: the response names none; using the requested {rec.requested_model!r}")
+                rec.warn(
+                    "blank_model",
+                    f"blank served model: the response names none; using the requested {rec.requested_model!r}",
+                )
             else:
                 rec.warn("blank_model", "blank served model: the response names none and there is no request")
         if len(self.ids) > 1:
@@ -424,9 +438,7 @@ def _choice(state: _ChoiceState) -> Choice:
                 continue
             reasoning, source = texts[field], field
     if not reasoning and state.details:
-        from_details = "".join(
-            str(d.get("text") or d.get("summary") or "") for d in state.details if isinstance(d, dict)
-        )
+        from_details = "".join(_detail_text(d) for d in state.details)
         if from_details:
             reasoning, source = from_details, "reasoning_details"
     for call in state.tools:
@@ -491,7 +503,7 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
             continue
         try:
             chunk = decode_chunk(data)
-            extras = None
+            extras = top = None
         except msgspec.MsgspecError:
             try:
                 obj = orjson.loads(data)
@@ -516,9 +528,67 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
         if event.event == "error" and chunk.error is None:
             chunk.error = orjson.loads(data)
         seq = len(chunks)
-        chunks.append(StreamChunk(seq, event.t_ms, chunk, chunk.created))
+        chunks.append(StreamChunk(seq, event.t_ms, chunk, chunk.created, top or None))
         acc.add(chunk, seq, extras)
     return acc, bad
+
+
+def chunk_parts(chunk: StreamChunk) -> list[Part]:
+    """What one chunk carries, piece by piece; a chunk with none (only a finish_reason or
+    an empty delta) is not an event of its own."""
+    payload: Chunk = chunk.payload
+    parts: list[Part] = []
+    for choice in payload.choices or ():
+        index = choice.index if choice.index is not None else 0
+        delta = choice.delta if choice.delta is not None else choice.message
+        if delta is not None:
+            if delta.role:
+                parts.append(Part(index, "role", delta.role))
+            for field in (delta.reasoning_content, delta.reasoning):
+                if field:
+                    parts.append(Part(index, "reasoning", field))
+            if isinstance(delta.content, str):
+                if delta.content:
+                    parts.append(Part(index, "content", delta.content))
+            elif delta.content:
+                for part in delta.content:
+                    if isinstance(part, dict) and part.get("type") == "text" and part.get("text"):
+                        parts.append(Part(index, "content", part["text"]))
+                    elif isinstance(part, dict) and part.get("type") == "thinking":
+                        parts.append(Part(index, "reasoning", _thinking_text(part.get("thinking"))))
+            if delta.reasoning_details:
+                parts.append(Part(index, "reasoning", "".join(_detail_text(d) for d in delta.reasoning_details)))
+            for call in delta.tool_calls or ():
+                parts.append(Part(index, "tool_call", (call.function.arguments or "") if call.function else ""))
+            if delta.function_call is not None:
+                parts.append(Part(index, "tool_call", delta.function_call.arguments or ""))
+            if delta.refusal:
+                parts.append(Part(index, "refusal", delta.refusal))
+            if delta.annotations:
+                parts.append(Part(index, "extra", orjson.dumps(delta.annotations).decode()))
+        if choice.text:
+            parts.append(Part(index, "content", choice.text))
+    if payload.usage is not None:
+        parts.append(Part(None, "usage", orjson.dumps(payload.usage).decode()))
+    if chunk.extras:
+        parts.append(Part(None, "extra", orjson.dumps(chunk.extras).decode()))
+    if payload.error is not None:
+        parts.append(Part(None, "error", orjson.dumps(payload.error).decode()))
+    return parts
+
+
+def _thinking_text(inner: Any) -> str:
+    if isinstance(inner, str):
+        return inner
+    if isinstance(inner, list):
+        return "".join(p.get("text", "") for p in inner if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _detail_text(detail: Any) -> str:
+    if isinstance(detail, dict):
+        return str(detail.get("text") or detail.get("summary") or "")
+    return ""
 
 
 def _preview(data: bytes, limit: int = 60) -> str:
@@ -553,7 +623,7 @@ def _ending(exchange: Exchange, rec: Reconstruction) -> None:
     finished = bool(rec.choices) and all(choice.finish_reason for choice in rec.choices)
     if rec.error is not None:
         rec.truncated = not rec.done and not finished
-        rec.warn("stream_error", f"error mid-stream: {_error_text(rec.error)}")
+        rec.warn("stream_error", f"error mid-stream: {error_text(rec.error)}")
     elif rec.done:
         rec.truncated = False
     elif finished:
@@ -569,7 +639,7 @@ def _ending(exchange: Exchange, rec: Reconstruction) -> None:
         rec.warn("data_after_done", f"{len(rec.after_done)} payload(s) after [DONE], kept as provider extras")
 
 
-def _error_text(error: Any) -> str:
+def error_text(error: Any) -> str:
     if isinstance(error, dict):
         inner = error.get("error", error)
         if isinstance(inner, dict):
@@ -579,11 +649,7 @@ def _error_text(error: Any) -> str:
 
 
 def reconstruct_json(exchange: Exchange, rec: Reconstruction, obj: Any) -> Reconstruction:
-    """A non-streaming response body (`chat.completion`) or an error body."""
-    if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
-        rec.error = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
-        rec.warn("error_response", f"error response: {_error_text(rec.error)}")
-        return rec
+    """A non-streaming response body (`chat.completion`)."""
     chunk, top, extras, problems = _lenient_chunk(obj)
     rec.extras.update(top)
     for problem in problems:
@@ -633,7 +699,11 @@ def to_openai(rec: Reconstruction) -> dict[str, Any]:
             message["reasoning_content"] = choice.reasoning
         if choice.tool_calls:
             message["tool_calls"] = [
-                {"id": call.id, "type": call.type or "function", "function": {"name": call.name, "arguments": call.arguments}}
+                {
+                    "id": call.id,
+                    "type": call.type or "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
                 for call in choice.tool_calls
             ]
         if choice.function_call is not None:
@@ -641,7 +711,12 @@ def to_openai(rec: Reconstruction) -> dict[str, Any]:
         if choice.annotations:
             message["annotations"] = choice.annotations
         choices.append(
-            {"index": choice.index, "message": message, "logprobs": choice.logprobs, "finish_reason": choice.finish_reason}
+            {
+                "index": choice.index,
+                "message": message,
+                "logprobs": choice.logprobs,
+                "finish_reason": choice.finish_reason,
+            }
         )
     result: dict[str, Any] = {
         "id": rec.id,

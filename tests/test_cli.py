@@ -1,0 +1,87 @@
+"""The CLI as a user runs it: a real process, one readable line on error, never a traceback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "tests" / "data" / "seeds"
+DATA = ROOT / "tests" / "data" / "ingest"
+
+
+def chatcap(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "analyzer", *map(str, args)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+
+
+def test_summary_lists_every_bundled_exchange() -> None:
+    result = chatcap("summary", "captures/")
+    assert result.returncode == 0, result.stderr
+    for seed in ("000_d638e083d5fc0320.txt#1", "001_abeb99c31e8268f6.txt#1", "002_22fabd0d0adae130.txt#1"):
+        assert seed in result.stdout
+    assert "deepseek-v3" in result.stdout and "665→90" in result.stdout and "~30 s" in result.stdout
+
+
+def test_show_prints_one_reconstructed_exchange() -> None:
+    result = chatcap("show", "captures/000_d638e083d5fc0320.txt")
+    assert result.returncode == 0, result.stderr
+    assert "你好！😊 有什么我可以帮你的吗？" in result.stdout
+    assert "mojibake repaired" in result.stdout
+
+
+def test_show_unknown_id_is_one_line() -> None:
+    result = chatcap("show", "captures/000_d638e083d5fc0320.txt", "--id", "nope")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: no exchange 'nope'")
+    assert "Traceback" not in result.stderr
+
+
+def test_export_markdown_and_jsonl(tmp_path: Path) -> None:
+    result = chatcap("export", "captures/", "--format", "markdown", "--out", tmp_path / "md")
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "md").glob("*.md"))) >= 3
+    result = chatcap("export", "captures/", "--format", "jsonl", "--out", tmp_path / "jl")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "jl" / "transcripts.jsonl").read_text().count("\n") >= 3
+
+
+def test_documentation_page_is_no_exchanges_found_not_a_crash() -> None:
+    result = chatcap("summary", SEEDS / "003_70fdfcbe6a599fa7.txt")
+    assert result.returncode == 1
+    assert "003_70fdfcbe6a599fa7.txt: no exchanges found" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_bad_files_in_a_batch_are_skipped_with_a_line_each(tmp_path: Path) -> None:
+    shutil.copy(DATA / "completion_body.json", tmp_path / "good.json")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    shutil.copy(DATA / "torn_last_line.jsonl", tmp_path / "torn.jsonl")
+    result = chatcap("summary", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "good.json#1" in result.stdout and "torn.jsonl#2" in result.stdout
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 2 and any("empty.txt" in line for line in skipped)
+    assert any("torn.jsonl line 3: torn last line" in line for line in skipped)
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_path_is_one_line() -> None:
+    result = chatcap("summary", "does/not/exist.jsonl")
+    assert result.returncode == 1
+    assert result.stderr == "Error: does/not/exist.jsonl: no such file or directory\n"
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("chatcap")
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "summary" in result.stdout
+
+
+def test_import_analyzer_stays_light() -> None:
+    code = "import sys, analyzer; analyzer.load('captures/')[0].reconstruct(); print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'altair', 'numpy', 'rich', 'click', 'mitmproxy'}))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.stdout.strip() == "[]", result.stderr

@@ -1,0 +1,167 @@
+"""Every input format sniffed and read: fixtures in tests/data/ingest (make_ingest_fixtures.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import analyzer
+from analyzer.ingest import sniff
+from analyzer.ingest.text import dechunk, decode_content, repair_mojibake
+
+DATA = Path(__file__).resolve().parent / "data" / "ingest"
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+ANSWER = "Hi there — 你好!"
+
+
+def only(path: Path) -> analyzer.Exchange:
+    exchanges = analyzer.load(path)
+    assert len(exchanges) == 1
+    return exchanges[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("raw_http_chunked_framed.txt", "raw-http"),
+        ("dump_variant_shapes.json", "json"),
+        ("gzip_body.har", "json"),
+        ("error_body.json", "json"),
+        ("stream_one_bad_chunk.txt", "sse-text"),
+        ("torn_last_line.jsonl", "chatcap-jsonl"),
+    ],
+)
+def test_format_is_sniffed_from_the_bytes(name: str, fmt: str) -> None:
+    assert sniff((DATA / name).read_bytes()) == fmt
+
+
+def test_sniffing_ignores_the_file_name(tmp_path: Path) -> None:
+    misleading = tmp_path / "capture.har"
+    misleading.write_bytes((DATA / "raw_http_chunked_framed.txt").read_bytes())
+    assert only(misleading).format == "raw-http"
+
+
+def test_raw_http_with_chunked_framing_still_in_the_body() -> None:
+    exchange = only(DATA / "raw_http_chunked_framed.txt")
+    rec = exchange.reconstruct()
+    assert exchange.request.url == "https://api.example.test/v1/chat/completions"
+    assert rec.choices[0].content == ANSWER
+    assert rec.done and not rec.truncated
+    assert rec.usage.total_tokens == 15
+
+
+def test_raw_http_with_several_exchanges() -> None:
+    exchanges = analyzer.load(DATA / "raw_http_two_exchanges.txt")
+    assert [x.reconstruct().choices[0].content for x in exchanges] == [ANSWER, "Hi again."]
+    assert [x.reconstruct().streamed for x in exchanges] == [True, False]
+    assert exchanges[1].request.json()["messages"][0]["content"] == "Again"
+
+
+def test_json_dump_in_variant_shapes() -> None:
+    exchange = only(DATA / "dump_variant_shapes.json")
+    assert exchange.format == "json-dump"
+    assert exchange.response.status == 200
+    assert exchange.request.json()["model"] == "gpt-4o-mini"
+    assert exchange.reconstruct().choices[0].content == ANSWER
+
+
+def test_har_with_a_still_compressed_base64_body() -> None:
+    exchange = only(DATA / "gzip_body.har")
+    assert exchange.format == "har"
+    assert exchange.started_at is not None and exchange.started_at.year == 2025
+    rec = exchange.reconstruct()
+    assert rec.choices[0].content == ANSWER
+    assert rec.timing.source == "har"
+    assert rec.timing.ttfb_ms == 420.0
+
+
+def test_bare_error_body_is_a_reconstruction_with_the_error() -> None:
+    rec = only(DATA / "error_body.json").reconstruct()
+    assert rec.error["code"] == "rate_limit_exceeded"
+    assert rec.choices == []
+    assert rec.has("error_response")
+
+
+def test_bare_non_streaming_completion() -> None:
+    rec = only(DATA / "completion_body.json").reconstruct()
+    assert not rec.streamed
+    assert rec.to_openai()["choices"][0]["message"]["content"] == "Hi again."
+    assert rec.usage.completion_tokens == 3
+
+
+def test_parse_from_memory_takes_text_or_bytes() -> None:
+    body = (DATA / "raw_http_two_exchanges.txt").read_bytes()
+    assert analyzer.parse(body)[0].reconstruct().choices[0].content == ANSWER
+    assert analyzer.parse(body.decode())[0].reconstruct().choices[0].content == ANSWER
+
+
+def test_bare_sse_has_no_request() -> None:
+    exchange = analyzer.parse(b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\ndata: [DONE]\n\n')[0]
+    assert exchange.request is None
+    assert exchange.reconstruct().choices[0].content == "x"
+
+
+def test_directory_loads_every_file_recursively_and_names_them() -> None:
+    exchanges = analyzer.load(CAPTURES)
+    ids = [x.id for x in exchanges]
+    assert "000_d638e083d5fc0320.txt#1" in ids
+    assert len(ids) == len(set(ids))
+
+
+def test_gzip_compressed_capture_file(tmp_path: Path) -> None:
+    import gzip
+
+    packed = tmp_path / "stream.gz"
+    packed.write_bytes(gzip.compress((DATA / "raw_http_chunked_framed.txt").read_bytes()))
+    assert only(packed).reconstruct().choices[0].content == ANSWER
+
+
+def test_dechunk_leaves_an_unframed_body_alone() -> None:
+    assert dechunk(b"data: x\n\n") is None
+    assert dechunk(b"5\r\nhello\r\n0\r\n\r\n") == b"hello"
+    assert dechunk(b"5;ext=1\r\nhello\r\n3\r\nabc") == b"helloabc"  # cut short: keeps what arrived
+
+
+def test_content_decoding_only_when_the_bytes_are_encoded() -> None:
+    import gzip
+    import zlib
+
+    assert decode_content(gzip.compress(b"abc"), "gzip") == (b"abc", None)
+    assert decode_content(zlib.compress(b"abc"), "deflate") == (b"abc", None)
+    assert decode_content(b"abc", "gzip") == (b"abc", None)  # already decoded by the producer
+    body, notice = decode_content(b"abc", "compress")
+    assert body == b"abc" and notice.code == "unknown_content_encoding"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["naïve café — Größe ‰ ！", "你好，世界 😊", "Ã©tÃ© and été together cannot be undone losslessly", "5€ • ok"],
+)
+def test_text_that_is_not_mojibake_is_never_touched(text: str) -> None:
+    assert repair_mojibake(text) == (text, [])
+
+
+def test_mojibake_full_width_punctuation_is_not_normalised() -> None:
+    original = "你好！有什么我可以帮你的吗？"
+    mangled = original.encode("utf-8").decode("mac_roman")
+    assert repair_mojibake(mangled) == (original, ["macroman"])
+
+
+def test_mojibake_from_windows_1252() -> None:
+    original = "Größe: 5 € — ok"
+    mangled = original.encode("utf-8").decode("windows-1252")
+    fixed, codecs = repair_mojibake(mangled)
+    assert fixed == original and codecs
+
+
+def test_mojibake_repair_is_reverted_when_it_breaks_content_length() -> None:
+    # Legit text that happens to look mangled: Content-Length agrees with it as written.
+    body = '{"model":"m","messages":[{"role":"user","content":"Ã©tÃ©"}]}'.encode()
+    dump = (
+        b"POST /v1/chat/completions HTTP/1.1\nHost: h\nContent-Length: " + str(len(body)).encode() + b"\n\n" + body +
+        b"\n\nHTTP/1.1 200 OK\nContent-Type: application/json\n\n{\"choices\":[]}\n"
+    )  # fmt: skip
+    exchange = analyzer.parse(dump)[0]
+    assert exchange.request.body == body
+    assert not any(w.code == "mojibake_repaired" for w in exchange.warnings)
