@@ -276,7 +276,7 @@ class Accumulator:
                     text = True
                 if delta.annotations:
                     state.annotations.extend(delta.annotations)
-            if choice.text is not None:
+            if choice.text is not None and delta is None:  # Together sends `text` beside the delta too
                 if state.content is None:
                     state.content = [choice.text]
                 else:
@@ -566,7 +566,7 @@ def chunk_parts(chunk: StreamChunk) -> list[Part]:
                 parts.append(Part(index, "refusal", delta.refusal))
             if delta.annotations:
                 parts.append(Part(index, "extra", orjson.dumps(delta.annotations).decode()))
-        if choice.text:
+        elif choice.text:
             parts.append(Part(index, "content", choice.text))
     if payload.usage is not None:
         parts.append(Part(None, "usage", orjson.dumps(payload.usage).decode()))

@@ -1,0 +1,20 @@
+"""Provider quirks, one fixture each under tests/data/quirks (shapes written by hand)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import analyzer
+
+QUIRKS = Path(__file__).resolve().parent / "data" / "quirks"
+
+
+def reconstruct(name: str) -> analyzer.Reconstruction:
+    return analyzer.load(QUIRKS / name)[0].reconstruct()
+
+
+def test_together_text_beside_delta_is_not_doubled() -> None:
+    # Together (DeepSeek-R1 behind the HF router) repeats each token in a legacy `text` field.
+    rec = reconstruct("together_text_beside_delta.sse")
+    assert rec.choices[0].content == "<think>Hmm.</think>Look both ways."
+    assert rec.choices[0].finish_reason == "stop"
