@@ -158,7 +158,7 @@ def export(paths: tuple[str, ...], fmt: str, out_dir: str) -> None:
     exchanges = Exchanges(x for x in _load(paths) if _reconstruct(x) is not None)
     if fmt == "markdown":
         written = exporters.markdown(exchanges, out_dir)
-        click.echo(f"wrote {len(written)} transcript(s) to {out_dir}/")
+        click.echo(f"wrote {len(written)} transcript(s) to {Path(out_dir)}")
     else:
         target = exporters.jsonl(exchanges, Path(out_dir) / "transcripts.jsonl")
         click.echo(f"wrote {len(exchanges)} line(s) to {target}")

@@ -64,15 +64,31 @@ class SSEDecoder:
             self._started = True
             if buffer.startswith(_BOM):
                 buffer = buffer[3:]
-        lines = _LINE_END.split(buffer) if b"\r" in buffer else buffer.split(b"\n")
-        self._tail = lines.pop()
-        return self._lines(lines, t_ms)
+        if b"\r" in buffer:
+            lines = _LINE_END.split(buffer)
+            self._tail = lines.pop()
+            return self._lines(lines, t_ms)
+        # LF only (nearly every real stream): an event is a block between blank lines, and
+        # most blocks are a single `data:` line that needs no line-by-line parsing.
+        blocks = buffer.split(b"\n\n")
+        self._tail = blocks.pop()
+        events: list[Event] = []
+        for block in blocks:
+            if block[:6] == b"data: " and self._data is None and b"\n" not in block:
+                events.append(Event(block[6:], None, self._last_id, self._retry, t_ms))
+            else:
+                events += self._lines([*block.split(b"\n"), b""], t_ms)
+        return events
 
     def flush(self, t_ms: float | None = None) -> list[Event]:
         """End of stream: a last line without its line end still counts, and an event left
         open is returned marked `unterminated` (the spec would drop it; dumps often lack the
         final blank line)."""
-        events = self._lines([self._tail], t_ms) if self._tail else []
+        # The tail may hold whole lines (LF-only blocks) and a last line without its end.
+        lines = _LINE_END.split(self._tail) if self._tail else []
+        if lines and not lines[-1]:
+            lines.pop()
+        events = self._lines(lines, t_ms)
         self._tail = b""
         if self._data is not None:
             events.append(self._dispatch(t_ms, unterminated=True))

@@ -1,15 +1,18 @@
 """OpenAI-style `chat/completions`, streaming and not, as every compatible provider sends it.
 
-Chunks are decoded with msgspec into typed structs that forbid unknown fields: the
-common shape decodes at C speed, and a chunk with anything unexpected (a provider
-extension, a wrong type) takes the lenient path, which keeps the unknown fields as
-provider extras instead of dropping them.
+Chunks are decoded with msgspec into typed structs that forbid unknown fields, in three
+tiers: the lean shape nearly every chunk has (text deltas; rare fields at most `null`)
+decodes at C speed and takes the shortest path through the accumulator; a chunk with a
+tool call, logprobs or the like decodes into the full structs; and a chunk with anything
+unexpected (a provider extension, a wrong type) takes the lenient path, which keeps the
+unknown fields as provider extras instead of dropping them.
 
 Reference: https://platform.openai.com/docs/api-reference/chat-streaming
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -21,19 +24,19 @@ from analyzer.sse import Event, decode, lenient_events
 PROTOCOL = "openai_chat"
 
 
-class FunctionDelta(msgspec.Struct, forbid_unknown_fields=True):
+class FunctionDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     name: str | None = None
     arguments: str | None = None
 
 
-class ToolCallDelta(msgspec.Struct, forbid_unknown_fields=True):
+class ToolCallDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     index: int | None = None
     id: str | None = None
     type: str | None = None
     function: FunctionDelta | None = None
 
 
-class Delta(msgspec.Struct, forbid_unknown_fields=True):
+class Delta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     role: str | None = None
     # A string; Mistral sends a list of typed parts ({"type": "text" | "thinking", ...}).
     content: str | list[Any] | None = None
@@ -47,7 +50,7 @@ class Delta(msgspec.Struct, forbid_unknown_fields=True):
     audio: Any = None
 
 
-class ChoiceDelta(msgspec.Struct, forbid_unknown_fields=True):
+class ChoiceDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     index: int | None = None
     delta: Delta | None = None
     # Non-streaming responses carry `message`; Writer sends it beside `delta` in every chunk.
@@ -57,7 +60,7 @@ class ChoiceDelta(msgspec.Struct, forbid_unknown_fields=True):
     finish_reason: str | None = None
 
 
-class Chunk(msgspec.Struct, forbid_unknown_fields=True):
+class Chunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     id: str | None = None
     object: str | None = None
     created: int | float | None = None
@@ -71,7 +74,43 @@ class Chunk(msgspec.Struct, forbid_unknown_fields=True):
     obfuscation: Any = None
 
 
-_decode_chunk = msgspec.json.Decoder(Chunk).decode
+class LeanDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    role: str | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    # Often present as null; a value sends the chunk to the full structs.
+    refusal: None = None
+    tool_calls: None = None
+    function_call: None = None
+    audio: None = None
+    annotations: None = None
+    reasoning_details: None = None
+
+
+class LeanChoice(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    delta: LeanDelta
+    index: int = 0
+    logprobs: None = None
+    finish_reason: str | None = None
+
+
+class LeanChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    id: str | None = None
+    object: str | None = None
+    created: int | float | None = None
+    model: str | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    choices: list[LeanChoice] = []
+    usage: dict[str, Any] | None = None
+    error: None = None
+    obfuscation: Any = None
+
+
+_decode_lean = msgspec.json.Decoder(LeanChunk).decode
+_decode_lean_stream = msgspec.json.Decoder(list[LeanChunk]).decode
+_decode_full = msgspec.json.Decoder(Chunk).decode
 _FIELDS = {
     cls: {f.name: f.type for f in msgspec.structs.fields(cls)}
     for cls in (Chunk, ChoiceDelta, Delta, ToolCallDelta, FunctionDelta)
@@ -177,6 +216,8 @@ class Accumulator:
         self.rec = rec
         self.states: dict[int, _ChoiceState] = {}
         self.blank_model = False
+        self.last_id: str | None = None
+        self.last_model: str | None = None
         self.ids: set[str] = set()
         self.created_first: int | float | None = None
         self.created_last: int | float | None = None
@@ -187,7 +228,6 @@ class Accumulator:
         self.first_token: int | None = None
         self.first_answer: int | None = None
         self.last_token: int | None = None
-        self.usage_chunks = 0
 
     def _state(self, index: int) -> _ChoiceState:
         state = self.states.get(index)
@@ -195,24 +235,26 @@ class Accumulator:
             state = self.states[index] = _ChoiceState(index)
         return state
 
-    def add(self, chunk: Chunk, seq: int, choice_extras: list[dict[str, Any]] | None = None) -> None:
+    def add(self, chunk: Chunk | LeanChunk, seq: int, choice_extras: list[dict[str, Any]] | None = None) -> None:
+        """Fold one chunk in. The hot path: called once per chunk of every stream."""
         rec = self.rec
-        if chunk.id:
+        chunk_id = chunk.id
+        if chunk_id and chunk_id != self.last_id:
+            self.last_id = chunk_id
             if rec.id is None:
-                rec.id = chunk.id
-            self.ids.add(chunk.id)
+                rec.id = chunk_id
+            self.ids.add(chunk_id)
         model = chunk.model
-        if model is not None:
+        if model is not None and model != self.last_model:
+            self.last_model = model
             if not model.strip():
                 self.blank_model = True
             elif rec.served_model is None:
                 rec.served_model = model
         created = chunk.created
-        if created:  # Azure's first chunk says 0
+        if created and created != self.created_last:  # Azure's first chunk says 0
             if self.created_first is None:
-                self.created_first = created
-                rec.created = created
-                self.created_max = created
+                self.created_first = self.created_max = rec.created = created
             elif created < self.created_max:
                 self.created_backwards.append((seq, self.created_max - created))
             else:
@@ -226,15 +268,23 @@ class Accumulator:
             rec.service_tier = chunk.service_tier
         if chunk.usage is not None:
             rec.usage = Usage(raw=chunk.usage)  # cumulative where repeated: the last one wins
-            self.usage_chunks += 1
-        if chunk.error is not None:
+        lean = chunk.__class__ is LeanChunk
+        if not lean and chunk.error is not None:
             rec.error = chunk.error if isinstance(chunk.error, dict) else {"message": str(chunk.error)}
-        if not chunk.choices:
+        choices = chunk.choices
+        if not choices:
             return
-        for position, choice in enumerate(chunk.choices):
-            index = choice.index if choice.index is not None else 0
-            state = self.states.get(index) or self._state(index)
-            delta = choice.delta if choice.delta is not None else choice.message
+        states = self.states
+        for choice in choices:
+            index = choice.index
+            if index is None:
+                index = 0
+            state = states.get(index)
+            if state is None:
+                state = states[index] = _ChoiceState(index)
+            delta = choice.delta
+            if delta is None and not lean:
+                delta = choice.message
             text = False
             if delta is not None:
                 content = delta.content
@@ -249,52 +299,68 @@ class Accumulator:
                         else:
                             state.content.append(content)
                     else:
-                        text = self._typed_parts(state, content, seq) or text
+                        text = self._typed_parts(state, content, seq)
                 if delta.reasoning_content is not None:
                     text = self._reason(state, "reasoning_content", delta.reasoning_content) or text
                 if delta.reasoning is not None:
                     text = self._reason(state, "reasoning", delta.reasoning) or text
-                if delta.role is not None:
+                role = delta.role
+                if role is not None:
                     if state.role is None:
-                        state.role = delta.role
-                    elif delta.role != state.role:
+                        state.role = role
+                    elif role != state.role:
                         self.role_changes += 1
-                if delta.tool_calls:
-                    self._tool_calls(state, delta.tool_calls)
-                    text = True
-                if delta.refusal is not None:
-                    if state.refusal is None:
-                        state.refusal = [delta.refusal]
-                    else:
-                        state.refusal.append(delta.refusal)
-                    text = text or bool(delta.refusal)
-                if delta.function_call is not None:
-                    self._function_call(state, delta.function_call)
-                    text = True
-                if delta.reasoning_details:
-                    state.details.extend(delta.reasoning_details)
-                    text = True
-                if delta.annotations:
-                    state.annotations.extend(delta.annotations)
-            if choice.text is not None and delta is None:  # Together sends `text` beside the delta too
-                if state.content is None:
-                    state.content = [choice.text]
-                else:
-                    state.content.append(choice.text)
-                if choice.text:
-                    text = True
-                    if self.first_answer is None:
-                        self.first_answer = seq
-            if choice.logprobs is not None:
-                self._logprobs(state, choice.logprobs)
+                if not lean:
+                    text = self._rare_delta(state, delta) or text
+            if not lean:
+                text = self._rare_choice(state, choice, delta, seq) or text
             if choice.finish_reason is not None:
                 state.finish_reason = choice.finish_reason
-            if choice_extras and choice_extras[position]:
-                state.extras.update(choice_extras[position])
             if text:
                 if self.first_token is None:
                     self.first_token = seq
                 self.last_token = seq
+        if choice_extras:
+            for choice, extras in zip(choices, choice_extras, strict=False):
+                if extras:
+                    states[choice.index if choice.index is not None else 0].extras.update(extras)
+
+    def _rare_delta(self, state: _ChoiceState, delta: Delta) -> bool:
+        """Delta fields the lean structs do not carry; True when one was generated text."""
+        text = False
+        if delta.tool_calls:
+            self._tool_calls(state, delta.tool_calls)
+            text = True
+        if delta.refusal is not None:
+            if state.refusal is None:
+                state.refusal = [delta.refusal]
+            else:
+                state.refusal.append(delta.refusal)
+            text = text or bool(delta.refusal)
+        if delta.function_call is not None:
+            self._function_call(state, delta.function_call)
+            text = True
+        if delta.reasoning_details:
+            state.details.extend(delta.reasoning_details)
+            text = True
+        if delta.annotations:
+            state.annotations.extend(delta.annotations)
+        return text
+
+    def _rare_choice(self, state: _ChoiceState, choice: ChoiceDelta, delta: Delta | None, seq: int) -> bool:
+        text = False
+        if choice.text is not None and delta is None:  # legacy /completions; Together sends it beside the delta too
+            if state.content is None:
+                state.content = [choice.text]
+            else:
+                state.content.append(choice.text)
+            if choice.text:
+                text = True
+                if self.first_answer is None:
+                    self.first_answer = seq
+        if choice.logprobs is not None:
+            self._logprobs(state, choice.logprobs)
+        return text
 
     def _reason(self, state: _ChoiceState, field: str, value: str) -> bool:
         parts = state.reasoning.get(field)
@@ -491,29 +557,41 @@ def _payload_is_done(data: bytes) -> bool:
 def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
     """Fold decoded events into `rec`; returns the accumulator and how many payloads were not JSON."""
     acc = Accumulator(rec)
-    bad = 0
+    add = acc.add
     chunks = rec.chunks
-    decode_chunk = _decode_chunk
+    append = chunks.append
+    decode_lean = _decode_lean
+    bad = 0
     for event in events:
         data = event.data
+        try:
+            chunk = decode_lean(data)
+        except msgspec.MsgspecError:
+            pass
+        else:
+            if not rec.done and event.event is None:  # the hot path
+                seq = len(chunks)
+                append(StreamChunk(seq, event.t_ms, chunk, chunk.created))
+                add(chunk, seq)
+                continue
         if not data:
             continue
         if _payload_is_done(data):
             rec.done = True
             continue
         try:
-            chunk = decode_chunk(data)
-            extras = top = None
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            bad += 1
+            rec.warn("bad_chunk", f"event {len(chunks) + bad}: payload is not JSON ({exc}): {_preview(data)}")
+            continue
+        if rec.done:
+            rec.after_done.append(obj)
+            continue
+        top = extras = None
+        try:
+            chunk = _decode_full(data)
         except msgspec.MsgspecError:
-            try:
-                obj = orjson.loads(data)
-            except orjson.JSONDecodeError as exc:
-                bad += 1
-                rec.warn("bad_chunk", f"event {len(chunks) + bad}: payload is not JSON ({exc}): {_preview(data)}")
-                continue
-            if rec.done:
-                rec.after_done.append(obj)
-                continue
             chunk, top, extras, problems = _lenient_chunk(obj)
             if top:
                 rec.extras.update(top)
@@ -521,15 +599,11 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
                 rec.warn("chunk_shape", f"event {len(chunks) + bad}: {problem}: ignored")
             if chunk is None:
                 continue
-        else:
-            if rec.done:
-                rec.after_done.append(orjson.loads(data))
-                continue
         if event.event == "error" and chunk.error is None:
-            chunk.error = orjson.loads(data)
+            chunk.error = obj
         seq = len(chunks)
-        chunks.append(StreamChunk(seq, event.t_ms, chunk, chunk.created, top or None))
-        acc.add(chunk, seq, extras)
+        append(StreamChunk(seq, event.t_ms, chunk, chunk.created, top or None))
+        add(chunk, seq, extras)
     return acc, bad
 
 
@@ -596,9 +670,67 @@ def _preview(data: bytes, limit: int = 60) -> str:
     return repr(text + ("…" if len(data) > limit else ""))
 
 
+# Tests switch this off to hold the whole-stream path to the general decoder's results.
+WHOLE_STREAM = True
+_SEPARATOR = b"\n\ndata: "
+_DONE_TAIL = b"\n\ndata: [DONE]"
+_BLANK_LINE = re.compile(rb"\n\n")
+
+
+def _whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> tuple[list[LeanChunk], bool, list[Any]] | None:
+    """Decode every event of the dominant stream shape in one typed call, or None.
+
+    The shape: LF line ends, every event a single `data: <json>` line ending in a blank
+    line, optionally `data: [DONE]` last. A JSON text cannot hold a raw newline, so each
+    `\\n\\ndata: ` is an event boundary and the body becomes a JSON array with one
+    replace. Anything else (comments, CR, `event:` lines, multi-line data, bad JSON, an
+    unknown field) fails the decode and the general decoder takes over.
+    """
+    if not body.startswith(b"data: {") or not body.endswith(b"\n\n"):
+        return None
+    core = body.rstrip(b"\n")
+    done = core.endswith(_DONE_TAIL)
+    if done:
+        core = core[: -len(_DONE_TAIL)]
+    try:
+        decoded = _decode_lean_stream(b"[" + core[6:].replace(_SEPARATOR, b",") + b"]")
+    except msgspec.MsgspecError:
+        return None
+    if not reads:
+        return decoded, done, [None] * len(decoded)
+    ends = [match.end() for match in _BLANK_LINE.finditer(body)]
+    if len(ends) != len(decoded) + done:  # extra blank lines: leave the timing to the general decoder
+        return None
+    # Each event arrived with the first read that reached the end of its blank line.
+    times: list[Any] = []
+    position, count = 0, len(reads)
+    for end in ends[: len(decoded)]:
+        while position < count and reads[position][1] < end:
+            position += 1
+        times.append(reads[position][0] if position < count else None)
+    return decoded, done, times
+
+
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
-    body = exchange.response.body if exchange.response else b""
-    events, decoder = decode(body, exchange.response.chunks if exchange.response else None)
+    response = exchange.response
+    body = response.body if response else b""
+    reads = response.chunks if response else None
+    whole = _whole_stream(body, reads) if WHOLE_STREAM else None
+    if whole is not None:
+        decoded, rec.done, times = whole
+        acc = Accumulator(rec)
+        add = acc.add
+        rec.chunks = [
+            StreamChunk(seq, t_ms, chunk, chunk.created)
+            for seq, (chunk, t_ms) in enumerate(zip(decoded, times, strict=True))
+        ]
+        for seq, chunk in enumerate(decoded):
+            add(chunk, seq)
+        acc.finish()
+        rec.marks = acc.marks()
+        _ending(exchange, rec)
+        return rec
+    events, decoder = decode(body, reads)
     acc, bad = _fold(rec, events)
     if bad:
         lenient = Reconstruction(protocol=PROTOCOL, streamed=True, requested_model=rec.requested_model)

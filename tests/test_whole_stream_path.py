@@ -1,0 +1,96 @@
+"""The whole-stream fast path gives exactly what the general SSE decoder gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import analyzer
+from analyzer.model import Exchange, Response
+from analyzer.protocols import openai_chat
+
+ROOT = Path(__file__).resolve().parent.parent
+INPUTS = sorted(
+    [p for p in (ROOT / "captures").iterdir() if p.suffix in (".txt", ".jsonl")]
+    + [
+        p
+        for p in (ROOT / "tests" / "data").rglob("*")
+        if p.suffix in (".sse", ".txt", ".json", ".jsonl", ".har") and p.parent.name != "seeds"
+    ]
+)
+CORPUS = ROOT.parent / "shared" / "corpus" / "real"
+
+
+def snapshot(exchange: Exchange) -> tuple:
+    exchange._reconstruction = None
+    rec = exchange.reconstruct()
+    return (
+        rec.to_openai(),
+        [(c.seq, c.t_ms, c.created) for c in rec.chunks],
+        rec.done,
+        rec.truncated,
+        rec.marks,
+        [w.code for w in rec.warnings],
+        rec.after_done,
+    )
+
+
+def both_paths(exchange: Exchange, monkeypatch: pytest.MonkeyPatch) -> tuple[tuple, tuple]:
+    fast = snapshot(exchange)
+    monkeypatch.setattr(openai_chat, "WHOLE_STREAM", False)
+    general = snapshot(exchange)
+    monkeypatch.setattr(openai_chat, "WHOLE_STREAM", True)
+    return fast, general
+
+
+@pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.name)
+def test_fast_path_matches_general_decoder_on_every_fixture(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for exchange in analyzer.load(path):
+        fast, general = both_paths(exchange, monkeypatch)
+        assert fast == general
+
+
+def test_fast_path_is_taken_for_the_common_shape() -> None:
+    body = (
+        b'data: {"id":"a","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi","refusal":null}}]}\n\n'
+        b'data: {"id":"a","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+    )
+    whole = openai_chat._whole_stream(body, [(5.0, 40), (9.5, len(body))])
+    assert whole is not None
+    decoded, done, times = whole
+    assert (len(decoded), done, times) == (2, True, [9.5, 9.5])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'data: {"choices":[]}\r\n\r\ndata: [DONE]\r\n\r\n',  # CRLF
+        b': keep-alive\n\ndata: {"choices":[]}\n\n',  # comment first
+        b'data: {"choices":[]}\n\n: ping\n\ndata: {"choices":[]}\n\n',  # comment between
+        b'event: x\ndata: {"choices":[]}\n\n',  # named event
+        b'data: {"choices":[]}\n\ndata: [DONE]\n\ndata: {"cost":"0"}\n\n',  # data after [DONE]
+        b'data: {"choices":[],"x_groq":{"id":"q"}}\n\n',  # provider extension
+        b'data: {"choices":[]}\n\ndata: {"choices":[',  # cut off
+    ],
+    ids=["crlf", "comment-first", "comment-between", "named-event", "after-done", "extension", "cut-off"],
+)
+def test_fast_path_declines_anything_else(body: bytes) -> None:
+    assert openai_chat._whole_stream(body, None) is None
+
+
+@pytest.mark.skipif(
+    not CORPUS.is_dir(), reason="../shared/corpus/real is absent (it is CI test data, not part of a clone)"
+)
+def test_fast_path_matches_general_decoder_on_the_real_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked = 0
+    for path in sorted(CORPUS.glob("*__openai_chat__*.sse")):
+        body = path.read_bytes()
+        # Untimed, and timed with network reads every 97 bytes (splitting events anywhere).
+        for reads in (None, [(end / 10, end) for end in [*range(97, len(body), 97), len(body)]]):
+            response = Response(status=200, headers=[("content-type", "text/event-stream")], body=body, chunks=reads)
+            exchange = Exchange(id=path.stem, source=str(path), format="sse-text", request=None, response=response)
+            fast, general = both_paths(exchange, monkeypatch)
+            assert fast == general, path.name
+        checked += 1
+    assert checked >= 50
