@@ -25,7 +25,7 @@ demo: $(VENV)/.demo
 	@echo "transcripts written to out/"
 
 test: $(VENV)/.test
-	$(PY) -m ruff check analyzer tests benchmarks addons
+	$(PY) -m ruff check $(wildcard analyzer tests benchmarks addons)
 	$(PY) -m pytest
 
 bench: $(VENV)/.test

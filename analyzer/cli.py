@@ -12,7 +12,7 @@ import click
 
 from analyzer.errors import LoadError
 from analyzer.ingest import Exchanges, load
-from analyzer.metrics import reported_cost
+from analyzer.metrics import format_ms, reported_cost
 from analyzer.model import Exchange, Reconstruction
 
 
@@ -58,15 +58,6 @@ def main() -> None:
     """See what LLM chat apps actually sent and received."""
 
 
-def _ms(value: float | None, coarse: bool = False) -> str:
-    """A duration; `coarse` ones (1 s resolution) are shown in whole seconds with a ~."""
-    if value is None:
-        return "—"
-    if coarse:
-        return "<1 s" if value < 1000 else f"~{value / 1000:.0f} s"
-    return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:,.0f} ms"
-
-
 def _console() -> Any:
     from rich.console import Console
 
@@ -94,7 +85,7 @@ def summary(paths: tuple[str, ...]) -> None:
             table.add_row(exchange.id, "—", "—", "failed", *["—"] * 6)
             continue
         timing = rec.timing
-        coarse = timing is not None and timing.source == "created"
+        resolution = timing.resolution_ms if timing else None
         usage = rec.usage
         tokens = f"{usage.prompt_tokens}→{usage.completion_tokens}" if usage else "—"
         rate = timing.decode_tokens_per_s if timing else None
@@ -105,8 +96,8 @@ def summary(paths: tuple[str, ...]) -> None:
             rec.served_model or rec.requested_model or "—",
             str(status) if status else "—",
             _ending(rec),
-            _ms(timing.ttft_ms if timing else None),
-            _ms(timing.duration_ms if timing else None, coarse=coarse),
+            format_ms(timing.ttft_ms if timing else None, resolution),
+            format_ms(timing.duration_ms if timing else None, resolution),
             tokens,
             f"{rate:.1f}" if rate else "—",
             f"${cost:g}" if cost is not None else "—",

@@ -102,6 +102,15 @@ def _from_arrivals(exchange: Exchange, rec: Reconstruction, result: Timing) -> N
         result.stalls = sum(1 for gap in gaps if gap >= STALL_MS)
 
 
+def format_ms(value: float | None, resolution_ms: float | None = None) -> str:
+    """A duration for people: whole seconds with a ~ when the source has 1 s resolution."""
+    if value is None:
+        return "—"
+    if resolution_ms is not None and resolution_ms >= 1000:
+        return "<1 s" if value < 1000 else f"~{value / 1000:.0f} s"
+    return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:,.0f} ms"
+
+
 def _number(value: object) -> float | None:
     if isinstance(value, bool):
         return None

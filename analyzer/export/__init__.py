@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from analyzer.metrics import reported_cost
+from analyzer.metrics import format_ms, reported_cost
 from analyzer.model import Exchange
 from analyzer.protocols.openai_chat import content_text, request_messages
 from analyzer.redact import redact_text
@@ -30,10 +30,6 @@ def _fence(text: str, lang: str = "") -> str:
     longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
     fence = "`" * (longest + 1)
     return f"{fence}{lang}\n{text}\n{fence}"
-
-
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f} ms"
 
 
 def markdown_text(exchange: Exchange) -> str:
@@ -54,14 +50,15 @@ def markdown_text(exchange: Exchange) -> str:
         facts.append(("cost", f"${cost:g} (reported by the provider)"))
     if rec.timing and rec.timing.source != "none":
         t = rec.timing
-        facts.append(("timing", f"TTFT {_ms(t.ttft_ms)}, duration {_ms(t.duration_ms)} (source: {t.source})"))
+        ttft, duration = format_ms(t.ttft_ms, t.resolution_ms), format_ms(t.duration_ms, t.resolution_ms)
+        facts.append(("timing", f"TTFT {ttft}, duration {duration} (source: {t.source})"))
     lines += [f"- **{name}**: {value}" for name, value in facts if value is not None]
     messages = request_messages(exchange)
     if messages:
         lines += ["", "## Request", ""]
         for message in messages:
             lines += _message(message)
-    lines += ["", "## Reply", ""]
+    _heading(lines, "## Reply")
     if rec.error:
         lines += ["**Error:**", "", _fence(orjson.dumps(rec.error, option=orjson.OPT_INDENT_2).decode(), "json"), ""]
     for choice in rec.choices:
@@ -82,8 +79,16 @@ def markdown_text(exchange: Exchange) -> str:
             ]
         lines += [f"*finish reason: {choice.finish_reason or '—'}*", ""]
     if rec.warnings:
-        lines += ["## Warnings", ""] + [f"- {w.message}" for w in rec.warnings] + [""]
+        _heading(lines, "## Warnings")
+        lines += [f"- {w.message}" for w in rec.warnings]
     return redact_text("\n".join(lines).rstrip() + "\n")
+
+
+def _heading(lines: list[str], heading: str) -> None:
+    """Append a heading with exactly one blank line before and after it."""
+    while lines and not lines[-1]:
+        lines.pop()
+    lines += ["", heading, ""]
 
 
 def _pretty_arguments(arguments: str) -> str:
