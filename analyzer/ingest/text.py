@@ -75,7 +75,7 @@ def repair_mojibake(text: str) -> tuple[str, list[str]]:
     config = _ftfy_config()
     if len(text) <= config.max_decode_length:
         fixed, steps = ftfy.fix_and_explain(text, config=config)
-        if fixed != text and steps and _undo(fixed, steps) == text:
+        if _is_repair(text, fixed, steps):
             return fixed, _codecs(steps)
     lines = _LINES.findall(text)
     codecs: list[str] = []
@@ -84,7 +84,7 @@ def repair_mojibake(text: str) -> tuple[str, list[str]]:
         if line.isascii() or not is_bad(line):
             continue
         fixed, steps = ftfy.fix_and_explain(line, config=config)
-        if fixed != line and steps and _undo(fixed, steps) == line:
+        if _is_repair(line, fixed, steps):
             fixed_lines[n] = fixed
             codecs.extend(c for c in _codecs(steps) if c not in codecs)
     for n, line in enumerate(lines):
@@ -97,6 +97,19 @@ def repair_mojibake(text: str) -> tuple[str, list[str]]:
             except UnicodeError:
                 continue
     return "".join(fixed_lines.get(n, line) for n, line in enumerate(lines)), codecs
+
+
+def _is_repair(text: str, fixed: str, steps: list[tuple[str, str]]) -> bool:
+    """Mojibake is UTF-8 read through a legacy code page: the fix must end by decoding
+    UTF-8 (a lone C1 control "fixed" into Windows-1252 punctuation is not mojibake) and
+    must undo exactly."""
+    return (
+        fixed != text
+        and bool(steps)
+        and steps[-1][0] == "decode"
+        and steps[-1][1].startswith("utf-8")
+        and _undo(fixed, steps) == text
+    )
 
 
 def _codecs(steps: list[tuple[str, str]]) -> list[str]:

@@ -15,6 +15,7 @@ from analyzer.model import Exchange, Reconstruction
 from analyzer.protocols import openai_chat
 
 _STREAM_START = re.compile(rb"^\s*(?:data|event|id|retry)?:", re.M)
+_FIRST_DATA = re.compile(rb"^data:", re.M)
 # Other protocols' fingerprints: recognised so they are named, not misread as chat/completions.
 _OTHER_SHAPES = (
     (re.compile(rb'"type"\s*:\s*"message_start"|^event:\s*message_start', re.M), "anthropic_messages"),
@@ -49,12 +50,17 @@ def detect(exchange: Exchange) -> str:
         for pattern, name in _PATHS:
             if pattern.search(path):
                 return name
-    head = exchange.response.body[:8192] if exchange.response else b""
-    if b'"choices"' in head or b'"chat.completion' in head:
-        return openai_chat.PROTOCOL
-    for pattern, name in _OTHER_SHAPES:
-        if pattern.search(head):
-            return name
+    body = exchange.response.body if exchange.response else b""
+    heads = [body[:8192]]
+    first_data = _FIRST_DATA.search(body)
+    if first_data and first_data.start() > 4096:  # past a long run of keep-alive comments
+        heads.append(body[first_data.start() : first_data.start() + 8192])
+    for head in heads:
+        if b'"choices"' in head or b'"chat.completion' in head:
+            return openai_chat.PROTOCOL
+        for pattern, name in _OTHER_SHAPES:
+            if pattern.search(head):
+                return name
     request = exchange.request.json() if exchange.request else None
     if isinstance(request, dict) and "messages" in request:
         return openai_chat.PROTOCOL

@@ -392,8 +392,9 @@ class Accumulator:
         return text
 
     def _tool_calls(self, state: _ChoiceState, deltas: list[ToolCallDelta]) -> None:
-        """Fragments join by `index`; id, type and name are set once, so providers that
-        repeat them in every fragment (Qwen, OpenRouter→Novita) do not get them doubled.
+        """Fragments join by `index`; id and type are set once and a repeated name is
+        ignored, so providers that repeat them in every fragment (Qwen, OpenRouter→Novita)
+        do not get them doubled; a name sent in pieces before the arguments is joined.
         Without an `index` (Mistral) a call is matched by id, else it is a new call."""
         tools = state.tools
         for delta in deltas:
@@ -422,13 +423,14 @@ class Accumulator:
                 call.type = delta.type
             function = delta.function
             if function is not None:
-                if function.name:
+                name = function.name
+                if name and name != call.name:
                     if call.name is None:
-                        call.name = function.name
-                    elif function.name != call.name:
-                        self.tool_anomalies.append(
-                            f"tool call {call.index}: name {function.name!r} after {call.name!r}"
-                        )
+                        call.name = name
+                    elif not call.arguments:  # a name streamed in pieces, before any arguments
+                        call.name += name
+                    else:
+                        self.tool_anomalies.append(f"tool call {call.index}: name {name!r} after {call.name!r}")
                 if function.arguments:
                     call.arguments += function.arguments
 
@@ -448,8 +450,11 @@ class Accumulator:
             state.logprobs = {}
         for key, value in logprobs.items():
             if isinstance(value, list):
-                state.logprobs.setdefault(key, []).extend(value)
-            elif value is not None:
+                if isinstance(state.logprobs.get(key), list):
+                    state.logprobs[key].extend(value)
+                else:
+                    state.logprobs[key] = list(value)
+            elif key not in state.logprobs or value is not None:
                 state.logprobs[key] = value
 
     def finish(self) -> None:
