@@ -155,5 +155,36 @@ def export(paths: tuple[str, ...], fmt: str, out_dir: str) -> None:
         click.echo(f"wrote {len(exchanges)} line(s) to {target}")
 
 
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--speed", default=1.0, show_default=True, type=float, help="Timing scale: 2 plays twice as fast, 0 at once."
+)
+@click.option("--cert", type=click.Path(exists=True), help="PEM certificate (with --key) to serve HTTPS.")
+@click.option("--key", type=click.Path(exists=True), help="PEM private key for --cert.")
+@_friendly
+def replay(paths: tuple[str, ...], host: str, port: int, speed: float, cert: str | None, key: str | None) -> None:
+    """Serve recorded streams as an OpenAI-compatible endpoint, with their original timing."""
+    from analyzer.replay import serve
+
+    if bool(cert) != bool(key):
+        raise click.UsageError("--cert and --key go together")
+    exchanges = _load(paths)
+    try:
+        server = serve(exchanges, host, port, speed, (cert, key) if cert and key else None)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    click.echo(f"replaying {len(server.matcher.exchanges)} exchange(s) on {server.url}  (Ctrl-C stops)")
+    click.echo(f"  OPENAI_BASE_URL={server.url}/v1 OPENAI_API_KEY=replay")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo(f"served {server.served} request(s)")
+    finally:
+        server.server_close()
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

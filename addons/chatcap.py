@@ -1,0 +1,401 @@
+"""chatcap — a mitmproxy addon that records LLM API exchanges without slowing them.
+
+    mitmdump -s addons/chatcap.py --set chatcap_dir=captures/live
+
+Every finished exchange (complete, failed, aborted by either side, or cut by the proxy
+shutting down) is appended as one line to a `chatcap/1` JSONL file: a HAR 1.2 entry with
+each network read's arrival time in `response._chunks`. Responses stream through to the
+client as they arrive; the addon only watches them go by.
+
+Standard library only (besides mitmproxy itself), so it loads in any mitmproxy >= 11
+install. Format: DESIGN.md, "Capture file format".
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import time
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Optional
+
+from mitmproxy import ctx, flowfilter, http
+
+SCHEMA = "chatcap/1"
+VERSION = "0.1.0"
+MiB = 1024 * 1024
+
+# LLM API calls by path (any host: gateways and self-hosted servers use their own).
+LLM_PATH = re.compile(
+    r"(/chat/completions|/completions|/responses|/v1/messages|:generateContent|:streamGenerateContent)/?$"
+)
+
+log = logging.getLogger("chatcap")
+
+
+def _load_redaction() -> Any:
+    """analyzer/redact.py from this checkout: the one place the secret patterns live.
+    It is standard-library only, so loading it by path works in a standalone mitmproxy."""
+    path = Path(__file__).resolve().parent.parent / "analyzer" / "redact.py"
+    spec = importlib.util.spec_from_file_location("chatcap_redact", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"chatcap: cannot find {path}: run the addon from a chatcap checkout")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+redact = _load_redaction()
+
+
+class _Inflater:
+    """Incremental Content-Encoding decoding for the record (the client gets the original bytes)."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self.failed: str | None = None
+        self._decoder: Any = None
+        if encoding in ("gzip", "x-gzip"):
+            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._decoder = zlib.decompressobj()
+        elif encoding == "br":
+            try:
+                import brotli  # mitmproxy depends on it
+
+                self._decoder = brotli.Decompressor()
+            except ImportError:
+                self.failed = "brotli is not installed"
+        elif encoding == "zstd":
+            try:
+                import zstandard  # mitmproxy depends on it
+
+                self._decoder = zstandard.ZstdDecompressor().decompressobj()
+            except ImportError:
+                self.failed = "zstandard is not installed"
+        else:
+            self.failed = f"unknown Content-Encoding {encoding!r}"
+        self._raw_deflate_tried = False
+
+    def feed(self, data: bytes) -> bytes:
+        if self.failed or not data:
+            return b""
+        try:
+            if self.encoding == "br":
+                return self._decoder.process(data)
+            return self._decoder.decompress(data)
+        except Exception as exc:
+            if self.encoding == "deflate" and not self._raw_deflate_tried:
+                self._raw_deflate_tried = True  # some servers send raw deflate without the zlib header
+                self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.feed(data)
+            self.failed = f"{self.encoding} decoding failed: {exc}"
+            return b""
+
+
+class Recording:
+    """One exchange in flight: the request as sent and each response read as it passes."""
+
+    __slots__ = ("body", "chunks", "flow", "inflater", "limit", "perf0", "raw_size", "started", "truncated")
+
+    def __init__(self, flow: http.HTTPFlow, limit: int) -> None:
+        self.flow = flow
+        self.started = flow.request.timestamp_start or time.time()
+        # One clock per exchange: perf_counter, anchored to the request's start.
+        self.perf0 = time.perf_counter() - (time.time() - self.started)
+        self.body = bytearray()
+        self.chunks: list[list[float]] = []
+        self.inflater: _Inflater | None = None
+        self.limit = limit
+        self.raw_size = 0
+        self.truncated = False
+
+    def now_ms(self) -> float:
+        return round((time.perf_counter() - self.perf0) * 1000, 3)
+
+    def observe(self, data: bytes) -> bytes:
+        """mitmproxy's stream callback: note the read and pass it on unchanged."""
+        try:
+            if data:
+                t_ms = self.now_ms()
+                self.raw_size += len(data)
+                decoded = self.inflater.feed(data) if self.inflater else data
+                if not self.truncated:
+                    room = self.limit - len(self.body)
+                    if len(decoded) > room:
+                        decoded, self.truncated = decoded[:room], True
+                    self.body += decoded
+                    self.chunks.append([t_ms, len(self.body)])
+        except Exception:
+            log.exception("chatcap: could not record a read; the stream continues")
+        return data
+
+
+def _headers(headers: http.Headers, redacting: bool) -> tuple[list[dict[str, str]], list[str]]:
+    out, redacted = [], []
+    for name, value in headers.items(multi=True):
+        if redacting and name.lower() in redact.SECRET_HEADERS and value:
+            out.append({"name": name, "value": redact.token(value)})
+            redacted.append(name)
+        else:
+            out.append({"name": name, "value": redact.redact_text(value) if redacting else value})
+    return out, redacted
+
+
+def _text(data: bytes) -> tuple[str, str | None]:
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ChatCapture:
+    """Records LLM API exchanges to `<chatcap_dir>/chatcap-<date>.jsonl`."""
+
+    def __init__(self) -> None:
+        self.recordings: dict[str, Recording] = {}
+        self.filter: flowfilter.TFilter | None = None
+        self.path: Path | None = None
+        self.handle: Any = None
+        self.written = 0
+
+    # -- configuration ------------------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        loader.add_option("chatcap_dir", str, "captures/live", "Directory the capture JSONL files are written to.")
+        loader.add_option(
+            "chatcap_filter",
+            Optional[str],  # noqa: UP045 - mitmproxy's option typecheck wants typing.Optional
+            None,
+            "mitmproxy filter expression choosing the flows to record; default: LLM API calls "
+            "(chat/completions, completions, responses, v1/messages, generateContent, or a JSON body with messages).",
+        )
+        loader.add_option("chatcap_redact", bool, True, "Redact credentials (headers, keys, tokens) in the capture.")
+        loader.add_option("chatcap_max_body", int, 64 * MiB, "Most response bytes recorded per exchange.")
+
+    def configure(self, updated: set[str]) -> None:
+        if "chatcap_filter" in updated:
+            expression = ctx.options.chatcap_filter
+            self.filter = flowfilter.parse(expression) if expression else None
+        if "chatcap_dir" in updated and self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+    def _file(self) -> Any:
+        if self.handle is None:
+            directory = Path(ctx.options.chatcap_dir)
+            directory.mkdir(parents=True, exist_ok=True)
+            self.path = directory / f"chatcap-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self.handle = os.fdopen(descriptor, "ab", buffering=0)
+        return self.handle
+
+    # -- which flows ----------------------------------------------------------------------
+
+    def _wanted(self, flow: http.HTTPFlow) -> bool:
+        if self.filter is not None:
+            return bool(self.filter(flow))
+        if LLM_PATH.search(flow.request.path.split("?", 1)[0]):
+            return True
+        content_type = flow.request.headers.get("content-type", "")
+        if "json" in content_type and flow.request.raw_content and b'"messages"' in flow.request.raw_content[:65536]:
+            try:
+                body = json.loads(flow.request.raw_content)
+            except ValueError:
+                return False
+            return isinstance(body, dict) and "messages" in body
+        return False
+
+    # -- a flow's life ------------------------------------------------------------------
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        try:
+            if self._wanted(flow):
+                self.recordings[flow.id] = Recording(flow, ctx.options.chatcap_max_body)
+        except Exception:
+            log.exception("chatcap: could not start a recording")
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        recording = self.recordings.get(flow.id)
+        if recording is None:
+            return
+        try:
+            encoding = flow.response.headers.get("content-encoding", "").strip().lower()
+            if encoding and encoding != "identity":
+                recording.inflater = _Inflater(encoding)
+            flow.response.stream = recording.observe
+        except Exception:
+            log.exception("chatcap: could not observe a response")
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow, error=None)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow, error=flow.error.msg if flow.error else "unknown error")
+
+    def done(self) -> None:
+        for flow_id in list(self.recordings):
+            self._finish(self.recordings[flow_id].flow, error="proxy shutdown")
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+    # -- the record ---------------------------------------------------------------------
+
+    def _finish(self, flow: http.HTTPFlow, error: str | None) -> None:
+        recording = self.recordings.pop(flow.id, None)
+        if recording is None:
+            return
+        try:
+            entry = self._entry(recording, error)
+            line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+            self._file().write(line + b"\n")
+            self.written += 1
+            log.info(self._summary(entry))
+        except Exception:
+            log.exception("chatcap: could not write an exchange")
+
+    def _entry(self, recording: Recording, error: str | None) -> dict[str, Any]:
+        flow = recording.flow
+        request, response = flow.request, flow.response
+        redacting = ctx.options.chatcap_redact
+        request_headers, redacted = _headers(request.headers, redacting)
+        url = redact.redact_text(request.pretty_url) if redacting else request.pretty_url
+        body = request.raw_content or b""
+        with contextlib.suppress(Exception):
+            body = request.get_content(strict=False) or b""
+        request_text, request_encoding = _text(body)
+        if redacting and request_encoding is None:
+            request_text = redact.redact_text(request_text)
+        entry: dict[str, Any] = {
+            "startedDateTime": _iso(recording.started),
+            "time": 0.0,
+            "request": {
+                "method": request.method,
+                "url": url,
+                "httpVersion": request.http_version,
+                "headers": request_headers,
+                "queryString": [],
+                "cookies": [],
+                "headersSize": -1,
+                "bodySize": len(request.raw_content or b""),
+                "postData": {
+                    "mimeType": request.headers.get("content-type", ""),
+                    "text": request_text,
+                    **({"encoding": request_encoding} if request_encoding else {}),
+                },
+            },
+            "response": {"status": 0, "statusText": "", "httpVersion": "", "headers": [], "cookies": [],
+                         "content": {"size": 0, "mimeType": ""}, "redirectURL": "", "headersSize": -1, "bodySize": -1},
+            "cache": {},
+            "timings": {"send": -1, "wait": -1, "receive": -1},
+        }  # fmt: skip
+        complete = error is None
+        if response is not None:
+            response_headers, more = _headers(response.headers, redacting)
+            redacted += more
+            if recording.chunks or response.stream:
+                data = bytes(recording.body)
+            else:  # not streamed (an addon before us turned streaming off): the whole body
+                data = response.get_content(strict=False) or b""
+            text, encoding = _text(data)
+            content: dict[str, Any] = {
+                "size": len(data),
+                "mimeType": response.headers.get("content-type", ""),
+                "text": text,
+            }
+            if encoding:
+                content["encoding"] = encoding
+            entry["response"] = {
+                "status": response.status_code,
+                "statusText": response.reason,
+                "httpVersion": response.http_version,
+                "headers": response_headers,
+                "cookies": [],
+                "content": content,
+                "redirectURL": "",
+                "headersSize": -1,
+                "bodySize": recording.raw_size,
+                "_chunks": recording.chunks,
+            }
+            sent = request.timestamp_end or recording.started
+            first = response.timestamp_start
+            last = response.timestamp_end or (
+                recording.started + recording.chunks[-1][0] / 1000 if recording.chunks else None
+            )
+            entry["timings"] = {
+                "send": round(max(sent - recording.started, 0) * 1000, 3),
+                "wait": round(max(first - sent, 0) * 1000, 3) if first else -1,
+                "receive": round(max(last - first, 0) * 1000, 3) if first and last else -1,
+            }
+            entry["time"] = round(sum(v for v in entry["timings"].values() if v > 0), 3)
+            if recording.truncated:
+                complete = False
+                entry["response"]["_truncated"] = f"record capped at {recording.limit} bytes; the client got everything"
+            if recording.inflater and recording.inflater.failed:
+                entry["response"]["_decodeError"] = recording.inflater.failed
+        if error is not None:
+            entry["_error"] = error
+        entry["_chatcap"] = {
+            "schema": SCHEMA,
+            "version": VERSION,
+            "redacted": sorted(set(redacted)),
+            "complete": complete,
+        }
+        return entry
+
+    def _summary(self, entry: dict[str, Any]) -> str:
+        """One line per exchange for the mitmdump log: host, model, status, TTFT, tokens, tok/s, file."""
+        url = entry["request"]["url"]
+        host = url.split("/")[2] if "://" in url else url
+        try:
+            model = json.loads(entry["request"]["postData"]["text"]).get("model", "?")
+        except (ValueError, AttributeError):
+            model = "?"
+        ttft, tokens, rate = _stream_figures(entry)
+        status = entry["response"]["status"] or "—"
+        parts = [f"chatcap: {host} {model} {status}", f"TTFT {ttft}", f"{tokens} tokens", f"{rate} tok/s"]
+        if entry.get("_error"):
+            parts.append(f"ended: {entry['_error']}")
+        return ", ".join(parts) + f" → {self.path}"
+
+
+_USAGE = re.compile(rb'"(?:completion_tokens|output_tokens|candidatesTokenCount)"\s*:\s*(\d+)')
+_TEXT_DELTA = re.compile(
+    rb'"(?:content|reasoning_content|reasoning|text|thinking|arguments|partial_json|delta)"\s*:\s*"(?!")'
+)
+
+
+def _stream_figures(entry: dict[str, Any]) -> tuple[str, str, str]:
+    """Cheap live figures for the log line (the analyzer computes the real ones)."""
+    content = entry["response"]["content"]
+    if content.get("encoding") == "base64" or not content.get("text"):
+        return "—", "?", "—"
+    body = content["text"].encode("utf-8", "surrogatepass")
+    first, start = None, 0
+    for t_ms, end in entry["response"].get("_chunks", []):
+        if _TEXT_DELTA.search(body, start, int(end)):
+            first = t_ms
+            break
+        start = max(int(end) - 64, 0)  # a key may straddle two reads
+    usage = _USAGE.findall(body)
+    tokens = usage[-1].decode() if usage else "?"
+    chunks = entry["response"].get("_chunks") or []
+    rate = "—"
+    if first is not None and usage and chunks and chunks[-1][0] > first:
+        rate = f"{int(usage[-1]) / ((chunks[-1][0] - first) / 1000):.1f}"
+    return (f"{first:.0f} ms" if first is not None else "—"), tokens, rate
+
+
+addons = [ChatCapture()]

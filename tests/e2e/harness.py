@@ -1,0 +1,125 @@
+"""Real processes for the capture tests: the replay server as upstream, mitmdump with the addon.
+
+Imported by the tests and their fixtures (conftest.py).
+
+All traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+import analyzer
+from analyzer.model import Exchange, Request, Response
+from analyzer.replay import ReplayServer, serve
+
+ROOT = Path(__file__).resolve().parents[2]
+ADDON = ROOT / "addons" / "chatcap.py"
+MITMDUMP = Path(sys.executable).with_name("mitmdump")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def scripted_stream(words: list[str], gap_ms: float, first_ms: float = 120.0, model: str = "gpt-e2e") -> Exchange:
+    """A chat/completions stream whose reads are scheduled: first at `first_ms`, then every `gap_ms`."""
+    events = []
+    for n, word in enumerate(words):
+        delta = {"role": "assistant", "content": word} if n == 0 else {"content": word}
+        chunk = {"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "created": 1_800_000_000, "model": model,
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}  # fmt: skip
+        events.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+    finish = {"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "created": 1_800_000_000, "model": model,
+              "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+              "usage": {"prompt_tokens": 7, "completion_tokens": len(words), "total_tokens": 7 + len(words)}}  # fmt: skip
+    events += [b"data: " + orjson.dumps(finish) + b"\n\n", b"data: [DONE]\n\n"]
+    body, chunks, end = b"", [], 0
+    for n, event in enumerate(events):
+        body += event
+        end += len(event)
+        chunks.append((first_ms + n * gap_ms, end))
+    request = Request(method="POST", url="http://upstream/v1/chat/completions", body=orjson.dumps({"model": model}))
+    response = Response(status=200, reason="OK", headers=[("content-type", "text/event-stream")], body=body, chunks=chunks)
+    return Exchange(id="scripted#1", source="<e2e>", format="chatcap-jsonl", request=request, response=response)
+
+
+@dataclass
+class Upstream:
+    server: ReplayServer
+    exchange: Exchange
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+def start_upstream(exchanges: list[Exchange], certificate: tuple[str, str] | None = None) -> ReplayServer:
+    server = serve(exchanges, "127.0.0.1", 0, 1.0, certificate)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@dataclass
+class Proxy:
+    process: subprocess.Popen[bytes]
+    port: int
+    out: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def captured(self) -> analyzer.Exchanges:
+        files = sorted(self.out.glob("*.jsonl"))
+        return analyzer.load(files) if files else analyzer.Exchanges()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_proxy(tmp_path: Path, *options: str) -> Proxy:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    out = tmp_path / "live"
+    log = tmp_path / "mitmdump.log"
+    confdir = tmp_path / "mitmproxy-conf"
+    command = [
+        str(MITMDUMP), "--listen-host", "127.0.0.1", "--listen-port", str(port), "-s", str(ADDON),
+        "--set", f"confdir={confdir}", "--set", f"chatcap_dir={out}", "--set", "ssl_insecure=true", *options,
+    ]  # fmt: skip
+    with log.open("wb") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    wait_for_port(port, process)
+    return Proxy(process, port, out, log)
