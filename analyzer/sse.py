@@ -64,7 +64,9 @@ class SSEDecoder:
             self._started = True
             if buffer.startswith(_BOM):
                 buffer = buffer[3:]
-        if b"\r" in buffer:
+        # Blocks need a clean start: with an event already open (its lines read in an
+        # earlier piece), a lone LF here is the blank line that ends it.
+        if b"\r" in buffer or self._data is not None or self._event is not None:
             lines = _LINE_END.split(buffer)
             self._tail = lines.pop()
             return self._lines(lines, t_ms)

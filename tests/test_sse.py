@@ -113,3 +113,11 @@ def test_lenient_rejoins_pretty_printed_payloads() -> None:
 def test_lenient_keeps_event_names() -> None:
     events = lenient_events(b'event: ping\ndata: {\n}\n\nevent: delta\ndata: {\n"x": 1}\n')
     assert [(e.event, e.data) for e in events] == [("ping", b"{\n}"), ("delta", b'{\n"x": 1}')]
+
+
+def test_blank_line_alone_in_a_read_after_a_cr_line_end_ends_the_event() -> None:
+    # Found by the split-invariance property: "data: a\r" in one read, "\n\n" in the next
+    # (the first LF is the CR's partner, the second the blank line).
+    decoder = SSEDecoder()
+    events = decoder.decode(b"data: a\r") + decoder.decode(b"\n\n") + decoder.decode(b"data: b\n\n")
+    assert [e.data for e in events] == [b"a", b"b"]

@@ -110,6 +110,7 @@ class LeanChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 _decode_lean = msgspec.json.Decoder(LeanChunk).decode
 _decode_lean_stream = msgspec.json.Decoder(list[LeanChunk]).decode
+_decode_full_stream = msgspec.json.Decoder(list[Chunk]).decode
 _decode_full = msgspec.json.Decoder(Chunk).decode
 _FIELDS = {
     cls: {f.name: f.type for f in msgspec.structs.fields(cls)}
@@ -682,7 +683,9 @@ _DONE_TAIL = b"\n\ndata: [DONE]"
 _BLANK_LINE = re.compile(rb"\n\n")
 
 
-def _whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> tuple[list[LeanChunk], bool, list[Any]] | None:
+def _whole_stream(
+    body: bytes, reads: list[tuple[float, int]] | None
+) -> tuple[list[LeanChunk] | list[Chunk], bool, list[Any]] | None:
     """Decode every event of the dominant stream shape in one typed call, or None.
 
     The shape: LF line ends, every event a single `data: <json>` line ending in a blank
@@ -697,10 +700,14 @@ def _whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> tuple[l
     done = core.endswith(_DONE_TAIL)
     if done:
         core = core[: -len(_DONE_TAIL)]
+    array = b"[" + core[6:].replace(_SEPARATOR, b",") + b"]"
     try:
-        decoded = _decode_lean_stream(b"[" + core[6:].replace(_SEPARATOR, b",") + b"]")
+        decoded = _decode_lean_stream(array)
     except msgspec.MsgspecError:
-        return None
+        try:  # tool calls, logprobs, refusals: the full structs, still in one call
+            decoded = _decode_full_stream(array)
+        except msgspec.MsgspecError:
+            return None
     if not reads:
         return decoded, done, [None] * len(decoded)
     ends = [match.end() for match in _BLANK_LINE.finditer(body)]
