@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -153,6 +154,54 @@ def export(paths: tuple[str, ...], fmt: str, out_dir: str) -> None:
     else:
         target = exporters.jsonl(exchanges, Path(out_dir) / "transcripts.jsonl")
         click.echo(f"wrote {len(exchanges)} line(s) to {target}")
+
+
+@main.command()
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--out", "out_dir", default="captures/live", show_default=True, type=click.Path())
+@click.option("--browser", is_flag=True, help="Also open Chromium routed through the proxy (throw-away profile).")
+@click.option("--url", default="about:blank", show_default=True, help="Page the browser opens.")
+@click.option("--headless/--no-headless", default=None, help="Default: headless when there is no display.")
+@click.option("--no-redact", is_flag=True, help="Keep credentials in the capture (they are redacted by default).")
+@click.option("--filter", "flow_filter", help="mitmproxy filter expression choosing what to record.")
+@_friendly
+def capture(
+    port: int, out_dir: str, browser: bool, url: str, headless: bool | None, no_redact: bool, flow_filter: str | None
+) -> None:
+    """Record LLM traffic live: mitmdump with the chatcap addon (+ a browser routed through it)."""
+    import signal as signals
+
+    from analyzer.capture import CaptureError, start
+
+    try:
+        running = start(
+            port, out_dir, browser=browser, url=url, headless=headless, redact=not no_redact, flow_filter=flow_filter
+        )
+    except CaptureError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(running.instructions())
+    if running.browser is not None:
+        click.echo(f"browser: {url} (profile {running.profile}, mitmproxy's CA trusted for it only)")
+    click.echo("Ctrl-C stops.")
+    stop = False
+
+    def interrupted(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signals.signal(signals.SIGTERM, interrupted)
+    try:
+        while not stop and running.proxy.poll() is None:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+    files = running.new_files()
+    count = sum(1 for f in files for line in f.read_bytes().splitlines() if line.strip())
+    click.echo(f"captured {count} exchange(s)" + (f" in {', '.join(map(str, files))}" if files else ""))
+    if count:
+        click.echo(f"  chatcap summary {out_dir}")
 
 
 @main.command()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import orjson
 
 if TYPE_CHECKING:
@@ -166,9 +167,12 @@ class Usage:
     reasoning_tokens: int | None = None
 
 
-@dataclass(slots=True)
-class StreamChunk:
-    """One decoded stream event: its sequence number, arrival time (if known) and payload."""
+class StreamChunk(msgspec.Struct, gc=False):
+    """One decoded stream event: its sequence number, arrival time (if known) and payload.
+
+    A msgspec struct rather than a dataclass: one is made per chunk of every stream, and
+    its constructor runs in C (so a whole stream's worth is built by `map`) and the
+    garbage collector never has to look at it."""
 
     seq: int
     t_ms: float | None

@@ -66,7 +66,9 @@ def _pair_pattern() -> re.Pattern[str]:
     ftfy then dismisses, and none missed.)"""
 
     def chars(low: int, high: int) -> str:
-        found = {bytes([b]).decode(c, "ignore") for c in ("cp1252", "latin-1", "mac_roman") for b in range(low, high + 1)}
+        found = {
+            bytes([b]).decode(c, "ignore") for c in ("cp1252", "latin-1", "mac_roman") for b in range(low, high + 1)
+        }
         return re.escape("".join(sorted(found - {""})))
 
     return re.compile(f"[{chars(0xC2, 0xF4)}][{chars(0x80, 0xBF)}]")

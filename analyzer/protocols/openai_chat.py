@@ -109,8 +109,8 @@ class LeanChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _decode_lean = msgspec.json.Decoder(LeanChunk).decode
-_decode_lean_stream = msgspec.json.Decoder(list[LeanChunk]).decode
-_decode_full_stream = msgspec.json.Decoder(list[Chunk]).decode
+_decode_lean_lines = msgspec.json.Decoder(LeanChunk).decode_lines
+_decode_full_lines = msgspec.json.Decoder(Chunk).decode_lines
 _decode_full = msgspec.json.Decoder(Chunk).decode
 _FIELDS = {
     cls: {f.name: f.type for f in msgspec.structs.fields(cls)}
@@ -679,7 +679,8 @@ def _preview(data: bytes, limit: int = 60) -> str:
 # Tests switch this off to hold the whole-stream path to the general decoder's results.
 WHOLE_STREAM = True
 _SEPARATOR = b"\n\ndata: "
-_DONE_TAIL = b"\n\ndata: [DONE]"
+_DONE_END = b"\n\ndata: [DONE]\n\n"
+_DONE_LINE = b"\n[DONE]\n\n"  # how the end looks once separators are newlines
 _BLANK_LINE = re.compile(rb"\n\n")
 
 
@@ -690,22 +691,19 @@ def _whole_stream(
 
     The shape: LF line ends, every event a single `data: <json>` line ending in a blank
     line, optionally `data: [DONE]` last. A JSON text cannot hold a raw newline, so each
-    `\\n\\ndata: ` is an event boundary and the body becomes a JSON array with one
-    replace. Anything else (comments, CR, `event:` lines, multi-line data, bad JSON, an
+    `\\n\\ndata: ` is an event boundary, and one replace turns the body into JSON lines. Anything else (comments, CR, `event:` lines, multi-line data, bad JSON, an
     unknown field) fails the decode and the general decoder takes over.
     """
     if not body.startswith(b"data: {") or not body.endswith(b"\n\n"):
         return None
-    core = body.rstrip(b"\n")
-    done = core.endswith(_DONE_TAIL)
-    if done:
-        core = core[: -len(_DONE_TAIL)]
-    array = b"[" + core[6:].replace(_SEPARATOR, b",") + b"]"
+    done = body.endswith(_DONE_END)
+    lines = body.replace(_SEPARATOR, b"\n")  # one JSON document per line
+    view = memoryview(lines)[6 : len(lines) - (len(_DONE_LINE) if done else 2)]
     try:
-        decoded = _decode_lean_stream(array)
+        decoded = _decode_lean_lines(view)
     except msgspec.MsgspecError:
         try:  # tool calls, logprobs, refusals: the full structs, still in one call
-            decoded = _decode_full_stream(array)
+            decoded = _decode_full_lines(view)
         except msgspec.MsgspecError:
             return None
     if not reads:
@@ -732,10 +730,8 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
         decoded, rec.done, times = whole
         acc = Accumulator(rec)
         add = acc.add
-        rec.chunks = [
-            StreamChunk(seq, t_ms, chunk, chunk.created)
-            for seq, (chunk, t_ms) in enumerate(zip(decoded, times, strict=True))
-        ]
+        created = [chunk.created for chunk in decoded]
+        rec.chunks = list(map(StreamChunk, range(len(decoded)), times, decoded, created))
         for seq, chunk in enumerate(decoded):
             add(chunk, seq)
         acc.finish()

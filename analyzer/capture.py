@@ -1,0 +1,191 @@
+"""Run a live capture: mitmdump with the chatcap addon, and optionally a browser routed through it.
+
+The browser gets a fresh throw-away profile, the proxy, and trust in mitmproxy's CA for
+that profile only (an SPKI pin), so nothing on the user's machine changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ADDON = Path(__file__).resolve().parent.parent / "addons" / "chatcap.py"
+
+
+class CaptureError(Exception):
+    """The capture could not start; the message says why and what to do."""
+
+
+def mitmdump_path() -> str:
+    beside = Path(sys.executable).with_name("mitmdump")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("mitmdump")
+    if not found:
+        raise CaptureError("mitmdump not found: install the capture extra (pip install 'chatcap[capture]')")
+    return found
+
+
+def ca_certificate(confdir: Path) -> Path:
+    return confdir / "mitmproxy-ca-cert.pem"
+
+
+def spki_pin(certificate: Path) -> str:
+    """base64(sha256(SubjectPublicKeyInfo)) of a PEM certificate, as Chromium's
+    --ignore-certificate-errors-spki-list wants it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert = x509.load_pem_x509_certificate(certificate.read_bytes())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def find_browser() -> str:
+    """Debian's chromium, else any Chrome on PATH, else Playwright's bundled Chromium."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    try:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            path = playwright.chromium.executable_path
+        if path and Path(path).exists():
+            return path
+    except Exception:
+        pass
+    raise CaptureError("no Chromium found: install Debian's chromium (apt-get install chromium) or Chrome")
+
+
+def browser_command(executable: str, proxy_port: int, pin: str, profile: Path, url: str, headless: bool) -> list[str]:
+    command = [
+        executable,
+        f"--user-data-dir={profile}",
+        f"--proxy-server=http://127.0.0.1:{proxy_port}",
+        "--proxy-bypass-list=<-loopback>",  # route localhost too: local chat apps are captured as well
+        f"--ignore-certificate-errors-spki-list={pin}",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",  # HTTP/3 would go around an HTTP proxy
+    ]
+    if headless:
+        command += ["--headless=new", "--disable-gpu", "--remote-debugging-port=0"]
+    if os.geteuid() == 0:
+        command.append("--no-sandbox")  # Chromium refuses to run its sandbox as root
+    return [*command, url]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise CaptureError(f"mitmdump exited ({process.returncode}) before listening: is port {port} in use?")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise CaptureError(f"mitmdump did not listen on port {port} within {timeout:.0f} s")
+
+
+@dataclass
+class Capture:
+    """A running capture; `stop()` ends the browser and the proxy cleanly."""
+
+    port: int
+    out: Path
+    confdir: Path
+    proxy: subprocess.Popen[bytes]
+    browser: subprocess.Popen[bytes] | None = None
+    profile: Path | None = None
+    started_files: set[Path] = field(default_factory=set)
+
+    @property
+    def ca(self) -> Path:
+        return ca_certificate(self.confdir)
+
+    def instructions(self) -> str:
+        proxy = f"http://127.0.0.1:{self.port}"
+        return "\n".join(
+            [
+                f"capturing on {proxy} → {self.out}/",
+                "point a client at it:",
+                f"  export HTTPS_PROXY={proxy} HTTP_PROXY={proxy}",
+                f"  export SSL_CERT_FILE={self.ca}        # Python (httpx, openai, anthropic)",
+                f"  export REQUESTS_CA_BUNDLE={self.ca}   # requests",
+                f"  export NODE_EXTRA_CA_CERTS={self.ca}  # Node.js",
+                "  (SSL_CERT_FILE replaces the system roots for that shell: use it only for the client you capture)",
+            ]
+        )
+
+    def new_files(self) -> list[Path]:
+        return sorted(set(self.out.glob("*.jsonl")) - self.started_files)
+
+    def stop(self) -> None:
+        for process in (self.browser, self.proxy):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        if self.profile is not None:
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def start(
+    port: int = 8080,
+    out: str | Path = "captures/live",
+    *,
+    browser: bool = False,
+    url: str = "about:blank",
+    headless: bool | None = None,
+    redact: bool = True,
+    flow_filter: str | None = None,
+    confdir: str | Path | None = None,
+    log: Path | None = None,
+) -> Capture:
+    """Start mitmdump with the addon on 127.0.0.1:`port` writing to `out`, and a routed browser if asked."""
+    if not ADDON.exists():
+        raise CaptureError(f"the addon is not at {ADDON}: run chatcap from a checkout of the project")
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    conf = Path(confdir) if confdir else Path.home() / ".mitmproxy"
+    command = [
+        mitmdump_path(), "--listen-host", "127.0.0.1", "--listen-port", str(port), "-s", str(ADDON),
+        "--set", f"confdir={conf}", "--set", f"chatcap_dir={out_dir}", "--set", f"chatcap_redact={str(redact).lower()}",
+    ]  # fmt: skip
+    if flow_filter:
+        command += ["--set", f"chatcap_filter={flow_filter}"]
+    sink = log.open("ab") if log else subprocess.DEVNULL
+    proxy = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    capture = Capture(port, out_dir, conf, proxy, started_files=set(out_dir.glob("*.jsonl")))
+    try:
+        _wait_for_port(port, proxy)
+        if browser:
+            if headless is None:
+                headless = not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")
+            capture.profile = Path(tempfile.mkdtemp(prefix="chatcap-browser-"))
+            command = browser_command(find_browser(), port, spki_pin(capture.ca), capture.profile, url, headless)
+            capture.browser = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            )
+    except BaseException:
+        capture.stop()
+        raise
+    return capture
