@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test bench clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +25,11 @@ demo: $(VENV)/.demo
 	$(PY) -m analyzer export captures/ --format markdown --out out/
 	@echo "transcripts written to out/"
 
-test: $(VENV)/.test
+# The browser tests drive Debian's chromium through Playwright (no browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+test: $(VENV)/.test chromium
 	$(PY) -m ruff check $(wildcard analyzer tests benchmarks addons)
 	$(PY) -m pytest
 

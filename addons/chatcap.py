@@ -206,6 +206,8 @@ class ChatCapture:
     def _wanted(self, flow: http.HTTPFlow) -> bool:
         if self.filter is not None:
             return bool(self.filter(flow))
+        if flow.request.method != "POST":  # e.g. a browser's CORS preflight to the same path
+            return False
         if LLM_PATH.search(flow.request.path.split("?", 1)[0]):
             return True
         content_type = flow.request.headers.get("content-type", "")

@@ -69,13 +69,12 @@ def find_browser() -> str:
     raise CaptureError("no Chromium found: install Debian's chromium (apt-get install chromium) or Chrome")
 
 
-def browser_command(executable: str, proxy_port: int, pin: str, profile: Path, url: str, headless: bool) -> list[str]:
-    command = [
-        executable,
-        f"--user-data-dir={profile}",
+def browser_flags(proxy_port: int, pin: str | None) -> list[str]:
+    """Chromium flags that route everything, loopback included, through the proxy and trust
+    mitmproxy's CA (by its SPKI pin) in this browser only."""
+    flags = [
         f"--proxy-server=http://127.0.0.1:{proxy_port}",
         "--proxy-bypass-list=<-loopback>",  # route localhost too: local chat apps are captured as well
-        f"--ignore-certificate-errors-spki-list={pin}",
         "--no-first-run",
         "--no-default-browser-check",
         "--disable-background-networking",
@@ -83,10 +82,17 @@ def browser_command(executable: str, proxy_port: int, pin: str, profile: Path, u
         "--disable-sync",
         "--disable-quic",  # HTTP/3 would go around an HTTP proxy
     ]
+    if pin:
+        flags.append(f"--ignore-certificate-errors-spki-list={pin}")
+    if os.geteuid() == 0:
+        flags.append("--no-sandbox")  # Chromium refuses to run its sandbox as root
+    return flags
+
+
+def browser_command(executable: str, proxy_port: int, pin: str, profile: Path, url: str, headless: bool) -> list[str]:
+    command = [executable, f"--user-data-dir={profile}", *browser_flags(proxy_port, pin)]
     if headless:
         command += ["--headless=new", "--disable-gpu", "--remote-debugging-port=0"]
-    if os.geteuid() == 0:
-        command.append("--no-sandbox")  # Chromium refuses to run its sandbox as root
     return [*command, url]
 
 

@@ -148,6 +148,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def end_headers(self) -> None:
+        # Browser chat pages on another local origin may call the replay server.
+        self.send_header("access-control-allow-origin", "*")
+        super().end_headers()
+
+    def do_OPTIONS(self) -> None:
+        self.send_response(204)
+        self.send_header("access-control-allow-methods", "GET, POST, OPTIONS")
+        self.send_header("access-control-allow-headers", self.headers.get("access-control-request-headers", "*"))
+        self.send_header("content-length", "0")
+        self.end_headers()
+
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
             models = sorted({x.requested_model() or "replay" for x in self.server.matcher.exchanges})
