@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench clean chromium
+.PHONY: demo test bench recordings clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ chromium:
 test: $(VENV)/.test chromium
 	$(PY) -m ruff check $(wildcard analyzer tests benchmarks addons)
 	$(PY) -m pytest
+
+# Re-record captures/replayed/: synthetic conversations through the real proxy and addon.
+recordings: $(VENV)/.test
+	$(PY) tests/data/record_captures.py
 
 bench: $(VENV)/.test
 	$(PY) benchmarks/run.py

@@ -54,9 +54,19 @@ def timing(exchange: Exchange, rec: Reconstruction) -> Timing:
         result.created_first, result.created_last, result.created_max = created[0], created[-1], max(created)
     times = [c.t_ms for c in rec.chunks if c.t_ms is not None]
     har = exchange.timings or {}
+    reads = exchange.response.chunks if exchange.response else None
     if times and len(times) == len(rec.chunks):
         result.source, result.resolution_ms = "chunks", 0.001
         _from_arrivals(exchange, rec, result)
+    elif reads and not rec.streamed:
+        # Not streamed, but the capture timed each read: the answer arrives whole at the end.
+        result.source, result.resolution_ms = "chunks", 0.001
+        wait = har.get("wait")
+        result.ttfb_ms = wait if wait is not None and wait >= 0 else reads[0][0]
+        result.duration_ms = reads[-1][0]
+        if any(choice.content or choice.tool_calls for choice in rec.choices):
+            result.ttft_ms = result.time_to_answer_ms = reads[-1][0]
+            result.notes.append("not streamed: the whole answer arrived with the last read")
     elif har.get("wait") is not None and har.get("wait", -1) >= 0:
         result.source, result.resolution_ms = "har", 1.0
         result.ttfb_ms = har["wait"]
@@ -86,7 +96,8 @@ def _from_arrivals(exchange: Exchange, rec: Reconstruction, result: Timing) -> N
         result.ttft_ms = chunks[marks["first_token"]].t_ms
     if marks.get("first_answer") is not None:
         result.time_to_answer_ms = chunks[marks["first_answer"]].t_ms
-    result.duration_ms = chunks[-1].t_ms
+    reads = exchange.response.chunks if exchange.response else None
+    result.duration_ms = reads[-1][0] if reads else chunks[-1].t_ms  # request → last byte ([DONE] included)
     first, last = marks.get("first_token"), marks.get("last_token")
     tokens = rec.usage.completion_tokens if rec.usage else None
     if tokens and first is not None and last is not None:

@@ -73,31 +73,36 @@ def reply_for(exchange: Exchange) -> Reply:
 
 
 class Matcher:
-    """Picks the recorded exchange that answers a request."""
+    """Picks the recorded exchange that answers a request: the same messages (the least
+    served of those, so a regenerated reply is replayed as the second answer), else the
+    same path and model, else the next one in turn."""
 
     def __init__(self, exchanges: Sequence[Exchange]) -> None:
         self.exchanges = [x for x in exchanges if x.response is not None]
         if not self.exchanges:
             raise ValueError("nothing to replay: no exchange has a response")
+        self._served = [0] * len(self.exchanges)
+        self._requests = [_json(x.request.body) if x.request else None for x in self.exchanges]
         self._turn = itertools.cycle(range(len(self.exchanges)))
         self._lock = threading.Lock()
 
     def match(self, path: str, body: bytes) -> Exchange:
         wanted = _json(body)
-        messages = wanted.get("messages") if isinstance(wanted, dict) else None
-        model = wanted.get("model") if isinstance(wanted, dict) else None
-        same_path = [x for x in self.exchanges if _path(x) == path.split("?", 1)[0]]
-        for candidates in (same_path, self.exchanges):
-            for exchange in candidates:
-                recorded = _json(exchange.request.body) if exchange.request else None
-                if messages is not None and isinstance(recorded, dict) and recorded.get("messages") == messages:
-                    return exchange
-        for exchange in same_path:
-            recorded = _json(exchange.request.body) if exchange.request else None
-            if model is not None and isinstance(recorded, dict) and recorded.get("model") == model:
-                return exchange
+        wanted = wanted if isinstance(wanted, dict) else {}
+        path = path.split("?", 1)[0]
+        same_path = [n for n, x in enumerate(self.exchanges) if _path(x) in (path, None)]
         with self._lock:
-            return self.exchanges[next(self._turn)]
+            for key in ("messages", "model"):
+                if key not in wanted:
+                    continue
+                found = [n for n in same_path if isinstance(self._requests[n], dict) and self._requests[n].get(key) == wanted[key]]
+                if found:
+                    return self._serve(min(found, key=lambda n: (self._served[n], n)))
+            return self._serve(next(self._turn))
+
+    def _serve(self, n: int) -> Exchange:
+        self._served[n] += 1
+        return self.exchanges[n]
 
 
 def _json(body: bytes | None) -> Any:

@@ -165,3 +165,10 @@ def test_mojibake_repair_is_reverted_when_it_breaks_content_length() -> None:
     exchange = analyzer.parse(dump)[0]
     assert exchange.request.body == body
     assert not any(w.code == "mojibake_repaired" for w in exchange.warnings)
+
+
+def test_a_capture_file_with_a_single_line_is_a_capture(tmp_path: Path) -> None:
+    line = (DATA / "torn_last_line.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    single = tmp_path / "one.jsonl"
+    single.write_text(line + "\n", encoding="utf-8")
+    assert only(single).format == "chatcap-jsonl"

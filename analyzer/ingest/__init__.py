@@ -184,6 +184,8 @@ def _read_json(raw: bytes, source: str) -> list[Exchange]:
             raise LoadError(source, "HAR file without log.entries")
         return _from_objects(entries, source, "har", "entry")
     if pairs.is_pair(obj):
+        if _is_chatcap(obj):  # a capture file with a single line
+            return _from_objects([obj], source, "chatcap-jsonl", "line")
         return _from_objects([obj], source, "har-entry" if "startedDateTime" in obj else "json-dump", "")
     if isinstance(obj, list) and obj and all(pairs.is_pair(item) for item in obj):
         return _from_objects(obj, source, "json-dump", "item")
