@@ -63,7 +63,11 @@ def test_reasoning_model_calls_a_tool_and_gets_its_result_next_turn() -> None:
         {"place": "Lakeside Loop trailhead", "when": "tomorrow 08:00"},
     )
     history = request_messages(second)
-    assert history[-1] == {"role": "tool", "tool_call_id": "call_replay_w1", "content": '{"temp_c": 4, "rain_mm": 0.2, "wind_kmh": 12}'}
+    assert history[-1] == {
+        "role": "tool",
+        "tool_call_id": "call_replay_w1",
+        "content": '{"temp_c": 4, "rain_mm": 0.2, "wind_kmh": 12}',
+    }
     assert second.reconstruct().choices[0].content.startswith("Tomorrow at 08:00")
     assert first.request.json()["tools"][0]["function"]["name"] == "get_forecast"
 

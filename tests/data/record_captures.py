@@ -9,6 +9,7 @@ synthetic and redacted by the addon like any others.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import sys
@@ -56,7 +57,9 @@ def stream(
 
     events: list[dict[str, Any]] = []
     for index in range(choices):
-        events.append({"choices": [{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+        events.append(
+            {"choices": [{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+        )
     for piece in pieces(reasoning) if reasoning else []:
         events.append({"choices": [{"index": 0, "delta": {"reasoning_content": piece}, "finish_reason": None}]})
     answers = [answer] if choices == 1 else [answer, answer.replace("trail", "path")]
@@ -93,18 +96,28 @@ def stream(
     if error_after is None:
         body += b"data: [DONE]\n\n"
         chunks.append((round(t_ms, 3), len(body)))
-    request = Request(method="POST", url="/v1/chat/completions", body=orjson.dumps({"model": model, "messages": messages}))
-    response = Response(status=200, reason="OK", headers=[("content-type", "text/event-stream"), *headers], body=body, chunks=chunks)
-    return Exchange(id=f"source#{seed}", source="record_captures", format="replay-source", request=request, response=response)
+    request = Request(
+        method="POST", url="/v1/chat/completions", body=orjson.dumps({"model": model, "messages": messages})
+    )
+    response = Response(
+        status=200, reason="OK", headers=[("content-type", "text/event-stream"), *headers], body=body, chunks=chunks
+    )
+    return Exchange(
+        id=f"source#{seed}", source="record_captures", format="replay-source", request=request, response=response
+    )
 
 
 def rate_limited(messages: list[dict[str, Any]], model: str) -> Exchange:
     body = orjson.dumps({"error": {"message": "Rate limit reached for requests per minute. Please retry in 20s.",
                                    "type": "requests", "code": "rate_limit_exceeded"}})  # fmt: skip
     headers = [("content-type", "application/json"), ("retry-after", "20"), ("x-ratelimit-remaining-requests", "0")]
-    request = Request(method="POST", url="/v1/chat/completions", body=orjson.dumps({"model": model, "messages": messages}))
+    request = Request(
+        method="POST", url="/v1/chat/completions", body=orjson.dumps({"model": model, "messages": messages})
+    )
     response = Response(status=429, reason="Too Many Requests", headers=headers, body=body, chunks=[(212.0, len(body))])
-    return Exchange(id="source#429", source="record_captures", format="replay-source", request=request, response=response)
+    return Exchange(
+        id="source#429", source="record_captures", format="replay-source", request=request, response=response
+    )
 
 
 def user(text: str) -> dict[str, str]:
@@ -155,7 +168,9 @@ def record(name: str, sources: list[Exchange], drive: Any, note: str) -> None:
         try:
             drive(server.url, proxy.url)
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and sum(1 for f in proxy.out.glob("*.jsonl") for _ in f.open()) < len(sources):
+            while time.monotonic() < deadline and sum(1 for f in proxy.out.glob("*.jsonl") for _ in f.open()) < len(
+                sources
+            ):
                 time.sleep(0.1)
         finally:
             proxy.stop()
@@ -211,15 +226,15 @@ def main() -> None:
     limited = [user("Plan a route for 40 people.")]
 
     def hit_limit(up: str, px: str) -> None:
-        try:
+        with contextlib.suppress(openai.RateLimitError):
             chat(sdk(up, px), limited)
-        except openai.RateLimitError:
-            pass
 
     record("rate_limited", [rate_limited(limited, "gpt-4o-mini")], hit_limit, "HTTP 429 with Retry-After")
 
     aborted = [user("Write a long history of the hiking club.")]
-    long_answer = " ".join(f"In {1950 + n} the club added a new route and held its {n + 1}th annual walk." for n in range(25))
+    long_answer = " ".join(
+        f"In {1950 + n} the club added a new route and held its {n + 1}th annual walk." for n in range(25)
+    )
 
     def abort(up: str, px: str) -> None:
         with httpx.Client(proxy=px) as client, client.stream(
@@ -242,10 +257,8 @@ def main() -> None:
 
 
 def _ignore_errors(run: Any) -> None:
-    try:
+    with contextlib.suppress(openai.APIError):  # the SDK raises on an in-band error; the capture keeps what came first
         run()
-    except openai.APIError:
-        pass  # the SDK raises on an in-band error; the capture keeps what came before it
 
 
 if __name__ == "__main__":
