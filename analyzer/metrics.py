@@ -72,7 +72,8 @@ def timing(exchange: Exchange, rec: Reconstruction) -> Timing:
         result.ttfb_ms = har["wait"]
         receive = har.get("receive") if har.get("receive", -1) >= 0 else None
         if receive is not None:
-            result.duration_ms = har["wait"] + receive
+            send = har.get("send") if (har.get("send") or 0) > 0 else 0.0
+            result.duration_ms = send + har["wait"] + receive  # request start → last byte
             tokens = rec.usage.completion_tokens if rec.usage else None
             if tokens and receive > 0:
                 result.decode_tokens_per_s = tokens / (receive / 1000)

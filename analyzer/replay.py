@@ -95,7 +95,11 @@ class Matcher:
             for key in ("messages", "model"):
                 if key not in wanted:
                     continue
-                found = [n for n in same_path if isinstance(self._requests[n], dict) and self._requests[n].get(key) == wanted[key]]
+                found = [
+                    n
+                    for n in same_path
+                    if isinstance(self._requests[n], dict) and self._requests[n].get(key) == wanted[key]
+                ]
                 if found:
                     return self._serve(min(found, key=lambda n: (self._served[n], n)))
             return self._serve(next(self._turn))

@@ -100,14 +100,16 @@ def _pretty_arguments(arguments: str) -> str:
 
 def _message(message: dict[str, Any]) -> list[str]:
     role = str(message.get("role", "?"))
-    lines = [f"### {role}" + (f" ({message['name']})" if message.get("name") else ""), ""]
+    label = message.get("name") or (f"result of {message['tool_call_id']}" if message.get("tool_call_id") else None)
+    lines = [f"### {role}" + (f" ({label})" if label else ""), ""]
     text = content_text(message.get("content"))
     if text:
         lines += [text, ""]
     for call in message.get("tool_calls") or []:
         function = call.get("function", {}) if isinstance(call, dict) else {}
+        call_id = call.get("id") if isinstance(call, dict) else None
         lines += [
-            f"**Tool call** `{function.get('name')}`:",
+            f"**Tool call** `{function.get('name')}` ({call_id}):",
             "",
             _fence(_pretty_arguments(str(function.get("arguments", ""))), "json"),
             "",
