@@ -56,7 +56,11 @@ def test_bundled_captures_are_what_make_captures_writes(tmp_path: Path) -> None:
 def test_captures_readme_lists_every_file() -> None:
     readme = (CAPTURES / "README.md").read_text(encoding="utf-8")
     listed = set(re.findall(r"^\| `([^`]+)` \|", readme, re.M))
-    present = {p.name for p in CAPTURES.iterdir() if p.is_file() and p.name != "README.md"}
+    present = {
+        p.relative_to(CAPTURES).as_posix()
+        for p in CAPTURES.rglob("*")
+        if p.is_file() and p.name != "README.md" and "live" not in p.relative_to(CAPTURES).parts
+    }
     assert listed == present
 
 
