@@ -49,13 +49,12 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 def timing(exchange: Exchange, rec: Reconstruction) -> Timing:
     """The timing figures of one reconstructed exchange."""
     result = Timing()
-    created = [c.created for c in rec.chunks if c.created]
-    if created:
-        result.created_first, result.created_last, result.created_max = created[0], created[-1], max(created)
-    times = [c.t_ms for c in rec.chunks if c.t_ms is not None]
+    if rec.created_range:
+        result.created_first, result.created_last, result.created_max = rec.created_range
     har = exchange.timings or {}
     reads = exchange.response.chunks if exchange.response else None
-    if times and len(times) == len(rec.chunks):
+    # Reads come in order, so when the last chunk has an arrival time they all do.
+    if rec.chunks and rec.chunks[-1].t_ms is not None:
         result.source, result.resolution_ms = "chunks", 0.001
         _from_arrivals(exchange, rec, result)
     elif reads and not rec.streamed:
@@ -78,7 +77,7 @@ def timing(exchange: Exchange, rec: Reconstruction) -> Timing:
             if tokens and receive > 0:
                 result.decode_tokens_per_s = tokens / (receive / 1000)
                 result.notes.append("decode rate over the whole receive phase (HAR has no per-chunk times)")
-    elif created:
+    elif rec.created_range:
         result.source, result.resolution_ms = "created", 1000.0
         span = (result.created_max - result.created_first) * 1000.0
         result.duration_ms = span

@@ -219,6 +219,8 @@ class Reconstruction:
     warnings: list[Notice] = field(default_factory=list)
     # Indices into `chunks`: first_token (any generated text), first_answer (content), last_token.
     marks: dict[str, int | None] = field(default_factory=dict)
+    # The chunks' `created` values (zeros skipped): first, last, and the latest seen.
+    created_range: tuple[int | float, int | float, int | float] | None = None
     timing: Timing | None = None
 
     def warn(self, code: str, message: str) -> None:

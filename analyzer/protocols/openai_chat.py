@@ -12,7 +12,6 @@ Reference: https://platform.openai.com/docs/api-reference/chat-streaming
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -461,6 +460,8 @@ class Accumulator:
     def finish(self) -> None:
         rec = self.rec
         rec.choices = [_choice(state) for _, state in sorted(self.states.items())]
+        if self.created_first is not None:
+            rec.created_range = (self.created_first, self.created_last, self.created_max)
         if self.blank_model and rec.served_model is None:
             if rec.requested_model:
                 rec.served_model = rec.requested_model
@@ -680,8 +681,7 @@ def _preview(data: bytes, limit: int = 60) -> str:
 WHOLE_STREAM = True
 _SEPARATOR = b"\n\ndata: "
 _DONE_END = b"\n\ndata: [DONE]\n\n"
-_DONE_LINE = b"\n[DONE]\n\n"  # how the end looks once separators are newlines
-_BLANK_LINE = re.compile(rb"\n\n")
+_NEWLINE_PADDED = b"\n" + b" " * (len(_SEPARATOR) - 1)  # whitespace between JSON lines is allowed
 
 
 def _whole_stream(
@@ -697,8 +697,9 @@ def _whole_stream(
     if not body.startswith(b"data: {") or not body.endswith(b"\n\n"):
         return None
     done = body.endswith(_DONE_END)
-    lines = body.replace(_SEPARATOR, b"\n")  # one JSON document per line
-    view = memoryview(lines)[6 : len(lines) - (len(_DONE_LINE) if done else 2)]
+    # One JSON document per line; a replacement of the same length is a copy without resizing.
+    lines = body.replace(_SEPARATOR, _NEWLINE_PADDED)
+    view = memoryview(lines)[6 : len(lines) - (len(_DONE_END) if done else 2)]
     try:
         decoded = _decode_lean_lines(view)
     except msgspec.MsgspecError:
@@ -708,16 +709,17 @@ def _whole_stream(
             return None
     if not reads:
         return decoded, done, [None] * len(decoded)
-    ends = [match.end() for match in _BLANK_LINE.finditer(body)]
-    if len(ends) != len(decoded) + done:  # extra blank lines: leave the timing to the general decoder
-        return None
-    # Each event arrived with the first read that reached the end of its blank line.
+    # Each event arrived with the read that completed its blank line: count them per read
+    # (a blank line split across two reads belongs to the second).
     times: list[Any] = []
-    position, count = 0, len(reads)
-    for end in ends[: len(decoded)]:
-        while position < count and reads[position][1] < end:
-            position += 1
-        times.append(reads[position][0] if position < count else None)
+    previous = 0
+    for t_ms, end in reads:
+        times += [t_ms] * body.count(b"\n\n", max(previous - 1, 0), end)
+        previous = end
+    if len(times) > len(decoded) + done or (previous >= len(body) and len(times) != len(decoded) + done):
+        return None  # extra blank lines: leave the timing to the general decoder
+    times += [None] * (len(decoded) - len(times))  # bytes past the last recorded read
+    times = times[: len(decoded)]
     return decoded, done, times
 
 
