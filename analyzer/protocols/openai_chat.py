@@ -188,9 +188,11 @@ class _ChoiceState:
         "function_call",
         "index",
         "logprobs",
-        "reasoning",
+        "reasoning_content",
+        "reasoning_field",
         "refusal",
         "role",
+        "thinking_parts",
         "tools",
     )  # fmt: skip
 
@@ -198,7 +200,10 @@ class _ChoiceState:
         self.index = index
         self.role: str | None = None
         self.content: list[str] | None = None
-        self.reasoning: dict[str, list[str]] = {}
+        # Reasoning by the field it came in (kept apart: some providers send it under two names).
+        self.reasoning_content: list[str] = []
+        self.reasoning_field: list[str] = []
+        self.thinking_parts: list[str] = []
         self.refusal: list[str] | None = None
         self.details: list[Any] = []
         self.tools: list[ToolCall] = []
@@ -260,7 +265,7 @@ class Accumulator:
             else:
                 self.created_max = created
             self.created_last = created
-        if chunk.object and rec.object is None:
+        if rec.object is None and chunk.object:
             rec.object = chunk.object
         if chunk.system_fingerprint:
             rec.system_fingerprint = chunk.system_fingerprint
@@ -289,7 +294,7 @@ class Accumulator:
             if delta is not None:
                 content = delta.content
                 if content is not None:
-                    if content.__class__ is str:
+                    if lean or content.__class__ is str:
                         if content:
                             text = True
                             if self.first_answer is None:
@@ -300,10 +305,14 @@ class Accumulator:
                             state.content.append(content)
                     else:
                         text = self._typed_parts(state, content, seq)
-                if delta.reasoning_content is not None:
-                    text = self._reason(state, "reasoning_content", delta.reasoning_content) or text
-                if delta.reasoning is not None:
-                    text = self._reason(state, "reasoning", delta.reasoning) or text
+                reasoning = delta.reasoning_content
+                if reasoning is not None:
+                    state.reasoning_content.append(reasoning)
+                    text = text or bool(reasoning)
+                reasoning = delta.reasoning
+                if reasoning is not None:
+                    state.reasoning_field.append(reasoning)
+                    text = text or bool(reasoning)
                 role = delta.role
                 if role is not None:
                     if state.role is None:
@@ -362,14 +371,6 @@ class Accumulator:
             self._logprobs(state, choice.logprobs)
         return text
 
-    def _reason(self, state: _ChoiceState, field: str, value: str) -> bool:
-        parts = state.reasoning.get(field)
-        if parts is None:
-            state.reasoning[field] = [value]
-        else:
-            parts.append(value)
-        return bool(value)
-
     def _typed_parts(self, state: _ChoiceState, parts: list[Any], seq: int) -> bool:
         """Mistral: content as a list of typed parts; `thinking` parts are reasoning."""
         text = False
@@ -386,7 +387,9 @@ class Accumulator:
                     if self.first_answer is None:
                         self.first_answer = seq
             elif kind == "thinking":
-                text = self._reason(state, "content[].thinking", _thinking_text(part.get("thinking"))) or text
+                thinking = _thinking_text(part.get("thinking"))
+                state.thinking_parts.append(thinking)
+                text = text or bool(thinking)
             else:
                 state.extras.setdefault("content_parts", []).append(part)
         return text
@@ -499,17 +502,21 @@ def _span(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-_REASONING_ORDER = ("reasoning_content", "reasoning", "content[].thinking")
-
-
 def _choice(state: _ChoiceState) -> Choice:
+    # The first field that carried text wins; a provider sending the same text under two
+    # names (vLLM: reasoning_content and reasoning) gets it once.
     reasoning, source = None, None
-    texts = {field: "".join(parts) for field, parts in state.reasoning.items()}
-    for field in _REASONING_ORDER:
-        if field in texts and (texts[field] or reasoning is None):
-            if reasoning:  # a provider sending the same text under two names: keep one
-                continue
-            reasoning, source = texts[field], field
+    for field, parts in (
+        ("reasoning_content", state.reasoning_content),
+        ("reasoning", state.reasoning_field),
+        ("content[].thinking", state.thinking_parts),
+    ):
+        if parts:
+            text = "".join(parts)
+            if text or reasoning is None:
+                if reasoning:
+                    continue
+                reasoning, source = text, field
     if not reasoning and state.details:
         from_details = "".join(_detail_text(d) for d in state.details)
         if from_details:
