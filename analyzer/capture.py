@@ -96,16 +96,17 @@ def browser_command(executable: str, proxy_port: int, pin: str, profile: Path, u
     return [*command, url]
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
+    """Wait until something listens on 127.0.0.1:`port`; fail early if `process` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise CaptureError(f"mitmdump exited ({process.returncode}) before listening: is port {port} in use?")
+        if process is not None and process.poll() is not None:
+            raise CaptureError(f"the process exited ({process.returncode}) before listening: is port {port} in use?")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)
-    raise CaptureError(f"mitmdump did not listen on port {port} within {timeout:.0f} s")
+    raise CaptureError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
 @dataclass
@@ -182,7 +183,7 @@ def start(
     proxy = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     capture = Capture(port, out_dir, conf, proxy, started_files=set(out_dir.glob("*.jsonl")))
     try:
-        _wait_for_port(port, proxy)
+        wait_for_port(port, proxy)
         if browser:
             if headless is None:
                 headless = not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")

@@ -59,18 +59,23 @@ class ChoiceDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     finish_reason: str | None = None
 
 
-class Chunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+class Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The fields every chunk repeats, shared by the full and the lean chunk."""
+
     id: str | None = None
     object: str | None = None
     created: int | float | None = None
     model: str | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
-    choices: list[ChoiceDelta] | None = None
     usage: dict[str, Any] | None = None
-    error: Any = None
     # OpenAI pads chunks with random text against length side channels: no information.
     obfuscation: Any = None
+
+
+class Chunk(Envelope, forbid_unknown_fields=True, gc=False):
+    choices: list[ChoiceDelta] | None = None
+    error: Any = None
 
 
 class LeanDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -94,17 +99,9 @@ class LeanChoice(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     finish_reason: str | None = None
 
 
-class LeanChunk(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    id: str | None = None
-    object: str | None = None
-    created: int | float | None = None
-    model: str | None = None
-    system_fingerprint: str | None = None
-    service_tier: str | None = None
+class LeanChunk(Envelope, forbid_unknown_fields=True, gc=False):
     choices: list[LeanChoice] = []
-    usage: dict[str, Any] | None = None
     error: None = None
-    obfuscation: Any = None
 
 
 _decode_lean = msgspec.json.Decoder(LeanChunk).decode

@@ -13,13 +13,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 import analyzer
+from analyzer.capture import wait_for_port
 from analyzer.model import Exchange, Request, Response
 from analyzer.replay import ReplayServer, serve
 
@@ -32,18 +32,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
 def scripted_stream(words: list[str], gap_ms: float, first_ms: float = 120.0, model: str = "gpt-e2e") -> Exchange:
@@ -64,7 +52,9 @@ def scripted_stream(words: list[str], gap_ms: float, first_ms: float = 120.0, mo
         end += len(event)
         chunks.append((first_ms + n * gap_ms, end))
     request = Request(method="POST", url="http://upstream/v1/chat/completions", body=orjson.dumps({"model": model}))
-    response = Response(status=200, reason="OK", headers=[("content-type", "text/event-stream")], body=body, chunks=chunks)
+    response = Response(
+        status=200, reason="OK", headers=[("content-type", "text/event-stream")], body=body, chunks=chunks
+    )
     return Exchange(id="scripted#1", source="<e2e>", format="chatcap-jsonl", request=request, response=response)
 
 
@@ -120,6 +110,8 @@ def start_proxy(tmp_path: Path, *options: str) -> Proxy:
         "--set", f"confdir={confdir}", "--set", f"chatcap_dir={out}", "--set", "ssl_insecure=true", *options,
     ]  # fmt: skip
     with log.open("wb") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        process = subprocess.Popen(
+            command, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
     wait_for_port(port, process)
     return Proxy(process, port, out, log)

@@ -53,7 +53,9 @@ def test_headless_chromium_chat_page_is_captured_as_it_streams(upstream: Upstrea
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(), headless=True, args=browser_flags(proxy.port, None))
+        browser = playwright.chromium.launch(
+            executable_path=chromium(), headless=True, args=browser_flags(proxy.port, None)
+        )
         try:
             page = browser.new_page()
             page.goto(f"{pages}/chat.html")
@@ -96,7 +98,9 @@ def test_chatcap_capture_browser_records_a_chat_page(tmp_path: Path, upstream: U
     assert process.returncode == 0, stderr
     assert f"capturing on http://127.0.0.1:{port}" in stdout and "NODE_EXTRA_CA_CERTS" in stdout
     assert "captured 1 exchange(s)" in stdout
-    summary = subprocess.run([sys.executable, "-m", "analyzer", "summary", str(out)], capture_output=True, text=True, timeout=60)
+    summary = subprocess.run(
+        [sys.executable, "-m", "analyzer", "summary", str(out)], capture_output=True, text=True, timeout=60
+    )
     assert "gpt-e2e" in summary.stdout and "7→20" in summary.stdout and " ms " in summary.stdout
     assert not list(Path("/tmp").glob("chatcap-browser-*")) or all(
         p.stat().st_mtime < time.time() - 3600 for p in Path("/tmp").glob("chatcap-browser-*")
@@ -137,7 +141,9 @@ def test_openai_sdk_over_https_through_the_proxy(tmp_path: Path, proxy: Proxy) -
     server = start_upstream([exchange], self_signed(tmp_path))
     try:
         ca = tmp_path / "mitmproxy-conf" / "mitmproxy-ca-cert.pem"
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-x", http_client=httpx.Client(proxy=proxy.url, verify=str(ca)))
+        client = openai.OpenAI(
+            base_url=f"{server.url}/v1", api_key="sk-x", http_client=httpx.Client(proxy=proxy.url, verify=str(ca))
+        )
         text = "".join(
             c.choices[0].delta.content or ""
             for c in client.chat.completions.create(model="gpt-e2e", messages=[], stream=True)

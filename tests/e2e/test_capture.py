@@ -46,7 +46,10 @@ def test_openai_sdk_through_the_proxy_is_recorded_exactly(upstream: Upstream, pr
     started = time.perf_counter()
     received, first_token_s = [], None
     for chunk in client.chat.completions.create(
-        model="gpt-e2e", messages=[{"role": "user", "content": "count"}], stream=True, stream_options={"include_usage": True}
+        model="gpt-e2e",
+        messages=[{"role": "user", "content": "count"}],
+        stream=True,
+        stream_options={"include_usage": True},
     ):
         if chunk.choices and chunk.choices[0].delta.content:
             first_token_s = first_token_s or time.perf_counter() - started
@@ -79,7 +82,17 @@ def test_openai_sdk_through_the_proxy_is_recorded_exactly(upstream: Upstream, pr
 def test_curl_streams_through_and_is_recorded(upstream: Upstream, proxy: Proxy) -> None:
     body = json.dumps({"model": "gpt-e2e", "messages": [{"role": "user", "content": "hi"}], "stream": True})
     curl = subprocess.Popen(
-        ["curl", "-sN", "-x", proxy.url, f"{upstream.url}/v1/chat/completions", "-H", "content-type: application/json", "-d", body],
+        [
+            "curl",
+            "-sN",
+            "-x",
+            proxy.url,
+            f"{upstream.url}/v1/chat/completions",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            body,
+        ],
         stdout=subprocess.PIPE,
     )
     started = time.perf_counter()
@@ -115,9 +128,12 @@ def test_gzip_compressed_stream_is_recorded_decoded(tmp_path: Path, proxy: Proxy
 
 
 def test_client_disconnect_mid_stream_is_recorded_as_aborted(upstream: Upstream, proxy: Proxy) -> None:
-    with httpx.Client(proxy=proxy.url) as client, client.stream(
-        "POST", f"{upstream.url}/v1/chat/completions", json={"model": "gpt-e2e", "messages": [], "stream": True}
-    ) as response:
+    with (
+        httpx.Client(proxy=proxy.url) as client,
+        client.stream(
+            "POST", f"{upstream.url}/v1/chat/completions", json={"model": "gpt-e2e", "messages": [], "stream": True}
+        ) as response,
+    ):
         lines = response.iter_lines()
         got = [next(lines) for _ in range(6)]  # three events and their blank lines, then hang up
     assert got[0].startswith("data: ")
@@ -169,9 +185,12 @@ def test_upstream_reset_mid_stream_is_recorded_as_far_as_it_got(proxy: Proxy) ->
 def _stream_in_background(url: str, proxy_url: str, results: list[str]) -> threading.Thread:
     def run() -> None:
         try:
-            with httpx.Client(proxy=proxy_url, timeout=30) as client, client.stream(
-                "POST", f"{url}/v1/chat/completions", json={"model": "slow", "messages": [], "stream": True}
-            ) as response:
+            with (
+                httpx.Client(proxy=proxy_url, timeout=30) as client,
+                client.stream(
+                    "POST", f"{url}/v1/chat/completions", json={"model": "slow", "messages": [], "stream": True}
+                ) as response,
+            ):
                 for _ in response.iter_bytes():
                     pass
             results.append("finished")
@@ -194,7 +213,9 @@ def test_proxy_stopped_with_50_streams_in_flight(tmp_path: Path, sig: int) -> No
     try:
         # Three exchanges finish before the stop; fifty are mid-stream when it comes.
         for _ in range(3):
-            httpx.post(f"{server.url}/v1/chat/completions", json={"model": "gpt-e2e", "messages": ["q"]}, proxy=proxy.url)
+            httpx.post(
+                f"{server.url}/v1/chat/completions", json={"model": "gpt-e2e", "messages": ["q"]}, proxy=proxy.url
+            )
         results: list[str] = []
         threads = [_stream_in_background(server.url, proxy.url, results) for _ in range(50)]
         time.sleep(2.0)
