@@ -103,9 +103,20 @@ class _Inflater:
 class Recording:
     """One exchange in flight: the request as sent and each response read as it passes."""
 
-    __slots__ = ("body", "chunks", "flow", "inflater", "limit", "perf0", "raw_size", "started", "truncated")
+    __slots__ = (
+        "body",
+        "chunks",
+        "flow",
+        "inflater",
+        "limit",
+        "perf0",
+        "raw_size",
+        "started",
+        "tentative",
+        "truncated",
+    )
 
-    def __init__(self, flow: http.HTTPFlow, limit: int) -> None:
+    def __init__(self, flow: http.HTTPFlow, limit: int, tentative: bool = False) -> None:
         self.flow = flow
         self.started = flow.request.timestamp_start or time.time()
         # One clock per exchange: perf_counter, anchored to the request's start.
@@ -116,6 +127,8 @@ class Recording:
         self.limit = limit
         self.raw_size = 0
         self.truncated = False
+        # Chosen by its response (an event stream), kept only if it turns out to carry `choices`.
+        self.tentative = tentative
 
     def now_ms(self) -> float:
         return round((time.perf_counter() - self.perf0) * 1000, 3)
@@ -231,7 +244,10 @@ class ChatCapture:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         recording = self.recordings.get(flow.id)
         if recording is None:
-            return
+            if self.filter is not None or "text/event-stream" not in flow.response.headers.get("content-type", ""):
+                return
+            # An event stream on a path we do not know: watch it, keep it if it has `choices`.
+            recording = self.recordings[flow.id] = Recording(flow, ctx.options.chatcap_max_body, tentative=True)
         try:
             encoding = flow.response.headers.get("content-encoding", "").strip().lower()
             if encoding and encoding != "identity":
@@ -259,6 +275,8 @@ class ChatCapture:
         recording = self.recordings.pop(flow.id, None)
         if recording is None:
             return
+        if recording.tentative and b'"choices"' not in recording.body[:65536]:
+            return  # an event stream, but not a chat completion: not ours to record
         try:
             entry = self._entry(recording, error)
             line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")

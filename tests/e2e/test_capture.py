@@ -280,3 +280,50 @@ def test_replay_without_recorded_times_uses_a_synthetic_schedule() -> None:
         server.shutdown()
         server.server_close()
     assert 0.25 < arrivals[0] < 1.0  # a realistic time to first byte, not instant
+
+
+def test_event_stream_with_choices_on_an_unknown_path_is_recorded_others_not(tmp_path: Path) -> None:
+    chat = scripted_stream(["found ", "anyway"], gap_ms=10)
+    ticks = Exchange(id="t", source="t", format="sse-text", request=None,
+                     response=Response(200, None, None, [("content-type", "text/event-stream")], b'data: {"tick": 1}\n\n'))  # fmt: skip
+    server = start_upstream([chat, ticks])
+    proxy = start_proxy(tmp_path)
+    try:
+        for _ in range(2):  # the replay server answers these in turn: the chat stream, then the ticks
+            httpx.post(f"{server.url}/api/generate", json={"prompt": "no messages here"}, proxy=proxy.url)
+        entries = wait_for_lines(proxy, 1)
+        time.sleep(0.5)
+    finally:
+        proxy.stop()
+        server.shutdown()
+        server.server_close()
+    assert len(entries) == 1 and entries[0]["request"]["url"].endswith("/api/generate")
+    assert proxy.captured()[0].reconstruct().choices[0].content == "found anyway"
+
+
+def test_a_response_over_the_cap_still_reaches_the_client_and_the_record_says_so(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    proxy = start_proxy(tmp_path, "--set", "chatcap_max_body=600")
+    try:
+        received = httpx.post(
+            f"{upstream.url}/v1/chat/completions", json={"model": "gpt-e2e", "messages": []}, proxy=proxy.url
+        )
+        entry = wait_for_lines(proxy, 1)[0]
+    finally:
+        proxy.stop()
+    assert received.content == upstream.exchange.response.body  # the client got every byte
+    assert entry["response"]["content"]["size"] == 600 and "capped at 600" in entry["response"]["_truncated"]
+    assert entry["_chatcap"]["complete"] is False
+    rec = proxy.captured()[0].reconstruct()
+    assert rec.truncated and rec.choices[0].content.startswith("w0 ")
+
+
+def test_each_exchange_gets_one_line_in_the_proxy_log(upstream: Upstream, proxy: Proxy) -> None:
+    httpx.post(f"{upstream.url}/v1/chat/completions", json={"model": "gpt-e2e", "messages": []}, proxy=proxy.url)
+    wait_for_lines(proxy, 1)
+    deadline = time.monotonic() + 5
+    while "chatcap: " not in proxy.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (line,) = [line for line in proxy.log.read_text().splitlines() if "chatcap: " in line]
+    assert "127.0.0.1" in line and "gpt-e2e 200" in line and "TTFT" in line and "20 tokens" in line and ".jsonl" in line
