@@ -211,9 +211,11 @@ def test_parallel_tool_call_fragments_assemble_by_index() -> None:
     assert (rec.usage.prompt_tokens, rec.usage.completion_tokens, rec.usage.total_tokens) == (296, 104, 400)
 
 
-def test_vllm_stop_reason_is_kept_as_a_choice_extra() -> None:
+def test_vllm_null_stop_reason_is_not_an_extra() -> None:
+    # vLLM sends `stop_reason: null` (stopped by EOS); only non-null provider fields become
+    # extras, so a null on every chunk can never hide a real value sent earlier.
     for exchange in load("tool_calls.jsonl"):
-        assert exchange.reconstruct().choices[0].extras == {"stop_reason": None}
+        assert exchange.reconstruct().choices[0].extras == {}
 
 
 def test_tool_call_timing_first_token_is_reasoning_and_no_answer() -> None:
@@ -306,7 +308,7 @@ def test_openrouter_error_chunk_finishes_the_choice_with_error() -> None:
     assert (rec.done, rec.truncated) == (False, False)  # the error chunk gave a finish_reason
     assert rec.comments == ["OPENROUTER PROCESSING", "OPENROUTER PROCESSING"]
     assert rec.extras == {"provider": "DeepInfra"}
-    assert choice.extras == {"native_finish_reason": None}
+    assert choice.extras == {}  # its native_finish_reason is null on every chunk: not an extra
     assert (rec.id, rec.served_model) == (made.OPENROUTER_ID, "meta-llama/llama-3.3-70b-instruct")
     timing = rec.timing
     # Processing comments at 221.375 and 721.5 are not generated text.

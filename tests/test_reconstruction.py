@@ -79,8 +79,18 @@ def test_reasoning_sent_under_two_names_is_kept_once() -> None:
 def test_provider_fields_are_kept_as_extras() -> None:
     rec = stream(
         {"choices": [{"index": 0, "delta": {"content": "x"}, "native_finish_reason": None}], "provider": "Novita"},
+        {"choices": [{"index": 0, "delta": {}, "native_finish_reason": "stop", "finish_reason": "stop"}]},
         {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2, "cost": 0.25}},
     )
     assert rec.extras == {"provider": "Novita"}
-    assert "native_finish_reason" in rec.choices[0].extras
+    assert rec.choices[0].extras == {"native_finish_reason": "stop"}  # null values are not extras
     assert analyzer.metrics.reported_cost(rec) == 0.25
+
+
+def test_unknown_provider_fields_are_kept_too() -> None:
+    rec = stream(
+        {"choices": [{"index": 0, "delta": {"content": "x", "vendor_hint": 1}, "vendor_score": 0.5}], "vendor_trace": "t1"},
+    )
+    assert rec.extras == {"vendor_trace": "t1"}
+    assert rec.choices[0].extras == {"vendor_score": 0.5, "vendor_hint": 1}
+    assert rec.choices[0].content == "x"

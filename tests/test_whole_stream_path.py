@@ -33,6 +33,9 @@ def snapshot(exchange: Exchange) -> tuple:
         rec.marks,
         [w.code for w in rec.warnings],
         rec.after_done,
+        rec.extras,
+        [choice.extras for choice in rec.choices],
+        [chunk.extras for chunk in rec.chunks],
     )
 
 
@@ -70,10 +73,10 @@ def test_fast_path_is_taken_for_the_common_shape() -> None:
         b'data: {"choices":[]}\n\n: ping\n\ndata: {"choices":[]}\n\n',  # comment between
         b'event: x\ndata: {"choices":[]}\n\n',  # named event
         b'data: {"choices":[]}\n\ndata: [DONE]\n\ndata: {"cost":"0"}\n\n',  # data after [DONE]
-        b'data: {"choices":[],"x_groq":{"id":"q"}}\n\n',  # provider extension
+        b'data: {"choices":[],"vendor_trace":{"id":"q"}}\n\n',  # a field no table knows
         b'data: {"choices":[]}\n\ndata: {"choices":[',  # cut off
     ],
-    ids=["crlf", "comment-first", "comment-between", "named-event", "after-done", "extension", "cut-off"],
+    ids=["crlf", "comment-first", "comment-between", "named-event", "after-done", "unknown-field", "cut-off"],
 )
 def test_fast_path_declines_anything_else(body: bytes) -> None:
     assert openai_chat._whole_stream(body, None) is None
@@ -94,3 +97,12 @@ def test_fast_path_matches_general_decoder_on_the_real_corpus(monkeypatch: pytes
             assert fast == general, path.name
         checked += 1
     assert checked >= 50
+
+
+def test_known_provider_extensions_stay_on_the_fast_path() -> None:
+    body = (
+        b'data: {"id":"g","choices":[{"index":0,"delta":{"content":"hi","channel":"final"}}],"x_groq":{"id":"req_1"}}\n\n'
+        b'data: {"id":"g","choices":[{"index":0,"delta":{},"finish_reason":"stop","native_finish_reason":"stop"}]}\n\n'
+    )
+    whole = openai_chat._whole_stream(body, None)
+    assert whole is not None and whole[0][0].x_groq == {"id": "req_1"}

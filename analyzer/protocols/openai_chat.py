@@ -23,6 +23,57 @@ from analyzer.sse import Event, decode, lenient_events
 PROTOCOL = "openai_chat"
 
 
+# Provider extensions: fields some providers add to the OpenAI chunk. Declared on the full
+# structs so such streams decode in one call, then kept as provider extras (non-null values;
+# the last one wins). Fields not listed still work, through the lenient path.
+ENVELOPE_EXTENSIONS = {
+    "x_groq": "Groq: the request id, and the usage again in the last chunk",
+    "provider": "OpenRouter: the upstream that served the request",
+    "citations": "Perplexity: the sources behind the answer",
+    "prompt_filter_results": "Azure: content filtering of the prompt (first chunk)",
+    "moderation": "OpenAI: moderation details when a reply is stopped",
+    "sla_metrics": "Novita behind the Hugging Face router",
+    "prompt_text": "Crusoe (vLLM): the prompt as the model saw it",
+    "prompt_token_ids": "Crusoe (vLLM): the prompt's token ids",
+    "p": "Mistral: random padding",
+}
+CHOICE_EXTENSIONS = {
+    "native_finish_reason": "OpenRouter: the upstream's own finish reason",
+    "content_filter_results": "Azure: content filtering of the completion",
+    "matched_stop": "SGLang (DeepSeek on Azure): the stop token that matched",
+    "stop_reason": "vLLM and Crusoe: the stop token or string that matched",
+    "token_ids": "Crusoe (vLLM): the generated token ids",
+    "seed": "Together",
+    "trace_details": "Writer",
+}
+DELTA_EXTENSIONS = {
+    "channel": "gpt-oss on Groq: the harmony channel of the text",
+    "executed_tools": "Groq compound: the tools the model ran",
+    "graph_data": "Writer",
+    "llm_data": "Writer",
+    "image_data": "Writer",
+    "translation_data": "Writer",
+    "web_search_data": "Writer",
+    "token_id": "Together: the token's id",
+    "index": "a Mistral-compatible GLM server: a stray index in the delta",
+}
+
+
+def _extensions_struct(name: str, table: dict[str, str], base: type = msgspec.Struct) -> Any:
+    fields = [(field, Any, None) for field in table]
+    return msgspec.defstruct(name, fields, bases=(base,), forbid_unknown_fields=True, gc=False, kw_only=True)
+
+
+_ChoiceExtensions = _extensions_struct("_ChoiceExtensions", CHOICE_EXTENSIONS)
+_DeltaExtensions = _extensions_struct("_DeltaExtensions", DELTA_EXTENSIONS)
+
+
+def extensions(obj: Any, table: dict[str, str]) -> dict[str, Any] | None:
+    """The provider extension fields `obj` carries (non-null), or None."""
+    found = {field: value for field in table if (value := getattr(obj, field)) is not None}
+    return found or None
+
+
 class FunctionDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     name: str | None = None
     arguments: str | None = None
@@ -35,7 +86,7 @@ class ToolCallDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     function: FunctionDelta | None = None
 
 
-class Delta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+class Delta(_DeltaExtensions, forbid_unknown_fields=True, gc=False, kw_only=True):
     role: str | None = None
     # A string; Mistral sends a list of typed parts ({"type": "text" | "thinking", ...}).
     content: str | list[Any] | None = None
@@ -49,7 +100,7 @@ class Delta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     audio: Any = None
 
 
-class ChoiceDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+class ChoiceDelta(_ChoiceExtensions, forbid_unknown_fields=True, gc=False, kw_only=True):
     index: int | None = None
     delta: Delta | None = None
     # Non-streaming responses carry `message`; Writer sends it beside `delta` in every chunk.
@@ -73,7 +124,10 @@ class Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     obfuscation: Any = None
 
 
-class Chunk(Envelope, forbid_unknown_fields=True, gc=False):
+_FullEnvelope = _extensions_struct("_FullEnvelope", ENVELOPE_EXTENSIONS, Envelope)
+
+
+class Chunk(_FullEnvelope, forbid_unknown_fields=True, gc=False, kw_only=True):
     choices: list[ChoiceDelta] | None = None
     error: Any = None
 
@@ -132,7 +186,8 @@ def _coerce(obj: Any, cls: type, extras: dict[str, Any], problems: list[str], pa
     values: dict[str, Any] = {}
     for key, value in obj.items():
         if key not in fields:
-            extras[key] = value
+            if value is not None:
+                extras[key] = value
             continue
         nested = _NESTED.get((cls, key))
         if nested is not None and value is not None:
@@ -333,6 +388,9 @@ class Accumulator:
 
     def _rare_delta(self, state: _ChoiceState, delta: Delta) -> bool:
         """Delta fields the lean structs do not carry; True when one was generated text."""
+        found = extensions(delta, DELTA_EXTENSIONS)
+        if found:
+            state.extras.update(found)
         text = False
         if delta.tool_calls:
             self._tool_calls(state, delta.tool_calls)
@@ -354,6 +412,9 @@ class Accumulator:
         return text
 
     def _rare_choice(self, state: _ChoiceState, choice: ChoiceDelta, delta: Delta | None, seq: int) -> bool:
+        found = extensions(choice, CHOICE_EXTENSIONS)
+        if found:
+            state.extras.update(found)
         text = False
         if choice.text is not None and delta is None:  # legacy /completions; Together sends it beside the delta too
             if state.content is None:
@@ -604,12 +665,15 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
             chunk = _decode_full(data)
         except msgspec.MsgspecError:
             chunk, top, extras, problems = _lenient_chunk(obj)
-            if top:
-                rec.extras.update(top)
             for problem in problems:
                 rec.warn("chunk_shape", f"event {len(chunks) + bad}: {problem}: ignored")
             if chunk is None:
                 continue
+        known = extensions(chunk, ENVELOPE_EXTENSIONS)
+        if known:
+            top = {**known, **top} if top else known
+        if top:
+            rec.extras.update(top)
         if event.event == "error" and chunk.error is None:
             chunk.error = obj
         seq = len(chunks)
@@ -737,7 +801,14 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
         acc = Accumulator(rec)
         add = acc.add
         created = [chunk.created for chunk in decoded]
-        rec.chunks = list(map(StreamChunk, range(len(decoded)), times, decoded, created))
+        if decoded and decoded[0].__class__ is Chunk:  # the full structs: provider extensions too
+            found = [extensions(chunk, ENVELOPE_EXTENSIONS) for chunk in decoded]
+            for one in found:
+                if one:
+                    rec.extras.update(one)
+            rec.chunks = list(map(StreamChunk, range(len(decoded)), times, decoded, created, found))
+        else:
+            rec.chunks = list(map(StreamChunk, range(len(decoded)), times, decoded, created))
         for seq, chunk in enumerate(decoded):
             add(chunk, seq)
         acc.finish()
