@@ -105,7 +105,7 @@ class Recording:
 
     __slots__ = (
         "body",
-        "chunks",
+        "ends",
         "flow",
         "inflater",
         "limit",
@@ -113,6 +113,7 @@ class Recording:
         "raw_size",
         "started",
         "tentative",
+        "times",
         "truncated",
     )
 
@@ -122,7 +123,10 @@ class Recording:
         # One clock per exchange: perf_counter, anchored to the request's start.
         self.perf0 = time.perf_counter() - (time.time() - self.started)
         self.body = bytearray()
-        self.chunks: list[list[float]] = []
+        # Per read: arrival (perf_counter seconds) and where the body then ended. Two flat
+        # lists, not a pair per read: that would be one more object per read for the GC.
+        self.times: list[float] = []
+        self.ends: list[int] = []
         self.inflater: _Inflater | None = None
         self.limit = limit
         self.raw_size = 0
@@ -130,14 +134,16 @@ class Recording:
         # Chosen by its response (an event stream), kept only if it turns out to carry `choices`.
         self.tentative = tentative
 
-    def now_ms(self) -> float:
-        return round((time.perf_counter() - self.perf0) * 1000, 3)
+    def chunks(self) -> list[list[float]]:
+        """`response._chunks`: [ms since the request started, end byte] per read."""
+        perf0 = self.perf0
+        return [[round((t - perf0) * 1000, 3), end] for t, end in zip(self.times, self.ends, strict=True)]
 
     def observe(self, data: bytes) -> bytes:
         """mitmproxy's stream callback: note the read and pass it on unchanged."""
         try:
             if data:
-                t_ms = self.now_ms()
+                arrived = time.perf_counter()
                 self.raw_size += len(data)
                 decoded = self.inflater.feed(data) if self.inflater else data
                 if not self.truncated:
@@ -145,7 +151,8 @@ class Recording:
                     if len(decoded) > room:
                         decoded, self.truncated = decoded[:room], True
                     self.body += decoded
-                    self.chunks.append([t_ms, len(self.body)])
+                    self.times.append(arrived)
+                    self.ends.append(len(self.body))
         except Exception:
             log.exception("chatcap: could not record a read; the stream continues")
         return data
@@ -160,6 +167,21 @@ def _headers(headers: http.Headers, redacting: bool) -> tuple[list[dict[str, str
         else:
             out.append({"name": name, "value": redact.redact_text(value) if redacting else value})
     return out, redacted
+
+
+try:  # faster where the proxy's Python has it (chatcap's own environment does); optional
+    import orjson
+
+    def _dumps(entry: dict[str, Any]) -> bytes:
+        try:
+            return orjson.dumps(entry)
+        except TypeError:  # a lone surrogate in a header: let json escape it
+            return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+except ImportError:
+
+    def _dumps(entry: dict[str, Any]) -> bytes:
+        return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
 
 
 def _text(data: bytes) -> tuple[str, str | None]:
@@ -279,7 +301,7 @@ class ChatCapture:
             return  # an event stream, but not a chat completion: not ours to record
         try:
             entry = self._entry(recording, error)
-            line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+            line = _dumps(entry)
             self._file().write(line + b"\n")
             self.written += 1
             log.info(self._summary(entry))
@@ -325,10 +347,9 @@ class ChatCapture:
         if response is not None:
             response_headers, more = _headers(response.headers, redacting)
             redacted += more
-            if recording.chunks or response.stream:
-                data = bytes(recording.body)
-            else:  # not streamed (an addon before us turned streaming off): the whole body
-                data = response.get_content(strict=False) or b""
+            chunks = recording.chunks()
+            # Not streamed only when an addon before us turned streaming off: then the whole body.
+            data = bytes(recording.body) if chunks or response.stream else response.get_content(strict=False) or b""
             text, encoding = _text(data)
             content: dict[str, Any] = {
                 "size": len(data),
@@ -347,13 +368,11 @@ class ChatCapture:
                 "redirectURL": "",
                 "headersSize": -1,
                 "bodySize": recording.raw_size,
-                "_chunks": recording.chunks,
+                "_chunks": chunks,
             }
             sent = request.timestamp_end or recording.started
             first = response.timestamp_start
-            last = response.timestamp_end or (
-                recording.started + recording.chunks[-1][0] / 1000 if recording.chunks else None
-            )
+            last = response.timestamp_end or (recording.started + chunks[-1][0] / 1000 if chunks else None)
             entry["timings"] = {
                 "send": round(max(sent - recording.started, 0) * 1000, 3),
                 "wait": round(max(first - sent, 0) * 1000, 3) if first else -1,
@@ -409,7 +428,7 @@ def _stream_figures(entry: dict[str, Any]) -> tuple[str, str, str]:
             first = t_ms
             break
         start = max(int(end) - 64, 0)  # a key may straddle two reads
-    usage = _USAGE.findall(body)
+    usage = _USAGE.findall(body, max(len(body) - 8192, 0))  # usage comes last
     tokens = usage[-1].decode() if usage else "?"
     chunks = entry["response"].get("_chunks") or []
     rate = "—"

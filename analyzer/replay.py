@@ -136,6 +136,7 @@ def _encoder(headers: list[tuple[str, str]]) -> Any:
 class ReplayServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # many clients connect at once in the load tests
 
     def __init__(self, address: tuple[str, int], exchanges: Sequence[Exchange], speed: float = 1.0) -> None:
         self.matcher = Matcher(exchanges)
@@ -152,6 +153,7 @@ class ReplayServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # send each read when it is due, not bunched by Nagle
     server: ReplayServer
 
     def log_message(self, format: str, *args: Any) -> None:
