@@ -39,6 +39,7 @@ recordings: $(VENV)/.test
 
 bench: $(VENV)/.test
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/proxy.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
