@@ -41,15 +41,108 @@ OPENROUTER_MIX = {"openrouter": 100}
 KINDS = ("text", "reasoning", "tools", "openrouter")
 
 ENGLISH = [
-    "the", "of", "and", "to", "in", "is", "you", "that", "it", "for", "on", "are", "as", "with", "this", "be", "at",
-    "have", "from", "or", "one", "had", "by", "word", "but", "not", "what", "all", "were", "we", "when", "your",
-    "can", "said", "there", "use", "an", "each", "which", "she", "do", "how", "their", "if", "will", "up", "other",
-    "about", "out", "many", "then", "them", "model", "token", "stream", "latency", "reasoning", "answer", "context",
-    "window", "request", "response", "function", "value", "return", "error", "because", "however", "therefore",
-    "example", "first", "second", "finally", "result", "results", "data", "table", "user", "system",
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "you",
+    "that",
+    "it",
+    "for",
+    "on",
+    "are",
+    "as",
+    "with",
+    "this",
+    "be",
+    "at",
+    "have",
+    "from",
+    "or",
+    "one",
+    "had",
+    "by",
+    "word",
+    "but",
+    "not",
+    "what",
+    "all",
+    "were",
+    "we",
+    "when",
+    "your",
+    "can",
+    "said",
+    "there",
+    "use",
+    "an",
+    "each",
+    "which",
+    "she",
+    "do",
+    "how",
+    "their",
+    "if",
+    "will",
+    "up",
+    "other",
+    "about",
+    "out",
+    "many",
+    "then",
+    "them",
+    "model",
+    "token",
+    "stream",
+    "latency",
+    "reasoning",
+    "answer",
+    "context",
+    "window",
+    "request",
+    "response",
+    "function",
+    "value",
+    "return",
+    "error",
+    "because",
+    "however",
+    "therefore",
+    "example",
+    "first",
+    "second",
+    "finally",
+    "result",
+    "results",
+    "data",
+    "table",
+    "user",
+    "system",
 ]
-CJK = list("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所")
-CJK += ["你好", "世界", "模型", "推理", "数据", "流式", "请求", "响应", "问题", "答案", "です", "ます", "します", "こと", "ように", "데이터", "모델"]
+CJK = list(
+    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所"
+)
+CJK += [
+    "你好",
+    "世界",
+    "模型",
+    "推理",
+    "数据",
+    "流式",
+    "请求",
+    "响应",
+    "问题",
+    "答案",
+    "です",
+    "ます",
+    "します",
+    "こと",
+    "ように",
+    "데이터",
+    "모델",
+]
 PUNCTUATION = [",", ".", ":", ";", "?", "!", "，", "。", "、", "：", "（", "）"]
 SPECIAL = ["\n", "\n\n", "**", "`", "- ", "1.", '"', "\\", "—", "…", "😊", "🚀", "café", "naïve", "\t"]
 TOOLS = {
@@ -242,7 +335,9 @@ def exchange_body(rng: random.Random, n: int, kind: str) -> bytes:
             start = 0
             while start < len(arguments):
                 size = rng.choices((1, 2, 3, 4, 6, 8), weights=(10, 25, 25, 20, 12, 8))[0]
-                stream.emit({"tool_calls": [{"index": index, "function": {"arguments": arguments[start : start + size]}}]})
+                stream.emit(
+                    {"tool_calls": [{"index": index, "function": {"arguments": arguments[start : start + size]}}]}
+                )
                 stream.completion_tokens += 1
                 start += size
         stream.emit({}, "tool_calls")

@@ -41,7 +41,6 @@ import json
 import math
 import multiprocessing
 import os
-import platform
 import pstats
 import shutil
 import signal
@@ -59,9 +58,10 @@ from typing import Any
 import httpx
 import mitmproxy.version
 import orjson
+from machine import describe
 
 import analyzer
-from analyzer import replay
+from analyzer import capture, replay
 from analyzer.model import Exchange, Request, Response
 
 HERE = Path(__file__).resolve().parent
@@ -199,16 +199,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"mitmdump exited with {process.returncode} before listening; see {log}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"mitmdump is not listening on 127.0.0.1:{port} after {timeout} s; see {log}")
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    try:
+        capture.wait_for_port(port, process)
+    except capture.CaptureError as exc:
+        raise RuntimeError(f"mitmdump: {exc}; see {log}") from None
 
 
 @dataclass(slots=True)
@@ -442,33 +437,15 @@ def profile_text(stats: Path, limit: int = 30) -> str:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
-        cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "addons"], capture_output=True, text=True
-        ).stdout
-    except OSError:
-        commit, dirty = "", ""
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "load_average": os.getloadavg(),
-        "packages": {
+    return describe(
+        "addons",
+        {
             "chatcap": analyzer.__version__,
             "mitmproxy": mitmproxy.version.VERSION,
             "httpx": httpx.__version__,
             "orjson": orjson.__version__,
         },
-        "git": f"{commit}{' + uncommitted changes in addons/' if dirty else ''}" if commit else None,
-    }
+    )
 
 
 def table(rows: list[Figures]) -> str:

@@ -30,10 +30,8 @@ import gc
 import io
 import json
 import os
-import platform
 import pstats
 import re
-import subprocess
 import sys
 import time
 import warnings
@@ -47,6 +45,7 @@ import msgspec
 import openai
 import orjson
 import pydantic
+from machine import describe
 from openai._models import construct_type
 from openai._streaming import SSEDecoder
 from openai._utils import is_mapping
@@ -160,7 +159,9 @@ def best_of(repeats: int, work: Callable[[], None]) -> tuple[float, list[float]]
     return min(runs), runs
 
 
-def measure(name: str, work: Callable[[], None], repeats: int, bodies: Sequence[bytes], chunks: int, note: str = "") -> Row:
+def measure(
+    name: str, work: Callable[[], None], repeats: int, bodies: Sequence[bytes], chunks: int, note: str = ""
+) -> Row:
     print(f"  {name} ...", end="", flush=True, file=sys.stderr)
     seconds, runs = best_of(repeats, work)
     print(f" {seconds:.2f} s", file=sys.stderr)
@@ -215,7 +216,9 @@ def sanity_check(bodies: Sequence[bytes], kinds: Sequence[str], per_kind: int = 
         if _chatcap_view(timed) != ours or timed.timing is None or timed.timing.source != "chunks":
             problems.append("per-read times change the reconstruction or give no timing")
         if problems:
-            detail = "; ".join(f"{key}: chatcap {ours.get(key)!r:.80} / SDK {theirs.get(key)!r:.80}" for key in problems if key in ours)
+            detail = "; ".join(
+                f"{key}: chatcap {ours.get(key)!r:.80} / SDK {theirs.get(key)!r:.80}" for key in problems if key in ours
+            )
             sys.exit(f"sanity check failed on exchange {n} ({kinds[n]}): {', '.join(problems)}\n{detail}")
     return len(sample)
 
@@ -282,7 +285,9 @@ def by_shape(main_corpus: corpus.Corpus, side: corpus.Corpus, repeats: int, ever
     """chatcap against the floor and the SDK for each stream shape, printed and returned."""
     print(f"\nby stream shape (chatcap and floor best of {repeats}, SDK best of 1 on every {every}th exchange; "
           f"openrouter is a side corpus of {side.size / 1e6:.0f} MB, not in the table above):")  # fmt: skip
-    print(f"{'shape':<11} {'share':>6} {'chatcap MB/s':>13} {'floor MB/s':>11} {'× floor':>8} {'SDK MB/s':>9} {'× SDK':>7}")
+    print(
+        f"{'shape':<11} {'share':>6} {'chatcap MB/s':>13} {'floor MB/s':>11} {'× floor':>8} {'SDK MB/s':>9} {'× SDK':>7}"
+    )
     shapes: dict[str, Any] = {}
     for kind, source in [(kind, main_corpus) for kind in corpus.MAIN_MIX] + [("openrouter", side)]:
         group = [body for body, body_kind in zip(source.bodies, source.kinds, strict=True) if body_kind == kind]
@@ -303,38 +308,16 @@ def by_shape(main_corpus: corpus.Corpus, side: corpus.Corpus, repeats: int, ever
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    try:
-        memory_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        memory_gib = None
-    git = ["git", "-C", str(HERE.parent)]
-    try:
-        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run([*git, "status", "--porcelain", "analyzer"], capture_output=True, text=True).stdout
-    except OSError:
-        commit, dirty = "", ""
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()} ({platform.python_compiler()})",
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": memory_gib,
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "packages": {
+    return describe(
+        "analyzer",
+        {
             "chatcap": analyzer.__version__,
             "openai": openai.__version__,
             "pydantic": pydantic.VERSION,
             "msgspec": msgspec.__version__,
             "orjson": orjson.__version__,
         },
-        "git": f"{commit}{' + uncommitted changes in analyzer/' if dirty else ''}" if commit else None,
-    }
+    )
 
 
 def table(rows: list[Row], floor: float, sdk: float) -> str:
@@ -363,10 +346,14 @@ def profile(bodies: Sequence[bytes], limit: int = 25) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=float, help="corpus size in MB of bodies (default 200; 20 with --quick)")
-    parser.add_argument("--repeats", type=int, default=None, help="runs per peer, the best counts (default 3; 1 with --quick)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="runs per peer, the best counts (default 3; 1 with --quick)"
+    )
     parser.add_argument("--quick", action="store_true", help="a 20 MB corpus for a smoke run")
     parser.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
-    parser.add_argument("--sdk-every", type=int, default=10, help="the SDK runs on every Nth exchange (default 10; 1 = all)")
+    parser.add_argument(
+        "--sdk-every", type=int, default=10, help="the SDK runs on every Nth exchange (default 10; 1 = all)"
+    )
     parser.add_argument("--profile", action="store_true", help="also profile chatcap's path with cProfile")
     parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is not met")
     parser.add_argument("--real", type=Path, metavar="DIR", help="also measure the recorded *.sse bodies in DIR")
@@ -381,7 +368,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"python   {info['python']} on {info['platform']}")
     load = f", load {info['load_average'][0]:.2f}" if info["load_average"] else ""
     print(f"machine  {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB{load}")
-    print("packages " + ", ".join(f"{name} {version}" for name, version in info["packages"].items()) + f"; git {info['git']}")
+    print(
+        "packages "
+        + ", ".join(f"{name} {version}" for name, version in info["packages"].items())
+        + f"; git {info['git']}"
+    )
 
     main_corpus = corpus.build(args.size_mb, args.seed)
     bodies, kinds = main_corpus.bodies, main_corpus.kinds
@@ -389,7 +380,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     flat = [payload for events in payloads for payload in events]
     chunks = len(flat)
     mix = ", ".join(f"{kinds.count(kind):,} {kind}" for kind in corpus.MAIN_MIX)
-    print(f"corpus   {len(bodies):,} exchanges ({mix}), {main_corpus.size / 1e6:,.1f} MB, {chunks:,} chunks; seed {args.seed}")
+    print(
+        f"corpus   {len(bodies):,} exchanges ({mix}), {main_corpus.size / 1e6:,.1f} MB, {chunks:,} chunks; seed {args.seed}"
+    )
     how = "read from the cache" if main_corpus.cached else f"generated in {time.perf_counter() - started:.1f} s"
     print(f"         {main_corpus.path.relative_to(HERE.parent)} ({how})")
 
@@ -422,14 +415,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{table(rows, floor, sdk)}")
     if every > 1:
         estimate = main_corpus.size / 1e6 / sdk
-        print(f"  SDK: {len(sdk_bodies):,} of {len(bodies):,} exchanges measured; at that rate the whole corpus takes ~{estimate:.0f} s")
+        print(
+            f"  SDK: {len(sdk_bodies):,} of {len(bodies):,} exchanges measured; at that rate the whole corpus takes ~{estimate:.0f} s"
+        )
     verdicts = {
         "floor": (ours / floor, ours / floor >= FLOOR_TARGET),
         "sdk": (ours / sdk, ours / sdk >= SDK_TARGET),
     }
     print("\ntargets  chatcap ≥ 0.5× the orjson floor: "
           f"{verdicts['floor'][0]:.3f}× — {'met' if verdicts['floor'][1] else 'NOT met'}")  # fmt: skip
-    print(f"         chatcap ≥ 10× the openai SDK:    {verdicts['sdk'][0]:.1f}× — {'met' if verdicts['sdk'][1] else 'NOT met'}")
+    print(
+        f"         chatcap ≥ 10× the openai SDK:    {verdicts['sdk'][0]:.1f}× — {'met' if verdicts['sdk'][1] else 'NOT met'}"
+    )
 
     shapes = by_shape(main_corpus, side, repeats, every)
     report: dict[str, Any] = {
