@@ -286,12 +286,6 @@ class Accumulator:
         self.first_answer: int | None = None
         self.last_token: int | None = None
 
-    def _state(self, index: int) -> _ChoiceState:
-        state = self.states.get(index)
-        if state is None:
-            state = self.states[index] = _ChoiceState(index)
-        return state
-
     def add(self, chunk: Chunk | LeanChunk, seq: int, choice_extras: list[dict[str, Any]] | None = None) -> None:
         """Fold one chunk in. The hot path: called once per chunk of every stream."""
         rec = self.rec
