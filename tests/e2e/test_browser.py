@@ -8,6 +8,7 @@ import ipaddress
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -142,7 +143,9 @@ def test_openai_sdk_over_https_through_the_proxy(tmp_path: Path, proxy: Proxy) -
     try:
         ca = tmp_path / "mitmproxy-conf" / "mitmproxy-ca-cert.pem"
         client = openai.OpenAI(
-            base_url=f"{server.url}/v1", api_key="sk-x", http_client=httpx.Client(proxy=proxy.url, verify=str(ca))
+            base_url=f"{server.url}/v1",
+            api_key="sk-x",
+            http_client=httpx.Client(proxy=proxy.url, verify=ssl.create_default_context(cafile=str(ca))),
         )
         text = "".join(
             c.choices[0].delta.content or ""
