@@ -153,6 +153,10 @@ class Choice:
     annotations: list[Any] = field(default_factory=list)
     # Choice- and delta-level fields no OpenAI type has (last value wins), e.g. Azure's content_filter_results.
     extras: dict[str, Any] = field(default_factory=dict)
+    # Interpretation, not wire: a `<think>…</think>` block opening the content (DeepSeek-R1
+    # served by Together or the HF router) split out of it. `content` stays as streamed.
+    think: str | None = None
+    answer: str | None = None
 
 
 @dataclass(slots=True)

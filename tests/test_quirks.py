@@ -18,3 +18,11 @@ def test_together_text_beside_delta_is_not_doubled() -> None:
     rec = reconstruct("together_text_beside_delta.sse")
     assert rec.choices[0].content == "<think>Hmm.</think>Look both ways."
     assert rec.choices[0].finish_reason == "stop"
+
+
+def test_think_block_in_content_is_split_out_and_content_kept_as_streamed() -> None:
+    # DeepSeek-R1 behind Together / the Hugging Face router reasons inside <think> in content.
+    choice = reconstruct("together_text_beside_delta.sse").choices[0]
+    assert (choice.think, choice.answer) == ("Hmm.", "Look both ways.")
+    assert choice.content == "<think>Hmm.</think>Look both ways."  # to_openai() keeps it as streamed
+    assert choice.reasoning is None  # no provider reasoning field: the split is labelled separately

@@ -165,3 +165,10 @@ def test_writer_seven_parallel_tool_calls_and_no_done_after_the_finish() -> None
     assert all(c.name == "get_weather" and c.id.startswith("chatcmpl-tool-") for c in calls)
     assert not rec.truncated and rec.has("no_done")  # a proper finish without [DONE] is not a cut
     assert rec.usage.completion_tokens == 153
+
+
+def test_deepseek_r1_think_block_from_together_is_split_out() -> None:
+    choice = corpus("together__openai_chat__hf-router-thinking").choices[0]
+    assert choice.content.startswith("<think>\nOkay, the user asked")
+    assert choice.think.startswith("Okay, the user asked") and "</think>" not in choice.think
+    assert choice.answer and not choice.answer.startswith("<think>") and choice.answer in choice.content

@@ -89,8 +89,20 @@ def test_provider_fields_are_kept_as_extras() -> None:
 
 def test_unknown_provider_fields_are_kept_too() -> None:
     rec = stream(
-        {"choices": [{"index": 0, "delta": {"content": "x", "vendor_hint": 1}, "vendor_score": 0.5}], "vendor_trace": "t1"},
+        {
+            "choices": [{"index": 0, "delta": {"content": "x", "vendor_hint": 1}, "vendor_score": 0.5}],
+            "vendor_trace": "t1",
+        },
     )
     assert rec.extras == {"vendor_trace": "t1"}
     assert rec.choices[0].extras == {"vendor_score": 0.5, "vendor_hint": 1}
     assert rec.choices[0].content == "x"
+
+
+def test_think_split_rules() -> None:
+    from analyzer.protocols.openai_chat import split_think
+
+    assert split_think("<think>\nplan\n</think>\n\nanswer") == ("plan", "answer")
+    assert split_think("  <think>still thinking") == ("still thinking", "")  # cut off while thinking
+    assert split_think("no block <think>x</think>") == (None, "no block <think>x</think>")
+    assert split_think(None) == (None, None)

@@ -577,10 +577,14 @@ def _choice(state: _ChoiceState) -> Choice:
         call.parse()
     if state.function_call is not None:
         state.function_call.parse()
+    content = None if state.content is None else "".join(state.content)
+    think, answer = split_think(content)
     return Choice(
         index=state.index,
         role=state.role or "assistant",
-        content=None if state.content is None else "".join(state.content),
+        content=content,
+        think=think,
+        answer=answer,
         reasoning=reasoning,
         reasoning_source=source,
         reasoning_details=state.details,
@@ -592,6 +596,19 @@ def _choice(state: _ChoiceState) -> Choice:
         annotations=state.annotations,
         extras=state.extras,
     )
+
+
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+
+
+def split_think(content: str | None) -> tuple[str | None, str | None]:
+    """(think, answer) for content that opens with a `<think>` block, else (None, content).
+    A block never closed (the stream ended while thinking) is all think and no answer."""
+    if not content or not content.lstrip().startswith(_THINK_OPEN):
+        return None, content
+    inner = content.lstrip()[len(_THINK_OPEN) :]
+    think, closed, rest = inner.partition(_THINK_CLOSE)
+    return think.strip("\n"), rest.lstrip("\n") if closed else ""
 
 
 def _int(value: Any) -> int | None:
