@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from analyzer.model import Exchange, Reconstruction
+from analyzer.model import Exchange, Reconstruction, created_unit_ms
 
 STALL_MS = 1000.0  # an inter-chunk gap this long or longer counts as a stall
 
@@ -78,10 +78,11 @@ def timing(exchange: Exchange, rec: Reconstruction) -> Timing:
                 result.decode_tokens_per_s = tokens / (receive / 1000)
                 result.notes.append("decode rate over the whole receive phase (HAR has no per-chunk times)")
     elif rec.created_range:
-        result.source, result.resolution_ms = "created", 1000.0
-        span = (result.created_max - result.created_first) * 1000.0
-        result.duration_ms = span
-        result.notes.append("only the chunks' created field dates the stream: 1 s resolution, no TTFT")
+        unit = created_unit_ms(result.created_first)
+        result.source, result.resolution_ms = "created", unit
+        result.duration_ms = (result.created_max - result.created_first) * unit
+        resolution = "1 s" if unit == 1000.0 else "1 ms (created is in milliseconds)"
+        result.notes.append(f"only the chunks' created field dates the stream: {resolution} resolution, no TTFT")
         if result.created_last < result.created_max:
             result.notes.append("created is not monotonic: the span uses the latest value, not the last")
     return result

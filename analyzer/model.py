@@ -17,6 +17,15 @@ if TYPE_CHECKING:
     from analyzer.metrics import Timing
 
 
+# A `created` this large is milliseconds: in seconds it would be past the year 5000.
+CREATED_MS_FROM = 100_000_000_000
+
+
+def created_unit_ms(created: float) -> float:
+    """How many ms one unit of a chunk's `created` is: 1000 (seconds, the spec) or 1 (some local servers)."""
+    return 1.0 if created >= CREATED_MS_FROM else 1000.0
+
+
 @dataclass(slots=True, frozen=True)
 class Notice:
     """Something odd about an input or a reconstruction: a stable `code` and a readable `message`."""

@@ -172,3 +172,9 @@ def test_deepseek_r1_think_block_from_together_is_split_out() -> None:
     assert choice.content.startswith("<think>\nOkay, the user asked")
     assert choice.think.startswith("Okay, the user asked") and "</think>" not in choice.think
     assert choice.answer and not choice.answer.startswith("<think>") and choice.answer in choice.content
+
+
+def test_a_local_server_sending_created_in_milliseconds_is_flagged() -> None:
+    rec = corpus("localmock__openai_chat__local5002-repeated-role")
+    assert rec.has("created_in_ms") and rec.choices[0].role == "assistant"
+    assert rec.timing.resolution_ms == 1.0 and rec.timing.duration_ms < 60_000

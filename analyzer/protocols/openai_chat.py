@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, ToolCall, Usage
+from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, ToolCall, Usage, created_unit_ms
 from analyzer.sse import Event, decode, lenient_events
 
 PROTOCOL = "openai_chat"
@@ -528,11 +528,14 @@ class Accumulator:
                 rec.warn("blank_model", "blank served model: the response names none and there is no request")
         if len(self.ids) > 1:
             rec.warn("chunk_ids_differ", f"{len(self.ids)} different chunk ids in one stream; the first is used")
+        unit_s = created_unit_ms(self.created_first) / 1000 if self.created_first is not None else 1.0
+        if unit_s < 1:
+            rec.warn("created_in_ms", f"created is in milliseconds ({self.created_first}), not seconds as the API says")
         for seq, earlier in self.created_backwards[:3]:
             which = "last chunk" if seq == len(rec.chunks) - 1 else f"chunk {seq}"
             rec.warn(
                 "created_not_monotonic",
-                f"created timestamps not monotonic ({which} is {_span(earlier)} earlier than one before it)",
+                f"created timestamps not monotonic ({which} is {_span(earlier * unit_s)} earlier than one before it)",
             )
         if self.role_changes:
             rec.warn("role_changed", f"role changed mid-stream {self.role_changes} time(s); the first role is kept")
