@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench recordings clean chromium
+.PHONY: demo test bench recordings compatibility clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,12 +30,16 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
 test: $(VENV)/.test chromium
-	$(PY) -m ruff check $(wildcard analyzer tests benchmarks addons)
+	$(PY) -m ruff check $(wildcard analyzer tests benchmarks addons docs)
 	$(PY) -m pytest
 
 # Re-record captures/replayed/: synthetic conversations through the real proxy and addon.
 recordings: $(VENV)/.test
 	$(PY) tests/data/record_captures.py
+
+# docs/compatibility.md from a run over ../shared/corpus/real (CI test data, not in the repo).
+compatibility: $(VENV)/.test
+	$(PY) docs/compatibility.py
 
 bench: $(VENV)/.test
 	$(PY) benchmarks/run.py

@@ -178,3 +178,14 @@ def test_a_local_server_sending_created_in_milliseconds_is_flagged() -> None:
     rec = corpus("localmock__openai_chat__local5002-repeated-role")
     assert rec.has("created_in_ms") and rec.choices[0].role == "assistant"
     assert rec.timing.resolution_ms == 1.0 and rec.timing.duration_ms < 60_000
+
+
+def test_docs_compatibility_is_what_a_run_over_the_corpus_gives() -> None:
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "docs" / "compatibility.py"
+    spec = importlib.util.spec_from_file_location("compatibility", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.TARGET.read_text(encoding="utf-8") == module.render(CORPUS), "run `make compatibility`"
