@@ -135,7 +135,7 @@ def show(path: str, exchange_id: str | None) -> None:
                 f"no exchange {exchange_id!r}; there are: " + ", ".join(x.id for x in exchanges[:10])
             )
         chosen = matches[0]
-    _console().print(Markdown(markdown_text(chosen)))
+    _console().print(Markdown(markdown_text(chosen, collapsible=False)))
 
 
 @main.command()

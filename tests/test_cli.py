@@ -85,3 +85,9 @@ def test_import_analyzer_stays_light() -> None:
     code = "import sys, analyzer; analyzer.load('captures/')[0].reconstruct(); print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'altair', 'numpy', 'rich', 'click', 'mitmproxy'}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_show_labels_the_reasoning_in_a_terminal() -> None:
+    result = chatcap("show", "captures/001_abeb99c31e8268f6.txt")
+    assert result.returncode == 0, result.stderr
+    assert "Reasoning:" in result.stdout and "Hello there friend" in result.stdout

@@ -26,3 +26,10 @@ def test_think_block_in_content_is_split_out_and_content_kept_as_streamed() -> N
     assert (choice.think, choice.answer) == ("Hmm.", "Look both ways.")
     assert choice.content == "<think>Hmm.</think>Look both ways."  # to_openai() keeps it as streamed
     assert choice.reasoning is None  # no provider reasoning field: the split is labelled separately
+
+
+def test_transcript_shows_a_think_block_as_labelled_reasoning() -> None:
+    exchange = analyzer.load(QUIRKS / "together_text_beside_delta.sse")[0]
+    text = analyzer.export.markdown_text(exchange)
+    assert "<summary>Reasoning (from <think> in the content)</summary>" in text
+    assert "\nLook both ways.\n" in text and "<think>Hmm." not in text

@@ -32,8 +32,9 @@ def _fence(text: str, lang: str = "") -> str:
     return f"{fence}{lang}\n{text}\n{fence}"
 
 
-def markdown_text(exchange: Exchange) -> str:
-    """One exchange as a Markdown transcript: request history, reply, usage, timing, warnings."""
+def markdown_text(exchange: Exchange, collapsible: bool = True) -> str:
+    """One exchange as a Markdown transcript: request history, reply, usage, timing, warnings.
+    `collapsible=False` shows reasoning as a labelled quote (for terminals, which drop HTML)."""
     rec = exchange.reconstruct()
     lines = [f"# {exchange.id}", ""]
     facts = [
@@ -64,10 +65,16 @@ def markdown_text(exchange: Exchange) -> str:
     for choice in rec.choices:
         if len(rec.choices) > 1:
             lines += [f"### choice {choice.index}", ""]
-        if choice.reasoning:
-            lines += ["<details><summary>Reasoning</summary>", "", choice.reasoning, "", "</details>", ""]
-        if choice.content:
-            lines += [choice.content, ""]
+        reasoning = choice.reasoning or choice.think
+        if reasoning:
+            label = "Reasoning" if choice.reasoning else "Reasoning (from <think> in the content)"
+            if collapsible:
+                lines += [f"<details><summary>{label}</summary>", "", reasoning, "", "</details>", ""]
+            else:
+                lines += [f"**{label}:**", "", *[f"> {line}" for line in reasoning.splitlines()], ""]
+        answer = choice.content if choice.think is None or choice.reasoning else choice.answer
+        if answer:
+            lines += [answer, ""]
         if choice.refusal:
             lines += [f"**Refusal:** {choice.refusal}", ""]
         for call in choice.tool_calls:
