@@ -31,5 +31,5 @@ def test_think_block_in_content_is_split_out_and_content_kept_as_streamed() -> N
 def test_transcript_shows_a_think_block_as_labelled_reasoning() -> None:
     exchange = analyzer.load(QUIRKS / "together_text_beside_delta.sse")[0]
     text = analyzer.export.markdown_text(exchange)
-    assert "<summary>Reasoning (from <think> in the content)</summary>" in text
+    assert "<summary>Reasoning (from &lt;think&gt; in the content)</summary>" in text
     assert "\nLook both ways.\n" in text and "<think>Hmm." not in text

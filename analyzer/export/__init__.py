@@ -67,10 +67,12 @@ def markdown_text(exchange: Exchange, collapsible: bool = True) -> str:
             lines += [f"### choice {choice.index}", ""]
         reasoning = choice.reasoning or choice.think
         if reasoning:
-            label = "Reasoning" if choice.reasoning else "Reasoning (from <think> in the content)"
-            if collapsible:
-                lines += [f"<details><summary>{label}</summary>", "", reasoning, "", "</details>", ""]
+            source = "" if choice.reasoning else " (from {} in the content)"
+            if collapsible:  # inside HTML the tag must be escaped
+                summary = "Reasoning" + source.format("&lt;think&gt;")
+                lines += [f"<details><summary>{summary}</summary>", "", reasoning, "", "</details>", ""]
             else:
+                label = "Reasoning" + source.format("`<think>`")
                 lines += [f"**{label}:**", "", *[f"> {line}" for line in reasoning.splitlines()], ""]
         answer = choice.content if choice.think is None or choice.reasoning else choice.answer
         if answer:
