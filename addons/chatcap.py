@@ -32,27 +32,24 @@ SCHEMA = "chatcap/1"
 VERSION = "0.1.0"
 MiB = 1024 * 1024
 
-# LLM API calls by path (any host: gateways and self-hosted servers use their own).
-LLM_PATH = re.compile(
-    r"(/chat/completions|/completions|/responses|/v1/messages|:generateContent|:streamGenerateContent)/?$"
-)
 
 log = logging.getLogger("chatcap")
 
 
-def _load_redaction() -> Any:
-    """analyzer/redact.py from this checkout: the one place the secret patterns live.
-    It is standard-library only, so loading it by path works in a standalone mitmproxy."""
-    path = Path(__file__).resolve().parent.parent / "analyzer" / "redact.py"
-    spec = importlib.util.spec_from_file_location("chatcap_redact", path)
-    if spec is None or spec.loader is None:
+def _load(name: str) -> Any:
+    """A module of analyzer/ from this checkout, by path: the one place its rules live. Those
+    the addon uses are standard-library only, so this works in a standalone mitmproxy."""
+    path = Path(__file__).resolve().parent.parent / "analyzer" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"chatcap_{name}", path)
+    if spec is None or spec.loader is None or not path.exists():
         raise ImportError(f"chatcap: cannot find {path}: run the addon from a chatcap checkout")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-redact = _load_redaction()
+redact = _load("redact")
+llmcalls = _load("llmcalls")
 
 
 class _Inflater:
@@ -241,18 +238,10 @@ class ChatCapture:
     def _wanted(self, flow: http.HTTPFlow) -> bool:
         if self.filter is not None:
             return bool(self.filter(flow))
-        if flow.request.method != "POST":  # e.g. a browser's CORS preflight to the same path
-            return False
-        if LLM_PATH.search(flow.request.path.split("?", 1)[0]):
-            return True
-        content_type = flow.request.headers.get("content-type", "")
-        if "json" in content_type and flow.request.raw_content and b'"messages"' in flow.request.raw_content[:65536]:
-            try:
-                body = json.loads(flow.request.raw_content)
-            except ValueError:
-                return False
-            return isinstance(body, dict) and "messages" in body
-        return False
+        request = flow.request
+        return llmcalls.is_llm_request(
+            request.method, request.path, request.headers.get("content-type", ""), request.raw_content
+        )
 
     # -- a flow's life ------------------------------------------------------------------
 
@@ -297,7 +286,7 @@ class ChatCapture:
         recording = self.recordings.pop(flow.id, None)
         if recording is None:
             return
-        if recording.tentative and b'"choices"' not in recording.body[:65536]:
+        if recording.tentative and not llmcalls.is_chat_stream("text/event-stream", bytes(recording.body[:65536])):
             return  # an event stream, but not a chat completion: not ours to record
         try:
             entry = self._entry(recording, error)

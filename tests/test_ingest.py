@@ -172,3 +172,14 @@ def test_a_capture_file_with_a_single_line_is_a_capture(tmp_path: Path) -> None:
     single = tmp_path / "one.jsonl"
     single.write_text(line + "\n", encoding="utf-8")
     assert only(single).format == "chatcap-jsonl"
+
+
+def test_har_keeps_llm_calls_and_says_how_many_entries_it_left_out() -> None:
+    exchanges = analyzer.load(DATA / "browser_mixed.har")
+    assert [x.request.url for x in exchanges] == [
+        "https://api.example.test/v1/chat/completions",  # by its path
+        "https://chat.example.test/api/conversation",  # an event stream carrying choices
+    ]
+    assert [x.id for x in exchanges] == ["browser_mixed.har#1", "browser_mixed.har#2"]
+    assert [p.reason for p in exchanges.problems] == ["4 of 6 entries are not LLM API calls: left out"]
+    assert all(x.reconstruct().choices[0].content == ANSWER for x in exchanges)

@@ -20,12 +20,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
 from analyzer.errors import LoadError, NoExchangesFound
 from analyzer.ingest import pairs, rawhttp
 from analyzer.ingest.text import mojibake_notice, repair_mojibake
+from analyzer.llmcalls import is_chat_stream, is_llm_request
 from analyzer.model import Exchange, Notice, Response
 
 __all__ = ["Exchanges", "Problem", "load", "parse", "sniff"]
@@ -118,7 +120,7 @@ def _read_bytes(raw: bytes, source: str, problems: list[Problem]) -> list[Exchan
     if fmt in ("chatcap-jsonl", "jsonl"):
         return list(_read_lines(iter(raw.splitlines(keepends=True)), source, fmt, problems))
     if fmt == "json":
-        return _read_json(raw, source)
+        return _read_json(raw, source, problems)
     text, notices = _repaired(raw)
     if fmt == "raw-http":
         return _read_raw_http(raw, text, notices, source)
@@ -173,7 +175,7 @@ def _read_lines(lines: Iterator[bytes], source: str, fmt: str, problems: list[Pr
         raise NoExchangesFound(source, last_bad.reason if last_bad else "no exchanges found")
 
 
-def _read_json(raw: bytes, source: str) -> list[Exchange]:
+def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchange]:
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -182,7 +184,15 @@ def _read_json(raw: bytes, source: str) -> list[Exchange]:
         entries = obj["log"].get("entries")
         if not isinstance(entries, list):
             raise LoadError(source, "HAR file without log.entries")
-        return _from_objects(entries, source, "har", "entry")
+        exchanges = [x for x in _from_objects(entries, source, "har", "entry") if _is_llm_exchange(x)]
+        skipped = sum(1 for entry in entries if pairs.is_pair(entry)) - len(exchanges)
+        if skipped:
+            problems.append(Problem(source, f"{skipped} of {len(entries)} entries are not LLM API calls: left out"))
+        if not exchanges:
+            raise NoExchangesFound(source, f"no exchanges found: none of its {len(entries)} entries is an LLM API call")
+        for n, exchange in enumerate(exchanges, 1):
+            exchange.id = _label(source, n)
+        return exchanges
     if pairs.is_pair(obj):
         if _is_chatcap(obj):  # a capture file with a single line
             return _from_objects([obj], source, "chatcap-jsonl", "line")
@@ -197,6 +207,16 @@ def _read_json(raw: bytes, source: str) -> list[Exchange]:
             )
         ]
     raise NoExchangesFound(source, "no exchanges found: JSON, but neither a capture, a HAR file nor a response")
+
+
+def _is_llm_exchange(exchange: Exchange) -> bool:
+    """The rule the capture addon records by (analyzer/llmcalls.py)."""
+    request, response = exchange.request, exchange.response
+    if request is not None:
+        path = urlsplit(request.url or "").path
+        if is_llm_request(request.method, path, request.header("content-type") or "", request.body):
+            return True
+    return response is not None and is_chat_stream(response.header("content-type") or "", response.body[:65536])
 
 
 def _from_objects(items: list[Any], source: str, fmt: str, unit: str) -> list[Exchange]:

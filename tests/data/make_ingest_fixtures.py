@@ -156,6 +156,34 @@ def main() -> None:
     }
     (OUT / "gzip_body.har").write_text(json.dumps(har, indent=1), encoding="utf-8")
 
+    # A browser's "Save all as HAR": page, script, image, the CORS preflight, the chat call,
+    # and an event stream with `choices` on a path no rule names. Two are LLM calls.
+    def plain(method: str, url: str, mime: str, text: str) -> dict:
+        return {
+            "startedDateTime": "2025-01-02T03:04:00.000Z", "time": 12.0,
+            "request": {"method": method, "url": url, "httpVersion": "HTTP/2", "headers": [], "queryString": [],
+                        "cookies": [], "headersSize": -1, "bodySize": 0},
+            "response": {"status": 200 if method != "OPTIONS" else 204, "statusText": "", "httpVersion": "HTTP/2",
+                         "headers": [{"name": "content-type", "value": mime}], "cookies": [],
+                         "content": {"size": len(text), "mimeType": mime, "text": text}, "redirectURL": "",
+                         "headersSize": -1, "bodySize": len(text)},
+            "cache": {}, "timings": {"send": 0.1, "wait": 10.0, "receive": 1.9},
+        }  # fmt: skip
+
+    stream_entry = json.loads(json.dumps(har["log"]["entries"][0]))
+    stream_entry["request"]["url"] = "https://chat.example.test/api/conversation"
+    stream_entry["request"]["postData"] = {"mimeType": "application/json", "text": '{"prompt": "hi"}'}
+    browser = {"log": {"version": "1.2", "creator": {"name": "chatcap fixture (Chrome DevTools shape)", "version": "1"},
+                       "entries": [
+                           plain("GET", "https://chat.example.test/", "text/html", "<html></html>"),
+                           plain("GET", "https://chat.example.test/app.js", "text/javascript", "console.log(1)"),
+                           plain("GET", "https://chat.example.test/logo.png", "image/png", ""),
+                           plain("OPTIONS", "https://api.example.test/v1/chat/completions", "text/plain", ""),
+                           har["log"]["entries"][0],
+                           stream_entry,
+                       ]}}  # fmt: skip
+    (OUT / "browser_mixed.har").write_text(json.dumps(browser, indent=1), encoding="utf-8")
+
     # Bare bodies: a 429 error object and a non-streaming completion.
     error = {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}
     (OUT / "error_body.json").write_text(json.dumps(error), encoding="utf-8")
