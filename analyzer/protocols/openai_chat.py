@@ -24,8 +24,8 @@ PROTOCOL = "openai_chat"
 
 
 # Provider extensions: fields some providers add to the OpenAI chunk. Declared on the full
-# structs so such streams decode in one call, then kept as provider extras (non-null values;
-# the last one wins). Fields not listed still work, through the lenient path.
+# structs so such streams decode in one call, then kept as provider extras (values that say
+# something; the last one wins). Fields not listed still work, through the lenient path.
 ENVELOPE_EXTENSIONS = {
     "x_groq": "Groq: the request id, and the usage again in the last chunk",
     "provider": "OpenRouter: the upstream that served the request",
@@ -68,9 +68,15 @@ _ChoiceExtensions = _extensions_struct("_ChoiceExtensions", CHOICE_EXTENSIONS)
 _DeltaExtensions = _extensions_struct("_DeltaExtensions", DELTA_EXTENSIONS)
 
 
+def informative(value: Any) -> bool:
+    """Whether a provider field says anything: null, "", {} and [] do not (Azure ends with
+    an empty content_filter_results that must not erase the real ones before it)."""
+    return value is not None and value != "" and value != {} and value != []
+
+
 def extensions(obj: Any, table: dict[str, str]) -> dict[str, Any] | None:
-    """The provider extension fields `obj` carries (non-null), or None."""
-    found = {field: value for field in table if (value := getattr(obj, field)) is not None}
+    """The provider extension fields `obj` carries that say something, or None."""
+    found = {field: value for field in table if informative(value := getattr(obj, field))}
     return found or None
 
 
@@ -186,7 +192,7 @@ def _coerce(obj: Any, cls: type, extras: dict[str, Any], problems: list[str], pa
     values: dict[str, Any] = {}
     for key, value in obj.items():
         if key not in fields:
-            if value is not None:
+            if informative(value):
                 extras[key] = value
             continue
         nested = _NESTED.get((cls, key))
