@@ -20,14 +20,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from analyzer.errors import LoadError, NoExchangesFound
 from analyzer.ingest import pairs, rawhttp
 from analyzer.ingest.text import mojibake_notice, repair_mojibake
-from analyzer.llmcalls import is_chat_stream, is_llm_request
 from analyzer.model import Exchange, Notice, Response
 
 __all__ = ["Exchanges", "Problem", "load", "parse", "sniff"]
@@ -184,15 +182,14 @@ def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchang
         entries = obj["log"].get("entries")
         if not isinstance(entries, list):
             raise LoadError(source, "HAR file without log.entries")
-        exchanges = [x for x in _from_objects(entries, source, "har", "entry") if _is_llm_exchange(x)]
-        skipped = sum(1 for entry in entries if pairs.is_pair(entry)) - len(exchanges)
+        # Only LLM calls, judged before any body is decoded (a browser's HAR is mostly assets).
+        wanted = [pairs.is_pair(entry) and pairs.is_llm_pair(entry) for entry in entries]
+        skipped = sum(1 for entry, keep in zip(entries, wanted, strict=True) if pairs.is_pair(entry) and not keep)
         if skipped:
             problems.append(Problem(source, f"{skipped} of {len(entries)} entries are not LLM API calls: left out"))
-        if not exchanges:
+        if not any(wanted):
             raise NoExchangesFound(source, f"no exchanges found: none of its {len(entries)} entries is an LLM API call")
-        for n, exchange in enumerate(exchanges, 1):
-            exchange.id = _label(source, n)
-        return exchanges
+        return _from_objects(entries, source, "har", "entry", wanted)
     if pairs.is_pair(obj):
         if _is_chatcap(obj):  # a capture file with a single line
             return _from_objects([obj], source, "chatcap-jsonl", "line")
@@ -209,20 +206,12 @@ def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchang
     raise NoExchangesFound(source, "no exchanges found: JSON, but neither a capture, a HAR file nor a response")
 
 
-def _is_llm_exchange(exchange: Exchange) -> bool:
-    """The rule the capture addon records by (analyzer/llmcalls.py)."""
-    request, response = exchange.request, exchange.response
-    if request is not None:
-        path = urlsplit(request.url or "").path
-        if is_llm_request(request.method, path, request.header("content-type") or "", request.body):
-            return True
-    return response is not None and is_chat_stream(response.header("content-type") or "", response.body[:65536])
-
-
-def _from_objects(items: list[Any], source: str, fmt: str, unit: str) -> list[Exchange]:
+def _from_objects(
+    items: list[Any], source: str, fmt: str, unit: str, wanted: list[bool] | None = None
+) -> list[Exchange]:
     out = []
     for n, item in enumerate(items, 1):
-        if not pairs.is_pair(item):
+        if not pairs.is_pair(item) or (wanted is not None and not wanted[n - 1]):
             continue
         position = f"{unit} {n}" if unit else ""
         out.append(

@@ -11,12 +11,13 @@ import base64
 import binascii
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 
 from analyzer.ingest.text import decode_content
-from analyzer.model import Exchange, Notice, Request, Response
+from analyzer.llmcalls import is_chat_stream, is_llm_request
+from analyzer.model import Exchange, Notice, Request, Response, header_value
 
 
 def headers_of(value: Any) -> list[tuple[str, str]]:
@@ -117,6 +118,26 @@ def _datetime(value: Any) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
+
+
+def is_llm_pair(obj: dict[str, Any]) -> bool:
+    """Whether a pair is an LLM API call (analyzer/llmcalls.py), judged before its bodies are
+    decoded: from the request, else from the head of a plain-text event-stream response."""
+    request = _request(obj["request"])
+    path = urlsplit(request.url or "").path
+    if is_llm_request(request.method, path, request.header("content-type") or "", request.body):
+        return True
+    response = obj["response"]
+    content = response.get("content") if isinstance(response.get("content"), dict) else {}
+    content_type = header_value(headers_of(response.get("headers")), "content-type") or content.get("mimeType") or ""
+    if "text/event-stream" not in content_type.lower():
+        return False
+    if content.get("encoding") == "base64" or header_value(headers_of(response.get("headers")), "content-encoding"):
+        head = _response(response, [], decoded="_chatcap" in obj).body[:65536]  # only event streams get decoded here
+    else:
+        text = content.get("text") if isinstance(content.get("text"), str) else response.get("body")
+        head = text[:65536].encode("utf-8", "surrogatepass") if isinstance(text, str) else b""
+    return is_chat_stream(content_type, head)
 
 
 def is_pair(obj: Any) -> bool:
