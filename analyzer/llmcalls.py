@@ -8,10 +8,21 @@ from __future__ import annotations
 import json
 import re
 
-# LLM API calls by path, on any host (gateways and self-hosted servers use their own).
-LLM_PATH = re.compile(
-    r"(/chat/completions|/completions|/responses|/v1/messages|:generateContent|:streamGenerateContent)/?$"
+# LLM API calls by path, on any host (gateways and self-hosted servers use their own),
+# and the protocol each path speaks.
+PROTOCOL_PATHS = (
+    (re.compile(r"/chat/completions/?$|/completions/?$"), "openai_chat"),
+    (re.compile(r"/v1/messages/?$"), "anthropic_messages"),
+    (re.compile(r"/responses/?$"), "openai_responses"),
+    (re.compile(r":(?:stream)?[gG]enerateContent$"), "gemini"),
 )
+LLM_PATH = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in PROTOCOL_PATHS))
+
+
+def protocol_of_path(path: str) -> str | None:
+    """The protocol an API path speaks, or None."""
+    path = path.split("?", 1)[0]
+    return next((name for pattern, name in PROTOCOL_PATHS if pattern.search(path)), None)
 
 
 def is_llm_request(method: str | None, path: str, content_type: str, body: bytes | None) -> bool:

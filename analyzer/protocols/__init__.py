@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from analyzer.llmcalls import protocol_of_path
 from analyzer.model import Exchange, Reconstruction
 from analyzer.protocols import openai_chat
 
@@ -21,12 +22,6 @@ _OTHER_SHAPES = (
     (re.compile(rb'"type"\s*:\s*"message_start"|^event:\s*message_start', re.M), "anthropic_messages"),
     (re.compile(rb'"type"\s*:\s*"response\.created"|^event:\s*response\.', re.M), "openai_responses"),
     (re.compile(rb'"candidates"\s*:|"usageMetadata"\s*:'), "gemini"),
-)
-_PATHS = (
-    (re.compile(r"/chat/completions/?$|/completions/?$"), openai_chat.PROTOCOL),
-    (re.compile(r"/v1/messages/?$"), "anthropic_messages"),
-    (re.compile(r"/responses/?$"), "openai_responses"),
-    (re.compile(r":(?:stream)?[gG]enerateContent$"), "gemini"),
 )
 
 
@@ -46,10 +41,9 @@ def detect(exchange: Exchange) -> str:
     """The protocol name: from the path when it says, else from the body's shape."""
     url = exchange.request.url if exchange.request else None
     if url:
-        path = urlsplit(url).path
-        for pattern, name in _PATHS:
-            if pattern.search(path):
-                return name
+        name = protocol_of_path(urlsplit(url).path)
+        if name:
+            return name
     body = exchange.response.body if exchange.response else b""
     heads = [body[:8192]]
     first_data = _FIRST_DATA.search(body)
