@@ -671,19 +671,22 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
         if _payload_is_done(data):
             rec.done = True
             continue
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            bad += 1
-            rec.warn("bad_chunk", f"event {len(chunks) + bad}: payload is not JSON ({exc}): {_preview(data)}")
-            continue
-        if rec.done:
-            rec.after_done.append(obj)
-            continue
         top = extras = None
         try:
+            if rec.done:
+                raise msgspec.DecodeError  # after [DONE]: kept as a plain payload
             chunk = _decode_full(data)
         except msgspec.MsgspecError:
+            # A plain parse only when the typed ones did not do: after [DONE], odd shapes, not JSON.
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                bad += 1
+                rec.warn("bad_chunk", f"event {len(chunks) + bad}: payload is not JSON ({exc}): {_preview(data)}")
+                continue
+            if rec.done:
+                rec.after_done.append(obj)
+                continue
             chunk, top, extras, problems = _lenient_chunk(obj)
             for problem in problems:
                 rec.warn("chunk_shape", f"event {len(chunks) + bad}: {problem}: ignored")
@@ -695,7 +698,7 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
         if top:
             rec.extras.update(top)
         if event.event == "error" and chunk.error is None:
-            chunk.error = obj
+            chunk.error = orjson.loads(data)
         seq = len(chunks)
         append(StreamChunk(seq, event.t_ms, chunk, chunk.created, top or None))
         add(chunk, seq, extras)
