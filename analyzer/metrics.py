@@ -56,7 +56,7 @@ def timing(exchange: Exchange, rec: Reconstruction) -> Timing:
     # Reads come in order, so when the last chunk has an arrival time they all do.
     if rec.chunks and rec.chunks[-1].t_ms is not None:
         result.source, result.resolution_ms = "chunks", 0.001
-        _from_arrivals(exchange, rec, result)
+        _from_arrivals(exchange, rec, result, reads)
     elif reads and not rec.streamed:
         # Not streamed, but the capture timed each read: the answer arrives whole at the end.
         result.source, result.resolution_ms = "chunks", 0.001
@@ -88,7 +88,9 @@ def timing(exchange: Exchange, rec: Reconstruction) -> Timing:
     return result
 
 
-def _from_arrivals(exchange: Exchange, rec: Reconstruction, result: Timing) -> None:
+def _from_arrivals(
+    exchange: Exchange, rec: Reconstruction, result: Timing, reads: list[tuple[float, int]] | None
+) -> None:
     chunks = rec.chunks
     marks = rec.marks
     wait = (exchange.timings or {}).get("wait")
@@ -97,7 +99,6 @@ def _from_arrivals(exchange: Exchange, rec: Reconstruction, result: Timing) -> N
         result.ttft_ms = chunks[marks["first_token"]].t_ms
     if marks.get("first_answer") is not None:
         result.time_to_answer_ms = chunks[marks["first_answer"]].t_ms
-    reads = exchange.response.chunks if exchange.response else None
     result.duration_ms = reads[-1][0] if reads else chunks[-1].t_ms  # request → last byte ([DONE] included)
     first, last = marks.get("first_token"), marks.get("last_token")
     tokens = rec.usage.completion_tokens if rec.usage else None
