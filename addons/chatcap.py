@@ -156,14 +156,12 @@ class Recording:
 
 
 def _headers(headers: http.Headers, redacting: bool) -> tuple[list[dict[str, str]], list[str]]:
-    out, redacted = [], []
-    for name, value in headers.items(multi=True):
-        if redacting and name.lower() in redact.SECRET_HEADERS and value:
-            out.append({"name": name, "value": redact.token(value)})
-            redacted.append(name)
-        else:
-            out.append({"name": name, "value": redact.redact_text(value) if redacting else value})
-    return out, redacted
+    """HAR headers (redacted with analyzer/redact.py's rule when asked) and the names replaced whole."""
+    pairs = list(headers.items(multi=True))
+    if not redacting:
+        return [{"name": name, "value": value} for name, value in pairs], []
+    redacted = [name for name, value in pairs if name.lower() in redact.SECRET_HEADERS and value]
+    return [{"name": name, "value": value} for name, value in redact.redact_headers(pairs)], redacted
 
 
 try:  # faster where the proxy's Python has it (chatcap's own environment does); optional
