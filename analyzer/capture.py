@@ -143,11 +143,12 @@ class Capture:
         return sorted(set(self.out.glob("*.jsonl")) - self.started_files)
 
     def stop(self) -> None:
-        for process in (self.browser, self.proxy):
+        # The throw-away browser gets a few seconds; mitmdump more, to write its last exchanges.
+        for process, grace in ((self.browser, 5), (self.proxy, 15)):
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
-                    process.wait(timeout=15)
+                    process.wait(timeout=grace)
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()

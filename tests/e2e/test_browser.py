@@ -6,6 +6,7 @@ import datetime
 import functools
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -92,7 +93,7 @@ def test_chatcap_capture_browser_records_a_chat_page(tmp_path: Path, upstream: U
             assert process.poll() is None, process.stderr.read()
             time.sleep(0.2)
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=30)
+        stdout, stderr = process.communicate(timeout=45)
     finally:
         if process.poll() is None:
             process.kill()
@@ -103,9 +104,8 @@ def test_chatcap_capture_browser_records_a_chat_page(tmp_path: Path, upstream: U
         [sys.executable, "-m", "analyzer", "summary", str(out)], capture_output=True, text=True, timeout=60
     )
     assert "gpt-e2e" in summary.stdout and "7→20" in summary.stdout and " ms " in summary.stdout
-    assert not list(Path("/tmp").glob("chatcap-browser-*")) or all(
-        p.stat().st_mtime < time.time() - 3600 for p in Path("/tmp").glob("chatcap-browser-*")
-    )  # the throw-away profile is gone
+    profile = re.search(r"\(profile (\S+),", stdout)
+    assert profile and not Path(profile.group(1)).exists()  # the throw-away profile is gone
 
 
 def self_signed(directory: Path) -> tuple[str, str]:
