@@ -150,9 +150,23 @@ class Recording:
                     self.body += decoded
                     self.times.append(arrived)
                     self.ends.append(len(self.body))
+            else:  # the end of the stream: hand the body back to the flow
+                self._restore_body()
         except Exception:
             log.exception("chatcap: could not record a read; the stream continues")
         return data
+
+
+    def _restore_body(self) -> None:
+        """A streamed flow keeps no body in mitmproxy; put the recorded one back, so that
+        `-w` flow files, `hardump` HAR files and mitmweb show it too (never a partial one)."""
+        response = self.flow.response
+        if response is None or self.truncated or (self.inflater and self.inflater.failed):
+            return
+        if self.inflater is None:
+            response.raw_content = bytes(self.body)
+        else:
+            response.content = bytes(self.body)  # encoded again as its Content-Encoding says
 
 
 def _headers(headers: http.Headers, redacting: bool) -> tuple[list[dict[str, str]], list[str]]:

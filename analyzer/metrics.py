@@ -18,6 +18,7 @@ STALL_MS = 1000.0  # an inter-chunk gap this long or longer counts as a stall
 @dataclass(slots=True)
 class Timing:
     # "chunks": per-read arrival times (sub-ms); "har": HAR timings (ms, no per-chunk data);
+    # "mitmproxy": a flow file's timestamps (likewise per phase only);
     # "created": the chunks' `created` field (1 s); "none".
     source: str = "none"
     resolution_ms: float | None = None
@@ -67,7 +68,7 @@ def timing(exchange: Exchange, rec: Reconstruction) -> Timing:
             result.ttft_ms = result.time_to_answer_ms = reads[-1][0]
             result.notes.append("not streamed: the whole answer arrived with the last read")
     elif har.get("wait") is not None and har.get("wait", -1) >= 0:
-        result.source, result.resolution_ms = "har", 1.0
+        result.source, result.resolution_ms = exchange.timings_source, 1.0
         result.ttfb_ms = har["wait"]
         receive = har.get("receive") if har.get("receive", -1) >= 0 else None
         if receive is not None:

@@ -95,6 +95,8 @@ class Exchange:
     started_at: datetime | None = None
     # HAR timings in ms: send, wait, receive (and others a producer wrote).
     timings: dict[str, float] | None = None
+    # Who measured `timings`: "har" (a HAR producer) or "mitmproxy" (a flow file's timestamps).
+    timings_source: str = "har"
     error: str | None = None
     complete: bool | None = None
     redacted: list[str] = field(default_factory=list)

@@ -9,14 +9,20 @@ Formats, sniffed from the bytes (never from the file name):
 - `response-json`: a bare response body (a `chat.completion` or an error object)
 - `raw-http`: pasted HTTP/1.x text, request then response
 - `sse-text`: a bare event stream, possibly pretty-printed or wrapped by a log
+- `mitmproxy-flows`: a mitmproxy flow file (`mitmdump -w`), read with mitmproxy itself
+
+Large inputs stream: JSON lines and flow files are read one record at a time, and a HAR
+file past `STREAM_HAR_BYTES` entry by entry (ijson), so memory stays near one entry's size.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import re
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +30,7 @@ from typing import Any
 import orjson
 
 from analyzer.errors import LoadError, NoExchangesFound
-from analyzer.ingest import pairs, rawhttp
+from analyzer.ingest import flows, pairs, rawhttp
 from analyzer.ingest.text import mojibake_notice, repair_mojibake
 from analyzer.model import Exchange, Notice, Response
 
@@ -34,6 +40,7 @@ __all__ = ["Exchanges", "Problem", "load", "parse", "sniff"]
 # stream (documentation, a chat log) starts with prose and is not a capture.
 _SSE_START = re.compile(rb"(?:data|event|id|retry)?:")
 _SNIFF_BYTES = 64 * 1024
+STREAM_HAR_BYTES = 64 * 1024 * 1024  # HAR files larger than this are read entry by entry
 
 
 @dataclass(slots=True, frozen=True)
@@ -63,6 +70,8 @@ def sniff(data: bytes) -> str:
         raise NoExchangesFound("<data>", "empty input: no exchanges found")
     if head[:2] == b"\x1f\x8b":
         return "gzip"
+    if flows.looks_like_flows(head):
+        return "mitmproxy-flows"
     if b"\0" in head[:4096]:
         raise NoExchangesFound("<data>", "binary data, not a capture: no exchanges found")
     if head[:1] in (b"{", b"["):
@@ -117,6 +126,8 @@ def _read_bytes(raw: bytes, source: str, problems: list[Problem]) -> list[Exchan
             raise LoadError(source, f"gzip file does not decompress: {exc}") from None
     if fmt in ("chatcap-jsonl", "jsonl"):
         return list(_read_lines(iter(raw.splitlines(keepends=True)), source, fmt, problems))
+    if fmt == "mitmproxy-flows":
+        return _read_flows(io.BytesIO(raw), source, _label(source, 0).rsplit("#", 1)[0], problems)
     if fmt == "json":
         return _read_json(raw, source, problems)
     text, notices = _repaired(raw)
@@ -141,11 +152,15 @@ def _label(source: str, n: int) -> str:
     return f"{Path(source).name if source != '<memory>' else 'memory'}#{n}"
 
 
-def _read_lines(lines: Iterator[bytes], source: str, fmt: str, problems: list[Problem]) -> Iterator[Exchange]:
+def _read_lines(
+    lines: Iterator[bytes], source: str, fmt: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
+) -> Iterator[Exchange]:
     """One exchange per JSON line, read one line at a time; a bad line is a problem, not the end of the file."""
     count = 0
     last_bad: Problem | None = None
     for number, line in enumerate(lines, 1):
+        if number % 64 == 0:
+            tick()
         if not line.strip():
             continue
         obj = _json_object(line)
@@ -182,14 +197,8 @@ def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchang
         entries = obj["log"].get("entries")
         if not isinstance(entries, list):
             raise LoadError(source, "HAR file without log.entries")
-        # Only LLM calls, judged before any body is decoded (a browser's HAR is mostly assets).
-        wanted = [pairs.is_pair(entry) and pairs.is_llm_pair(entry) for entry in entries]
-        skipped = sum(1 for entry, keep in zip(entries, wanted, strict=True) if pairs.is_pair(entry) and not keep)
-        if skipped:
-            problems.append(Problem(source, f"{skipped} of {len(entries)} entries are not LLM API calls: left out"))
-        if not any(wanted):
-            raise NoExchangesFound(source, f"no exchanges found: none of its {len(entries)} entries is an LLM API call")
-        return _from_objects(entries, source, "har", "entry", wanted)
+        del obj
+        return list(_har_entries(entries, source, problems))
     if pairs.is_pair(obj):
         if _is_chatcap(obj):  # a capture file with a single line
             return _from_objects([obj], source, "chatcap-jsonl", "line")
@@ -204,6 +213,60 @@ def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchang
             )
         ]
     raise NoExchangesFound(source, "no exchanges found: JSON, but neither a capture, a HAR file nor a response")
+
+
+def _har_entries(
+    entries: Iterable[Any], source: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
+) -> Iterator[Exchange]:
+    """The LLM calls among a HAR file's entries, each judged before its bodies are decoded
+    (a browser's HAR is mostly assets); how many were left out is reported as a problem."""
+    total = count = skipped = 0
+    for total, entry in enumerate(entries, 1):
+        if total % 16 == 0:
+            tick()
+        if not pairs.is_pair(entry):
+            continue
+        if not pairs.is_llm_pair(entry):
+            skipped += 1
+            continue
+        count += 1
+        yield pairs.exchange_from_pair(
+            entry,
+            id=_label(source, count),
+            source=source,
+            position=f"entry {total}",
+            fmt="har",
+            raw=orjson.dumps(entry),
+        )
+    if skipped:
+        problems.append(Problem(source, f"{skipped} of {total} entries are not LLM API calls: left out"))
+    if count == 0:
+        if total == 0:
+            raise NoExchangesFound(source, "no exchanges found: the HAR file has no entries")
+        raise NoExchangesFound(source, f"no exchanges found: none of its {total} entries is an LLM API call")
+
+
+def _read_flows(
+    handle: Any, source: str, label: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
+) -> list[Exchange]:
+    skipped: list[int] = []
+    out: list[Exchange] = []
+    try:
+        for exchange in flows.read(handle, source, label, skipped):
+            out.append(exchange)
+            tick()
+    except LoadError as exc:
+        if not out:
+            raise
+        problems.append(Problem(source, exc.reason))
+    other, non_http = skipped or [0, 0]
+    total = len(out) + other + non_http
+    if other or non_http:
+        kinds = f"{other} are not LLM API calls" + (f", {non_http} are not HTTP" if non_http else "")
+        problems.append(Problem(source, f"{other + non_http} of {total} flows left out: {kinds}"))
+    if not out:
+        raise NoExchangesFound(source, f"no exchanges found: none of its {total} flows is an LLM API call")
+    return out
 
 
 def _from_objects(
@@ -274,48 +337,122 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> Exchanges:
+def load(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, progress: bool | None = None
+) -> Exchanges:
     """Exchanges from a file, a directory (recursively) or a list of them, in any supported format.
 
     A single file that cannot be read raises `LoadError`. In a directory or list, bad
     files and bad records are skipped and listed in the result's `problems`.
+
+    `progress`: a progress bar on stderr (or in the notebook) when loading takes more
+    than a moment; by default only in a terminal or a Jupyter kernel.
     """
     single = isinstance(paths, (str, os.PathLike))
     roots = [Path(paths)] if single else [Path(p) for p in paths]
     if single and not roots[0].exists():
         raise LoadError(str(roots[0]), "no such file or directory")
     result = Exchanges()
-    if single and roots[0].is_file():
-        result.extend(_load_file(roots[0], roots[0].name, result.problems))
-        return result
+    files: list[tuple[Path, str]] = []
     for root in roots:
         if not root.exists():
             result.problems.append(Problem(str(root), "no such file or directory"))
             continue
-        for file in _files(root):
-            label = str(file.relative_to(root)) if root.is_dir() else file.name
+        files += [(file, str(file.relative_to(root)) if root.is_dir() else file.name) for file in _files(root)]
+    with _Progress(files, progress) as bar:
+        if single and roots[0].is_file():
+            result.extend(_load_file(roots[0], roots[0].name, result.problems, bar))
+            return result
+        for file, label in files:
             try:
-                result.extend(_load_file(file, label, result.problems))
+                result.extend(_load_file(file, label, result.problems, bar))
             except LoadError as exc:
                 result.problems.append(Problem(str(file), exc.reason, exc.position))
+            bar.next_file()
     return result
 
 
-def _load_file(path: Path, label: str, problems: list[Problem]) -> list[Exchange]:
+class _Progress:
+    """A byte-counting progress bar over a list of files (tqdm; shown after half a second)."""
+
+    def __init__(self, files: list[tuple[Path, str]], enabled: bool | None) -> None:
+        if enabled is None:
+            enabled = sys.stderr.isatty() or "ipykernel" in sys.modules
+        self.bar: Any = None
+        self.sizes = [_size(file) for file, _ in files]
+        self.done = 0
+        self.index = 0
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=sum(self.sizes), unit="B", unit_scale=True, desc="loading", delay=0.5, leave=False)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def at(self, offset: int) -> None:
+        """The current file has been read up to `offset`."""
+        if self.bar is not None and self.done + offset > self.bar.n:
+            self.bar.update(self.done + offset - self.bar.n)  # tqdm redraws at most ~10 times a second
+
+    def next_file(self) -> None:
+        if self.index < len(self.sizes):
+            self.done += self.sizes[self.index]
+            self.index += 1
+        self.at(0)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _load_file(path: Path, label: str, problems: list[Problem], bar: _Progress | None = None) -> list[Exchange]:
     try:
         with path.open("rb") as handle:
+            tick = (lambda: bar.at(handle.tell())) if bar is not None and bar.bar is not None else (lambda: None)
             head = handle.read(_SNIFF_BYTES)
             try:
                 fmt = sniff(head)
             except NoExchangesFound as exc:
                 raise NoExchangesFound(str(path), exc.reason) from None
+            handle.seek(0)
             if fmt in ("chatcap-jsonl", "jsonl"):
-                handle.seek(0)
-                exchanges = list(_read_lines(iter(handle), str(path), fmt, problems))
+                exchanges = list(_read_lines(iter(handle), str(path), fmt, problems, tick))
+            elif fmt == "mitmproxy-flows":
+                exchanges = _read_flows(handle, str(path), label, problems, tick)
+            elif fmt == "json" and _size(path) > STREAM_HAR_BYTES and _looks_like_har(head):
+                exchanges = _read_large_har(handle, str(path), problems, tick)
             else:
-                exchanges = _read_bytes(head + handle.read(), str(path), problems)
+                exchanges = _read_bytes(handle.read(), str(path), problems)
     except OSError as exc:
         raise LoadError(str(path), exc.strerror or str(exc)) from None
     for n, exchange in enumerate(exchanges, 1):
         exchange.id = f"{label}#{n}"
     return exchanges
+
+
+def _looks_like_har(head: bytes) -> bool:
+    return re.match(rb'\s*\{\s*"log"\s*:', head.lstrip(b"\xef\xbb\xbf")) is not None
+
+
+def _read_large_har(handle: Any, source: str, problems: list[Problem], tick: Callable[[], None]) -> list[Exchange]:
+    """A HAR file read entry by entry: memory holds one entry (and the LLM calls kept), not the file."""
+    import ijson
+
+    if handle.read(3) != b"\xef\xbb\xbf":
+        handle.seek(0)
+    out: list[Exchange] = []
+    try:
+        out.extend(_har_entries(ijson.items(handle, "log.entries.item", use_float=True), source, problems, tick))
+    except ijson.JSONError as exc:
+        if not out:
+            raise LoadError(source, f"invalid JSON: {exc}") from None
+        problems.append(Problem(source, f"HAR file is damaged after {len(out)} LLM call(s): {exc}; the rest is lost"))
+    return out

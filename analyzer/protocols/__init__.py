@@ -72,6 +72,8 @@ def reconstruct(exchange: Exchange) -> Reconstruction:
         rec.truncated = True
         rec.warn("no_response", "no response recorded")
         return rec
+    if any(notice.code == "body_not_recorded" for notice in exchange.warnings):
+        return rec  # the producer kept no body: nothing to reconstruct, and not an empty answer
     if streamed:
         if protocol != openai_chat.PROTOCOL:
             return _unsupported(rec, protocol)

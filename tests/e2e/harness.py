@@ -99,15 +99,17 @@ class Proxy:
                 self.process.wait()
 
 
-def start_proxy(tmp_path: Path, *options: str) -> Proxy:
+def start_proxy(tmp_path: Path, *options: str, addon: bool = True) -> Proxy:
+    """mitmdump on a free port, with chatcap's addon unless `addon` is False (plain mitmdump)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     port = free_port()
     out = tmp_path / "live"
     log = tmp_path / "mitmdump.log"
     confdir = tmp_path / "mitmproxy-conf"
+    chatcap = ["-s", str(ADDON), "--set", f"chatcap_dir={out}"] if addon else []
     command = [
-        str(MITMDUMP), "--listen-host", "127.0.0.1", "--listen-port", str(port), "-s", str(ADDON),
-        "--set", f"confdir={confdir}", "--set", f"chatcap_dir={out}", "--set", "ssl_insecure=true", *options,
+        str(MITMDUMP), "--listen-host", "127.0.0.1", "--listen-port", str(port), *chatcap,
+        "--set", f"confdir={confdir}", "--set", "ssl_insecure=true", *options,
     ]  # fmt: skip
     with log.open("wb") as handle:
         process = subprocess.Popen(
