@@ -156,7 +156,6 @@ class Recording:
             log.exception("chatcap: could not record a read; the stream continues")
         return data
 
-
     def _restore_body(self) -> None:
         """A streamed flow keeps no body in mitmproxy; put the recorded one back, so that
         `-w` flow files, `hardump` HAR files and mitmweb show it too (never a partial one)."""

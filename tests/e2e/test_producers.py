@@ -38,11 +38,11 @@ def _same_answer(a: analyzer.Exchange, b: analyzer.Exchange) -> None:
 
 def _ask_with_sdk(proxy: Proxy, upstream: Upstream) -> str:
     client = openai.OpenAI(
-        base_url=f"{upstream.url}/v1", api_key="sk-producersSECRETabcdefghijkl", http_client=httpx.Client(proxy=proxy.url)
+        base_url=f"{upstream.url}/v1",
+        api_key="sk-producersSECRETabcdefghijkl",
+        http_client=httpx.Client(proxy=proxy.url),
     )
-    stream = client.chat.completions.create(
-        model="gpt-e2e", messages=[{"role": "user", "content": "hi"}], stream=True
-    )
+    stream = client.chat.completions.create(model="gpt-e2e", messages=[{"role": "user", "content": "hi"}], stream=True)
     return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
 
 
