@@ -157,6 +157,22 @@ def export(paths: tuple[str, ...], fmt: str, out_dir: str) -> None:
 
 
 @main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--to", "to", type=click.Choice(["har", "jsonl"]), required=True, help="har: one HAR 1.2 file; "
+              "jsonl: chatcap/1 capture lines (what the addon writes).")  # fmt: skip
+@click.option("--out", type=click.Path(), help="File to write; default: out/chatcap.har or out/chatcap.jsonl.")
+@_friendly
+def convert(paths: tuple[str, ...], to: str, out: str | None) -> None:
+    """Turn captures or any loadable file into a HAR file or capture lines (credentials always redacted)."""
+    from analyzer.export import har
+
+    exchanges = _load(paths)
+    target = Path(out or f"out/chatcap.{to}")
+    written = har.har(exchanges, target) if to == "har" else har.jsonl(exchanges, target)
+    click.echo(f"wrote {len(exchanges)} exchange(s) to {written}")
+
+
+@main.command()
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--out", "out_dir", default="captures/live", show_default=True, type=click.Path())
 @click.option("--browser", is_flag=True, help="Also open Chromium routed through the proxy (throw-away profile).")

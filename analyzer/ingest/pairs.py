@@ -91,7 +91,8 @@ def _response(data: dict[str, Any], warnings: list[Notice], *, decoded: bool) ->
         body = _body_bytes(data.get("body", data.get("data")))
     status = data.get("status", data.get("statusCode", data.get("status_code")))
     response = Response(
-        status=int(status) if isinstance(status, (int, str)) and str(status).isdigit() else None,
+        # HAR's 0: no response status (the request failed, or the producer did not know).
+        status=int(status) if isinstance(status, (int, str)) and str(status).isdigit() and int(status) else None,
         reason=data.get("statusText", data.get("reason")),
         http_version=data.get("httpVersion"),
         headers=headers,
@@ -123,6 +124,8 @@ def _datetime(value: Any) -> datetime | None:
 def is_llm_pair(obj: dict[str, Any]) -> bool:
     """Whether a pair is an LLM API call (analyzer/llmcalls.py), judged before its bodies are
     decoded: from the request, else from the head of a plain-text event-stream response."""
+    if isinstance(obj.get("_chatcap"), dict):
+        return True  # written by chatcap (the addon or `chatcap convert`), which kept only LLM calls
     request = _request(obj["request"])
     path = urlsplit(request.url or "").path
     if is_llm_request(request.method, path, request.header("content-type") or "", request.body):
@@ -149,6 +152,12 @@ def exchange_from_pair(obj: dict[str, Any], *, id: str, source: str, position: s
     warnings: list[Notice] = []
     response = _response(obj["response"], warnings, decoded="_chatcap" in obj)
     meta = obj.get("_chatcap") if isinstance(obj.get("_chatcap"), dict) else {}
+    # What an earlier chatcap said about the exchange (`chatcap convert` keeps it in `_chatcap`).
+    warnings[:0] = [
+        Notice(notice["code"], str(notice.get("message", notice["code"])))
+        for notice in meta.get("warnings") or []
+        if isinstance(notice, dict) and isinstance(notice.get("code"), str)
+    ]
     timings = obj.get("timings")
     return Exchange(
         id=id,
@@ -158,10 +167,12 @@ def exchange_from_pair(obj: dict[str, Any], *, id: str, source: str, position: s
         request=_request(obj["request"]),
         response=response,
         raw=raw,
-        started_at=_datetime(obj.get("startedDateTime")),
+        # A start chatcap inferred (from the Date header, or a stand-in) is not the producer's figure.
+        started_at=None if meta.get("startedDateTime_from") else _datetime(obj.get("startedDateTime")),
         timings={k: float(v) for k, v in timings.items() if isinstance(v, (int, float))}
         if isinstance(timings, dict)
         else None,
+        timings_source=meta["timings_source"] if isinstance(meta.get("timings_source"), str) else "har",
         error=obj.get("_error") if isinstance(obj.get("_error"), str) else None,
         complete=meta.get("complete") if isinstance(meta.get("complete"), bool) else None,
         redacted=list(meta.get("redacted") or []),
