@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 
 from analyzer.model import Exchange, Reconstruction, created_unit_ms
 
@@ -79,14 +80,49 @@ def timing(exchange: Exchange, rec: Reconstruction) -> Timing:
                 result.decode_tokens_per_s = tokens / (receive / 1000)
                 result.notes.append("decode rate over the whole receive phase (HAR has no per-chunk times)")
     elif rec.created_range:
-        unit = created_unit_ms(result.created_first)
-        result.source, result.resolution_ms = "created", unit
-        result.duration_ms = (result.created_max - result.created_first) * unit
-        resolution = "1 s" if unit == 1000.0 else "1 ms (created is in milliseconds)"
-        result.notes.append(f"only the chunks' created field dates the stream: {resolution} resolution, no TTFT")
-        if result.created_last < result.created_max:
-            result.notes.append("created is not monotonic: the span uses the latest value, not the last")
+        _from_created(exchange, rec, result)
     return result
+
+
+def _from_created(exchange: Exchange, rec: Reconstruction, result: Timing) -> None:
+    """Dates from the chunks' `created` (and the response's Date header): seconds, at best."""
+    first, last, latest = rec.created_range
+    unit = created_unit_ms(first)
+    result.source, result.resolution_ms = "created", unit
+    resolution = "1 s" if unit == 1000.0 else "1 ms (created is in milliseconds)"
+    if latest == first and len(rec.chunks) > 1:
+        result.notes.append(
+            "every chunk has the same created (set once per response): it dates the request, not the stream; "
+            "no duration or TTFT"
+        )
+        return
+    start = first
+    date = _date_header(exchange) if unit == 1000.0 else None
+    if date is not None and abs(date - first) <= 60:
+        # The server dated the response head; chunks are dated as they are made.
+        start = min(date, first)
+        token = rec.marks.get("first_token")
+        created = rec.chunks[token].created if token is not None else None
+        if created is not None and created >= start:
+            result.ttft_ms = (created - start) * unit
+        result.notes.append(f"estimated from the Date header and the chunks' created field ({resolution} resolution)")
+    else:
+        result.notes.append(f"only the chunks' created field dates the stream: {resolution} resolution, no TTFT")
+        if date is not None:
+            result.notes.append(f"the Date header is {date - first:+.0f} s from the first created: not combined")
+    result.duration_ms = (latest - start) * unit
+    if last < latest:
+        result.notes.append("created is not monotonic: the span uses the latest value, not the last")
+
+
+def _date_header(exchange: Exchange) -> float | None:
+    value = exchange.response.header("date") if exchange.response else None
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def _from_arrivals(

@@ -155,6 +155,21 @@ def test_seed_002_timing_spans_30_s_from_created_at_1_s_resolution() -> None:
     assert timing.ttft_ms is None
 
 
+def test_seed_000_is_dated_by_its_date_header_and_created_at_1_s_resolution() -> None:
+    # Date: 18:10:25 (the response head); the first chunk is created at :26, the last at :27.
+    timing = load_one("000_d638e083d5fc0320.txt").reconstruct().timing
+    assert (timing.source, timing.resolution_ms) == ("created", 1000.0)
+    assert (timing.ttft_ms, timing.duration_ms) == (1000.0, 2000.0)
+    assert "Date header" in timing.notes[0]
+
+
+def test_seed_001_one_created_for_every_chunk_gives_no_duration() -> None:
+    # 91 chunks, all created at 08:23:25: the field dates the request, not the stream.
+    timing = load_one("001_abeb99c31e8268f6.txt").reconstruct().timing
+    assert timing.source == "created" and timing.duration_ms is None and timing.ttft_ms is None
+    assert "same created" in timing.notes[0]
+
+
 def test_seed_002_role_defaults_to_assistant() -> None:
     rec = load_one("002_22fabd0d0adae130.txt").reconstruct()
     assert rec.choices[0].role == "assistant"

@@ -83,10 +83,8 @@ def _response(data: dict[str, Any], warnings: list[Notice], *, decoded: bool) ->
                 body = _body_bytes(text)
         else:
             body = _body_bytes(text)
-        if body is None and content.get("size", 0):
-            warnings.append(
-                Notice("body_not_recorded", f"the producer dropped the response body ({content['size']} bytes)")
-            )
+        if body is None:
+            _missing_body(data, content, warnings)
     else:
         body = _body_bytes(data.get("body", data.get("data")))
     status = data.get("status", data.get("statusCode", data.get("status_code")))
@@ -110,6 +108,19 @@ def _response(data: dict[str, Any], warnings: list[Notice], *, decoded: bool) ->
         if notice:
             warnings.append(notice)
     return response
+
+
+def _missing_body(data: dict[str, Any], content: dict[str, Any], warnings: list[Notice]) -> None:
+    """A HAR response without `content.text`: say so when a body was sent (by its size, or a
+    successful status) so that no one mistakes the gap for an empty answer."""
+    sizes = [content.get("size"), data.get("bodySize"), data.get("_transferSize")]
+    size = next((n for n in sizes if isinstance(n, int) and n > 0), None)
+    status = data.get("status")
+    if size is None and not (isinstance(status, int) and 200 <= status < 300 and status != 204):
+        return
+    how_much = f" ({size} bytes)" if size is not None else ""
+    comment = f"; its note: {content['comment']!r}" if isinstance(content.get("comment"), str) and content["comment"] else ""
+    warnings.append(Notice("body_not_recorded", f"the producer did not record the response body{how_much}{comment}"))
 
 
 def _datetime(value: Any) -> datetime | None:
