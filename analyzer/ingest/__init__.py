@@ -41,6 +41,7 @@ __all__ = ["Exchanges", "Problem", "load", "parse", "sniff"]
 _SSE_START = re.compile(rb"(?:data|event|id|retry)?:")
 _SNIFF_BYTES = 64 * 1024
 STREAM_HAR_BYTES = 64 * 1024 * 1024  # HAR files larger than this are read entry by entry
+PROGRESS_DELAY_S = 0.5  # a progress bar appears only when loading takes longer than this
 
 
 @dataclass(slots=True, frozen=True)
@@ -262,8 +263,8 @@ def _read_flows(
     other, non_http = skipped or [0, 0]
     total = len(out) + other + non_http
     if other or non_http:
-        kinds = f"{other} are not LLM API calls" + (f", {non_http} are not HTTP" if non_http else "")
-        problems.append(Problem(source, f"{other + non_http} of {total} flows left out: {kinds}"))
+        kinds = f"{other} not an LLM API call" + (f", {non_http} not HTTP" if non_http else "")
+        problems.append(Problem(source, f"{other + non_http} of {total} flows left out ({kinds})"))
     if not out:
         raise NoExchangesFound(source, f"no exchanges found: none of its {total} flows is an LLM API call")
     return out
@@ -385,7 +386,9 @@ class _Progress:
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=sum(self.sizes), unit="B", unit_scale=True, desc="loading", delay=0.5, leave=False)
+            self.bar = tqdm(
+                total=sum(self.sizes), unit="B", unit_scale=True, desc="loading", delay=PROGRESS_DELAY_S, leave=False
+            )
 
     def __enter__(self) -> _Progress:
         return self

@@ -119,7 +119,9 @@ def _missing_body(data: dict[str, Any], content: dict[str, Any], warnings: list[
     if size is None and not (isinstance(status, int) and 200 <= status < 300 and status != 204):
         return
     how_much = f" ({size} bytes)" if size is not None else ""
-    comment = f"; its note: {content['comment']!r}" if isinstance(content.get("comment"), str) and content["comment"] else ""
+    comment = (
+        f"; its note: {content['comment']!r}" if isinstance(content.get("comment"), str) and content["comment"] else ""
+    )
     warnings.append(Notice("body_not_recorded", f"the producer did not record the response body{how_much}{comment}"))
 
 
