@@ -4,6 +4,8 @@ same messages as chatcap's own capture of the same exchange."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -123,3 +125,44 @@ def test_playwright_record_har_from_headless_chromium(
     _same_answer(captured, from_har)
     timing = from_har.reconstruct().timing
     assert timing.source == "har" and timing.ttfb_ms is not None and timing.duration_ms > 800
+
+
+def test_playwright_replays_a_page_from_the_har_chatcap_writes(tmp_path: Path, upstream: Upstream, pages: str) -> None:  # noqa: F811
+    """Playwright's HAR router is an independent HAR reader: the page gets its answer from
+    `chatcap convert`'s file alone, the upstream server already gone."""
+    from playwright.sync_api import sync_playwright
+
+    proxy = start_proxy(tmp_path)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium(), headless=True, args=browser_flags(proxy.port, None)
+            )
+            try:
+                page = browser.new_page()
+                page.goto(f"{pages}/chat.html")
+                assert page.evaluate("([upstream]) => ask(upstream, 'hi')", [upstream.url])["text"] == WORDS
+            finally:
+                browser.close()
+        captured = _captured(proxy)
+    finally:
+        proxy.stop()
+    written = tmp_path / "converted.har"
+    convert = subprocess.run(
+        [sys.executable, "-m", "analyzer", "convert", str(proxy.out), "--to", "har", "--out", str(written)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert convert.returncode == 0, convert.stderr
+    upstream.server.shutdown()
+    upstream.server.server_close()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), headless=True)
+        try:
+            context = browser.new_context()
+            context.route_from_har(str(written), url="**/v1/chat/completions", not_found="abort")
+            page = context.new_page()
+            page.goto(f"{pages}/chat.html")
+            answer = page.evaluate("([upstream]) => ask(upstream, 'hi')", [upstream.url])
+        finally:
+            browser.close()
+    assert answer["text"] == WORDS == captured[0].reconstruct().choices[0].content
