@@ -76,14 +76,15 @@ def summary(paths: tuple[str, ...]) -> None:
     exchanges = _load(paths)
     table = Table(title=f"{len(exchanges)} exchange(s)", title_justify="left")
     for name, justify in [
-        ("exchange", "left"), ("model", "left"), ("status", "right"), ("ends", "left"), ("TTFT", "right"),
-        ("duration", "right"), ("tokens in→out", "right"), ("tok/s", "right"), ("cost", "right"), ("warnings", "right"),
+        ("exchange", "left"), ("model", "left"), ("status", "right"), ("ends", "left"), ("TTFB", "right"),
+        ("TTFT", "right"), ("duration", "right"), ("tokens in→out", "right"), ("tok/s", "right"),
+        ("timed by", "left"), ("cost", "right"), ("warnings", "right"),
     ]:  # fmt: skip
-        table.add_column(name, justify=justify, no_wrap=name in ("exchange", "TTFT", "duration"))
+        table.add_column(name, justify=justify, no_wrap=name in ("exchange", "TTFB", "TTFT", "duration", "timed by"))
     for exchange in exchanges:
         rec = _reconstruct(exchange)
         if rec is None:
-            table.add_row(exchange.id, "—", "—", "failed", *["—"] * 6)
+            table.add_row(exchange.id, "—", "—", "failed", *["—"] * 8)
             continue
         timing = rec.timing
         resolution = timing.resolution_ms if timing else None
@@ -97,17 +98,27 @@ def summary(paths: tuple[str, ...]) -> None:
             rec.served_model or rec.requested_model or "—",
             str(status) if status else "—",
             _ending(rec),
+            format_ms(timing.ttfb_ms if timing else None, resolution),
             format_ms(timing.ttft_ms if timing else None, resolution),
             format_ms(timing.duration_ms if timing else None, resolution),
             tokens,
             f"{rate:.1f}" if rate else "—",
+            TIMED_BY.get(timing.source, timing.source) if timing else "—",
             f"${cost:g}" if cost is not None else "—",
             str(len(rec.warnings)) if rec.warnings else "",
         )
     _console().print(table)
 
 
+# Where an exchange's timing came from, in the summary's words (DESIGN.md, "Timing vocabulary").
+# reads: each network read's arrival (sub-ms); HAR / flow: one figure per phase (ms);
+# created: the chunks' created field (1 s, shown with ~).
+TIMED_BY = {"chunks": "reads", "har": "HAR", "mitmproxy": "flow", "created": "created", "none": "—"}
+
+
 def _ending(rec: Reconstruction) -> str:
+    if rec.has("body_not_recorded"):
+        return "no body kept"
     if rec.error:
         return "error"
     if rec.truncated:
