@@ -134,11 +134,49 @@ def _datetime(value: Any) -> datetime | None:
         return None
 
 
+def _websocket_messages(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """Chrome's `_webSocketMessages`: [{type: send|receive, time: epoch s, opcode, data}]."""
+    messages = obj.get("_webSocketMessages")
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+def _is_chat_websocket(messages: list[dict[str, Any]]) -> bool:
+    return any(m.get("type") == "receive" and '"choices"' in str(m.get("data", ""))[:65536] for m in messages)
+
+
+def _websocket_stream(obj: dict[str, Any], request: Request, response: Response, warnings: list[Notice]) -> None:
+    """A chat streamed over a WebSocket: each received text message becomes one stream event,
+    timed by its `time`; the first JSON message sent that has `messages` is the request body."""
+    messages = _websocket_messages(obj)
+    started = _datetime(obj.get("startedDateTime"))
+    body, chunks = bytearray(), []
+    for message in messages:
+        data = message.get("data")
+        if not isinstance(data, str) or message.get("opcode", 1) != 1:
+            continue
+        if message.get("type") == "send":
+            if request.body is None and '"messages"' in data:
+                request.body = data.encode("utf-8", "surrogatepass")
+            continue
+        body += b"data: " + data.replace("\n", "\ndata: ").encode("utf-8", "surrogatepass") + b"\n\n"
+        when = message.get("time")
+        if started is not None and isinstance(when, (int, float)):
+            chunks.append((round((when - started.timestamp()) * 1000, 3), len(body)))
+    response.body = bytes(body)
+    response.chunks = chunks if len(chunks) == sum(1 for m in messages if m.get("type") == "receive") else None
+    warnings.append(
+        Notice("websocket_messages", f"reassembled from {len(messages)} WebSocket messages (HAR _webSocketMessages)")
+    )
+
+
 def is_llm_pair(obj: dict[str, Any]) -> bool:
     """Whether a pair is an LLM API call (analyzer/llmcalls.py), judged before its bodies are
-    decoded: from the request, else from the head of a plain-text event-stream response."""
+    decoded: from the request, else from the head of a plain-text event-stream response,
+    else from WebSocket messages that carry chat `choices`."""
     if isinstance(obj.get("_chatcap"), dict):
         return True  # written by chatcap (the addon or `chatcap convert`), which kept only LLM calls
+    if "_webSocketMessages" in obj:
+        return _is_chat_websocket(_websocket_messages(obj))
     request = _request(obj["request"])
     path = urlsplit(request.url or "").path
     if is_llm_request(request.method, path, request.header("content-type") or "", request.body):
@@ -164,6 +202,9 @@ def is_pair(obj: Any) -> bool:
 def exchange_from_pair(obj: dict[str, Any], *, id: str, source: str, position: str, fmt: str, raw: bytes) -> Exchange:
     warnings: list[Notice] = []
     response = _response(obj["response"], warnings, decoded="_chatcap" in obj)
+    request = _request(obj["request"])
+    if _is_chat_websocket(_websocket_messages(obj)):
+        _websocket_stream(obj, request, response, warnings)
     meta = obj.get("_chatcap") if isinstance(obj.get("_chatcap"), dict) else {}
     # What an earlier chatcap said about the exchange (`chatcap convert` keeps it in `_chatcap`).
     warnings[:0] = [
@@ -177,7 +218,7 @@ def exchange_from_pair(obj: dict[str, Any], *, id: str, source: str, position: s
         source=source,
         position=position,
         format=fmt,
-        request=_request(obj["request"]),
+        request=request,
         response=response,
         raw=raw,
         # A start chatcap inferred (from the Date header, or a stand-in) is not the producer's figure.
