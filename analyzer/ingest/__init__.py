@@ -253,9 +253,7 @@ def _read_flows(
     skipped: list[int] = []
     out: list[Exchange] = []
     try:
-        for exchange in flows.read(handle, source, label, skipped):
-            out.append(exchange)
-            tick()
+        out.extend(flows.read(handle, source, label, skipped, tick))
     except LoadError as exc:
         if not out:
             raise
@@ -270,12 +268,10 @@ def _read_flows(
     return out
 
 
-def _from_objects(
-    items: list[Any], source: str, fmt: str, unit: str, wanted: list[bool] | None = None
-) -> list[Exchange]:
+def _from_objects(items: list[Any], source: str, fmt: str, unit: str) -> list[Exchange]:
     out = []
     for n, item in enumerate(items, 1):
-        if not pairs.is_pair(item) or (wanted is not None and not wanted[n - 1]):
+        if not pairs.is_pair(item):
             continue
         position = f"{unit} {n}" if unit else ""
         out.append(

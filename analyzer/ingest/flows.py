@@ -9,7 +9,7 @@ or an addon's `stream`) has no body: that is said in a warning, never read as an
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -125,7 +125,9 @@ def _is_llm(flow: Any) -> bool:
     return is_chat_stream(resp.headers.get("content-type", ""), head)
 
 
-def read(handle: IO[bytes], source: str, label: str, skipped: list[int]) -> Iterator[Exchange]:
+def read(
+    handle: IO[bytes], source: str, label: str, skipped: list[int], tick: Callable[[], None] = lambda: None
+) -> Iterator[Exchange]:
     """LLM API calls among the HTTP flows in `handle`; `skipped` gets [other flows, non-HTTP flows]."""
     try:
         from mitmproxy import exceptions, http
@@ -136,6 +138,7 @@ def read(handle: IO[bytes], source: str, label: str, skipped: list[int]) -> Iter
     other = non_http = 0
     try:
         for number, flow in enumerate(FlowReader(handle).stream(), 1):
+            tick()
             if not isinstance(flow, http.HTTPFlow):
                 non_http += 1
                 continue
