@@ -49,6 +49,15 @@ def _body_bytes(value: Any) -> bytes | None:
     return orjson.dumps(value)  # a body a dump stored already parsed
 
 
+def _form_body(params: list[Any]) -> bytes:
+    """A body a producer kept only as form `params`. A JSON body sent with a form content type
+    (`curl -d`) comes back as one parameter named by the whole JSON, with no value: that JSON."""
+    pairs = [(str(p.get("name", "")), str(p.get("value") or "")) for p in params if isinstance(p, dict)]
+    if len(pairs) == 1 and not pairs[0][1] and pairs[0][0][:1] in ("{", "["):
+        return pairs[0][0].encode("utf-8", "surrogatepass")
+    return urlencode(pairs).encode()
+
+
 def _request(data: dict[str, Any]) -> Request:
     body = None
     post = data.get("postData")
@@ -56,7 +65,7 @@ def _request(data: dict[str, Any]) -> Request:
         if post.get("text") is not None:
             body = _body_bytes(post["text"])
         elif isinstance(post.get("params"), list):
-            body = urlencode([(p.get("name", ""), p.get("value", "")) for p in post["params"]]).encode()
+            body = _form_body(post["params"])
     if body is None:
         body = _body_bytes(data.get("body", data.get("data")))
     return Request(
