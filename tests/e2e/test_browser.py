@@ -95,8 +95,12 @@ def test_chatcap_capture_browser_records_a_chat_page(tmp_path: Path, upstream: U
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=45)
     finally:
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # let it stop its proxy and browser (their own sessions) before a kill
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
     assert process.returncode == 0, stderr
     assert f"capturing on http://127.0.0.1:{port}" in stdout and "NODE_EXTRA_CA_CERTS" in stdout
     assert "captured 1 exchange(s)" in stdout
