@@ -137,3 +137,12 @@ def test_progress_bar_counts_bytes_across_files(
 def test_no_progress_bar_off_a_terminal_by_default(capsys: pytest.CaptureFixture[str]) -> None:
     analyzer.load(ROOT / "captures" / "replayed")
     assert capsys.readouterr().err == ""
+
+
+def test_glob_patterns_load_every_match_and_say_when_none_matches() -> None:
+    replayed = sorted((ROOT / "captures" / "replayed").glob("*.jsonl"))
+    loaded = analyzer.load(str(ROOT / "captures" / "replayed" / "*.jsonl"))
+    assert [x.source for x in loaded] == [str(p) for p in replayed for _ in analyzer.load(p)]
+    assert len(analyzer.load(str(ROOT / "captures" / "**" / "*.jsonl"))) > len(loaded)
+    with pytest.raises(LoadError, match="no file matches this pattern"):
+        analyzer.load(str(ROOT / "nothing" / "*.har"))

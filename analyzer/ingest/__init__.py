@@ -17,6 +17,7 @@ file past `STREAM_HAR_BYTES` entry by entry (ijson), so memory stays near one en
 
 from __future__ import annotations
 
+import glob
 import gzip
 import io
 import os
@@ -216,6 +217,12 @@ def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchang
     raise NoExchangesFound(source, "no exchanges found: JSON, but neither a capture, a HAR file nor a response")
 
 
+def _record(obj: Any) -> bytes:
+    """An entry's raw record: its JSON, copied to an exact-size buffer. orjson's own result can
+    sit in a block many times its length, and a large HAR keeps thousands of these."""
+    return bytes(memoryview(orjson.dumps(obj)))
+
+
 def _har_entries(
     entries: Iterable[Any], source: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
 ) -> Iterator[Exchange]:
@@ -237,7 +244,7 @@ def _har_entries(
             source=source,
             position=f"entry {total}",
             fmt="har",
-            raw=orjson.dumps(entry),
+            raw=_record(entry),
         )
     if skipped:
         problems.append(Problem(source, f"{skipped} of {total} entries are not LLM API calls: left out"))
@@ -276,7 +283,7 @@ def _from_objects(items: list[Any], source: str, fmt: str, unit: str) -> list[Ex
         position = f"{unit} {n}" if unit else ""
         out.append(
             pairs.exchange_from_pair(
-                item, id=_label(source, len(out) + 1), source=source, position=position, fmt=fmt, raw=orjson.dumps(item)
+                item, id=_label(source, len(out) + 1), source=source, position=position, fmt=fmt, raw=_record(item)
             )
         )
     if not out:
@@ -346,9 +353,11 @@ def load(
     than a moment; by default only in a terminal or a Jupyter kernel.
     """
     single = isinstance(paths, (str, os.PathLike))
-    roots = [Path(paths)] if single else [Path(p) for p in paths]
-    if single and not roots[0].exists():
-        raise LoadError(str(roots[0]), "no such file or directory")
+    roots = _expand([paths] if single else list(paths))
+    if single and len(roots) == 1 and not roots[0].exists():
+        pattern = any(c in str(roots[0]) for c in "*?[")
+        raise LoadError(str(roots[0]), "no file matches this pattern" if pattern else "no such file or directory")
+    single = single and len(roots) == 1
     result = Exchanges()
     files: list[tuple[Path, str]] = []
     for root in roots:
@@ -367,6 +376,19 @@ def load(
                 result.problems.append(Problem(str(file), exc.reason, exc.position))
             bar.next_file()
     return result
+
+
+def _expand(paths: list[str | os.PathLike[str]]) -> list[Path]:
+    """Paths, with glob patterns (`captures/*.jsonl`, `dumps/**/*.har`) that name no file expanded."""
+    out: list[Path] = []
+    for path in paths:
+        text = os.fspath(path)
+        if not os.path.exists(text) and any(c in text for c in "*?["):
+            matches = sorted(glob.glob(text, recursive=True))
+            out += [Path(match) for match in matches] or [Path(text)]
+        else:
+            out.append(Path(text))
+    return out
 
 
 class _Progress:

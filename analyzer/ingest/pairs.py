@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sys
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -32,11 +33,17 @@ def headers_of(value: Any) -> list[tuple[str, str]]:
         out = []
         for item in value:
             if isinstance(item, dict) and "name" in item:
-                out.append((str(item["name"]), str(item.get("value", ""))))
+                out.append(_header(item["name"], item.get("value", "")))
             elif isinstance(item, (list, tuple)) and len(item) == 2:
                 out.append((str(item[0]), str(item[1])))
         return out
     return []
+
+
+def _header(name: Any, value: Any) -> tuple[str, str]:
+    """One header; names and short values are interned, as thousands of entries repeat them."""
+    value = str(value)
+    return sys.intern(str(name)), sys.intern(value) if len(value) <= 64 else value
 
 
 def _body_bytes(value: Any) -> bytes | None:
