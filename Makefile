@@ -44,6 +44,7 @@ compatibility: $(VENV)/.test
 bench: $(VENV)/.test
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/proxy.py
+	$(PY) benchmarks/large_inputs.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

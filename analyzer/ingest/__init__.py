@@ -405,7 +405,12 @@ class _Progress:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(
-                total=sum(self.sizes), unit="B", unit_scale=True, desc="loading", delay=PROGRESS_DELAY_S, leave=False
+                total=sum(self.sizes),
+                unit="B",
+                unit_scale=True,
+                desc="loading",
+                delay=PROGRESS_DELAY_S,
+                leave="ipykernel" in sys.modules,  # a notebook keeps the finished bar; a terminal clears it
             )
 
     def __enter__(self) -> _Progress:
