@@ -60,6 +60,9 @@ def markdown_text(exchange: Exchange, collapsible: bool = True) -> str:
         for message in messages:
             lines += _message(message)
     _heading(lines, "## Reply")
+    if not rec.choices and not rec.error:
+        missing = rec.has("body_not_recorded")
+        lines += ["*(no reply: the producer kept no response body)*" if missing else "*(no reply)*", ""]
     if rec.error:
         lines += ["**Error:**", "", _fence(orjson.dumps(rec.error, option=orjson.OPT_INDENT_2).decode(), "json"), ""]
     for choice in rec.choices:
