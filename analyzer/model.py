@@ -180,6 +180,10 @@ class Usage:
     total_tokens: int | None = None
     cached_prompt_tokens: int | None = None
     reasoning_tokens: int | None = None
+    # Prompt tokens written to a cache (Anthropic's cache_creation_input_tokens), priced apart.
+    cache_write_tokens: int | None = None
+    # "reported" by the provider, or "estimated" by chatcap from the text (analyzer.tokens).
+    source: str = "reported"
 
 
 class StreamChunk(msgspec.Struct, gc=False):

@@ -549,6 +549,11 @@ class Accumulator:
             rec.warn("tool_call_conflict", anomaly)
         if rec.usage is not None:
             rec.usage = normalise_usage(rec.usage.raw)
+        else:
+            groq = rec.extras.get("x_groq")
+            if isinstance(groq, dict) and isinstance(groq.get("usage"), dict):
+                # Older Groq streams report usage only here, in the last chunk's x_groq.
+                rec.usage = normalise_usage(groq["usage"])
 
     # For timing: indices into rec.chunks.
     def marks(self) -> dict[str, int | None]:
@@ -632,6 +637,8 @@ def normalise_usage(raw: dict[str, Any]) -> Usage:
     if cached is None:
         cached = _int(raw.get("prompt_cache_hit_tokens"))  # DeepSeek
     reasoning = _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else None
+    if reasoning is None:
+        reasoning = _int(raw.get("reasoning_tokens"))  # a few servers put it at the top level
     return Usage(
         raw=raw,
         prompt_tokens=_int(raw.get("prompt_tokens")),
