@@ -26,6 +26,9 @@ class Timing:
     ttfb_ms: float | None = None
     ttft_ms: float | None = None
     time_to_answer_ms: float | None = None
+    # Reasoning models: → first chunk of reasoning, and from there to the first of the answer.
+    time_to_reasoning_ms: float | None = None
+    thinking_ms: float | None = None
     duration_ms: float | None = None
     decode_tokens_per_s: float | None = None
     gap_p50_ms: float | None = None
@@ -136,6 +139,12 @@ def _from_arrivals(
         result.ttft_ms = chunks[marks["first_token"]].t_ms
     if marks.get("first_answer") is not None:
         result.time_to_answer_ms = chunks[marks["first_answer"]].t_ms
+    # Generated text before the answer, and reasoning in the reply: that text was reasoning.
+    reasoned = any(choice.reasoning or choice.think for choice in rec.choices)
+    if result.ttft_ms is not None and marks.get("first_token") != marks.get("first_answer") and reasoned:
+        result.time_to_reasoning_ms = result.ttft_ms
+        if result.time_to_answer_ms is not None:
+            result.thinking_ms = result.time_to_answer_ms - result.ttft_ms
     result.duration_ms = reads[-1][0] if reads else chunks[-1].t_ms  # request → last byte ([DONE] included)
     first, last = marks.get("first_token"), marks.get("last_token")
     tokens = rec.usage.completion_tokens if rec.usage else None
