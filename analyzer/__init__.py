@@ -34,7 +34,7 @@ __all__ = [
     "parse",
 ]
 
-_LAZY = {"frames", "charts", "export", "metrics", "redact", "sse", "protocols"}
+_LAZY = {"frames", "charts", "export", "metrics", "redact", "sse", "protocols", "cost", "tokens", "threads"}
 
 
 def __getattr__(name: str) -> Any:

@@ -76,14 +76,15 @@ def completion_estimate(rec: Reconstruction) -> int:
 
 
 def usage_or_estimate(rec: Reconstruction, messages: list[dict[str, Any]], tools: list[Any] | None) -> Usage | None:
-    """The reported usage, or an estimate labelled as one when the stream reported none
-    (None when there is nothing to count: no reply and no request)."""
+    """The reported usage, or an estimate labelled as one when the stream reported none.
+    None when nothing was generated (an error before the first token, a 429): providers do
+    not bill a request that produced nothing, so no tokens are made up for it."""
     if rec.usage is not None:
         return rec.usage
     completion = completion_estimate(rec)
-    prompt = prompt_estimate(messages, tools) if messages else None
-    if not completion and prompt is None:
+    if not completion:
         return None
+    prompt = prompt_estimate(messages, tools) if messages else None
     reasoning = sum(estimate(c.reasoning or "") for c in rec.choices) or None
     total = completion + (prompt or 0)
     return Usage(

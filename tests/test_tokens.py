@@ -72,3 +72,10 @@ def test_estimate_is_within_a_quarter_of_reported_counts_on_most_real_streams() 
     assert len(ratios) >= 15
     assert 0.85 <= statistics.median(ratios) <= 1.2
     assert quartiles[0] >= 0.6 and quartiles[2] <= 1.3
+
+
+def test_a_request_that_generated_nothing_gets_no_estimate() -> None:
+    rate_limited = analyzer.load(ROOT / "captures" / "replayed" / "rate_limited.jsonl")[0]
+    rec = rate_limited.reconstruct()
+    assert rec.error and not rec.choices
+    assert usage_or_estimate(rec, [{"role": "user", "content": "hello there"}], None) is None

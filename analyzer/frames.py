@@ -1,0 +1,328 @@
+"""Tidy pandas DataFrames over exchanges, for filtering, grouping and charting in Jupyter.
+
+    import analyzer
+    xs = analyzer.load("captures/")
+    analyzer.frames.exchanges(xs)     # one row per exchange: models, tokens, cost, timing, thread
+    analyzer.frames.chunks(xs)        # one row per stream event
+    analyzer.frames.messages(xs)      # the conversations as the model saw them
+    analyzer.frames.tool_calls(xs)    # one row per tool call, with the result that answered it
+    analyzer.frames.to_parquet(xs, "out/frames/")
+
+Dtypes are pandas' nullable ones (Int64, Float64, boolean, string), categoricals for
+repeated names (model, host, provider, protocol, sources), UTC datetimes; durations are
+floats in ms. Columns are built as lists and turned into a frame once, never row by row.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import pandas as pd
+
+from analyzer import anomalies, threads, tokens
+from analyzer.cost import Prices, cost_of
+from analyzer.cost import notice as cost_notice
+from analyzer.metrics import Timing
+from analyzer.model import Exchange, Reconstruction
+from analyzer.protocols import openai_chat
+
+__all__ = ["chunks", "exchanges", "messages", "provider_of", "to_parquet", "tool_calls"]
+
+# Host (or its end) → provider, for the API hosts people meet; anything else is its host.
+PROVIDERS = {
+    "api.openai.com": "openai", "openai.azure.com": "azure", "api.anthropic.com": "anthropic",
+    "generativelanguage.googleapis.com": "google", "aiplatform.googleapis.com": "google-vertex",
+    "openrouter.ai": "openrouter", "api.deepseek.com": "deepseek", "api.groq.com": "groq",
+    "api.mistral.ai": "mistral", "api.together.xyz": "together", "api.together.ai": "together",
+    "api.x.ai": "xai", "api.perplexity.ai": "perplexity", "api.fireworks.ai": "fireworks",
+    "dashscope.aliyuncs.com": "alibaba", "dashscope-intl.aliyuncs.com": "alibaba", "open.bigmodel.cn": "zhipu",
+    "api.moonshot.cn": "moonshot", "api.cerebras.ai": "cerebras", "router.huggingface.co": "huggingface",
+    "api.cohere.com": "cohere", "api.novita.ai": "novita", "api.sambanova.ai": "sambanova",
+}  # fmt: skip
+_TIMING = ("ttfb_ms", "ttft_ms", "time_to_reasoning_ms", "thinking_ms", "time_to_answer_ms", "duration_ms",
+           "decode_tokens_per_s", "gap_p50_ms", "gap_p95_ms", "gap_p99_ms", "gap_max_ms")  # fmt: skip
+
+
+def provider_of(host: str | None) -> str | None:
+    """The provider an API host belongs to (`api.openai.com` → openai), else the host itself."""
+    if not host:
+        return None
+    host = host.lower()
+    for known, name in PROVIDERS.items():
+        if host == known or host.endswith("." + known):
+            return name
+    return host
+
+
+def _where(exchange: Exchange) -> tuple[str | None, str | None]:
+    url = exchange.request.url if exchange.request else None
+    if not url:
+        return None, None
+    parts = urlsplit(url)
+    return parts.hostname, parts.path or None
+
+
+def _request_body(exchange: Exchange) -> dict[str, Any]:
+    body = exchange.request.json() if exchange.request else None
+    return body if isinstance(body, dict) else {}
+
+
+def _finish(rec: Reconstruction) -> str | None:
+    reasons = sorted({c.finish_reason for c in rec.choices if c.finish_reason})
+    return ",".join(reasons) or None
+
+
+def _frame(columns: dict[str, list[Any]], dtypes: dict[str, str]) -> pd.DataFrame:
+    frame = pd.DataFrame(columns)
+    for name, dtype in dtypes.items():
+        if dtype == "datetime":
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+        else:
+            frame[name] = frame[name].astype(dtype)
+    return frame
+
+
+def exchanges(xs: Iterable[Exchange], *, prices: Prices | None = None) -> pd.DataFrame:
+    """One row per exchange (see the module docstring for the dtypes).
+
+    Tokens are the reported usage, or an estimate from the text when the stream reported
+    none (`tokens_source` says which); cost is the provider's own figure, else a price
+    from genai-prices or your TOML file (`cost_source`), else missing with a warning.
+    """
+    xs = list(xs)
+    thread_of = threads.threads(xs)
+    history = threads.history_notices(xs)
+    cols: dict[str, list[Any]] = {name: [] for name in _EXCHANGE_DTYPES}
+    for exchange in xs:
+        rec = exchange.reconstruct()
+        body = _request_body(exchange)
+        messages = openai_chat.request_messages(exchange)
+        tools = body.get("tools") if isinstance(body.get("tools"), list) else None
+        usage = tokens.usage_or_estimate(rec, messages, tools)
+        cost = cost_of(exchange, rec, usage, prices)
+        host, path = _where(exchange)
+        thread = thread_of.get(exchange.id)
+        notices = list(rec.warnings) + history.get(exchange.id, [])
+        notices += anomalies.found(exchange, rec, tokens.completion_estimate(rec) if rec.usage else 0)
+        priced = cost_notice(cost)  # no price known, or counts that do not add up
+        if priced is not None:
+            notices.append(priced)
+        timing = rec.timing or Timing()
+        row = {
+            "id": exchange.id,
+            "source": exchange.source,
+            "position": exchange.position or None,
+            "format": exchange.format,
+            "started_at": exchange.started_at,
+            "host": host,
+            "path": path,
+            "provider": provider_of(host),
+            "protocol": rec.protocol,
+            "requested_model": rec.requested_model,
+            "served_model": rec.served_model,
+            "status": exchange.response.status if exchange.response else None,
+            "streamed": rec.streamed,
+            "n_messages": len(messages),
+            "n_tools": len(tools) if tools else 0,
+            "n_tool_calls": sum(len(c.tool_calls) + (c.function_call is not None) for c in rec.choices),
+            "n_choices": len(rec.choices),
+            "finish_reason": _finish(rec),
+            "truncated": rec.truncated,
+            "error": openai_chat.error_text(rec.error) if rec.error else (exchange.error or None),
+            "prompt_tokens": usage.prompt_tokens if usage else None,
+            "completion_tokens": usage.completion_tokens if usage else None,
+            "reasoning_tokens": usage.reasoning_tokens if usage else None,
+            "cached_tokens": usage.cached_prompt_tokens if usage else None,
+            "total_tokens": usage.total_tokens if usage else None,
+            "tokens_source": usage.source if usage else None,
+            "cost_usd": cost.usd,
+            "cost_source": cost.source,
+            **{name: getattr(timing, name) for name in _TIMING},
+            "stalls": timing.stalls,
+            "timing_source": timing.source,
+            "timing_resolution_ms": timing.resolution_ms,
+            "conversation": thread.conversation if thread else None,
+            "turn": thread.turn if thread else None,
+            "parent": thread.parent if thread else None,
+            "branch": thread.branch if thread else None,
+            "n_warnings": len(notices),
+            "warnings": [notice.code for notice in notices],
+        }
+        for name, value in row.items():
+            cols[name].append(value)
+    return _frame(cols, _EXCHANGE_DTYPES)
+
+
+_EXCHANGE_DTYPES: dict[str, str] = {
+    "id": "string", "source": "string", "position": "string", "format": "category", "started_at": "datetime",
+    "host": "category", "path": "string", "provider": "category", "protocol": "category",
+    "requested_model": "category", "served_model": "category", "status": "Int16", "streamed": "boolean",
+    "n_messages": "Int32", "n_tools": "Int32", "n_tool_calls": "Int32", "n_choices": "Int16",
+    "finish_reason": "category", "truncated": "boolean", "error": "string",
+    "prompt_tokens": "Int64", "completion_tokens": "Int64", "reasoning_tokens": "Int64", "cached_tokens": "Int64",
+    "total_tokens": "Int64", "tokens_source": "category", "cost_usd": "Float64", "cost_source": "category",
+    **dict.fromkeys(_TIMING, "Float64"), "stalls": "Int32", "timing_source": "category",
+    "timing_resolution_ms": "Float64", "conversation": "category", "turn": "Int32", "parent": "string",
+    "branch": "category", "n_warnings": "Int32", "warnings": "object",
+}  # fmt: skip
+
+
+def chunks(xs: Iterable[Exchange]) -> pd.DataFrame:
+    """One row per piece of a stream event: exchange, seq, arrival, kind (role, reasoning,
+    content, tool_call, refusal, usage, extra, error), choice, text, its length and tokens.
+    A chunk carrying two things (a role and the first content) gives two rows, same seq."""
+    cols: dict[str, list[Any]] = {name: [] for name in _CHUNK_DTYPES}
+    for exchange in xs:
+        rec = exchange.reconstruct()
+        if rec.protocol != openai_chat.PROTOCOL:
+            continue
+        for chunk in rec.chunks:
+            try:
+                parts = openai_chat.chunk_parts(chunk)
+            except AttributeError:  # a payload only the lenient path could read
+                continue
+            for part in parts:
+                text_like = part.kind in ("reasoning", "content", "tool_call", "refusal")
+                cols["exchange"].append(exchange.id)
+                cols["seq"].append(chunk.seq)
+                cols["t_ms"].append(chunk.t_ms)
+                cols["kind"].append(part.kind)
+                cols["choice"].append(part.choice)
+                cols["text"].append(part.text)
+                cols["chars"].append(len(part.text))
+                cols["est_tokens"].append(tokens.estimate(part.text) if text_like else None)
+    return _frame(cols, _CHUNK_DTYPES)
+
+
+_CHUNK_DTYPES = {"exchange": "string", "seq": "Int32", "t_ms": "Float64", "kind": "category", "choice": "Int16",
+                 "text": "string", "chars": "Int32", "est_tokens": "Int32"}  # fmt: skip
+
+
+def _content_text(content: Any) -> str | None:
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return str(content)
+
+
+def _message_key(message: dict[str, Any]) -> bytes:
+    keep = {k: message.get(k) for k in ("role", "content", "tool_calls", "tool_call_id", "name")}
+    return orjson.dumps(keep, option=orjson.OPT_SORT_KEYS)
+
+
+def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:
+    """The conversations as the model saw them: each request's history and then the reply,
+    one row per message, in order. Chat apps resend the whole history every turn, so by
+    default a message appears once, at the exchange that first sent it (`first_sent_by`);
+    `new_only=False` repeats every history in full."""
+    xs = list(xs)
+    thread_of = threads.threads(xs)
+    first_seen: dict[tuple[str | None, int, bytes], str] = {}
+    cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
+
+    def add(exchange: Exchange, position: int, message: dict[str, Any], origin: str, first: str) -> None:
+        thread = thread_of.get(exchange.id)
+        calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else None
+        cols["exchange"].append(exchange.id)
+        cols["conversation"].append(thread.conversation if thread else None)
+        cols["turn"].append(thread.turn if thread else None)
+        cols["position"].append(position)
+        cols["origin"].append(origin)
+        cols["role"].append(message.get("role"))
+        cols["name"].append(message.get("name"))
+        cols["content"].append(_content_text(message.get("content")))
+        cols["reasoning"].append(message.get("reasoning_content") or message.get("reasoning"))
+        cols["tool_calls"].append(calls)
+        cols["tool_call_id"].append(message.get("tool_call_id"))
+        cols["first_sent_by"].append(first)
+
+    for exchange in sorted(xs, key=_chronological(xs)):
+        thread = thread_of.get(exchange.id)
+        history = openai_chat.request_messages(exchange)
+        for position, message in enumerate(history):
+            key = (thread.conversation if thread else exchange.id, position, _message_key(message))
+            first = first_seen.setdefault(key, exchange.id)
+            if new_only and first != exchange.id:
+                continue
+            add(exchange, position, message, "request", first)
+        rec = exchange.reconstruct()
+        if rec.choices:
+            reply = rec.to_openai()["choices"][0]["message"]
+            add(exchange, len(history), reply, "reply", exchange.id)
+    return _frame(cols, _MESSAGE_DTYPES)
+
+
+_MESSAGE_DTYPES = {"exchange": "string", "conversation": "category", "turn": "Int32", "position": "Int32",
+                   "origin": "category", "role": "category", "name": "string", "content": "string",
+                   "reasoning": "string", "tool_calls": "object", "tool_call_id": "string",
+                   "first_sent_by": "string"}  # fmt: skip
+
+
+def _chronological(xs: Sequence[Exchange]) -> Any:
+    order = {id(x): n for n, x in enumerate(xs)}
+    return lambda x: (x.started_at is None, x.started_at.timestamp() if x.started_at else 0.0, order[id(x)])
+
+
+def tool_calls(xs: Iterable[Exchange]) -> pd.DataFrame:
+    """One row per tool call a reply made: name, id, arguments (as streamed), parsed
+    arguments or the parse error, and the tool result a later request sent back for it."""
+    xs = list(xs)
+    results: dict[str, tuple[str, str | None]] = {}  # tool_call_id → (exchange that sent it, content)
+    for exchange in sorted(xs, key=_chronological(xs)):
+        for message in openai_chat.request_messages(exchange):
+            call_id = message.get("tool_call_id")
+            if message.get("role") == "tool" and isinstance(call_id, str) and call_id not in results:
+                results[call_id] = (exchange.id, _content_text(message.get("content")))
+    cols: dict[str, list[Any]] = {name: [] for name in _TOOL_DTYPES}
+    for exchange in xs:
+        rec = exchange.reconstruct()
+        for choice in rec.choices:
+            calls = list(choice.tool_calls) + ([choice.function_call] if choice.function_call else [])
+            for call in calls:
+                call.parse()
+                answered = results.get(call.id or "")
+                cols["exchange"].append(exchange.id)
+                cols["choice"].append(choice.index)
+                cols["index"].append(call.index)
+                cols["id"].append(call.id)
+                cols["name"].append(call.name)
+                cols["arguments"].append(call.arguments)
+                cols["parsed_arguments"].append(call.parsed_arguments)
+                cols["parse_error"].append(call.parse_error)
+                cols["result"].append(answered[1] if answered else None)
+                cols["result_exchange"].append(answered[0] if answered else None)
+    return _frame(cols, _TOOL_DTYPES)
+
+
+_TOOL_DTYPES = {"exchange": "string", "choice": "Int16", "index": "Int16", "id": "string", "name": "category",
+                "arguments": "string", "parsed_arguments": "object", "parse_error": "string", "result": "string",
+                "result_exchange": "string"}  # fmt: skip
+
+
+def to_parquet(xs: Iterable[Exchange], directory: str | os.PathLike[str], **options: Any) -> list[Path]:
+    """Write the four frames as `exchanges.parquet`, `chunks.parquet`, `messages.parquet`
+    and `tool_calls.parquet` (pyarrow; DuckDB, Spark and polars read them)."""
+    xs = list(xs)
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, build in (
+        ("exchanges", exchanges),
+        ("chunks", chunks),
+        ("messages", messages),
+        ("tool_calls", tool_calls),
+    ):
+        frame = build(xs, **options) if name == "exchanges" else build(xs)
+        for column in [name for name, dtype in frame.dtypes.items() if dtype == "object"]:
+            # Lists and parsed JSON as JSON text: one type per column, whatever the calls held.
+            frame[column] = frame[column].map(lambda v: None if v is None else orjson.dumps(v).decode())
+        path = out / f"{name}.parquet"
+        frame.to_parquet(path, index=False)
+        written.append(path)
+    return written

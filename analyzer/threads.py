@@ -1,0 +1,497 @@
+"""Conversations: which exchange continues which, found from the history each request resends.
+
+Chat clients resend the whole conversation every turn, so a request whose messages are an
+earlier request's messages followed by the reply that exchange received continues it.
+
+    from analyzer.threads import history_notices, threads
+    threads(xs)["conversation.jsonl#4"]   # Thread(conversation="c1", turn=3, parent="conversation.jsonl#2", branch="regeneration")
+    history_notices(xs)["001_abeb99c31e8268f6.txt#1"]   # [Notice("reasoning_in_history", ...)]
+
+The rules:
+
+- **Order.** Exchanges are taken by `started_at` (ties keep their input order); those without
+  a start time follow, in input order. "Earlier" below means earlier in this order, and
+  conversation ids `c1`, `c2`, … are given in the order conversations first appear.
+- **Messages** are compared by a key: role; content text (a string, or the text parts of a
+  list, joined), trimmed at both ends, with `null`, missing and `""` alike; other content
+  parts (images, audio); tool calls (id, name, and arguments, compared as parsed JSON when
+  they parse); `tool_call_id`. Reasoning fields (`reasoning_content`, thinking parts), names
+  and anything else are left out, so a client that re-serialises its history still matches.
+- **Parent.** X continues P when X's history starts with P's history followed by an
+  assistant message. Of all such P, the one with the longest history wins. At that length,
+  an exchange whose reply is that message wins (the latest, when regenerations got the same
+  reply). A reply is any choice of an `n>1` response, as streamed, without an opening
+  `<think>` block, or its refusal as content; tool call ids the client dropped do not count.
+  Failing that, the latest exchange with that history is the parent all the same (the
+  client trimmed or edited the reply, or resent it with its reasoning): a `history_differs`
+  notice says how the message differs from what was received, unless all it adds is that
+  reply's reasoning, which `reasoning_in_history` reports.
+- **Branch.** `"regeneration"`: the history is identical to an earlier exchange's (the user
+  asked again, or the client retried after an error). `"edit"`: not that, but the parent
+  already had an earlier child (usually the last user message was edited; also a tool
+  result sent again with other content). `None` otherwise.
+- **Roots.** An exchange without a parent starts a conversation, unless its history is
+  identical to an earlier one's (a regeneration, in that conversation) or shares with an
+  earlier root's history a start that contains an assistant message (an `"edit"` in that
+  root's conversation: the capture missed the exchange both continue). Two requests that
+  share only a system prompt and differ from the first user message on are two
+  conversations: a new chat and an edited first question look the same on the wire.
+  A request with no messages (or none recorded) is a conversation of its own.
+- **Turn** is the number of user messages in the request (at least 1): a regeneration or an
+  edit has the turn of what it replaces, and a tool round stays in the turn of the question
+  that caused it.
+
+Notices, one list per exchange:
+
+- `reasoning_in_history`: assistant messages in the history carry reasoning as content (it
+  inflates the prompt), with how many characters: an opening `<think>` block; the reasoning
+  an earlier exchange received, word for word at the start of the message (or anywhere in
+  the message that continues that exchange); or, when no exchange in the batch received it,
+  a message that opens the way reasoning does (`_REASONING_OPENING`; the count is then the
+  whole message, answer included, as where the reasoning ends is not known). A message keeps
+  its verdict in every later request that resends it.
+- `history_differs`: the assistant message at the continuation point is not what the parent
+  received (see Parent above).
+
+Results are keyed by exchange id, so ids must be unique in the batch. Cost is linear in the
+size of the histories: each message is hashed once per request, prefixes are chained
+digests and every lookup is a dict access (100k exchanges of 40-turn chats: about 10 s
+each for `threads` and `history_notices`, on top of reconstructing them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from hashlib import blake2b
+from typing import Any, NamedTuple
+
+import orjson
+
+from analyzer.model import Exchange, Notice
+from analyzer.protocols.openai_chat import request_messages, split_think
+
+# Content part types whose text is the message's text; other parts are compared whole.
+_TEXT_PARTS = {"text", "input_text", "output_text"}
+# Content part types that are reasoning, left out of the key like `reasoning_content`.
+_REASONING_PARTS = {"thinking", "redacted_thinking", "reasoning"}
+# The reasoning of DeepSeek (R1, V3.1+), Qwen3/QwQ and gpt-oss talks about "the user" in the
+# third person from its first words ("The user asks: …", "Okay, the user wants …"); a reply
+# addressed to the user does not. Seed 001's client resent such reasoning as content.
+_REASONING_OPENING = re.compile(
+    r"(?:(?:okay|ok|alright|all right|so|well|hmm+)[,.!]?\s+)*"
+    r"the user(?:'s)?\s+(?:just\s+|now\s+|is\s+)?"
+    r"(?:asks|asked|asking|wants|wanted|needs|says|said|wrote|requests|requested|mentions|mentioned"
+    r"|would like|is asking|question|request|message)\b",
+    re.IGNORECASE,
+)
+# How many exchanges with one history a changed message is compared with (the latest ones).
+_LOOSE_CANDIDATES = 64
+# Reasoning shorter than this is not looked for in later histories (too likely to recur).
+_REASONING_MIN = 16
+
+
+@dataclass(slots=True, frozen=True)
+class Thread:
+    """Where one exchange sits in its conversation."""
+
+    # A stable id ("c1", "c2", …) in the order conversations first appear.
+    conversation: str
+    # The number of user messages in the request, at least 1.
+    turn: int
+    # The id of the exchange this one continues, or None.
+    parent: str | None
+    # None, "regeneration" (the same history as an earlier exchange) or "edit" (a sibling's
+    # history with a different ending).
+    branch: str | None
+
+
+def threads(exchanges: Sequence[Exchange]) -> dict[str, Thread]:
+    """Each exchange's conversation, turn, parent and branch, keyed by exchange id."""
+    return _walk(exchanges, notices=False)[0]
+
+
+def history_notices(exchanges: Sequence[Exchange]) -> dict[str, list[Notice]]:
+    """Each exchange's `reasoning_in_history` and `history_differs` notices (maybe none), keyed by exchange id."""
+    return _walk(exchanges, notices=True)[1]
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+class _Call(NamedTuple):
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+class _Message(NamedTuple):
+    """A message reduced to what a client keeps when it resends it."""
+
+    role: str
+    text: str
+    others: tuple[str, ...]
+    calls: tuple[_Call, ...]
+    function_call: _Call | None
+    tool_call_id: str | None
+
+
+def _canonical(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _arguments(arguments: Any) -> str:
+    """Tool call arguments as compared: parsed and re-serialised when they are JSON."""
+    if isinstance(arguments, str):
+        try:
+            return _canonical(orjson.loads(arguments))
+        except orjson.JSONDecodeError:
+            return arguments.strip()
+    return "" if arguments is None else _canonical(arguments)
+
+
+def _call(call: Any) -> _Call:
+    if not isinstance(call, dict):
+        return _Call(None, None, _canonical(call))
+    function = call.get("function") if isinstance(call.get("function"), dict) else call
+    name = function.get("name")
+    return _Call(
+        call.get("id") if isinstance(call.get("id"), str) else None,
+        name if isinstance(name, str) else None,
+        _arguments(function.get("arguments")),
+    )
+
+
+def _content(content: Any) -> tuple[str, tuple[str, ...]]:
+    """The text of a message's content, and its other parts."""
+    if content is None:
+        return "", ()
+    if isinstance(content, str):
+        return content.strip(), ()
+    if not isinstance(content, list):
+        return "", (_canonical(content),)
+    texts, others = [], []
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict) and part.get("type") in _REASONING_PARTS:
+            continue
+        elif isinstance(part, dict) and part.get("type", "text") in _TEXT_PARTS and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        else:
+            others.append(_canonical(part))
+    return "".join(texts).strip(), tuple(others)
+
+
+def _message(message: dict[str, Any]) -> _Message:
+    role, content = message.get("role"), message.get("content")
+    if len(message) == 2 and type(content) is str and type(role) is str:  # most messages: role and text
+        return _Message(role.lower(), content.strip(), (), (), None, None)
+    body, others = _content(content)
+    calls = message.get("tool_calls")
+    function_call = message.get("function_call")
+    tool_call_id = message.get("tool_call_id")
+    return _Message(
+        role.lower() if isinstance(role, str) else "",
+        body,
+        others,
+        tuple(_call(c) for c in calls) if isinstance(calls, list) else (),
+        _call(function_call) if isinstance(function_call, dict) else None,
+        tool_call_id if isinstance(tool_call_id, str) else None,
+    )
+
+
+def _digest(data: bytes) -> bytes:
+    return blake2b(data, digest_size=16).digest()
+
+
+def _message_digest(message: _Message) -> bytes:
+    return blake2b(orjson.dumps(tuple(message), default=list), digest_size=16).digest()  # named tuples as arrays
+
+
+def _prefixes(digests: list[bytes]) -> list[bytes]:
+    """Digests of every prefix of a history: [0] the empty one, [k] the first k messages."""
+    chain = [previous := b""]
+    for digest in digests:
+        chain.append(previous := blake2b(previous + digest, digest_size=16).digest())
+    return chain
+
+
+@dataclass(slots=True)
+class _Reply:
+    """One choice of what an exchange received, in the forms a client may resend it."""
+
+    message: _Message
+    variants: list[_Message]
+    reasoning: str | None
+
+
+def _replies(exchange: Exchange) -> list[_Reply]:
+    rec = exchange.reconstruct()
+    replies = []
+    for choice, wire in zip(rec.choices, rec.to_openai()["choices"], strict=True):
+        message = _message({**wire["message"], "role": wire["message"].get("role") or "assistant"})
+        variants = [message]
+        if choice.think is not None:
+            variants.append(message._replace(text=(choice.answer or "").strip()))
+        if not message.text and choice.refusal:
+            variants.append(message._replace(text=choice.refusal.strip()))
+        reasoning = choice.reasoning.strip() if choice.reasoning else None
+        replies.append(_Reply(message, variants, reasoning))
+    return replies
+
+
+def _without_reasoning(text: str, reasoning: str | None) -> str | None:
+    """`text` with `reasoning` (and any think tags around it) taken out, or None when it is not in it."""
+    if not reasoning or reasoning not in text:
+        return None
+    rest = text.replace(reasoning, "", 1)
+    return rest.replace("<think>", "", 1).replace("</think>", "", 1).strip()
+
+
+def _all_calls(message: _Message) -> tuple[_Call, ...]:
+    return (*message.calls, message.function_call) if message.function_call else message.calls
+
+
+def _calls_match(sent: tuple[_Call, ...], received: tuple[_Call, ...]) -> bool:
+    return len(sent) == len(received) and all(
+        s.name == r.name and s.arguments == r.arguments and s.id in (None, r.id)
+        for s, r in zip(sent, received, strict=True)
+    )
+
+
+def _matches(sent: _Message, reply: _Reply) -> bool:
+    """Whether `sent` is `reply` as received, but for dropped call ids or added reasoning."""
+    received = reply.message
+    if sent.others != received.others or not _calls_match(_all_calls(sent), _all_calls(received)):
+        return False
+    texts = {variant.text for variant in reply.variants}
+    return sent.text in texts or _without_reasoning(sent.text, reply.reasoning) in texts
+
+
+def _text_difference(sent: str, received: str) -> str:
+    if received and sent.startswith(received):
+        return f"it adds {len(sent) - len(received):,} characters after the {len(received):,} received"
+    if sent and received.startswith(sent):
+        return f"it keeps the first {len(sent):,} of {len(received):,} characters"
+    if received and sent.endswith(received):
+        return f"it adds {len(sent) - len(received):,} characters before the {len(received):,} received"
+    if received and received in sent:
+        return f"it adds {len(sent) - len(received):,} characters around the {len(received):,} received"
+    if sent and sent in received:
+        return f"it keeps {len(sent):,} of {len(received):,} characters, cut from the middle"
+    same = len(_common_start(sent, received))
+    return (
+        f"its text differs from character {same + 1:,} on ({len(sent):,} characters sent, {len(received):,} received)"
+    )
+
+
+def _difference(sent: _Message, received: _Message) -> str:
+    """How `sent` differs from `received`, briefly."""
+    found = []
+    if sent.text != received.text:
+        found.append(_text_difference(sent.text, received.text))
+    if len(sent.calls) != len(received.calls):
+        found.append(f"it has {len(sent.calls)} tool calls, {len(received.calls)} received")
+    else:
+        for number, (s, r) in enumerate(zip(sent.calls, received.calls, strict=True), 1):
+            what = [
+                field
+                for field, a, b in (
+                    ("name", s.name, r.name),
+                    ("arguments", s.arguments, r.arguments),
+                    ("id", s.id, r.id),
+                )
+                if a != b and not (field == "id" and a is None)
+            ]
+            if what:
+                found.append(f"tool call {number}'s {' and '.join(what)} {'differ' if len(what) > 1 else 'differs'}")
+    if sent.function_call != received.function_call:
+        found.append("its function call differs")
+    if sent.others != received.others:
+        found.append("its other content parts differ")
+    return "; ".join(found) or "it differs"
+
+
+# -- the walk -------------------------------------------------------------------------------
+
+
+def _ordered(exchanges: Sequence[Exchange]) -> list[Exchange]:
+    def when(x: Exchange) -> datetime:
+        assert x.started_at is not None
+        return x.started_at if x.started_at.tzinfo else x.started_at.replace(tzinfo=UTC)
+
+    timed = sorted((x for x in exchanges if x.started_at is not None), key=when)
+    return timed + [x for x in exchanges if x.started_at is None]
+
+
+class _ReasoningFinder:
+    """Finds reasoning resent as content, remembering each message it judged (by digest), so
+    a message keeps its verdict in every later request that resends it."""
+
+    def __init__(self) -> None:
+        # The first characters of a received reasoning -> (reasoning, exchange id) in order.
+        self.received: dict[str, list[tuple[str, str]]] = {}
+        self.verdicts: dict[bytes, tuple[str, int] | None] = {}
+
+    def add(self, reasoning: str, source: str) -> None:
+        """`source` received `reasoning` (stripped)."""
+        if len(reasoning) >= _REASONING_MIN:
+            self.received.setdefault(reasoning[:_REASONING_MIN], []).append((reasoning, source))
+
+    def judge(self, text: str, digest: bytes, parent_reasoning: list[tuple[str, str]]) -> tuple[str, int] | None:
+        """What says message `text` carries reasoning, and how many characters of it, or None.
+        `parent_reasoning`: what the exchange it continues received, looked for anywhere in it."""
+        if digest in self.verdicts and (self.verdicts[digest] or not parent_reasoning):
+            return self.verdicts[digest]
+        verdict = None
+        think, answer = split_think(text)
+        starts = [found for found in reversed(self.received.get(text[:_REASONING_MIN], ())) if text.startswith(found[0])]  # fmt: skip
+        inside = starts or [found for found in parent_reasoning if found[0] in text]
+        if think is not None:
+            verdict = "opens with a <think> block", len(text) - len((answer or "").strip())
+        elif inside:
+            reasoning, source = inside[0]
+            verdict = f"carries the reasoning {source} received", len(reasoning)
+        elif opening := _REASONING_OPENING.match(text):
+            words = " ".join(opening.group().split())
+            verdict = f"reads as reasoning (it opens {words!r}; no earlier exchange received it)", len(text)
+        self.verdicts[digest] = verdict
+        return verdict
+
+    def notice(
+        self, history: list[_Message], digests: list[bytes], parent_reasoning: dict[int, list[tuple[str, str]]]
+    ) -> Notice | None:
+        """The `reasoning_in_history` notice for a history, or None."""
+        found = []
+        for position, (message, digest) in enumerate(zip(history, digests, strict=True), 1):
+            if message.role == "assistant" and message.text:
+                verdict = self.judge(message.text, digest, parent_reasoning.get(position, []))
+                if verdict is not None:
+                    found.append((f"message {position} {verdict[0]}", verdict[1]))
+        if not found:
+            return None
+        says = "; ".join(f"{what}: {size:,} characters" for what, size in found)
+        if len(found) > 1:
+            says = f"{sum(size for _, size in found):,} characters in all: {says}"
+        return Notice("reasoning_in_history", f"the history resends reasoning as content, inflating the prompt; {says}")
+
+
+def _walk(exchanges: Sequence[Exchange], *, notices: bool) -> tuple[dict[str, Thread], dict[str, list[Notice]]]:
+    order = _ordered(exchanges)
+    found_threads: dict[str, Thread] = {}
+    found_notices: dict[str, list[Notice]] = {}
+    # Prefix digest of (history + a reply) -> exchanges (by position in `order`) that received it.
+    continuations: dict[bytes, list[int]] = {}
+    # Prefix digest of a whole history -> exchanges that sent it.
+    histories: dict[bytes, list[int]] = {}
+    # Prefix digest of a root's history up to an assistant message -> the first such root.
+    root_starts: dict[bytes, int] = {}
+    reasoning = _ReasoningFinder()
+    conversation_of: list[str] = []
+    children: list[int] = []
+    conversations = 0
+
+    for position, exchange in enumerate(order):
+        history = [_message(m) for m in request_messages(exchange)]
+        digests = [_message_digest(m) for m in history]
+        prefixes = _prefixes(digests)
+        replies = _replies(exchange)
+        exchange_notices: list[Notice] = []
+        # Message number -> the reasoning received by the exchange that message continues.
+        parent_reasoning: dict[int, list[tuple[str, str]]] = {}
+
+        parent: int | None = None
+        if history:
+            for at in range(len(history) - 1, -1, -1):
+                if history[at].role != "assistant":
+                    continue
+                exact = continuations.get(prefixes[at + 1])
+                if exact:
+                    parent = exact[-1]
+                    break
+                candidates = histories.get(prefixes[at])
+                if candidates:
+                    parent, differs = _loose_parent(order, candidates, history[at])
+                    if notices:
+                        if differs:
+                            exchange_notices.append(Notice("history_differs", f"message {at + 1} {differs}"))
+                        found = [(r.reasoning, order[parent].id) for r in _replies(order[parent]) if r.reasoning]
+                        parent_reasoning[at + 1] = found
+                    break
+
+        twins = histories.get(prefixes[-1]) if history else None
+        branch: str | None = None
+        if twins:
+            branch = "regeneration"
+        elif parent is not None and children[parent]:
+            branch = "edit"
+
+        conversation: str | None = None
+        if parent is not None:
+            conversation = conversation_of[parent]
+        elif twins:
+            conversation = conversation_of[twins[0]]
+        else:
+            for at in range(len(history), 0, -1):
+                if history[at - 1].role == "assistant" and (root := root_starts.get(prefixes[at])) is not None:
+                    conversation, branch = conversation_of[root], "edit"
+                    break
+        if conversation is None:
+            conversations += 1
+            conversation = f"c{conversations}"
+
+        found_threads[exchange.id] = Thread(
+            conversation=conversation,
+            turn=max(1, sum(m.role == "user" for m in history)),
+            parent=order[parent].id if parent is not None else None,
+            branch=branch,
+        )
+        if notices:
+            resent = reasoning.notice(history, digests, parent_reasoning)
+            found_notices[exchange.id] = [*([resent] if resent else []), *exchange_notices]
+
+        # What later exchanges look up.
+        conversation_of.append(conversation)
+        children.append(0)
+        if parent is not None:
+            children[parent] += 1
+        if not history:
+            continue
+        histories.setdefault(prefixes[-1], []).append(position)
+        if parent is None:
+            for at in range(1, len(history) + 1):
+                if history[at - 1].role == "assistant":
+                    root_starts.setdefault(prefixes[at], position)
+        received = set()
+        for reply in replies:
+            for variant in reply.variants:
+                received.add(_digest(prefixes[-1] + _message_digest(variant)))
+            if notices and reply.reasoning:
+                reasoning.add(reply.reasoning, exchange.id)
+        for key in received:
+            continuations.setdefault(key, []).append(position)
+
+    return found_threads, found_notices
+
+
+def _loose_parent(order: list[Exchange], candidates: list[int], sent: _Message) -> tuple[int, str | None]:
+    """Of exchanges with the same history, the one `sent` (the next message) continues, and how
+    it differs from what that one received (None when only by what `_matches` allows)."""
+    recent = [(candidate, _replies(order[candidate])) for candidate in reversed(candidates[-_LOOSE_CANDIDATES:])]
+    for candidate, replies in recent:
+        if any(_matches(sent, reply) for reply in replies):
+            return candidate, None
+    answered = [(candidate, reply) for candidate, replies in recent for reply in replies]
+    if not answered:
+        return candidates[-1], f"was never received: {order[candidates[-1]].id} got no reply"
+    # The reply the message starts most like (the latest of equals): the one the client changed.
+    candidate, reply = max(answered, key=lambda found: len(_common_start(sent.text, found[1].message.text)))
+    return candidate, f"is not what {order[candidate].id} received: {_difference(sent, reply.message)}"
+
+
+def _common_start(a: str, b: str) -> str:
+    n = next((n for n, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return a[:n]

@@ -1,0 +1,333 @@
+"""Conversations found from resent histories: threads (conversation, turn, parent, branch) and
+the history notices, on captures/branching_conversation.jsonl (written by
+tests/data/make_conversation_captures.py), the replayed recording, seed 001, and generated trees."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import analyzer
+from analyzer.model import Exchange, Notice, Request, Response
+from analyzer.protocols.openai_chat import request_messages
+from analyzer.threads import Thread, history_notices, threads
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURES = ROOT / "captures"
+SCRIPT = ROOT / "tests" / "data" / "make_conversation_captures.py"
+_spec = importlib.util.spec_from_file_location("make_conversation_captures", SCRIPT)
+assert _spec is not None and _spec.loader is not None
+made = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(made)
+
+BRANCHING = CAPTURES / "branching_conversation.jsonl"
+REDACTED = re.compile(r"<redacted:[0-9a-f]{8}>")
+
+
+def load(path: Path) -> analyzer.Exchanges:
+    exchanges = analyzer.load(path)
+    assert not exchanges.problems
+    return exchanges
+
+
+def line(n: int) -> str:
+    return f"branching_conversation.jsonl#{n}"
+
+
+# -- the capture file ------------------------------------------------------------------------
+
+
+def test_branching_capture_is_what_make_conversation_captures_writes(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], check=True, timeout=60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [BRANCHING.name]
+    assert (tmp_path / BRANCHING.name).read_bytes() == BRANCHING.read_bytes(), "run make_conversation_captures.py"
+
+
+def test_branching_capture_lines_are_chatcap_1_har_entries_with_redacted_credentials() -> None:
+    text = BRANCHING.read_text(encoding="utf-8")
+    assert made.base.OPENAI_KEY not in text and made.base.VLLM_KEY not in text and "__cf_bm=" not in text
+    for entry in map(json.loads, text.splitlines()):
+        assert entry["comment"].startswith("synthetic exchange")
+        assert (entry["_chatcap"]["schema"], entry["_chatcap"]["complete"]) == ("chatcap/1", True)
+        named = {h["name"] for part in ("request", "response") for h in entry[part]["headers"] if REDACTED.fullmatch(h["value"])}  # fmt: skip
+        assert sorted(named) == entry["_chatcap"]["redacted"] and "authorization" in named
+        body = entry["response"]["content"]["text"].encode("utf-8")
+        reads = entry["response"]["_chunks"]
+        assert [end for _, end in reads] == sorted({end for _, end in reads}) and reads[-1][1] == len(body)
+        assert [t for t, _ in reads] == sorted({t for t, _ in reads})
+        timings = entry["timings"]
+        assert timings["send"] + timings["wait"] <= reads[0][0]
+        assert timings["send"] + timings["wait"] + timings["receive"] == reads[-1][0] == entry["time"]
+
+
+def test_branching_capture_reconstructs_what_the_script_streamed() -> None:
+    exchanges = load(BRANCHING)
+    replies = [x.reconstruct().choices[0] for x in exchanges]
+    assert [(c.content, c.reasoning) for c in replies] == [
+        (made.R1, None),
+        ("", made.TRAVEL_REASONING_1),
+        (made.R2, None),
+        (made.TRAVEL_ANSWER_2, made.TRAVEL_REASONING_2),
+        (made.R2_REGENERATED, None),
+        (made.R2_EDITED, None),
+        (made.TRAVEL_ANSWER_3, made.TRAVEL_REASONING_3),
+        (made.R3, None),
+        (made.R_NEW_CHAT, None),
+        (made.R4, None),
+    ]
+    assert [(call.id, call.name, call.parsed_arguments) for call in replies[1].tool_calls] == [
+        (made.TOOL_CALL_ID, "get_forecast", {"city": "Lisbon", "day": "tomorrow"})
+    ]
+    assert all(x.reconstruct().warnings == [] for x in exchanges)
+
+
+# -- threads ---------------------------------------------------------------------------------
+
+
+def test_threads_of_a_multi_turn_capture_with_a_regeneration_and_an_edit() -> None:
+    assert threads(load(BRANCHING)) == {
+        line(1): Thread("c1", 1, None, None),  # baking, turn 1
+        line(2): Thread("c2", 1, None, None),  # travel: another system prompt, another conversation
+        line(3): Thread("c1", 2, line(1), None),
+        line(4): Thread("c2", 1, line(2), None),  # the tool result: still the first question's turn
+        line(5): Thread("c1", 2, line(1), "regeneration"),  # line 3's request again
+        line(6): Thread("c1", 2, line(1), "edit"),  # line 3's question edited
+        line(7): Thread("c2", 2, line(4), None),  # reasoning resent as content: still a continuation
+        line(8): Thread("c1", 3, line(6), None),  # on the edited branch, re-serialised
+        line(9): Thread("c3", 1, None, None),  # the same system prompt, a new first question: a new chat
+        line(10): Thread("c1", 4, line(8), None),  # line 8's reply cut by the user: still its continuation
+    }
+
+
+def test_replayed_conversation_regeneration_and_edit() -> None:
+    exchanges = load(CAPTURES / "replayed" / "conversation.jsonl")
+    ids = [x.id for x in exchanges]
+    assert threads(exchanges) == {
+        ids[0]: Thread("c1", 1, None, None),
+        ids[1]: Thread("c1", 2, ids[0], None),
+        ids[2]: Thread("c1", 3, ids[1], None),
+        ids[3]: Thread("c1", 3, ids[1], "regeneration"),
+        ids[4]: Thread("c1", 4, ids[3], None),  # continues the regenerated reply, not the first one
+        ids[5]: Thread("c1", 4, ids[3], "edit"),
+        ids[6]: Thread("c1", 5, ids[5], None),
+    }
+    assert all(notices == [] for notices in history_notices(exchanges).values())
+
+
+def test_retry_after_an_http_error_is_a_regeneration() -> None:
+    exchanges = load(CAPTURES / "errors.jsonl")  # line 1: HTTP 429; line 2: the same request again
+    assert list(threads(exchanges).values()) == [
+        Thread("c1", 1, None, None),
+        Thread("c1", 1, None, "regeneration"),
+        Thread("c2", 1, None, None),
+    ]
+
+
+def test_every_bundled_exchange_gets_a_thread_and_files_stay_apart() -> None:
+    exchanges = load(CAPTURES)
+    found = threads(exchanges)
+    assert set(found) == {x.id for x in exchanges}
+    by_conversation: dict[str, set[str]] = {}
+    for exchange_id, thread in found.items():
+        by_conversation.setdefault(thread.conversation, set()).add(exchange_id.split("#")[0])
+    assert all(len(files) == 1 for files in by_conversation.values())
+    # Seeds have no start time: they come last, in input order, each a conversation of its own.
+    assert [found[x.id].conversation for x in exchanges if x.started_at is None] == [
+        f"c{n}" for n in range(len(by_conversation) - 2, len(by_conversation) + 1)
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(range(10)))
+def test_shuffled_input_gives_the_same_threads(permutation: list[int]) -> None:
+    exchanges = load(BRANCHING)
+    shuffled = [exchanges[n] for n in permutation]
+    assert set(threads(shuffled)) == {x.id for x in exchanges}  # every exchange gets a Thread
+    assert threads(shuffled) == threads(exchanges)
+    assert history_notices(shuffled) == history_notices(exchanges)
+
+
+# -- notices ---------------------------------------------------------------------------------
+
+
+def test_reasoning_resent_as_content_is_flagged_with_its_size() -> None:
+    notices = history_notices(load(BRANCHING))
+    assert notices[line(7)] == [
+        Notice(
+            "reasoning_in_history",
+            "the history resends reasoning as content, inflating the prompt; "
+            f"message 5 carries the reasoning {line(4)} received: {len(made.TRAVEL_REASONING_2)} characters",
+        )
+    ]
+    assert notices[line(7)][0].message.endswith(": 94 characters")
+
+
+def test_reply_cut_by_the_user_differs_from_what_was_received() -> None:
+    notices = history_notices(load(BRANCHING))
+    assert notices[line(10)] == [
+        Notice("history_differs", f"message 7 is not what {line(8)} received: it keeps the first 131 of 227 characters")
+    ]
+    assert (len(made.R3_FIRST), len(made.R3)) == (131, 227)
+    assert request_messages(load(BRANCHING)[9])[6]["content"] == made.R3_FIRST
+
+
+def test_other_branching_exchanges_have_no_notices() -> None:
+    notices = history_notices(load(BRANCHING))
+    assert set(notices) == {line(n) for n in range(1, 11)}
+    # Line 4 resends the tool call re-serialised and with its reasoning_content field, line 8
+    # its history as content parts with a trailing newline: the same messages, no notice.
+    assert {n for n in range(1, 11) if notices[line(n)]} == {7, 10}
+
+
+def test_seed_001_reasoning_in_history() -> None:
+    (exchange,) = load(CAPTURES / "001_abeb99c31e8268f6.txt")
+    history = request_messages(exchange)
+    resent = history[1]["content"]
+    assert resent.startswith("The user asks:") and resent.endswith('"Hello my friend"Hello my friend')
+    assert history_notices([exchange]) == {
+        exchange.id: [
+            Notice(
+                "reasoning_in_history",
+                "the history resends reasoning as content, inflating the prompt; message 2 reads as reasoning "
+                f"(it opens 'The user asks'; no earlier exchange received it): {len(resent)} characters",
+            )
+        ]
+    }
+    assert threads([exchange]) == {exchange.id: Thread("c1", 2, None, None)}
+
+
+# -- generated conversation trees --------------------------------------------------------------
+
+# One step of a generated session: what the user does, to which earlier exchange (any number,
+# taken modulo how many there are), how the client resends the reply it continues, where
+# replies carry reasoning (nowhere, a <think> block opening the content, `reasoning_content`),
+# how many choices a reply has and which one is continued.
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["new chat", "continue", "regenerate", "edit"]),
+        st.integers(0, 10**6),
+        st.sampled_from(["as received", "answer only", "cut", "reasoning first", "reasoning last"]),
+        st.sampled_from([None, "think", "field"]),
+        st.integers(1, 2),
+        st.integers(0, 1),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@dataclass
+class Node:
+    """One generated exchange, and what the rules must find for it."""
+
+    history: list[dict[str, Any]]
+    replies: list[str]
+    reasoning: list[str | None]  # each reply's reasoning_content
+    thread: Thread
+    differs: bool  # the message at the continuation point is not what the parent received
+    children: int = 0
+
+
+def grow(steps: list[tuple[str, int, str, str | None, int, int]]) -> list[Node]:
+    """A session that starts chats, continues, regenerates and edits as `steps` say."""
+    nodes: list[Node] = []
+    conversations = 0
+    for n, (action, pick, resend, where, choices, chosen) in enumerate(steps):
+        # Every reply and reasoning starts with its own id, so even a cut one says which it was.
+        answers = [f"R{n}.{i}: the answer, long enough to cut in half" for i in range(choices)]
+        thoughts = [f"T{n}.{i}: weighing it up before answering" for i in range(choices)]
+        replies = [
+            f"<think>\n{t}\n</think>\n\n{a}" if where == "think" else a for t, a in zip(thoughts, answers, strict=True)
+        ]
+        reasoning = thoughts if where == "field" else [None] * choices
+
+        target = nodes[pick % len(nodes)] if nodes else None
+        if target is None or action == "new chat" or (action == "edit" and target.thread.parent is None):
+            # A new chat, or the first question edited: the same on the wire.
+            conversations += 1
+            history = [{"role": "system", "content": f"S{n % 2}"}, {"role": "user", "content": f"Q{n}"}]
+            nodes.append(Node(history, replies, reasoning, Thread(f"c{conversations}", 1, None, None), differs=False))
+            continue
+        if action == "continue":
+            reply = target.replies[chosen % len(target.replies)]
+            thought = target.reasoning[chosen % len(target.reasoning)]
+            sent = {
+                "as received": reply,
+                "answer only": reply.split("</think>\n\n")[-1],
+                "cut": reply[: len(reply) // 2],
+                "reasoning first": f"{thought or ''}{reply}",  # seed 001's client
+                "reasoning last": f"{reply}\n\n{thought or ''}",
+            }
+            history = [*target.history, {"role": "assistant", "content": sent[resend]}, {"role": "user", "content": f"Q{n}"}]  # fmt: skip
+            branch = "edit" if target.children else None
+            thread = Thread(target.thread.conversation, target.thread.turn + 1, f"x{nodes.index(target)}", branch)
+            target.children += 1
+            nodes.append(Node(history, replies, reasoning, thread, differs=resend == "cut"))
+            continue
+        # A regeneration sends the same history again; an edit another last question.
+        history = target.history if action == "regenerate" else [*target.history[:-1], {"role": "user", "content": f"Q{n}"}]  # fmt: skip
+        branch = "regeneration" if action == "regenerate" else "edit"
+        thread = Thread(target.thread.conversation, target.thread.turn, target.thread.parent, branch)
+        if target.thread.parent is not None:
+            nodes[int(target.thread.parent[1:])].children += 1
+        nodes.append(Node(history, replies, reasoning, thread, target.differs))
+    return nodes
+
+
+def exchanges_of(nodes: list[Node]) -> list[Exchange]:
+    """The nodes as non-streaming chat/completions exchanges, one second apart."""
+    exchanges = []
+    for n, node in enumerate(nodes):
+        request = {"model": "m", "messages": node.history}
+        response = {
+            "id": f"chatcmpl-generated{n}",
+            "object": "chat.completion",
+            "created": 1758067200 + n,
+            "model": "m",
+            "choices": [
+                {"index": i, "message": {"role": "assistant", "content": text, "reasoning_content": thought}}
+                for i, (text, thought) in enumerate(zip(node.replies, node.reasoning, strict=True))
+            ],
+        }
+        exchanges.append(
+            Exchange(
+                id=f"x{n}",
+                source="generated",
+                format="json-dump",
+                request=Request("POST", "https://api.example/v1/chat/completions", body=orjson.dumps(request)),
+                response=Response(200, headers=[("content-type", "application/json")], body=orjson.dumps(response)),
+                started_at=datetime(2025, 9, 17, tzinfo=UTC) + timedelta(seconds=n),
+            )
+        )
+    return exchanges
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=STEPS, shuffle=st.randoms(use_true_random=False))
+def test_generated_sessions_give_their_threads_and_notices(
+    steps: list[tuple[str, int, str, str | None, int, int]], shuffle: Any
+) -> None:
+    nodes = grow(steps)
+    exchanges = exchanges_of(nodes)
+    shuffle.shuffle(exchanges)
+    assert threads(exchanges) == {f"x{n}": node.thread for n, node in enumerate(nodes)}
+    notices = history_notices(exchanges)
+    received = [thought for node in nodes for thought in node.reasoning if thought]
+    for n, node in enumerate(nodes):
+        # A reply resent with its <think> block (whole, or cut inside it) or with the reasoning
+        # it received joined to it carries reasoning, in this request and every later one.
+        resent = [m["content"] for m in node.history if m["role"] == "assistant"]
+        carries = any("<think>" in text or any(thought in text for thought in received) for text in resent)
+        expected = ["reasoning_in_history"] * carries + ["history_differs"] * node.differs
+        assert [notice.code for notice in notices[f"x{n}"]] == expected, n
