@@ -106,3 +106,14 @@ def test_think_split_rules() -> None:
     assert split_think("  <think>still thinking") == ("still thinking", "")  # cut off while thinking
     assert split_think("no block <think>x</think>") == (None, "no block <think>x</think>")
     assert split_think(None) == (None, None)
+
+
+def test_events_replayed_by_id_are_flagged_and_a_run_of_one_id_is_not() -> None:
+    def event(event_id: str | None, text: str) -> bytes:
+        chunk = {"choices": [{"index": 0, "delta": {"content": text}}]}
+        return (f"id: {event_id}\n".encode() if event_id else b"") + b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    replayed = analyzer.parse(event("1", "a") + event("2", "b") + event("1", "a") + event("3", "c"))[0].reconstruct()
+    assert replayed.has("duplicate_events") and "1 event(s)" in str(replayed.warnings[0])
+    carried = analyzer.parse(event("1", "a") + event(None, "b") + event(None, "c") + event("2", "d"))[0].reconstruct()
+    assert not carried.has("duplicate_events") and carried.choices[0].content == "abcd"

@@ -858,12 +858,30 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
             lenient.warnings.extend(w for w in rec.warnings if w.code not in ("bad_chunk", "chunk_shape"))
             rec, acc = lenient, lenient_acc
     rec.comments = [text for _, text in decoder.comments]
+    replayed = _replayed_events(events)
+    if replayed:
+        rec.warn("duplicate_events", f"{replayed} event(s) repeat an earlier event id (a replay after a reconnect?)")
     if events and events[-1].unterminated and not rec.done:
         rec.warn("unterminated_event", "the last event has no blank line after it (the stream or the dump was cut)")
     acc.finish()
     rec.marks = acc.marks()
     _ending(exchange, rec)
     return rec
+
+
+def _replayed_events(events: list[Event]) -> int:
+    """Events whose `id:` returns to one seen before another: a server replaying events.
+    (An event without an `id:` field keeps the last one, so a run of equal ids is normal.)"""
+    seen: set[str] = set()
+    previous = None
+    replayed = 0
+    for event in events:
+        if event.id is not None and event.id != previous:
+            if event.id in seen:
+                replayed += 1
+            seen.add(event.id)
+            previous = event.id
+    return replayed
 
 
 def _ending(exchange: Exchange, rec: Reconstruction) -> None:
