@@ -13,7 +13,7 @@ import click
 
 from analyzer.errors import LoadError
 from analyzer.ingest import Exchanges, load
-from analyzer.metrics import format_ms, reported_cost
+from analyzer.metrics import format_ms
 from analyzer.model import Exchange, Reconstruction
 
 
@@ -63,24 +63,36 @@ def _console() -> Any:
     from rich.console import Console
 
     # Off a terminal rich assumes 80 columns; a piped table is read in an editor or a log.
-    return Console(soft_wrap=False) if sys.stdout.isatty() else Console(width=160)
+    return Console(soft_wrap=False) if sys.stdout.isatty() else Console(width=200)
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_friendly
 def summary(paths: tuple[str, ...]) -> None:
-    """A table per exchange: model, status, TTFT, tokens, tok/s, cost."""
+    """A table per exchange: model, status, TTFB/TTFT, tokens, tok/s, cost (~ estimated, ≈ priced)."""
     from rich.table import Table
 
+    from analyzer.cost import cost_of
+    from analyzer.protocols.openai_chat import request_messages
+    from analyzer.tokens import usage_or_estimate
+
     exchanges = _load(paths)
-    table = Table(title=f"{len(exchanges)} exchange(s)", title_justify="left")
+    table = Table(
+        title=f"{len(exchanges)} exchange(s)",
+        title_justify="left",
+        caption="~ tokens estimated from the text · ≈ cost priced by chatcap (genai-prices or CHATCAP_PRICES) · "
+        "$ as reported by the provider · ~ s: 1 s resolution",
+        caption_justify="left",
+    )
     for name, justify in [
         ("exchange", "left"), ("model", "left"), ("status", "right"), ("ends", "left"), ("TTFB", "right"),
         ("TTFT", "right"), ("duration", "right"), ("tokens in→out", "right"), ("tok/s", "right"),
         ("timed by", "left"), ("cost", "right"), ("warnings", "right"),
     ]:  # fmt: skip
-        table.add_column(name, justify=justify, no_wrap=name in ("exchange", "TTFB", "TTFT", "duration", "timed by"))
+        table.add_column(
+            name, justify=justify, no_wrap=name in ("exchange", "model", "TTFB", "TTFT", "duration", "timed by", "cost")
+        )
     for exchange in exchanges:
         rec = _reconstruct(exchange)
         if rec is None:
@@ -88,10 +100,15 @@ def summary(paths: tuple[str, ...]) -> None:
             continue
         timing = rec.timing
         resolution = timing.resolution_ms if timing else None
-        usage = rec.usage
-        tokens = f"{usage.prompt_tokens}→{usage.completion_tokens}" if usage else "—"
+        usage = usage_or_estimate(rec, request_messages(exchange), None)
+        estimated = usage is not None and usage.source == "estimated"
+        tokens = (
+            "—"
+            if usage is None
+            else f"{'~' if estimated else ''}{_count(usage.prompt_tokens)}→{usage.completion_tokens}"
+        )
         rate = timing.decode_tokens_per_s if timing else None
-        cost = reported_cost(rec)
+        cost = cost_of(exchange, rec, usage)
         status = exchange.response.status if exchange.response else None
         table.add_row(
             exchange.id,
@@ -104,10 +121,22 @@ def summary(paths: tuple[str, ...]) -> None:
             tokens,
             f"{rate:.1f}" if rate else "—",
             TIMED_BY.get(timing.source, timing.source) if timing else "—",
-            f"${cost:g}" if cost is not None else "—",
+            _dollars(cost),
             str(len(rec.warnings)) if rec.warnings else "",
         )
     _console().print(table)
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _dollars(cost: Any) -> str:
+    """The provider's own figure as is; a price chatcap worked out with ≈ (from estimated tokens: ~≈)."""
+    if cost.usd is None:
+        return "—"
+    mark = "" if cost.source == "reported" else ("~≈" if cost.estimated_tokens else "≈")
+    return f"{mark}${cost.usd:.6f}".rstrip("0").rstrip(".") if cost.usd else f"{mark}$0"
 
 
 # Where an exchange's timing came from, in the summary's words (DESIGN.md, "Timing vocabulary").

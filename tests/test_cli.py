@@ -91,3 +91,13 @@ def test_show_labels_the_reasoning_in_a_terminal() -> None:
     result = chatcap("show", "captures/001_abeb99c31e8268f6.txt")
     assert result.returncode == 0, result.stderr
     assert "Reasoning:" in result.stdout and "Hello there friend" in result.stdout
+
+
+def test_summary_marks_estimated_tokens_and_priced_costs() -> None:
+    result = chatcap("summary", "captures/")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("│")}
+    assert "~?→121" in lines["002_22fabd0d0adae130.txt#1"]  # no usage reported, no request: completion estimated
+    assert "│          $0 │" in lines["001_abeb99c31e8268f6.txt#1"]  # the gateway's own cost after [DONE]
+    assert "≈$0.000026" in lines["branching_conversation.jsonl#1"]  # 44 in, 33 out at gpt-4o-mini's price
+    assert "~ tokens estimated" in result.stdout
