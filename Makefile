@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench recordings compatibility clean chromium
+.PHONY: demo test bench recordings compatibility clean chromium charts
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ recordings: $(VENV)/.test
 # docs/compatibility.md from a run over ../shared/corpus/real (CI test data, not in the repo).
 compatibility: $(VENV)/.test
 	$(PY) docs/compatibility.py
+
+# Redraw the README's pictures (docs/img/) from the bundled captures.
+charts: $(VENV)/.test
+	$(PY) docs/charts.py
 
 bench: $(VENV)/.test
 	$(PY) benchmarks/run.py
