@@ -19,6 +19,7 @@ import orjson
 
 from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, ToolCall, Usage, created_unit_ms
 from analyzer.sse import Event, decode, lenient_events
+from analyzer.usage import normalise as normalise_usage
 
 PROTOCOL = "openai_chat"
 
@@ -623,30 +624,6 @@ def split_think(content: str | None) -> tuple[str | None, str | None]:
     inner = content.lstrip()[len(_THINK_OPEN) :]
     think, closed, rest = inner.partition(_THINK_CLOSE)
     return think.strip("\n"), rest.lstrip("\n") if closed else ""
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def normalise_usage(raw: dict[str, Any]) -> Usage:
-    """OpenAI's usage object with the provider variants folded into the common figures."""
-    prompt_details = raw.get("prompt_tokens_details") or {}
-    completion_details = raw.get("completion_tokens_details") or {}
-    cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
-    if cached is None:
-        cached = _int(raw.get("prompt_cache_hit_tokens"))  # DeepSeek
-    reasoning = _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else None
-    if reasoning is None:
-        reasoning = _int(raw.get("reasoning_tokens"))  # a few servers put it at the top level
-    return Usage(
-        raw=raw,
-        prompt_tokens=_int(raw.get("prompt_tokens")),
-        completion_tokens=_int(raw.get("completion_tokens")),
-        total_tokens=_int(raw.get("total_tokens")),
-        cached_prompt_tokens=cached,
-        reasoning_tokens=reasoning,
-    )
 
 
 def _payload_is_done(data: bytes) -> bool:
