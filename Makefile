@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench recordings compatibility clean chromium charts
+.PHONY: demo test lab bench recordings compatibility clean chromium charts
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ chromium:
 test: $(VENV)/.test chromium
 	$(PY) -m ruff check $(wildcard analyzer tests benchmarks addons docs)
 	$(PY) -m pytest
+
+# JupyterLab on notebooks/ (chatcap lab).
+lab: $(VENV)/.test
+	$(PY) -m analyzer lab
 
 # Re-record captures/replayed/: synthetic conversations through the real proxy and addon.
 recordings: $(VENV)/.test

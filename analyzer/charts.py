@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import pandas as pd
 
 from analyzer.metrics import STALL_MS
 
-__all__ = ["conversation", "gaps", "latency", "save", "timeline", "tokens_and_cost"]
+__all__ = ["conversation", "gaps", "latency", "offline", "save", "timeline", "tokens_and_cost"]
 
 # What the model generated, phase by phase: colours that stay apart for colour-blind readers.
 PHASES = ["reasoning", "content", "tool_call", "refusal"]
@@ -35,6 +36,27 @@ TOKEN_COLOURS = ["#9ecae9", "#3b75af", "#8e6bbf", "#ef8636"]
 SOURCES = ["chunks", "har", "mitmproxy", "created", "none"]
 SOURCE_SHAPES = ["circle", "square", "diamond", "triangle-up", "cross"]
 WIDTH = 560
+
+
+def offline() -> str:
+    """Draw altair charts in Jupyter without the network (done on import in a kernel).
+
+    Altair's default renderer fetches Vega from a CDN; chatcap never needs the network, so
+    charts are drawn by altair's JupyterChart widget with the JavaScript that vl-convert
+    bundles (interactive: tooltips, selections), or as static SVG without anywidget.
+    Returns the renderer's name."""
+    try:
+        import anywidget  # noqa: F401 - JupyterChart is an anywidget
+
+        alt.renderers.enable("jupyter", offline=True)
+        return "jupyter"
+    except ImportError:
+        alt.renderers.enable("svg")
+        return "svg"
+
+
+if "ipykernel" in sys.modules:
+    offline()
 
 
 def _styled(chart: Any) -> Any:

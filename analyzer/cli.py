@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -289,6 +290,33 @@ def replay(paths: tuple[str, ...], host: str, port: int, speed: float, cert: str
         click.echo(f"served {server.served} request(s)")
     finally:
         server.server_close()
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--port", type=int, help="Port to serve on; default: JupyterLab's (8888, or the next free one).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+@click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED)
+@_friendly
+def lab(port: int | None, no_browser: bool, jupyter_args: tuple[str, ...]) -> None:
+    """JupyterLab on notebooks/ (other options go to `jupyter lab`)."""
+    try:
+        from jupyterlab.labapp import LabApp
+    except ImportError:
+        raise click.ClickException("JupyterLab is not installed: pip install 'chatcap[lab]'") from None
+    # The notebooks live in the repository checkout chatcap is installed from (`pip install -e`).
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    if not notebooks.is_dir():
+        raise click.ClickException(
+            f"no notebooks/ in {notebooks.parent}: install chatcap from its repo with pip install -e"
+        )
+    args = [f"--ServerApp.root_dir={notebooks}"]
+    args += [f"--ServerApp.port={port}"] if port is not None else []
+    args += ["--ServerApp.open_browser=False"] if no_browser else []
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in jupyter_args:
+        # Containers and CI machines often run as root, which Jupyter refuses unless told.
+        click.echo("running as root: starting JupyterLab with --allow-root", err=True)
+        args.append("--allow-root")
+    LabApp.launch_instance(argv=[*args, *jupyter_args])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -95,8 +95,7 @@ def exchanges(xs: Iterable[Exchange], *, prices: Prices | None = None) -> pd.Dat
     from genai-prices or your TOML file (`cost_source`), else missing with a warning.
     """
     xs = list(xs)
-    thread_of = threads.threads(xs)
-    history = threads.history_notices(xs)
+    thread_of, history = threads.analyse(xs)
     cols: dict[str, list[Any]] = {name: [] for name in _EXCHANGE_DTYPES}
     for exchange in xs:
         rec = exchange.reconstruct()
@@ -211,16 +210,13 @@ def _content_text(content: Any) -> str | None:
     return str(content)
 
 
-def _message_key(message: dict[str, Any]) -> bytes:
-    keep = {k: message.get(k) for k in ("role", "content", "tool_calls", "tool_call_id", "name")}
-    return orjson.dumps(keep, option=orjson.OPT_SORT_KEYS)
-
-
 def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:
     """The conversations as the model saw them: each request's history and then the reply,
     one row per message, in order. Chat apps resend the whole history every turn, so by
-    default a message appears once, at the exchange that first sent it (`first_sent_by`);
-    `new_only=False` repeats every history in full."""
+    default a message appears once, at the exchange that first sent it (`first_sent_by`), and
+    a reply sent back in the next request is not repeated (messages compare as the threads
+    compare them, so a client's re-serialising does not make them new); `new_only=False`
+    repeats every history in full."""
     xs = list(xs)
     thread_of = threads.threads(xs)
     first_seen: dict[tuple[str | None, int, bytes], str] = {}
@@ -246,7 +242,7 @@ def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:
         thread = thread_of.get(exchange.id)
         history = openai_chat.request_messages(exchange)
         for position, message in enumerate(history):
-            key = (thread.conversation if thread else exchange.id, position, _message_key(message))
+            key = (thread.conversation if thread else exchange.id, position, threads.message_key(message))
             first = first_seen.setdefault(key, exchange.id)
             if new_only and first != exchange.id:
                 continue
@@ -254,6 +250,8 @@ def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:
         rec = exchange.reconstruct()
         if rec.choices:
             reply = rec.to_openai()["choices"][0]["message"]
+            key = (thread.conversation if thread else exchange.id, len(history), threads.message_key(reply))
+            first_seen.setdefault(key, exchange.id)
             add(exchange, len(history), reply, "reply", exchange.id)
     return _frame(cols, _MESSAGE_DTYPES)
 

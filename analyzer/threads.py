@@ -118,6 +118,17 @@ def history_notices(exchanges: Sequence[Exchange]) -> dict[str, list[Notice]]:
     return _walk(exchanges, notices=True)[1]
 
 
+def analyse(exchanges: Sequence[Exchange]) -> tuple[dict[str, Thread], dict[str, list[Notice]]]:
+    """`threads` and `history_notices` in one pass over the exchanges."""
+    return _walk(exchanges, notices=True)
+
+
+def message_key(message: dict[str, Any]) -> bytes:
+    """A digest of a chat message as the threads compare it: clients that re-serialise a
+    message (whitespace at the ends, `null` for no content, reasoning fields) keep its key."""
+    return _message_digest(_message(message))
+
+
 # -- messages -------------------------------------------------------------------------------
 
 
