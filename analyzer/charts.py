@@ -206,7 +206,7 @@ def latency(exchanges: pd.DataFrame, by: str = "served_model") -> Any:
                 ],
             )
         )
-        return alt.layer(box, points).properties(width=WIDTH // 2, height=alt.Step(26))
+        return alt.layer(box, points).properties(width=230, height=alt.Step(26))
 
     chart = alt.hconcat(
         panel("ttft_ms", "time to first token (ms)"), panel("decode_tokens_per_s", "decode rate (tokens/s)")
