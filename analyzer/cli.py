@@ -295,16 +295,19 @@ def replay(paths: tuple[str, ...], host: str, port: int, speed: float, cert: str
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--port", type=int, help="Port to serve on; default: JupyterLab's (8888, or the next free one).")
 @click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Open this directory instead of notebooks/.")
 @click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED)
 @_friendly
-def lab(port: int | None, no_browser: bool, jupyter_args: tuple[str, ...]) -> None:
+def lab(port: int | None, no_browser: bool, directory: str | None, jupyter_args: tuple[str, ...]) -> None:
     """JupyterLab on notebooks/ (other options go to `jupyter lab`)."""
     try:
         from jupyterlab.labapp import LabApp
     except ImportError:
         raise click.ClickException("JupyterLab is not installed: pip install 'chatcap[lab]'") from None
     # The notebooks live in the repository checkout chatcap is installed from (`pip install -e`).
-    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    notebooks = Path(directory) if directory else Path(__file__).resolve().parent.parent / "notebooks"
+    if directory and not notebooks.is_dir():
+        raise click.ClickException(f"{notebooks}: no such directory")
     if not notebooks.is_dir():
         raise click.ClickException(
             f"no notebooks/ in {notebooks.parent}: install chatcap from its repo with pip install -e"
