@@ -7,6 +7,7 @@ chart, with one look (white background, so they read the same in light and dark 
     analyzer.charts.tokens_and_cost(df)           # prompt (cached or not), reasoning, answer; cost
     analyzer.charts.gaps(ch, df)                  # inter-chunk gaps, ECDF on a log scale
     analyzer.charts.conversation(df, "c1")        # how the history grows turn after turn
+    analyzer.charts.explorer(ch, df)              # click an exchange, see its timeline
     analyzer.charts.save(chart, "x.png")          # or .svg, via vl-convert
 
 Only what has a time is drawn on a time axis, and every latency mark says where its figure
@@ -26,7 +27,7 @@ import pandas as pd
 
 from analyzer.metrics import STALL_MS
 
-__all__ = ["conversation", "gaps", "latency", "offline", "save", "timeline", "tokens_and_cost"]
+__all__ = ["conversation", "explorer", "gaps", "latency", "offline", "save", "timeline", "tokens_and_cost"]
 
 # What the model generated, phase by phase: colours that stay apart for colour-blind readers.
 PHASES = ["reasoning", "content", "tool_call", "refusal"]
@@ -151,6 +152,64 @@ def _timeline_panel(text: pd.DataFrame, stalls: pd.DataFrame, marks: pd.DataFram
         label = alt.Chart(marks).mark_text(align="left", dx=3, fontSize=10, color="#555555")
         layers.append(label.encode(x="t_s:Q", y=alt.value(8), text="mark:N"))
     return alt.layer(*layers).properties(width=WIDTH, height=150, title=title)
+
+
+def explorer(chunks: pd.DataFrame, exchanges: pd.DataFrame, by: str = "served_model") -> Any:
+    """Linked views: every streamed exchange with per-read times as a point (TTFT against
+    duration, coloured by model); click one (shift-click for more) and its stream timeline
+    appears beside it. One chart, so it works in a notebook without a kernel round trip."""
+    text = chunks[chunks["kind"].isin(PHASES) & chunks["t_ms"].notna()]
+    streamed = set(text["exchange"])
+    timed = exchanges[exchanges["id"].isin(streamed) & exchanges["ttft_ms"].notna()]
+    if timed.empty:
+        raise ValueError("no exchanges with per-read arrival times to explore")
+    points = timed.assign(group=_label(timed, by), exchange=timed["id"].astype("string"))[
+        ["exchange", "group", "ttft_ms", "decode_tokens_per_s", "completion_tokens", "duration_ms"]
+    ].copy()
+    for column in ("ttft_ms", "decode_tokens_per_s", "completion_tokens", "duration_ms"):
+        points[column] = points[column].astype("float")
+    first = points.sort_values("ttft_ms")["exchange"].iloc[-1]  # the slowest to start, shown at first
+    pick = alt.selection_point(fields=["exchange"], value=[{"exchange": first}], toggle="true", empty=False)
+    title = {"served_model": "model", "host": "host", "provider": "provider"}.get(by, by)
+    overview = (
+        alt.Chart(points)
+        .mark_point(filled=True, size=90)
+        .encode(
+            x=alt.X("ttft_ms:Q", title="time to first token (ms)"),
+            y=alt.Y("duration_ms:Q", title="duration (ms)"),
+            color=alt.Color("group:N", title=title),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)),
+            stroke=alt.condition(pick, alt.value("#222222"), alt.value(None)),
+            tooltip=[
+                "exchange:N",
+                "group:N",
+                alt.Tooltip("ttft_ms:Q", format=",.0f"),
+                alt.Tooltip("decode_tokens_per_s:Q", format=".1f"),
+                "completion_tokens:Q",
+            ],
+        )
+        .add_params(pick)
+        .properties(width=300, height=260, title="Exchanges (click one)")
+    )
+    text = text[text["exchange"].isin(points["exchange"])].sort_values(["exchange", "seq"]).copy()
+    text["cumulative"] = text.groupby("exchange", observed=True)["est_tokens"].cumsum().astype("float")
+    text["t_s"] = text["t_ms"].astype("float") / 1000
+    text["preview"] = text["text"].str.slice(0, 80)
+    text["exchange"] = text["exchange"].astype("string")
+    stream = (
+        alt.Chart(text[["exchange", "seq", "t_ms", "t_s", "kind", "cumulative", "preview"]])
+        .mark_line(point=alt.OverlayMarkDef(size=18), strokeWidth=2, interpolate="step-after")
+        .encode(
+            x=alt.X("t_s:Q", title="time since the request was sent (s)"),
+            y=alt.Y("cumulative:Q", title="tokens generated (estimated from text)"),
+            color=alt.Color("kind:N", title="phase", scale=alt.Scale(domain=PHASES, range=PHASE_COLOURS)),
+            detail="exchange:N",
+            tooltip=["exchange:N", alt.Tooltip("t_ms:Q", title="arrived (ms)", format=",.1f"), "kind:N", "preview:N"],
+        )
+        .transform_filter(pick)
+        .properties(width=WIDTH - 80, height=260, title="Stream timeline of the selected exchanges")
+    )
+    return _styled(alt.hconcat(overview, stream).resolve_scale(color="independent"))
 
 
 def _marks(exchanges: pd.DataFrame, order: list[str]) -> pd.DataFrame:

@@ -133,3 +133,17 @@ def test_readme_pictures_are_what_docs_charts_draws(tmp_path: Path) -> None:
     assert drawn == shown and len(drawn) >= 4
     for name in drawn:
         assert (ROOT / "docs" / "img" / name).exists(), f"run `make charts` to draw {name}"
+
+
+def test_explorer_links_a_click_on_an_exchange_to_its_timeline() -> None:
+    exchanges, chunks = data()
+    spec = charts.explorer(chunks, exchanges).to_dict()
+    overview, stream = spec["hconcat"]
+    (param,) = spec["params"]  # altair lifts the selection to the top, bound to the overview's view
+    assert param["select"]["fields"] == ["exchange"] and param["views"] == [overview["name"]]
+    assert {"filter": {"param": param["name"], "empty": False}} in stream["transform"]
+    points = spec["datasets"][overview["data"]["name"]]
+    streamed = set(chunks.loc[chunks["t_ms"].notna() & chunks["kind"].isin(charts.PHASES), "exchange"])
+    assert {p["exchange"] for p in points} <= streamed  # only exchanges a timeline can be drawn for
+    slowest = max(points, key=lambda p: p["ttft_ms"])["exchange"]
+    assert param["value"] == [{"exchange": slowest}]

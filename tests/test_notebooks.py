@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = ["01_overview", "02_latency", "03_tokens_and_cost", "04_transcripts"]
 # Charts each notebook draws.
-CHARTS = {"01_overview": 0, "02_latency": 4, "03_tokens_and_cost": 2, "04_transcripts": 0}
+CHARTS = {"01_overview": 0, "02_latency": 5, "03_tokens_and_cost": 2, "04_transcripts": 0}
 
 
 def execute(name: str, parameters: str = "", tail: str = "") -> nbformat.NotebookNode:
