@@ -34,7 +34,7 @@ def estimate(text: str) -> int:
         return max(1, round(len(text) / 4))
     cjk = len(_CJK.findall(text))
     astral = len(_ASTRAL.findall(text))
-    ascii_chars = sum(1 for c in text if c < "\x80")
+    ascii_chars = len(text.encode("ascii", "ignore"))
     other = len(text) - cjk - astral - ascii_chars
     return max(1, round(ascii_chars / 4 + cjk * 0.8 + other / 2.5 + astral * 1.5))
 

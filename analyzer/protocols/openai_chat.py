@@ -161,7 +161,7 @@ class LeanChoice(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 class LeanChunk(Envelope, forbid_unknown_fields=True, gc=False):
-    choices: list[LeanChoice] = []
+    choices: tuple[LeanChoice, ...] = ()  # a tuple of untracked structs: the GC stops looking at it
     error: None = None
 
 
