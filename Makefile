@@ -53,6 +53,7 @@ bench: $(VENV)/.test
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/proxy.py
 	$(PY) benchmarks/large_inputs.py
+	$(PY) benchmarks/frames.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -280,8 +280,9 @@ def _words(rng: random.Random, text: Any) -> Any:
     return lambda count: "".join(text()[0] for _ in range(count)).strip()
 
 
-def exchange_body(rng: random.Random, n: int, kind: str) -> bytes:
-    """One SSE body of the given shape."""
+def exchange_body(rng: random.Random, n: int, kind: str, scale: float = 1.0) -> bytes:
+    """One SSE body of the given shape; `scale` multiplies the median number of deltas
+    (1.0 gives the reconstruction benchmark's streams, unchanged)."""
     stream = _Stream(rng, n, kind)
     text = _text_source(rng)
     dialect = stream.dialect
@@ -299,14 +300,14 @@ def exchange_body(rng: random.Random, n: int, kind: str) -> bytes:
             first["refusal"] = None
         answer = 0
     elif kind == "tools":
-        answer = _length(rng, 12, 2, 80)  # "Let me look that up."
+        answer = _length(rng, 12 * scale, 2, 80)  # "Let me look that up."
     elif kind == "reasoning":
-        answer = _length(rng, 25, 3, 600)
+        answer = _length(rng, 25 * scale, 3, 600)
     else:
-        answer = _length(rng, 32, 3, 1200)
+        answer = _length(rng, 32 * scale, 3, 1200)
     stream.emit(first)
     if kind == "reasoning" or (kind == "openrouter" and rng.random() < 0.3):
-        for _ in range(_length(rng, 60, 5, 1500)):
+        for _ in range(_length(rng, 60 * scale, 5, 1500)):
             piece, tokens = text()
             reasoning_tokens += tokens
             stream.completion_tokens += tokens

@@ -1,0 +1,910 @@
+"""How long `analyzer.frames.exchanges(xs)` takes over 100,000 exchanges, beside naive per-row pandas.
+
+    python benchmarks/frames.py              # 100,000 exchanges (about 13 minutes; writing them the first time adds ~30 s)
+    python benchmarks/frames.py --quick      # 10,000 exchanges: a smoke run (about 50 s)
+    python benchmarks/frames.py --profile    # also: cProfile over one frames.exchanges call
+    make bench
+
+The exchanges (see benchmarks/README.md, "Frames") are what a proxy in front of a chat app records
+over a few days: multi-turn conversations in OpenAI's chat format, interleaved in time, where each
+request resends the history and the reply before it; tool rounds, regenerations, edited questions,
+429s and their retries, clients that resend reasoning as content or cut a reply short; gpt-4o-mini
+and DeepSeek (priced by genai-prices) and local Qwen/Llama servers (no price, some without usage).
+Responses are corpus.exchange_body streams with a tenth of its deltas, so that reconstructing them
+is not the whole story. They are written once to benchmarks/data/ and read back by every phase.
+
+Each phase runs alone in a fresh Python process, so no cache of one leaks into another:
+
+- reconstruct          x.reconstruct() for every exchange: what every frame needs first
+- frames.exchanges     frames.exchanges(xs) after the reconstructions: the figure the issue asks for
+- ... reconstructing   frames.exchanges(xs) on exchanges not yet reconstructed, as after analyzer.load
+- stages               the parts of frames.exchanges, each timed alone over all exchanges
+- rows then DataFrame  the same per-exchange values as a list of row dicts, one pd.DataFrame(rows)
+- naive df.loc         the same values appended one row at a time, `df.loc[len(df)] = row`, on
+                       the first 1,000, 2,000 and 5,000 exchanges, extrapolated to the whole count
+- naive pd.concat      `df = pd.concat([df, pd.DataFrame([row])])` per row, likewise
+- chunks, messages, tool_calls   the other frames over the same exchanges
+
+The peers compute each row as frames.exchanges does (`row_values`, which follows its loop), and
+their frames must equal frames.exchanges' (pandas.testing.assert_frame_equal), so a peer that skips
+work cannot look fast; frames.exchanges must find every conversation, parent, branch and turn the
+generator made.
+
+Target (the issue: "`exchanges()` over 100k exchanges builds in seconds, not minutes"):
+frames.exchanges over 100,000 reconstructed exchanges in ≤ 30 s (scaled to the count with --count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import math
+import os
+import pstats
+import random
+import resource
+import struct
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import corpus
+import orjson
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+TARGET_S = 30.0  # frames.exchanges over 100,000 reconstructed exchanges
+TARGET_COUNT = 100_000
+GENERATOR_VERSION = 1  # bump when the exchanges change: old cache files are then ignored
+SCALE = 0.1  # of corpus.exchange_body's deltas per reply
+
+# The workload: conversations.
+
+URLS = (
+    "https://api.openai.com/v1/chat/completions",
+    "https://api.deepseek.com/chat/completions",
+    "http://localhost:8000/v1/chat/completions",  # a vLLM server on the user's machine
+)
+OPENAI, DEEPSEEK, LOCAL = range(3)
+# Served model, as corpus.exchange_body names it → (the name the client asks for, URL, share of conversations).
+MODELS = {
+    "gpt-4o-mini-2024-07-18": ("gpt-4o-mini", OPENAI, 25),
+    "gpt-4o-2024-08-06": ("gpt-4o", OPENAI, 12),
+    "gpt-4.1-mini-2025-04-14": ("gpt-4.1-mini", OPENAI, 12),
+    "deepseek-chat": ("deepseek-chat", DEEPSEEK, 15),
+    "deepseek-reasoner": ("deepseek-reasoner", DEEPSEEK, 8),
+    "Qwen/Qwen3-32B": ("Qwen/Qwen3-32B", LOCAL, 18),
+    "meta-llama/Llama-3.3-70B-Instruct": ("meta-llama/Llama-3.3-70B-Instruct", LOCAL, 10),
+}
+BRANCHES = (None, "regeneration", "edit")
+BEGIN = datetime(2026, 11, 2, tzinfo=UTC)
+TOOL_PARAMETERS = {
+    "get_weather": {"location": "string", "unit": "string"},
+    "search": {"query": "string", "limit": "integer"},
+    "read_file": {"path": "string"},
+    "run_sql": {"sql": "string", "timeout": "integer"},
+}
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"{name.replace('_', ' ').capitalize()} for the user.",
+            "parameters": {
+                "type": "object",
+                "properties": {key: {"type": kind} for key, kind in parameters.items()},
+                "required": list(parameters)[:1],
+            },
+        },
+    }
+    for name, parameters in TOOL_PARAMETERS.items()
+]
+RATE_LIMITED = {"message": "Rate limit reached for requests", "type": "requests", "param": None, "code": "rate_limit_exceeded"}  # fmt: skip
+RATE_LIMITED_BODY = orjson.dumps({"error": RATE_LIMITED})
+REQUEST_HEADERS = [("content-type", "application/json")]
+EVENT_STREAM = [("content-type", "text/event-stream")]
+RATE_LIMITED_HEADERS = [("content-type", "application/json"), ("retry-after", "20")]
+
+
+def _count(rng: random.Random, median: float, low: int, high: int) -> int:
+    """A long-tailed count (log-normal, spread 0.9) with the given median."""
+    return max(low, min(high, round(rng.lognormvariate(math.log(median), 0.9))))
+
+
+class _Text:
+    """Prose for user messages, system prompts and tool results: slices of a long text made of
+    corpus's words (English, CJK, or both), so that making a message costs next to nothing."""
+
+    def __init__(self, rng: random.Random) -> None:
+        words = [*corpus.ENGLISH, *(w.capitalize() for w in corpus.ENGLISH[:20])]
+        english, cjk = [], []
+        for _ in range(250_000):
+            english.append(rng.choice(words) + rng.choices(["", "", "", "", ",", ".", ".\n", ":", "?"])[0])
+        for _ in range(120_000):
+            cjk.append(rng.choice(corpus.CJK) + rng.choices(["", "", "", "", "，", "。", "。\n", "、"])[0])
+        self.english = " ".join(english)
+        self.cjk = "".join(cjk)
+
+    def take(self, rng: random.Random, length: int, language: str) -> str:
+        if language == "mixed":
+            half = length // 2
+            return f"{self.take(rng, half, 'en')} {self.take(rng, max(1, (length - half) // 3), 'cjk')}"
+        pool = self.cjk if language == "cjk" else self.english
+        start = rng.randrange(len(pool) - length - 1)
+        return pool[start : start + length].strip() or "?"
+
+
+class _Bodies:
+    """corpus.exchange_body streams handed out by served model and shape; a body of another model
+    than the one wanted waits for a conversation that wants it (the corpus picks the dialect)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.waiting: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+        self.made = 0
+
+    def take(self, model: str, kind: str) -> bytes:
+        waiting = self.waiting[model, kind]
+        while not waiting:
+            body = corpus.exchange_body(self.rng, self.made, kind, SCALE)
+            self.made += 1
+            served = orjson.loads(body[6 : body.index(b"\n\n")])["model"]
+            self.waiting[served, kind].append(body)
+        return waiting.pop()
+
+
+def _without_usage(body: bytes) -> bytes:
+    """The stream as a server sends it without `stream_options.include_usage`: no usage chunk."""
+    return b"".join(event + b"\n\n" for event in body.split(b"\n\n")[:-1] if b'"choices":[]' not in event)
+
+
+def reply_of(body: bytes) -> tuple[dict[str, Any], str | None]:
+    """The assistant message a client keeps from a stream (content and tool calls), and the
+    reasoning it streamed: read with orjson alone, not with chatcap."""
+    content, reasoning, calls = [], [], {}
+    for payload in corpus.payloads(body):
+        for choice in orjson.loads(payload).get("choices") or ():
+            delta = choice.get("delta") or {}
+            content.append(delta.get("content") or "")
+            reasoning.append(delta.get("reasoning_content") or "")
+            for call in delta.get("tool_calls") or ():
+                entry = calls.setdefault(call["index"], {"id": None, "type": "function", "function": {"name": None, "arguments": ""}})  # fmt: skip
+                entry["id"] = call.get("id") or entry["id"]
+                function = call.get("function") or {}
+                entry["function"]["name"] = function.get("name") or entry["function"]["name"]
+                entry["function"]["arguments"] += function.get("arguments") or ""
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
+    if calls:
+        message["tool_calls"] = [calls[index] for index in sorted(calls)]
+    return message, "".join(reasoning) or None
+
+
+@dataclass(slots=True)
+class Record:
+    """One exchange as stored, with what frames.exchanges should find for it."""
+
+    started_us: int  # µs since BEGIN
+    url: int
+    status: int
+    request: bytes
+    response: bytes
+    conversation: int  # the generator's number for it
+    parent: int  # position of the exchange this one continues, or -1
+    branch: int  # index in BRANCHES
+    turn: int
+
+
+_RECORD = struct.Struct("<qBHIIIiBH")
+
+
+@dataclass(slots=True)
+class _Conversations:
+    """Writes conversations one at a time as the clients of a chat app would send them."""
+
+    rng: random.Random
+    text: _Text
+    bodies: _Bodies
+    span_s: float
+    records: list[Record] = field(default_factory=list)
+    parents: list[int] = field(default_factory=list)  # by record, before sorting
+    facts: Counter[str] = field(default_factory=Counter)
+    system_prompts: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.system_prompts = [self.text.take(self.rng, _count(self.rng, 900, 60, 12_000), "en") for _ in range(40)]
+
+    def conversation(self, number: int) -> None:
+        rng = self.rng
+        served = rng.choices(list(MODELS), [share for _, _, share in MODELS.values()])[0]
+        asked, url, _ = MODELS[served]
+        tools = served != "deepseek-reasoner" and rng.random() < 0.25
+        usage = url != LOCAL or rng.random() < 0.5
+        resends_reasoning = rng.random() < 0.15
+        language = rng.choices(["en", "cjk", "mixed"], [80, 10, 10])[0]
+        state = _State(number, served, asked, url, tools, usage, resends_reasoning, language)
+        state.now = rng.uniform(0, self.span_s)
+        self.facts["conversations"] += 1
+        if rng.random() < 0.85:
+            prompt = self.system_prompts[min(int(rng.paretovariate(1.2)) - 1, len(self.system_prompts) - 1)]
+            state.messages.append({"role": "system", "content": prompt})
+        for turn in range(1, _count(rng, 5, 1, 80) + 1):
+            if turn > 1 and rng.random() < 0.03:  # the user sends a question, then edits it
+                self.send(state, [*state.messages, self.user(state)], keep=False)
+                state.now += rng.uniform(10, 120)
+                self.facts["edits"] += 1
+            history = [*state.messages, self.user(state)]
+            for round_ in range(4):
+                reply, reasoning = self.send(state, history, keep=True)
+                while rng.random() < 0.06:  # the user asks for another answer
+                    state.now += rng.uniform(4, 60)
+                    reply, reasoning = self.send(state, history, keep=True)
+                    self.facts["regenerations"] += 1
+                history = [*history, self.resent(state, reply, reasoning)]
+                if "tool_calls" not in reply or round_ == 3:
+                    break
+                for call in reply["tool_calls"]:
+                    result = {"result": self.text.take(rng, _count(rng, 400, 10, 20_000), state.language)}
+                    history.append({"role": "tool", "tool_call_id": call["id"], "content": orjson.dumps(result).decode()})  # fmt: skip
+                state.now += rng.uniform(0.3, 4)
+                self.facts["tool rounds"] += 1
+            state.messages = history
+            state.now += min(3600, max(3, rng.lognormvariate(math.log(45), 1.0)))
+
+    def user(self, state: _State) -> dict[str, Any]:
+        rng = self.rng
+        if rng.random() < 0.03:  # a pasted document
+            length = _count(rng, 6000, 1000, 60_000)
+            self.facts["pasted documents"] += 1
+        else:
+            length = _count(rng, 160, 24, 4000)
+        return {"role": "user", "content": self.text.take(rng, length, state.language)}
+
+    def shape(self, state: _State) -> str:
+        rng = self.rng
+        if state.served == "deepseek-reasoner":
+            return "reasoning"
+        if state.tools and rng.random() < 0.3:
+            return "tools"
+        if state.url == LOCAL and rng.random() < 0.3:
+            return "reasoning"
+        return "text"
+
+    def send(self, state: _State, history: list[dict[str, Any]], keep: bool) -> tuple[dict[str, Any], str | None]:
+        """One request for `history` (retried after a 429) and the reply it got; `keep`: the client
+        continues from this reply (an edited question's first version is dropped)."""
+        rng = self.rng
+        request: dict[str, Any] = {"model": state.asked, "messages": history, "stream": True}
+        if state.usage:
+            request["stream_options"] = {"include_usage": True}
+        if state.tools:
+            request["tools"] = TOOLS
+        key = orjson.dumps(history)
+        while True:
+            # What threads should find: the exchange whose reply the history ends with; a history
+            # sent before is a regeneration, a second child of one exchange an edit.
+            parent = state.tip
+            branch = 1 if key in state.sent else 2 if parent >= 0 and state.children[parent] else 0
+            state.sent.add(key)
+            if parent >= 0:
+                state.children[parent] += 1
+            turn = max(1, sum(m["role"] == "user" for m in history))
+            status, body = 200, b""
+            if state.url != LOCAL and rng.random() < 0.01:
+                status, body = 429, RATE_LIMITED_BODY
+                self.facts["429s"] += 1
+            else:
+                body = self.bodies.take(state.served, self.shape(state))
+                if not state.usage:
+                    body = _without_usage(body)
+            uid = len(self.records)
+            self.records.append(Record(round(state.now * 1e6), state.url, status, orjson.dumps(request), body, state.number, parent, branch, turn))  # fmt: skip
+            state.now += rng.uniform(0.5, 8)
+            if status == 200:
+                break
+            state.now += rng.uniform(1, 30)  # the client waits and retries
+        if keep:
+            state.last = uid
+        return reply_of(body)
+
+    def resent(self, state: _State, reply: dict[str, Any], reasoning: str | None) -> dict[str, Any]:
+        """The reply as the client puts it in the next request's history."""
+        state.tip = state.last
+        message = dict(reply)
+        content = message["content"] or ""
+        if reasoning and state.resends_reasoning:
+            message["content"] = f"{reasoning}\n\n{content}"
+            self.facts["replies resent with their reasoning"] += 1
+        elif len(content) >= 20 and "tool_calls" not in message and self.rng.random() < 0.01:
+            message["content"] = content[: len(content) // 2]  # the client kept part of it
+            self.facts["replies resent cut short"] += 1
+        return message
+
+
+@dataclass(slots=True)
+class _State:
+    number: int
+    served: str
+    asked: str
+    url: int
+    tools: bool
+    usage: bool
+    resends_reasoning: bool
+    language: str
+    now: float = 0.0
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    tip: int = -1  # the record whose reply the history ends with
+    last: int = -1  # the record whose reply the client keeps
+    sent: set[bytes] = field(default_factory=set)
+    children: Counter[int] = field(default_factory=Counter)
+
+
+@dataclass(slots=True, frozen=True)
+class Workload:
+    path: Path
+    count: int
+    facts: dict[str, Any]
+    cached: bool
+
+
+def build(count: int, seed: int) -> Workload:
+    """`count` exchanges, the earliest of enough conversations, generated once and then read from the cache."""
+    corpus.DATA.mkdir(parents=True, exist_ok=True)
+    path = corpus.DATA / f"frames-v{GENERATOR_VERSION}-seed{seed}-{count}.bin"
+    facts_path = path.with_suffix(".json")
+    if path.exists() and facts_path.exists():
+        return Workload(path, count, json.loads(facts_path.read_text()), cached=True)
+    rng = random.Random(seed)
+    writer = _Conversations(rng, _Text(rng), _Bodies(random.Random(seed + 1)), span_s=count * 2.5)
+    while len(writer.records) < count:
+        writer.conversation(writer.facts["conversations"] + 1)
+    order = sorted(range(len(writer.records)), key=lambda uid: writer.records[uid].started_us)[:count]
+    position = {uid: n for n, uid in enumerate(order)}
+    records = [writer.records[uid] for uid in order]
+    for record in records:
+        record.parent = position[record.parent] if record.parent >= 0 else -1
+    facts = _describe(records, writer)
+    partial = path.with_suffix(".partial")
+    with partial.open("wb") as handle:
+        for r in records:
+            handle.write(_RECORD.pack(r.started_us, r.url, r.status, len(r.request), len(r.response), r.conversation, r.parent, r.branch, r.turn))  # fmt: skip
+            handle.write(r.request)
+            handle.write(r.response)
+    facts_path.write_text(json.dumps(facts, indent=1))
+    partial.rename(path)  # a killed run leaves no half-written cache behind
+    return Workload(path, count, facts, cached=False)
+
+
+def _describe(records: list[Record], writer: _Conversations) -> dict[str, Any]:
+    messages = [len(orjson.loads(r.request)["messages"]) for r in records]
+    served = Counter(orjson.loads(r.response[6 : r.response.index(b"\n\n")])["model"] for r in records if r.status == 200)  # fmt: skip
+    return {
+        "exchanges": len(records),
+        "conversations": len({r.conversation for r in records}),
+        "request_bytes": sum(len(r.request) for r in records),
+        "response_bytes": sum(len(r.response) for r in records),
+        "messages_mean": sum(messages) / len(messages),
+        "messages_max": max(messages),
+        "served_models": dict(served.most_common()),
+        "hosts": dict(Counter(URLS[r.url].split("/")[2] for r in records).most_common()),
+        "branches": {str(BRANCHES[b]): n for b, n in sorted(Counter(r.branch for r in records).items())},
+        "generated": dict(writer.facts),  # before the cut to `count` exchanges
+        "bodies_made": writer.bodies.made,
+    }
+
+
+def read(path: Path, limit: int | None = None) -> list[Record]:
+    """The first `limit` records of a workload file (all of them without)."""
+    records: list[Record] = []
+    with path.open("rb") as handle:
+        while limit is None or len(records) < limit:
+            head = handle.read(_RECORD.size)
+            if not head:
+                break
+            started, url, status, request_size, response_size, conversation, parent, branch, turn = _RECORD.unpack(head)
+            request, response = handle.read(request_size), handle.read(response_size)
+            records.append(Record(started, url, status, request, response, conversation, parent, branch, turn))
+    return records
+
+
+def exchanges_of(records: Sequence[Record]) -> list[Any]:
+    """The records as the Exchanges analyzer.load would return for a capture."""
+    from analyzer.model import Exchange, Request, Response
+
+    xs = []
+    for n, r in enumerate(records):
+        headers = EVENT_STREAM if r.status == 200 else RATE_LIMITED_HEADERS
+        xs.append(
+            Exchange(
+                id=f"bench#{n}",
+                source="<bench>",
+                format="chatcap-jsonl",
+                request=Request(method="POST", url=URLS[r.url], headers=list(REQUEST_HEADERS), body=r.request),
+                response=Response(status=r.status, headers=list(headers), body=r.response, chunks=None),
+                started_at=BEGIN + timedelta(microseconds=r.started_us),
+            )
+        )
+    return xs
+
+
+# In a child process: one phase, measured.
+
+
+class Clock:
+    """The wall time of a block, and how much of it the garbage collector took."""
+
+    def __enter__(self) -> Clock:
+        self.gc_seconds, self.full_collections, self._gc_started = 0.0, 0, 0.0
+        gc.callbacks.append(self._on_gc)
+        self.started = time.perf_counter()
+        return self
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_seconds += time.perf_counter() - self._gc_started
+            self.full_collections += info["generation"] == 2
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.started
+        gc.callbacks.remove(self._on_gc)
+
+    def figures(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "gc_seconds": self.gc_seconds, "full_collections": self.full_collections}
+
+
+def peak_rss() -> int:
+    """The process's peak resident set so far, in bytes (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def reconstructed(path: Path, limit: int | None = None) -> tuple[list[Record], list[Any], dict[str, Any]]:
+    """The records, their Exchanges, every one reconstructed (timed), and a full collection after."""
+    records = read(path, limit)
+    xs = exchanges_of(records)
+    gc.collect()
+    with Clock() as clock:
+        for exchange in xs:
+            exchange.reconstruct()
+    gc.collect()
+    return records, xs, clock.figures()
+
+
+def row_values(exchange: Any, thread_of: dict[str, Any], history: dict[str, list[Any]]) -> dict[str, Any]:
+    """One exchange's row, computed as frames.exchanges computes it (this follows its loop)."""
+    from analyzer import anomalies, frames, tokens
+    from analyzer.cost import cost_of
+    from analyzer.cost import notice as cost_notice
+    from analyzer.metrics import Timing
+    from analyzer.protocols import openai_chat
+
+    rec = exchange.reconstruct()
+    body = frames._request_body(exchange)
+    messages = openai_chat.request_messages(exchange)
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else None
+    usage = tokens.usage_or_estimate(rec, messages, tools)
+    cost = cost_of(exchange, rec, usage, None)
+    host, path = frames._where(exchange)
+    thread = thread_of.get(exchange.id)
+    notices = list(rec.warnings) + history.get(exchange.id, [])
+    notices += anomalies.found(exchange, rec, tokens.completion_estimate(rec) if rec.usage else 0)
+    priced = cost_notice(cost)
+    if priced is not None:
+        notices.append(priced)
+    timing = rec.timing or Timing()
+    return {
+        "id": exchange.id,
+        "source": exchange.source,
+        "position": exchange.position or None,
+        "format": exchange.format,
+        "started_at": exchange.started_at,
+        "host": host,
+        "path": path,
+        "provider": frames.provider_of(host),
+        "protocol": rec.protocol,
+        "requested_model": rec.requested_model,
+        "served_model": rec.served_model,
+        "status": exchange.response.status if exchange.response else None,
+        "streamed": rec.streamed,
+        "n_messages": len(messages),
+        "n_tools": len(tools) if tools else 0,
+        "n_tool_calls": sum(len(c.tool_calls) + (c.function_call is not None) for c in rec.choices),
+        "n_choices": len(rec.choices),
+        "finish_reason": frames._finish(rec),
+        "truncated": rec.truncated,
+        "error": openai_chat.error_text(rec.error) if rec.error else (exchange.error or None),
+        "prompt_tokens": usage.prompt_tokens if usage else None,
+        "completion_tokens": usage.completion_tokens if usage else None,
+        "reasoning_tokens": usage.reasoning_tokens if usage else None,
+        "cached_tokens": usage.cached_prompt_tokens if usage else None,
+        "total_tokens": usage.total_tokens if usage else None,
+        "tokens_source": usage.source if usage else None,
+        "cost_usd": cost.usd,
+        "cost_source": cost.source,
+        **{name: getattr(timing, name) for name in frames._TIMING},
+        "stalls": timing.stalls,
+        "timing_source": timing.source,
+        "timing_resolution_ms": timing.resolution_ms,
+        "conversation": thread.conversation if thread else None,
+        "turn": thread.turn if thread else None,
+        "parent": thread.parent if thread else None,
+        "branch": thread.branch if thread else None,
+        "n_warnings": len(notices),
+        "warnings": [notice.code for notice in notices],
+    }
+
+
+def _typed(frame: Any) -> Any:
+    """A frame with frames.exchanges' dtypes (what `frames._frame` does after building it)."""
+    import pandas as pd
+
+    from analyzer import frames
+
+    for name, dtype in frames._EXCHANGE_DTYPES.items():
+        frame[name] = pd.to_datetime(frame[name], utc=True) if dtype == "datetime" else frame[name].astype(dtype)
+    return frame
+
+
+def naive(xs: list[Any], how: str) -> tuple[Any, float]:
+    """The frame built one row at a time: `df.loc[len(df)] = row` or `pd.concat` of one-row frames.
+    Returns it and the seconds spent adding rows (the rest is computing them)."""
+    import pandas as pd
+
+    from analyzer import frames, threads
+
+    thread_of, history = threads.analyse(xs)
+    frame = pd.DataFrame(columns=list(frames._EXCHANGE_DTYPES)) if how == "loc" else None
+    adding = 0.0
+    for exchange in xs:
+        row = row_values(exchange, thread_of, history)
+        started = time.perf_counter()
+        if how == "loc":
+            frame.loc[len(frame)] = row
+        else:
+            one = pd.DataFrame([row])
+            frame = one if frame is None else pd.concat([frame, one], ignore_index=True)
+        adding += time.perf_counter() - started
+    started = time.perf_counter()
+    frame = _typed(frame)
+    return frame, adding + time.perf_counter() - started
+
+
+def from_rows(xs: list[Any]) -> Any:
+    """The frame from a list of row dicts, one pd.DataFrame(rows) at the end."""
+    import pandas as pd
+
+    from analyzer import threads
+
+    thread_of, history = threads.analyse(xs)
+    return _typed(pd.DataFrame([row_values(exchange, thread_of, history) for exchange in xs]))
+
+
+def same_frame(ours: Any, theirs: Any, peer: str) -> None:
+    """Exit unless a peer's frame equals frames.exchanges'."""
+    import pandas as pd
+
+    try:
+        pd.testing.assert_frame_equal(ours, theirs, check_index_type=False)
+    except AssertionError as exc:
+        sys.exit(f"{peer}: its frame differs from frames.exchanges':\n{str(exc)[:2000]}")
+
+
+def check_threads(frame: Any, records: Sequence[Record]) -> dict[str, Any]:
+    """Exit unless frames.exchanges found the conversations, parents, branches and turns the
+    generator made; returns what the frame holds, counted."""
+
+    def values(name: str) -> list[Any]:
+        return [value if isinstance(value, str | int) else None for value in frame[name].astype(object)]
+
+    conversation_of: dict[int, str] = {}
+    wrong: list[str] = []
+    columns = zip(values("conversation"), values("parent"), values("branch"), values("turn"), strict=True)
+    for n, (record, (conversation, parent, branch, turn)) in enumerate(zip(records, columns, strict=True)):
+        want_parent = f"bench#{record.parent}" if record.parent >= 0 else None
+        if conversation_of.setdefault(record.conversation, conversation) != conversation:
+            wrong.append(f"bench#{n}: conversation {conversation}, expected {conversation_of[record.conversation]}")
+        if parent != want_parent or branch != BRANCHES[record.branch] or turn != record.turn:
+            wrong.append(f"bench#{n}: parent {parent}, branch {branch}, turn {turn}; expected {want_parent}, {BRANCHES[record.branch]}, {record.turn}")  # fmt: skip
+    if len(set(conversation_of.values())) != len(conversation_of):
+        wrong.append("two generated conversations share one conversation id")
+    if wrong:
+        sys.exit(f"frames.exchanges: {len(wrong):,} exchanges not threaded as generated, e.g.\n  " + "\n  ".join(wrong[:10]))  # fmt: skip
+    codes = Counter(code for codes in frame["warnings"] for code in codes)
+    tokens_source = frame["tokens_source"].value_counts(dropna=False).items()
+    return {
+        "rows": len(frame),
+        "conversations": int(frame["conversation"].nunique()),
+        "cost_source": {str(k): int(v) for k, v in frame["cost_source"].value_counts().items()},
+        "tokens_source": {k if isinstance(k, str) else "none": int(v) for k, v in tokens_source},
+        "warnings": dict(codes.most_common()),
+        "frame_bytes": int(frame.memory_usage(deep=True).sum()),
+    }
+
+
+def timed(stages: dict[str, float], name: str, work: Callable[[], Any]) -> Any:
+    gc.collect()
+    started = time.perf_counter()
+    result = work()
+    stages[name] = time.perf_counter() - started
+    print(f"    {name}: {stages[name]:.2f} s", file=sys.stderr, flush=True)
+    return result
+
+
+def each(work: Callable[[Any], Any], xs: list[Any]) -> None:
+    for exchange in xs:
+        work(exchange)
+
+
+def stages_of(xs: list[Any]) -> dict[str, Any]:
+    """frames.exchanges' parts, each alone over every exchange, and its DataFrame's columns."""
+    import pandas as pd
+
+    from analyzer import anomalies, frames, threads, tokens
+    from analyzer.cost import cost_of
+    from analyzer.cost import notice as cost_notice
+    from analyzer.protocols import openai_chat
+
+    stages: dict[str, float] = {}
+    recs = [x.reconstruct() for x in xs]
+    thread_of, history = timed(stages, "threads.analyse (threads and history notices)", lambda: threads.analyse(xs))
+    # The parsed requests are not kept (100k of them take gigabytes): each part takes what it needs.
+    timed(stages, "request JSON: frames._request_body", lambda: each(frames._request_body, xs))
+    timed(stages, "request JSON: openai_chat.request_messages", lambda: each(openai_chat.request_messages, xs))
+    tools = [body.get("tools") if isinstance(body.get("tools"), list) else None for body in map(frames._request_body, xs)]  # fmt: skip
+    messages = [[] if r.usage else openai_chat.request_messages(x) for x, r in zip(xs, recs, strict=True)]
+    usages = timed(stages, "tokens.usage_or_estimate", lambda: [tokens.usage_or_estimate(r, m, t) for r, m, t in zip(recs, messages, tools, strict=True)])  # fmt: skip
+    estimates = timed(stages, "tokens.completion_estimate (for anomalies)", lambda: [tokens.completion_estimate(r) if r.usage else 0 for r in recs])  # fmt: skip
+    timed(stages, "cost: its first call (imports genai-prices, once)", lambda: cost_of(xs[0], recs[0], usages[0], None))  # fmt: skip
+    timed(stages, "cost.cost_of + notice", lambda: [cost_notice(cost_of(x, r, u, None)) for x, r, u in zip(xs, recs, usages, strict=True)])  # fmt: skip
+    timed(stages, "anomalies.found", lambda: [anomalies.found(x, r, e) for x, r, e in zip(xs, recs, estimates, strict=True)])  # fmt: skip
+    rows = timed(stages, "per-exchange loop, all of it", lambda: [row_values(x, thread_of, history) for x in xs])
+    columns = {name: [row[name] for row in rows] for name in frames._EXCHANGE_DTYPES}
+    timed(stages, "frames._frame: DataFrame and dtypes", lambda: frames._frame(columns, frames._EXCHANGE_DTYPES))
+    gc.collect()
+    frame = pd.DataFrame(columns)
+    by_column: dict[str, float] = {}
+    for name, dtype in frames._EXCHANGE_DTYPES.items():
+        started = time.perf_counter()
+        frame[name] = pd.to_datetime(frame[name], utc=True) if dtype == "datetime" else frame[name].astype(dtype)
+        by_column[f"{name} → {dtype}"] = time.perf_counter() - started
+    return {"stages": stages, "dtype_seconds": dict(sorted(by_column.items(), key=lambda kv: -kv[1]))}
+
+
+def child(phase: str, path: Path, rows: int | None) -> dict[str, Any]:
+    """Run one phase; its figures as a dict (printed as one JSON line by the caller)."""
+    from analyzer import frames
+
+    if phase == "reconstruct":
+        records, xs, clock = reconstructed(path, rows)
+        return clock | {"exchanges": len(xs), "chunks": sum(len(x.reconstruct().chunks) for x in xs)}
+    if phase in ("naive-loc", "naive-concat"):
+        records, xs, _ = reconstructed(path, rows)
+        with Clock() as clock:
+            frame, adding = naive(xs, phase.removeprefix("naive-"))
+        same_frame(frame, frames.exchanges(xs), phase)
+        return clock.figures() | {"exchanges": len(xs), "adding_rows_seconds": adding}
+    if phase == "exchanges-cold":
+        xs = exchanges_of(read(path, rows))
+        gc.collect()
+        with Clock() as clock:
+            frame = frames.exchanges(xs)
+        return clock.figures() | {"exchanges": len(xs)}
+    records, xs, reconstruction = reconstructed(path, rows)
+    if phase == "exchanges":
+        with Clock() as clock:
+            frame = frames.exchanges(xs)
+        return clock.figures() | {"exchanges": len(xs), "reconstruct": reconstruction} | check_threads(frame, records)
+    if phase == "rows":
+        with Clock() as clock:
+            frame = from_rows(xs)
+        same_frame(frame, frames.exchanges(xs), "rows then DataFrame")
+        return clock.figures() | {"exchanges": len(xs)}
+    if phase == "stages":
+        return stages_of(xs)
+    if phase == "profile":
+        profiler = cProfile.Profile()
+        profiler.runcall(frames.exchanges, xs)
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(30)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        stats.dump_stats(RESULTS / "frames.pstats")
+        return {"profile": out.getvalue()}
+    with Clock() as clock:  # chunks, messages, tool_calls
+        frame = getattr(frames, phase)(xs)
+    return clock.figures() | {"exchanges": len(xs), "rows": len(frame)}
+
+
+# In the parent: the workload, the phases one after another, figures, the target.
+
+
+def run_phase(phase: str, workload: Workload, rows: int | None = None) -> dict[str, Any]:
+    label = phase if rows is None else f"{phase} ({rows:,} exchanges)"
+    print(f"  {label} …", file=sys.stderr, flush=True)
+    command = [sys.executable, str(Path(__file__).resolve()), "--phase", phase, str(workload.path)]
+    if rows is not None:
+        command += ["--rows", str(rows)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=None, text=True, timeout=7200)
+    if done.returncode != 0:
+        sys.exit(f"phase {label} failed (exit {done.returncode})")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    if "seconds" in figures:
+        print(f"    {figures['seconds']:.2f} s", file=sys.stderr, flush=True)
+    return figures
+
+
+def extrapolate(points: list[tuple[int, float]], count: int) -> tuple[float, float, float]:
+    """Seconds at `count` rows by a least-squares fit t = a·n + b·n² with a, b ≥ 0; the seconds at
+    the largest measured size's per-row rate; the growth exponent between the two largest sizes."""
+    s2, s3, s4 = (sum(n**k for n, _ in points) for k in (2, 3, 4))
+    t1, t2 = (sum(n**k * t for n, t in points) for k in (1, 2))
+    det = s2 * s4 - s3 * s3
+    a, b = ((t1 * s4 - t2 * s3) / det, (s2 * t2 - s3 * t1) / det) if det else (-1.0, -1.0)
+    if a < 0 or b < 0:  # the best fit with one term only
+        a, b = max([(t1 / s2, 0.0), (0.0, t2 / s4)], key=lambda ab: -sum((t - ab[0] * n - ab[1] * n**2) ** 2 for n, t in points))  # fmt: skip
+    (n1, t1), (n2, t2) = sorted(points)[-2:] if len(points) > 1 else (points[0], points[0])
+    exponent = math.log(t2 / t1) / math.log(n2 / n1) if n2 != n1 else 1.0
+    return a * count + b * count**2, t2 / n2 * count, exponent
+
+
+def machine() -> dict[str, Any]:
+    import genai_prices
+    import numpy
+    import pandas
+    from machine import describe
+
+    import analyzer
+
+    return describe("analyzer", {"chatcap": analyzer.__version__, "pandas": pandas.__version__,
+                                 "numpy": numpy.__version__, "genai-prices": genai_prices.__version__,
+                                 "orjson": orjson.__version__})  # fmt: skip
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:,.1f} s" if seconds < 120 else f"{seconds:,.0f} s ({seconds / 60:,.0f} min)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, help="exchanges (default 100,000; 10,000 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="10,000 exchanges for a smoke run")
+    parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    parser.add_argument("--naive-rows", help="sizes the naive peers run at (default 1000,2000,5000; 250,500,1000 with --quick)")  # fmt: skip
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive per-row peers")
+    parser.add_argument("--no-others", action="store_true", help="skip chunks, messages and tool_calls")
+    parser.add_argument("--profile", action="store_true", help="also profile one frames.exchanges call (cProfile)")
+    parser.add_argument("--check", action="store_true", help="exit with status 1 when the target is not met")
+    parser.add_argument("--phase", nargs=2, metavar=("PHASE", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.phase:
+        figures = child(args.phase[0], Path(args.phase[1]), args.rows)
+        print(json.dumps(figures | {"peak_rss": peak_rss()}))
+        return 0
+
+    sys.stdout.reconfigure(line_buffering=True)  # in step with the progress lines on stderr
+    count = args.count or (10_000 if args.quick else TARGET_COUNT)
+    sizes = [int(n) for n in (args.naive_rows or ("250,500,1000" if args.quick else "1000,2000,5000")).split(",")]
+    sizes = sorted(n for n in sizes if n <= count)
+    target = TARGET_S * count / TARGET_COUNT
+    started = time.perf_counter()
+    info = machine()
+    print(f"python   {info['python']} on {info['platform']}")
+    load = f", load {info['load_average'][0]:.2f}" if info["load_average"] else ""
+    print(f"machine  {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB{load}")
+    print("packages " + ", ".join(f"{n} {v}" for n, v in info["packages"].items()) + f"; git {info['git']}")
+
+    began = time.perf_counter()
+    workload = build(count, args.seed)
+    facts = workload.facts
+    how = "read from the cache" if workload.cached else f"generated in {time.perf_counter() - began:.0f} s"
+    print(f"\nworkload {facts['exchanges']:,} exchanges in {facts['conversations']:,} conversations; "
+          f"requests {facts['request_bytes'] / 1e6:,.0f} MB ({facts['messages_mean']:.1f} messages on average, "
+          f"up to {facts['messages_max']}), responses {facts['response_bytes'] / 1e6:,.0f} MB")  # fmt: skip
+    print(f"         hosts {', '.join(f'{h} {n:,}' for h, n in facts['hosts'].items())}")
+    print(f"         branches {', '.join(f'{b} {n:,}' for b, n in facts['branches'].items())}; "
+          + ", ".join(f"{k} {v:,}" for k, v in facts["generated"].items() if k != "conversations"))  # fmt: skip
+    print(f"         {workload.path.relative_to(ROOT)} ({how})")
+
+    print("\nphases, each in its own process:", file=sys.stderr)
+    phases: dict[str, Any] = {}
+    phases["reconstruct"] = run_phase("reconstruct", workload)
+    phases["exchanges"] = run_phase("exchanges", workload)
+    phases["exchanges-cold"] = run_phase("exchanges-cold", workload)
+    phases["stages"] = run_phase("stages", workload)
+    phases["rows"] = run_phase("rows", workload)
+    naive_runs: dict[str, list[dict[str, Any]]] = {}
+    if not args.no_naive:
+        for how in ("loc", "concat"):
+            naive_runs[how] = [run_phase(f"naive-{how}", workload, n) for n in sizes]
+    if not args.no_others:
+        for name in ("chunks", "messages", "tool_calls"):
+            phases[name] = run_phase(name, workload)
+    if args.profile:
+        phases["profile"] = run_phase("profile", workload)
+
+    ours, rebuilt = phases["exchanges"], phases["reconstruct"]
+    print(f"\nframes.exchanges found {ours['conversations']:,} conversations, every parent, branch and turn as generated; "
+          f"cost {', '.join(f'{k} {v:,}' for k, v in ours['cost_source'].items())}; "
+          f"tokens {', '.join(f'{k} {v:,}' for k, v in ours['tokens_source'].items())}")  # fmt: skip
+    print(f"         warnings: {', '.join(f'{k} {v:,}' for k, v in ours['warnings'].items())}")
+    print(f"\n{'phase':<48} {'rows':>9} {'time':>16} {'µs/row':>9} {'gc s':>6} {'peak RSS MB':>12}")
+
+    def line(name: str, rows: int, seconds: float, gc_seconds: float | None, rss: int | None, note: str = "") -> None:
+        gc_text = f"{gc_seconds:6.1f}" if gc_seconds is not None else f"{'':6}"
+        rss_text = f"{rss / 1e6:12,.0f}" if rss else f"{'':12}"
+        print(f"{name:<48} {rows:9,} {_duration(seconds):>16} {seconds / rows * 1e6:9,.1f} {gc_text} {rss_text}{note}")
+
+    line("reconstruct (x.reconstruct() for each)", rebuilt["exchanges"], rebuilt["seconds"], rebuilt["gc_seconds"], rebuilt["peak_rss"])  # fmt: skip
+    line("frames.exchanges, after reconstructing", count, ours["seconds"], ours["gc_seconds"], ours["peak_rss"])
+    cold = phases["exchanges-cold"]
+    line("frames.exchanges, reconstructing as it goes", count, cold["seconds"], cold["gc_seconds"], cold["peak_rss"])
+    line("rows as dicts, then one pd.DataFrame(rows)", count, phases["rows"]["seconds"], phases["rows"]["gc_seconds"], phases["rows"]["peak_rss"])  # fmt: skip
+    extrapolated: dict[str, Any] = {}
+    for how, runs in naive_runs.items():
+        name = "naive df.loc[len(df)] = row" if how == "loc" else "naive pd.concat([df, one-row frame])"
+        for run in runs:
+            adding = run["adding_rows_seconds"] / run["seconds"]
+            line(f"{name}", run["exchanges"], run["seconds"], run["gc_seconds"], run["peak_rss"], f"  (adding rows {adding:.0%})")  # fmt: skip
+        fit, at_rate, exponent = extrapolate([(run["exchanges"], run["seconds"]) for run in runs], count)
+        extrapolated[how] = {"seconds": fit, "at_largest_rate": at_rate, "growth_exponent": exponent}
+        print(f"{'  ↳ extrapolated to ' + f'{count:,}':<48} {count:9,} {'~' + _duration(fit):>16} {fit / count * 1e6:9,.1f}"
+              f"   (time ∝ rows^{exponent:.2f} between the two largest; ≥ {_duration(at_rate)} at their per-row rate)")  # fmt: skip
+    for name in ("chunks", "messages", "tool_calls"):
+        if name in phases:
+            other = phases[name]
+            line(f"frames.{name} ({other['rows']:,} rows)", count, other["seconds"], other["gc_seconds"], other["peak_rss"])  # fmt: skip
+    print("time: the phase alone in its own process, after reconstructing (reconstruct: that alone); µs/row: per"
+          " exchange;\ngc s: of which the garbage collector; naive rows: the first N exchanges; extrapolated: fit"
+          " t = a·n + b·n² over the\nmeasured sizes, not measured")  # fmt: skip
+
+    stages = phases["stages"]["stages"]
+    loop = stages["per-exchange loop, all of it"]
+    parts = [name for name in stages if name.startswith(("request JSON", "tokens", "cost.", "anomalies"))]
+    print(f"\nwhere frames.exchanges' time goes (each part alone over all {count:,} exchanges):")
+    for name, seconds in stages.items():
+        indent = "    " if name in parts else ""
+        print(f"  {indent}{name:<{52 - len(indent)}} {seconds:7.2f} s {seconds / ours['seconds']:6.0%}")
+        if name == "anomalies.found":
+            rest = loop - sum(stages[part] for part in parts)
+            print(f"      {'the rest of the loop (rows, URLs, timing, lists)':<48} {rest:7.2f} s {rest / ours['seconds']:6.0%}")  # fmt: skip
+    print(f"  {'frames.exchanges (measured as a whole)':<52} {ours['seconds']:7.2f} s, of which gc {ours['gc_seconds']:.2f} s "
+          f"({ours['full_collections']} full collections)")  # fmt: skip
+    slowest = list(phases["stages"]["dtype_seconds"].items())[:5]
+    print("  slowest dtype conversions: " + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in slowest))
+    if "profile" in phases:
+        print(f"\nframes.exchanges profile (cProfile; results/frames.pstats):\n{phases['profile']['profile']}")
+
+    met = ours["seconds"] <= target
+    print(f"\ntarget   frames.exchanges over {count:,} reconstructed exchanges ≤ {target:g} s: "
+          f"{ours['seconds']:.1f} s — {'met' if met else 'NOT met'}")  # fmt: skip
+    report = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": info | {"load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None},
+        "settings": {"count": count, "seed": args.seed, "naive_rows": sizes, "scale": SCALE},
+        "workload": {"path": str(workload.path.relative_to(ROOT)), "generator_version": GENERATOR_VERSION} | facts,
+        "phases": phases,
+        "naive": naive_runs,
+        "naive_extrapolated": extrapolated,
+        "target": {"seconds": target, "measured": ours["seconds"], "met": met},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"frames-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    print(f"\nresults  {path.relative_to(ROOT)} ({time.perf_counter() - started:.0f} s in all)")
+    return 1 if args.check and not met else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
