@@ -28,7 +28,7 @@ from analyzer import anomalies, threads, tokens
 from analyzer.cost import Prices, cost_of
 from analyzer.cost import notice as cost_notice
 from analyzer.metrics import Timing
-from analyzer.model import Exchange, Reconstruction
+from analyzer.model import Exchange, Notice, Reconstruction
 from analyzer.protocols import openai_chat
 
 __all__ = ["chunks", "exchanges", "messages", "provider_of", "to_parquet", "tool_calls"]
@@ -98,63 +98,70 @@ def exchanges(xs: Iterable[Exchange], *, prices: Prices | None = None) -> pd.Dat
     thread_of, history = threads.analyse(xs)
     cols: dict[str, list[Any]] = {name: [] for name in _EXCHANGE_DTYPES}
     for exchange in xs:
-        rec = exchange.reconstruct()
-        body = _request_body(exchange)
-        messages = openai_chat.request_messages(exchange)
-        tools = body.get("tools") if isinstance(body.get("tools"), list) else None
-        usage = tokens.usage_or_estimate(rec, messages, tools)
-        cost = cost_of(exchange, rec, usage, prices)
-        host, path = _where(exchange)
-        thread = thread_of.get(exchange.id)
-        notices = list(rec.warnings) + history.get(exchange.id, [])
-        notices += anomalies.found(exchange, rec, tokens.completion_estimate(rec) if rec.usage else 0)
-        priced = cost_notice(cost)  # no price known, or counts that do not add up
-        if priced is not None:
-            notices.append(priced)
-        timing = rec.timing or Timing()
-        row = {
-            "id": exchange.id,
-            "source": exchange.source,
-            "position": exchange.position or None,
-            "format": exchange.format,
-            "started_at": exchange.started_at,
-            "host": host,
-            "path": path,
-            "provider": provider_of(host),
-            "protocol": rec.protocol,
-            "requested_model": rec.requested_model,
-            "served_model": rec.served_model,
-            "status": exchange.response.status if exchange.response else None,
-            "streamed": rec.streamed,
-            "n_messages": len(messages),
-            "n_tools": len(tools) if tools else 0,
-            "n_tool_calls": sum(len(c.tool_calls) + (c.function_call is not None) for c in rec.choices),
-            "n_choices": len(rec.choices),
-            "finish_reason": _finish(rec),
-            "truncated": rec.truncated,
-            "error": openai_chat.error_text(rec.error) if rec.error else (exchange.error or None),
-            "prompt_tokens": usage.prompt_tokens if usage else None,
-            "completion_tokens": usage.completion_tokens if usage else None,
-            "reasoning_tokens": usage.reasoning_tokens if usage else None,
-            "cached_tokens": usage.cached_prompt_tokens if usage else None,
-            "total_tokens": usage.total_tokens if usage else None,
-            "tokens_source": usage.source if usage else None,
-            "cost_usd": cost.usd,
-            "cost_source": cost.source,
-            **{name: getattr(timing, name) for name in _TIMING},
-            "stalls": timing.stalls,
-            "timing_source": timing.source,
-            "timing_resolution_ms": timing.resolution_ms,
-            "conversation": thread.conversation if thread else None,
-            "turn": thread.turn if thread else None,
-            "parent": thread.parent if thread else None,
-            "branch": thread.branch if thread else None,
-            "n_warnings": len(notices),
-            "warnings": [notice.code for notice in notices],
-        }
+        row = exchange_row(exchange, thread_of.get(exchange.id), history.get(exchange.id, []), prices)
         for name, value in row.items():
             cols[name].append(value)
     return _frame(cols, _EXCHANGE_DTYPES)
+
+
+def exchange_row(
+    exchange: Exchange, thread: threads.Thread | None, history: list[Notice], prices: Prices | None = None
+) -> dict[str, Any]:
+    """One exchange's row of `exchanges()`, given its thread and history notices."""
+    rec = exchange.reconstruct()
+    body = _request_body(exchange)  # parsed once: the history is long in a long chat
+    history_sent = body.get("messages")
+    messages = [m for m in history_sent if isinstance(m, dict)] if isinstance(history_sent, list) else []
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else None
+    usage = tokens.usage_or_estimate(rec, messages, tools)
+    cost = cost_of(exchange, rec, usage, prices)
+    host, path = _where(exchange)
+    notices = list(rec.warnings) + list(history)
+    notices += anomalies.found(exchange, rec, tokens.completion_estimate(rec) if rec.usage else 0)
+    priced = cost_notice(cost)  # no price known, or counts that do not add up
+    if priced is not None:
+        notices.append(priced)
+    timing = rec.timing or Timing()
+    return {
+        "id": exchange.id,
+        "source": exchange.source,
+        "position": exchange.position or None,
+        "format": exchange.format,
+        "started_at": exchange.started_at,
+        "host": host,
+        "path": path,
+        "provider": provider_of(host),
+        "protocol": rec.protocol,
+        "requested_model": rec.requested_model,
+        "served_model": rec.served_model,
+        "status": exchange.response.status if exchange.response else None,
+        "streamed": rec.streamed,
+        "n_messages": len(messages),
+        "n_tools": len(tools) if tools else 0,
+        "n_tool_calls": sum(len(c.tool_calls) + (c.function_call is not None) for c in rec.choices),
+        "n_choices": len(rec.choices),
+        "finish_reason": _finish(rec),
+        "truncated": rec.truncated,
+        "error": openai_chat.error_text(rec.error) if rec.error else (exchange.error or None),
+        "prompt_tokens": usage.prompt_tokens if usage else None,
+        "completion_tokens": usage.completion_tokens if usage else None,
+        "reasoning_tokens": usage.reasoning_tokens if usage else None,
+        "cached_tokens": usage.cached_prompt_tokens if usage else None,
+        "total_tokens": usage.total_tokens if usage else None,
+        "tokens_source": usage.source if usage else None,
+        "cost_usd": cost.usd,
+        "cost_source": cost.source,
+        **{name: getattr(timing, name) for name in _TIMING},
+        "stalls": timing.stalls,
+        "timing_source": timing.source,
+        "timing_resolution_ms": timing.resolution_ms,
+        "conversation": thread.conversation if thread else None,
+        "turn": thread.turn if thread else None,
+        "parent": thread.parent if thread else None,
+        "branch": thread.branch if thread else None,
+        "n_warnings": len(notices),
+        "warnings": [notice.code for notice in notices],
+    }
 
 
 _EXCHANGE_DTYPES: dict[str, str] = {

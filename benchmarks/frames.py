@@ -25,7 +25,7 @@ Each phase runs alone in a fresh Python process, so no cache of one leaks into a
 - naive pd.concat      `df = pd.concat([df, pd.DataFrame([row])])` per row, likewise
 - chunks, messages, tool_calls   the other frames over the same exchanges
 
-The peers compute each row as frames.exchanges does (`row_values`, which follows its loop), and
+The peers compute each row as frames.exchanges does (`row_values`, i.e. `frames.exchange_row`), and
 their frames must equal frames.exchanges' (pandas.testing.assert_frame_equal), so a peer that skips
 work cannot look fast; frames.exchanges must find every conversation, parent, branch and turn the
 generator made.
@@ -481,67 +481,10 @@ def reconstructed(path: Path, limit: int | None = None) -> tuple[list[Record], l
 
 
 def row_values(exchange: Any, thread_of: dict[str, Any], history: dict[str, list[Any]]) -> dict[str, Any]:
-    """One exchange's row, computed as frames.exchanges computes it (this follows its loop)."""
-    from analyzer import anomalies, frames, tokens
-    from analyzer.cost import cost_of
-    from analyzer.cost import notice as cost_notice
-    from analyzer.metrics import Timing
-    from analyzer.protocols import openai_chat
+    """One exchange's row, computed by the same function frames.exchanges uses."""
+    from analyzer import frames
 
-    rec = exchange.reconstruct()
-    body = frames._request_body(exchange)
-    messages = openai_chat.request_messages(exchange)
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else None
-    usage = tokens.usage_or_estimate(rec, messages, tools)
-    cost = cost_of(exchange, rec, usage, None)
-    host, path = frames._where(exchange)
-    thread = thread_of.get(exchange.id)
-    notices = list(rec.warnings) + history.get(exchange.id, [])
-    notices += anomalies.found(exchange, rec, tokens.completion_estimate(rec) if rec.usage else 0)
-    priced = cost_notice(cost)
-    if priced is not None:
-        notices.append(priced)
-    timing = rec.timing or Timing()
-    return {
-        "id": exchange.id,
-        "source": exchange.source,
-        "position": exchange.position or None,
-        "format": exchange.format,
-        "started_at": exchange.started_at,
-        "host": host,
-        "path": path,
-        "provider": frames.provider_of(host),
-        "protocol": rec.protocol,
-        "requested_model": rec.requested_model,
-        "served_model": rec.served_model,
-        "status": exchange.response.status if exchange.response else None,
-        "streamed": rec.streamed,
-        "n_messages": len(messages),
-        "n_tools": len(tools) if tools else 0,
-        "n_tool_calls": sum(len(c.tool_calls) + (c.function_call is not None) for c in rec.choices),
-        "n_choices": len(rec.choices),
-        "finish_reason": frames._finish(rec),
-        "truncated": rec.truncated,
-        "error": openai_chat.error_text(rec.error) if rec.error else (exchange.error or None),
-        "prompt_tokens": usage.prompt_tokens if usage else None,
-        "completion_tokens": usage.completion_tokens if usage else None,
-        "reasoning_tokens": usage.reasoning_tokens if usage else None,
-        "cached_tokens": usage.cached_prompt_tokens if usage else None,
-        "total_tokens": usage.total_tokens if usage else None,
-        "tokens_source": usage.source if usage else None,
-        "cost_usd": cost.usd,
-        "cost_source": cost.source,
-        **{name: getattr(timing, name) for name in frames._TIMING},
-        "stalls": timing.stalls,
-        "timing_source": timing.source,
-        "timing_resolution_ms": timing.resolution_ms,
-        "conversation": thread.conversation if thread else None,
-        "turn": thread.turn if thread else None,
-        "parent": thread.parent if thread else None,
-        "branch": thread.branch if thread else None,
-        "n_warnings": len(notices),
-        "warnings": [notice.code for notice in notices],
-    }
+    return frames.exchange_row(exchange, thread_of.get(exchange.id), history.get(exchange.id, []))
 
 
 def _typed(frame: Any) -> Any:
