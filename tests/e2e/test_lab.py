@@ -3,6 +3,7 @@ Run menu, its charts drawn with nothing fetched beyond loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -21,6 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_latency_notebook_draws_its_charts_offline_in_jupyterlab(tmp_path: Path) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     port, token = free_port(), secrets.token_hex(8)
@@ -50,6 +52,10 @@ def test_latency_notebook_draws_its_charts_offline_in_jupyterlab(tmp_path: Path)
                 page.on("request", lambda r: None if r.url.startswith(local) else outside.append(r.url))
                 page.goto(f"http://127.0.0.1:{port}/lab/tree/02_latency.ipynb?token={token}")
                 page.wait_for_selector(".jp-Notebook", timeout=60_000)
+                # A cold server can be slow to list its kernels, and JupyterLab then asks which one
+                # to start (the notebook names python3 in its metadata): accept its choice.
+                with contextlib.suppress(PlaywrightTimeout):
+                    page.locator(".jp-Dialog .jp-mod-accept").click(timeout=15_000)
                 page.click(".lm-MenuBar-itemLabel:text-is('Run')")
                 page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
                 try:  # a cold JupyterLab and kernel on a busy 2-core machine can take a while
