@@ -405,9 +405,24 @@ def _walk(exchanges: Sequence[Exchange], *, notices: bool) -> tuple[dict[str, Th
     children: list[int] = []
     conversations = 0
 
+    # Plain role-and-text messages, normalised and digested once however often they are resent.
+    plain: dict[tuple[str, str], tuple[_Message, bytes]] = {}
+
+    def normalised(wire: dict[str, Any]) -> tuple[_Message, bytes]:
+        role, content = wire.get("role"), wire.get("content")
+        if len(wire) == 2 and type(role) is str and type(content) is str:
+            found = plain.get((role, content))
+            if found is None:
+                message = _message(wire)
+                found = plain[role, content] = (message, _message_digest(message))
+            return found
+        message = _message(wire)
+        return message, _message_digest(message)
+
     for position, exchange in enumerate(order):
-        history = [_message(m) for m in request_messages(exchange)]
-        digests = [_message_digest(m) for m in history]
+        pairs = [normalised(m) for m in request_messages(exchange)]
+        history = [message for message, _ in pairs]
+        digests = [digest for _, digest in pairs]
         prefixes = _prefixes(digests)
         replies = _replies(exchange)
         exchange_notices: list[Notice] = []
