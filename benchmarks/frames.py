@@ -742,11 +742,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = sorted(n for n in sizes if n <= count)
     target = TARGET_S * count / TARGET_COUNT
     started = time.perf_counter()
+    from machine import header
+
     info = machine()
-    print(f"python   {info['python']} on {info['platform']}")
-    load = f", load {info['load_average'][0]:.2f}" if info["load_average"] else ""
-    print(f"machine  {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB{load}")
-    print("packages " + ", ".join(f"{n} {v}" for n, v in info["packages"].items()) + f"; git {info['git']}")
+    print(header(info))
 
     began = time.perf_counter()
     workload = build(count, args.seed)

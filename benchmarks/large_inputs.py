@@ -395,11 +395,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # in step with the progress lines on stderr
     size = int((args.size_mb or (100.0 if args.quick else 1000.0)) * MB)
     started = time.perf_counter()
+    from machine import header
+
     info = machine()
-    print(f"python   {info['python']} on {info['platform']}")
-    load = f", load {info['load_average'][0]:.2f}" if info["load_average"] else ""
-    print(f"machine  {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB{load}")
-    print("packages " + ", ".join(f"{n} {v}" for n, v in info["packages"].items()) + f"; git {info['git']}")
+    print(header(info))
 
     from analyzer.ingest import STREAM_HAR_BYTES
 

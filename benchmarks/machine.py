@@ -38,3 +38,16 @@ def describe(watched: str, packages: dict[str, str]) -> dict[str, Any]:
         "packages": packages,
         "git": f"{commit}{f' + uncommitted changes in {watched}/' if dirty else ''}" if commit else None,
     }
+
+
+def header(info: dict[str, Any]) -> str:
+    """The three lines a benchmark prints first: Python, machine, packages and commit."""
+    load = f", load {info['load_average'][0]:.2f}" if info["load_average"] else ""
+    packages = ", ".join(f"{name} {version}" for name, version in info["packages"].items())
+    return "\n".join(
+        [
+            f"python   {info['python']} on {info['platform']}",
+            f"machine  {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB{load}",
+            f"packages {packages}; git {info['git']}",
+        ]
+    )

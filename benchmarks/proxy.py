@@ -58,7 +58,7 @@ from typing import Any
 import httpx
 import mitmproxy.version
 import orjson
-from machine import describe
+from machine import describe, header
 
 import analyzer
 from analyzer import capture, replay
@@ -561,15 +561,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start the upstream and both mitmdumps, measure, stop them, check the capture, print and save the report."""
     started = time.perf_counter()
     info = machine()
-    print(f"python   {info['python']} on {info['platform']}")
-    print(
-        f"machine  {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, load {info['load_average'][0]:.2f}"
-    )
-    print(
-        "packages "
-        + ", ".join(f"{name} {version}" for name, version in info["packages"].items())
-        + f"; git {info['git']}"
-    )
+    print(header(info))
 
     script, exchange = scripted_stream("measured", args.chunks, args.gap_ms, args.first_ms)
     warmup, warmup_exchange = scripted_stream("warmup", 20, args.gap_ms, args.first_ms)

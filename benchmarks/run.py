@@ -45,7 +45,7 @@ import msgspec
 import openai
 import orjson
 import pydantic
-from machine import describe
+from machine import describe, header
 from openai._models import construct_type
 from openai._streaming import SSEDecoder
 from openai._utils import is_mapping
@@ -365,14 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     info = machine()
-    print(f"python   {info['python']} on {info['platform']}")
-    load = f", load {info['load_average'][0]:.2f}" if info["load_average"] else ""
-    print(f"machine  {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB{load}")
-    print(
-        "packages "
-        + ", ".join(f"{name} {version}" for name, version in info["packages"].items())
-        + f"; git {info['git']}"
-    )
+    print(header(info))
 
     main_corpus = corpus.build(args.size_mb, args.seed)
     bodies, kinds = main_corpus.bodies, main_corpus.kinds
