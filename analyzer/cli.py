@@ -75,19 +75,20 @@ def summary(paths: tuple[str, ...]) -> None:
     from rich.table import Table
 
     from analyzer.cost import cost_of
-    from analyzer.protocols.openai_chat import request_messages
+    from analyzer.protocols import request_messages
     from analyzer.tokens import usage_or_estimate
 
     exchanges = _load(paths)
     table = Table(
         title=f"{len(exchanges)} exchange(s)",
         title_justify="left",
-        caption="~ tokens estimated from the text · ≈ cost priced by chatcap (genai-prices or CHATCAP_PRICES) · "
+        caption="protocol: chat = OpenAI chat/completions, responses = OpenAI Responses, messages = Anthropic "
+        "Messages · ~ tokens estimated from the text · ≈ cost priced by chatcap (genai-prices or CHATCAP_PRICES) · "
         "$ as reported by the provider · ~ s: 1 s resolution",
         caption_justify="left",
     )
     for name, justify in [
-        ("exchange", "left"), ("model", "left"), ("status", "right"), ("ends", "left"), ("TTFB", "right"),
+        ("exchange", "left"), ("protocol", "left"), ("model", "left"), ("status", "right"), ("ends", "left"), ("TTFB", "right"),
         ("TTFT", "right"), ("duration", "right"), ("tokens in→out", "right"), ("tok/s", "right"),
         ("timed by", "left"), ("cost", "right"), ("warnings", "right"),
     ]:  # fmt: skip
@@ -97,7 +98,7 @@ def summary(paths: tuple[str, ...]) -> None:
     for exchange in exchanges:
         rec = _reconstruct(exchange)
         if rec is None:
-            table.add_row(exchange.id, "—", "—", "failed", *["—"] * 8)
+            table.add_row(exchange.id, "—", "—", "—", "failed", *["—"] * 8)
             continue
         timing = rec.timing
         resolution = timing.resolution_ms if timing else None
@@ -113,6 +114,7 @@ def summary(paths: tuple[str, ...]) -> None:
         status = exchange.response.status if exchange.response else None
         table.add_row(
             exchange.id,
+            PROTOCOL_NAMES.get(rec.protocol, rec.protocol),
             rec.served_model or rec.requested_model or "—",
             str(status) if status else "—",
             _ending(rec),
@@ -126,6 +128,16 @@ def summary(paths: tuple[str, ...]) -> None:
             str(len(rec.warnings)) if rec.warnings else "",
         )
     _console().print(table)
+
+
+# The protocol column: short names for the four wire protocols.
+PROTOCOL_NAMES = {
+    "openai_chat": "chat",
+    "openai_responses": "responses",
+    "anthropic_messages": "messages",
+    "gemini": "gemini",
+    "unknown": "?",
+}
 
 
 def _count(value: int | None) -> str:

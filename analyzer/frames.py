@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import orjson
 import pandas as pd
 
-from analyzer import anomalies, threads, tokens
+from analyzer import anomalies, protocols, threads, tokens
 from analyzer.cost import Prices, cost_of
 from analyzer.cost import notice as cost_notice
 from analyzer.metrics import Timing
@@ -185,11 +185,9 @@ def chunks(xs: Iterable[Exchange]) -> pd.DataFrame:
     cols: dict[str, list[Any]] = {name: [] for name in _CHUNK_DTYPES}
     for exchange in xs:
         rec = exchange.reconstruct()
-        if rec.protocol != openai_chat.PROTOCOL:
-            continue
         for chunk in rec.chunks:
             try:
-                parts = openai_chat.chunk_parts(chunk)
+                parts = protocols.chunk_parts(rec, chunk)
             except AttributeError:  # a payload only the lenient path could read
                 continue
             for part in parts:
@@ -247,7 +245,7 @@ def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:
 
     for exchange in sorted(xs, key=_chronological(xs)):
         thread = thread_of.get(exchange.id)
-        history = openai_chat.request_messages(exchange)
+        history = protocols.request_messages(exchange)
         for position, message in enumerate(history):
             key = (thread.conversation if thread else exchange.id, position, threads.message_key(message))
             first = first_seen.setdefault(key, exchange.id)
@@ -280,7 +278,7 @@ def tool_calls(xs: Iterable[Exchange]) -> pd.DataFrame:
     xs = list(xs)
     results: dict[str, tuple[str, str | None]] = {}  # tool_call_id → (exchange that sent it, content)
     for exchange in sorted(xs, key=_chronological(xs)):
-        for message in openai_chat.request_messages(exchange):
+        for message in protocols.request_messages(exchange):
             call_id = message.get("tool_call_id")
             if message.get("role") == "tool" and isinstance(call_id, str) and call_id not in results:
                 results[call_id] = (exchange.id, _content_text(message.get("content")))

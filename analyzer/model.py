@@ -6,6 +6,7 @@ logprobs, provider extras).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from analyzer.metrics import Timing
 
 
+# Gemini names the model in the path: …/models/gemini-2.5-pro:streamGenerateContent
+_MODEL_IN_PATH = re.compile(r"/models/([^/:?]+):[A-Za-z]+")
 # A `created` this large is milliseconds: in seconds it would be past the year 5000.
 CREATED_MS_FROM = 100_000_000_000
 
@@ -109,9 +112,13 @@ class Exchange:
         return f"{self.source} {self.position}".strip()
 
     def requested_model(self) -> str | None:
+        """The model the request named: its body's `model`, or Gemini's `…/models/<model>:…` path."""
         body = self.request.json() if self.request else None
         model = body.get("model") if isinstance(body, dict) else None
-        return model if isinstance(model, str) and model.strip() else None
+        if isinstance(model, str) and model.strip():
+            return model
+        match = _MODEL_IN_PATH.search(self.request.url or "") if self.request else None
+        return match.group(1) if match else None
 
     def reconstruct(self) -> Reconstruction:
         """Reconstruct the response (cached); never raises for bad input, see `warnings`."""
@@ -241,6 +248,9 @@ class Reconstruction:
     # The chunks' `created` values (zeros skipped): first, last, and the latest seen.
     created_range: tuple[int | float, int | float, int | float] | None = None
     timing: Timing | None = None
+    # The protocol's own final object (Anthropic's message, the Responses API's response,
+    # Gemini's merged GenerateContentResponse); None for chat/completions, whose own is to_openai().
+    native: Any = None
 
     def warn(self, code: str, message: str) -> None:
         self.warnings.append(Notice(code, message))
@@ -254,3 +264,7 @@ class Reconstruction:
         from analyzer.protocols.openai_chat import to_openai
 
         return to_openai(self)
+
+    def to_native(self) -> dict[str, Any]:
+        """The protocol's own final object, as its non-streaming API would have returned it."""
+        return self.native if self.native is not None else self.to_openai()

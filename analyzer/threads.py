@@ -71,7 +71,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from analyzer.model import Exchange, Notice
-from analyzer.protocols.openai_chat import request_messages, split_think
+from analyzer.protocols import request_messages
+from analyzer.protocols.openai_chat import split_think
 
 # Content part types whose text is the message's text; other parts are compared whole.
 _TEXT_PARTS = {"text", "input_text", "output_text"}

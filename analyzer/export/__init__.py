@@ -14,7 +14,8 @@ import orjson
 
 from analyzer.metrics import format_ms, reported_cost
 from analyzer.model import Exchange
-from analyzer.protocols.openai_chat import content_text, request_messages
+from analyzer.protocols import request_messages
+from analyzer.protocols.openai_chat import content_text
 from analyzer.redact import redact_text
 
 __all__ = ["jsonl", "markdown", "markdown_text"]

@@ -7,21 +7,32 @@ host: gateways and self-hosted servers serve every protocol under any name.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
 from analyzer.llmcalls import protocol_of_path
-from analyzer.model import Exchange, Reconstruction
-from analyzer.protocols import openai_chat
+from analyzer.model import Exchange, Part, Reconstruction, StreamChunk
+from analyzer.protocols import anthropic, gemini, openai_chat, openai_responses
+
+# The protocols with an event-typed stream, by name.
+MODULES = {
+    anthropic.PROTOCOL: anthropic,
+    openai_responses.PROTOCOL: openai_responses,
+    gemini.PROTOCOL: gemini,
+}
 
 _STREAM_START = re.compile(rb"^\s*(?:data|event|id|retry)?:", re.M)
 _FIRST_DATA = re.compile(rb"^data:", re.M)
 # Other protocols' fingerprints: recognised so they are named, not misread as chat/completions.
 _OTHER_SHAPES = (
-    (re.compile(rb'"type"\s*:\s*"message_start"|^event:\s*message_start', re.M), "anthropic_messages"),
-    (re.compile(rb'"type"\s*:\s*"response\.created"|^event:\s*response\.', re.M), "openai_responses"),
-    (re.compile(rb'"candidates"\s*:|"usageMetadata"\s*:'), "gemini"),
+    (re.compile(rb'"type"\s*:\s*"message_start"|^event:\s*message_start', re.M), anthropic.PROTOCOL),
+    (re.compile(rb'"type"\s*:\s*"response\.created"|^event:\s*response\.', re.M), openai_responses.PROTOCOL),
+    (re.compile(rb'"candidates"\s*:|"usageMetadata"\s*:'), gemini.PROTOCOL),
+    # Non-streaming bodies: Anthropic's message, the Responses API's response object.
+    (re.compile(rb'^\s*\{[^{]*?"type"\s*:\s*"message"\s*,[\s\S]*"stop_reason"'), anthropic.PROTOCOL),
+    (re.compile(rb'"object"\s*:\s*"response"'), openai_responses.PROTOCOL),
 )
 
 
@@ -56,9 +67,64 @@ def detect(exchange: Exchange) -> str:
             if pattern.search(head):
                 return name
     request = exchange.request.json() if exchange.request else None
-    if isinstance(request, dict) and "messages" in request:
-        return openai_chat.PROTOCOL
+    if isinstance(request, dict):
+        if "contents" in request:
+            return gemini.PROTOCOL
+        if "input" in request and "messages" not in request:
+            return openai_responses.PROTOCOL
+        if "messages" in request:
+            # Anthropic's request names max_tokens and may put the system prompt on top.
+            return anthropic.PROTOCOL if "system" in request and "max_tokens" in request else openai_chat.PROTOCOL
     return "unknown"
+
+
+def request_messages(exchange: Exchange) -> list[dict[str, Any]]:
+    """The request's system prompt and history as chat messages (chat/completions' shape),
+    whatever protocol the request speaks."""
+    body = exchange.request.json() if exchange.request else None
+    if not isinstance(body, dict):
+        return []
+    module = MODULES.get(detect_request(exchange, body))
+    if module is not None:
+        return module.request_messages(body)
+    messages = body.get("messages")
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+def request_tools(exchange: Exchange) -> list[dict[str, Any]]:
+    """The tools the request offered, function tools in chat/completions' shape."""
+    body = exchange.request.json() if exchange.request else None
+    if not isinstance(body, dict):
+        return []
+    module = MODULES.get(detect_request(exchange, body))
+    if module is not None:
+        return module.request_tools(body)
+    tools = body.get("tools")
+    return [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
+
+
+def detect_request(exchange: Exchange, body: Any) -> str:
+    """The protocol of a request, from its path, else from its body's fields."""
+    url = exchange.request.url if exchange.request else None
+    name = protocol_of_path(urlsplit(url).path) if url else None
+    if name:
+        return name
+    if isinstance(body, dict):
+        if "contents" in body:
+            return gemini.PROTOCOL
+        if "input" in body and "messages" not in body:
+            return openai_responses.PROTOCOL
+    return openai_chat.PROTOCOL
+
+
+def chunk_parts(rec: Reconstruction, chunk: StreamChunk) -> list[Part]:
+    """What one stream chunk carries, piece by piece, in any protocol."""
+    module = MODULES.get(rec.protocol)
+    if module is not None:
+        return module.chunk_parts(chunk.payload)
+    if rec.protocol == openai_chat.PROTOCOL:
+        return openai_chat.chunk_parts(chunk)
+    return []
 
 
 def reconstruct(exchange: Exchange) -> Reconstruction:
@@ -74,7 +140,13 @@ def reconstruct(exchange: Exchange) -> Reconstruction:
         return rec
     if any(notice.code == "body_not_recorded" for notice in exchange.warnings):
         return rec  # the producer kept no body: nothing to reconstruct, and not an empty answer
+    if protocol == gemini.PROTOCOL and not streamed and response.body.lstrip()[:1] == b"[":
+        rec.streamed = True  # streamGenerateContent without alt=sse: one JSON array, element by element
+        return gemini.reconstruct_array(exchange, rec)
     if streamed:
+        module = MODULES.get(protocol)
+        if module is not None:
+            return module.reconstruct_stream(exchange, rec)
         if protocol != openai_chat.PROTOCOL:
             return _unsupported(rec, protocol)
         return openai_chat.reconstruct_stream(exchange, rec)
@@ -93,15 +165,24 @@ def reconstruct(exchange: Exchange) -> Reconstruction:
         else:
             rec.warn("unreadable_body", f"response body is neither an event stream nor JSON: {text[:60]!r}")
         return rec
-    if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
+    if isinstance(obj, dict) and "error" in obj and not obj.get("choices") and not _whole_object(obj):
         # Every protocol's error body is {"error": ...}: no need to know which one it was.
         rec.error = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
         status = f"HTTP {response.status}: " if response.status else ""
         rec.warn("error_response", f"error response: {status}{openai_chat.error_text(rec.error)}")
         return rec
+    module = MODULES.get(protocol)
+    if module is not None:
+        return module.reconstruct_json(exchange, rec, obj)
     if protocol != openai_chat.PROTOCOL:
         return _unsupported(rec, protocol)
     return openai_chat.reconstruct_json(exchange, rec, obj)
+
+
+def _whole_object(obj: dict[str, Any]) -> bool:
+    """A protocol's whole answer that has an `error` field of its own (a Responses API
+    response, null unless it failed), not an error body."""
+    return obj.get("object") == "response" or "candidates" in obj
 
 
 def _unsupported(rec: Reconstruction, protocol: str) -> Reconstruction:

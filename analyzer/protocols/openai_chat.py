@@ -960,13 +960,15 @@ def to_openai(rec: Reconstruction) -> dict[str, Any]:
                 "finish_reason": choice.finish_reason,
             }
         )
+    from analyzer.protocols.events import openai_usage
+
     result: dict[str, Any] = {
         "id": rec.id,
         "object": "chat.completion",
         "created": rec.created,
         "model": rec.served_model,
         "choices": choices,
-        "usage": rec.usage.raw if rec.usage else None,
+        "usage": (rec.usage.raw if rec.protocol == PROTOCOL else openai_usage(rec)) if rec.usage else None,
     }
     if rec.system_fingerprint is not None:
         result["system_fingerprint"] = rec.system_fingerprint

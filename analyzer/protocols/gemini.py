@@ -1,0 +1,521 @@
+"""Google's Gemini API (`…:generateContent`, `…:streamGenerateContent`), on the Gemini
+Developer API and on Vertex AI.
+
+Streamed, each event is a whole `GenerateContentResponse` holding the next pieces of each
+candidate: with `?alt=sse` as server-sent events, without it as one JSON array whose
+elements arrive one by one. Gemini's SDK has no accumulator; the rules here follow the
+API reference and what the servers send:
+
+- Candidates are told apart by `index` (absent means 0).
+- A `text` part extends the candidate's previous part when that is a text part of the
+  same kind (`thought: true` or not) not yet closed by a `thoughtSignature`; otherwise it
+  starts a new part. A part's `thoughtSignature` lands on the part it extends or starts;
+  an empty text part that only brings a signature closes the previous part with it.
+- `functionCall` parts are never merged: each is one call. Vertex's streamed arguments
+  (`willContinue`, `partialArgs` with a JSON path and a piece of value) continue the open
+  call; a `functionCall` with neither name nor arguments closes it.
+- Other parts (`executableCode`, `codeExecutionResult`, `inlineData`, …) are kept as
+  they come.
+- `finishReason`, `safetyRatings`, `citationMetadata`, `groundingMetadata`: the latest
+  value. `usageMetadata` is cumulative: the last one wins, never a sum.
+
+Onto the chat shape: text is the content, thought text the reasoning, function calls the
+tool calls (arguments as a JSON string), code execution parts provider extras.
+
+Reference: https://ai.google.dev/api/generate-content
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import itertools
+import re
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from analyzer.model import Choice, Exchange, Part, Reconstruction
+from analyzer.protocols.events import (
+    Marks,
+    add_chunk,
+    ending,
+    error_text,
+    json_text,
+    stream_payloads,
+    text_of,
+    tool_call,
+)
+from analyzer.sse import Event
+from analyzer.usage import normalise as normalise_usage
+
+PROTOCOL = "gemini"
+FINISH_REASONS = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "LANGUAGE": "content_filter",
+}
+_CANDIDATE_LATEST = (
+    "finishReason",
+    "finishMessage",
+    "safetyRatings",
+    "citationMetadata",
+    "groundingMetadata",
+    "urlContextMetadata",
+    "avgLogprobs",
+    "logprobsResult",
+    "tokenCount",
+)
+_RESPONSE_LATEST = ("modelVersion", "responseId", "createTime", "promptFeedback", "modelStatus")
+
+
+class _Candidate:
+    __slots__ = ("fields", "index", "open_call", "parts", "role")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.role: str | None = None
+        self.parts: list[dict[str, Any]] = []
+        self.fields: dict[str, Any] = {}
+        self.open_call: dict[str, Any] | None = None  # a Vertex functionCall whose arguments still stream
+
+    def add_part(self, part: dict[str, Any]) -> tuple[bool, bool]:
+        """Fold one part in; returns (generated something, was it answer text)."""
+        signature = part.get("thoughtSignature")
+        if "text" in part and len(part) - ("thought" in part) - (signature is not None) == 1:
+            text = part.get("text") or ""
+            thought = bool(part.get("thought"))
+            last = self.parts[-1] if self.parts else None
+            joinable = (
+                last is not None
+                and "text" in last
+                and bool(last.get("thought")) == thought
+                and "thoughtSignature" not in last
+            )
+            if not text and signature is not None and last is not None and "thoughtSignature" not in last:
+                last["thoughtSignature"] = signature  # a signature alone closes the part before it
+                return False, False
+            if joinable:
+                last["text"] += text
+                if signature is not None:
+                    last["thoughtSignature"] = signature
+            elif text or signature is not None:
+                self.parts.append(dict(part, text=text))
+            return bool(text), bool(text) and not thought
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            return self._function_call(part, call), False
+        self.parts.append(dict(part))
+        return True, False
+
+    def _function_call(self, part: dict[str, Any], call: dict[str, Any]) -> bool:
+        streamed = "partialArgs" in call or call.get("willContinue")
+        if self.open_call is not None and not call.get("name"):
+            for piece in call.get("partialArgs") or ():
+                if isinstance(piece, dict):
+                    _set_path(self.open_call.setdefault("args", {}), piece)
+            if not call.get("willContinue"):
+                self.open_call.pop("willContinue", None)
+                self.open_call = None
+            return bool(call.get("partialArgs"))
+        if not call:  # an empty call with none open: nothing
+            return False
+        own = dict(call)
+        own.pop("partialArgs", None)
+        if streamed:
+            own.setdefault("args", {})
+            for piece in call.get("partialArgs") or ():
+                if isinstance(piece, dict):
+                    _set_path(own["args"], piece)
+            self.open_call = own if call.get("willContinue") else None
+        self.parts.append(dict(part, functionCall=own))
+        return True
+
+
+# RFC 9535 selectors: `.name`, `[0]`, `['name']` and `["name"]`.
+_PATH_STEP = re.compile(r"""\.([A-Za-z_][\w-]*)|\[(\d+)\]|\['([^']*)'\]|\["([^"]*)"\]""")
+
+
+def _set_path(args: dict[str, Any], piece: dict[str, Any]) -> None:
+    """Apply one of Vertex's `partialArgs` entries: a JSON path (`$.a.b[0]`) and a value,
+    strings concatenating onto what is there."""
+    path = str(piece.get("jsonPath") or "$")
+    steps: list[str | int] = []
+    for name, number, single, double in _PATH_STEP.findall(path[1:] if path.startswith("$") else path):
+        steps.append(int(number) if number else (name or single or double))
+    if not steps:
+        return
+    target: Any = args
+    for step, following in itertools.pairwise(steps):
+        empty: Any = [] if isinstance(following, int) else {}
+        if isinstance(step, int) and isinstance(target, list):
+            while len(target) <= step:
+                target.append(None)
+            if target[step] is None:
+                target[step] = empty
+            target = target[step]
+        elif isinstance(step, str) and isinstance(target, dict):
+            target = target.setdefault(step, empty)
+        else:  # a path that does not fit what is there (e.g. `$[0]` into the arguments object)
+            return
+    last = steps[-1]
+    if "stringValue" in piece:
+        value: Any = piece["stringValue"]
+    elif "numberValue" in piece:
+        value = piece["numberValue"]
+    elif "boolValue" in piece:
+        value = piece["boolValue"]
+    elif "nullValue" in piece:
+        value = None
+    else:
+        return
+    if isinstance(last, int) and isinstance(target, list):
+        while len(target) <= last:
+            target.append(None)
+        target[last] = target[last] + value if isinstance(value, str) and isinstance(target[last], str) else value
+    elif isinstance(last, str) and isinstance(target, dict):
+        current = target.get(last)
+        target[last] = current + value if isinstance(value, str) and isinstance(current, str) else value
+
+
+class _Fold:
+    def __init__(self, rec: Reconstruction) -> None:
+        self.rec = rec
+        self.candidates: dict[int, _Candidate] = {}
+        self.fields: dict[str, Any] = {}
+        self.usage: dict[str, Any] | None = None
+        self.marks = Marks()
+
+    def add(self, payload: Any, seq: int) -> None:
+        if isinstance(payload, list):  # a JSON array's worth in one event
+            for element in payload:
+                self.add(element, seq)
+            return
+        if not isinstance(payload, dict):
+            self.rec.warn("chunk_shape", f"event {seq + 1}: a {type(payload).__name__}, not an object: ignored")
+            return
+        if "error" in payload and "candidates" not in payload:
+            error = payload["error"]
+            self.rec.error = error if isinstance(error, dict) else {"message": str(error)}
+            return
+        for key in _RESPONSE_LATEST:
+            if payload.get(key) is not None:
+                self.fields[key] = payload[key]
+        if isinstance(payload.get("usageMetadata"), dict):
+            self.usage = payload["usageMetadata"]
+        for candidate in payload.get("candidates") or ():
+            if not isinstance(candidate, dict):
+                continue
+            index = candidate.get("index") if isinstance(candidate.get("index"), int) else 0
+            state = self.candidates.get(index)
+            if state is None:
+                state = self.candidates[index] = _Candidate(index)
+            content = candidate.get("content")
+            if isinstance(content, dict):
+                state.role = content.get("role") or state.role
+                for part in content.get("parts") or ():
+                    if isinstance(part, dict):
+                        generated, answer = state.add_part(part)
+                        if generated:
+                            self.marks.token(seq, answer)
+            for key in _CANDIDATE_LATEST:
+                if candidate.get(key) is not None:
+                    state.fields[key] = candidate[key]
+            for key, value in candidate.items():
+                if key not in ("content", "index", *_CANDIDATE_LATEST) and value is not None:
+                    state.fields[key] = value
+
+    def native(self) -> dict[str, Any]:
+        candidates = []
+        for index in sorted(self.candidates):
+            state = self.candidates[index]
+            candidate: dict[str, Any] = {"content": {"parts": state.parts, "role": state.role or "model"}}
+            candidate.update(state.fields)
+            candidate["index"] = index
+            candidates.append(candidate)
+        response: dict[str, Any] = {"candidates": candidates}
+        if self.usage is not None:
+            response["usageMetadata"] = self.usage
+        response.update(self.fields)
+        return response
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.candidates) and all("finishReason" in c.fields for c in self.candidates.values())
+
+
+def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
+    """`alt=sse`: one response per event."""
+    fold = _Fold(rec)
+    for event, payload in stream_payloads(exchange, rec):
+        fold.add(payload, add_chunk(rec, event, payload))
+    return _finish(exchange, rec, fold)
+
+
+def reconstruct_array(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
+    """Without `alt=sse`: one JSON array, its elements arriving one by one (and possibly cut
+    off: the elements before the cut are kept)."""
+    response = exchange.response
+    body = response.body if response else b""
+    fold = _Fold(rec)
+    elements, complete = array_elements(body)
+    reads = response.chunks if response else None
+    ends = [read_end for _, read_end in reads] if reads else []
+    for start, end in elements:
+        try:
+            payload = orjson.loads(body[start:end])
+        except orjson.JSONDecodeError as exc:
+            rec.warn("bad_chunk", f"array element at byte {start}: not JSON ({exc})")
+            continue
+        t_ms = None
+        if reads:  # the read that brought the element's last byte
+            at = bisect.bisect_left(ends, end)
+            t_ms = reads[at][0] if at < len(reads) else None
+        fold.add(payload, add_chunk(rec, Event(b"", t_ms=t_ms), payload))
+    if not complete:
+        rec.warn("unterminated_array", "the JSON array of responses was cut off: the whole elements before it are kept")
+    return _finish(exchange, rec, fold)
+
+
+def _finish(exchange: Exchange, rec: Reconstruction, fold: _Fold) -> Reconstruction:
+    _apply(rec, fold.native(), fold.usage)
+    status = exchange.response.status if exchange.response else None
+    if rec.error is not None and not fold.candidates and status is not None and status >= 400:
+        # A request refused up front: without `alt=sse` Google wraps even the error body in the
+        # array (`[{"error": …}]`, which google-genai's APIError unwraps). An error, not a cut stream.
+        rec.warn("error_response", f"error response: HTTP {status}: {error_text(rec.error)}")
+        return rec
+    rec.marks = fold.marks.as_dict()
+    rec.done = fold.finished
+    if not fold.candidates and rec.error is None:
+        feedback = fold.fields.get("promptFeedback")
+        if isinstance(feedback, dict) and feedback.get("blockReason"):
+            rec.warn("prompt_blocked", f"the prompt was blocked: {feedback['blockReason']}")
+            rec.done = True
+    ending(exchange, rec, rec.done, "every candidate had a finishReason")
+    return rec
+
+
+def reconstruct_json(exchange: Exchange, rec: Reconstruction, obj: Any) -> Reconstruction:
+    """A non-streaming response (one object), or a whole array of streamed ones."""
+    fold = _Fold(rec)
+    for element in obj if isinstance(obj, list) else [obj]:
+        fold.add(element, add_chunk(rec, None, element))
+    if not isinstance(obj, list):
+        rec.marks = {}
+    _apply(rec, fold.native(), fold.usage)
+    if not isinstance(obj, list):
+        choice = rec.choices[0] if rec.choices else None
+        if choice and (choice.content or choice.reasoning or choice.tool_calls):
+            rec.marks = {"first_token": 0, "first_answer": 0 if choice.content else None, "last_token": 0}
+    else:
+        rec.marks = fold.marks.as_dict()
+    rec.done = True
+    if rec.error is not None:
+        rec.warn("stream_error" if isinstance(obj, list) else "error_response", f"error: {rec.error.get('message')}")
+    return rec
+
+
+def _apply(rec: Reconstruction, response: dict[str, Any], usage: dict[str, Any] | None) -> None:
+    rec.native = response
+    rec.object = "generateContentResponse"
+    rec.id = response.get("responseId") if isinstance(response.get("responseId"), str) else None
+    if isinstance(response.get("modelVersion"), str) and response["modelVersion"]:
+        rec.served_model = response["modelVersion"]
+    created = response.get("createTime")
+    if isinstance(created, str):
+        with contextlib.suppress(ValueError):
+            rec.created = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+    rec.choices = [_choice(candidate) for candidate in response.get("candidates") or ()]
+    if usage is not None:
+        rec.usage = normalise_usage(usage)
+    for key in ("promptFeedback", "modelStatus"):
+        if response.get(key) is not None:
+            rec.extras[key] = response[key]
+
+
+def _choice(candidate: dict[str, Any]) -> Choice:
+    texts: list[str] = []
+    thoughts: list[str] = []
+    calls = []
+    server: list[Any] = []
+    signatures = []
+    for part in (candidate.get("content") or {}).get("parts") or ():
+        if part.get("thoughtSignature"):
+            signatures.append(part["thoughtSignature"])
+        if "text" in part and not isinstance(part.get("functionCall"), dict):
+            (thoughts if part.get("thought") else texts).append(part.get("text") or "")
+        elif isinstance(part.get("functionCall"), dict):
+            call = part["functionCall"]
+            calls.append(tool_call(len(calls), call.get("id"), call.get("name"), json_text(call.get("args") or {})))
+        else:
+            server.append(part)
+    native_finish = candidate.get("finishReason")
+    finish = None
+    if isinstance(native_finish, str):
+        finish = FINISH_REASONS.get(native_finish, native_finish.lower())
+        if finish == "stop" and calls:
+            finish = "tool_calls"
+    extras = {k: v for k, v in candidate.items() if k not in ("content", "index", "finishReason", "citationMetadata")}
+    if native_finish is not None:
+        extras["finishReason"] = native_finish
+    if server:
+        extras["server_tools"] = server
+    citations = (candidate.get("citationMetadata") or {}).get("citationSources") or []
+    return Choice(
+        index=candidate.get("index", 0),
+        role="assistant",
+        content="".join(texts) if texts else None,
+        reasoning="".join(thoughts) if thoughts else None,
+        reasoning_source="thought" if thoughts else None,
+        reasoning_details=[{"type": "thought_signature", "signature": s} for s in signatures],
+        tool_calls=calls,
+        finish_reason=finish,
+        annotations=list(citations),
+        extras=extras,
+    )
+
+
+_SCAN = re.compile(rb'[\[\]{}"\\,]')
+
+
+def array_elements(body: bytes) -> tuple[list[tuple[int, int]], bool]:
+    """Byte spans of the top-level elements of a JSON array, as far as they are whole, and
+    whether the array was closed. A scan of brackets and strings, no parse."""
+    spans: list[tuple[int, int]] = []
+    depth = 0
+    in_string = False
+    escaped_at = -1
+    start = None
+    for match in _SCAN.finditer(body):
+        char = match.group()
+        position = match.start()
+        if in_string:
+            if char == b"\\" and escaped_at != position:
+                escaped_at = position + 1
+            elif char == b'"' and escaped_at != position:
+                in_string = False
+            continue
+        if char == b'"':
+            in_string = True
+        elif char in b"[{":
+            if depth == 1 and start is None:
+                start = position
+            depth += 1
+        elif char in b"]}":
+            depth -= 1
+            if depth == 1 and start is not None:
+                spans.append((start, position + 1))
+                start = None
+            elif depth == 0:
+                return spans, True
+    return spans, False
+
+
+def chunk_parts(payload: Any) -> list[Part]:
+    """What one response carries (frames.chunks)."""
+    if not isinstance(payload, dict):
+        return []
+    parts: list[Part] = []
+    for candidate in payload.get("candidates") or ():
+        if not isinstance(candidate, dict):
+            continue
+        index = candidate.get("index", 0)
+        for part in (candidate.get("content") or {}).get("parts") or ():
+            if not isinstance(part, dict):
+                continue
+            if isinstance(part.get("functionCall"), dict):
+                parts.append(Part(index, "tool_call", json_text(part["functionCall"].get("args") or {})))
+            elif part.get("text"):
+                parts.append(Part(index, "reasoning" if part.get("thought") else "content", part["text"]))
+            elif "text" not in part:
+                parts.append(Part(index, "extra", orjson.dumps(part).decode()))
+    if payload.get("usageMetadata"):
+        parts.append(Part(None, "usage", orjson.dumps(payload["usageMetadata"]).decode()))
+    if payload.get("error"):
+        parts.append(Part(None, "error", orjson.dumps(payload["error"]).decode()))
+    return parts
+
+
+# -- the request ------------------------------------------------------------------------------
+
+
+def request_messages(body: Any) -> list[dict[str, Any]]:
+    """`systemInstruction` and `contents` as chat messages (OpenAI chat's shape)."""
+    if not isinstance(body, dict):
+        return []
+    out: list[dict[str, Any]] = []
+    system = body.get("systemInstruction") or body.get("system_instruction")
+    if system:
+        out.append({"role": "system", "content": text_of(system.get("parts") if isinstance(system, dict) else system)})
+    for content in body.get("contents") or ():
+        if not isinstance(content, dict):
+            continue
+        role = "assistant" if content.get("role") == "model" else "user"
+        texts: list[str] = []
+        thoughts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []
+        for part in content.get("parts") or ():
+            if not isinstance(part, dict):
+                continue
+            if isinstance(part.get("functionCall"), dict):
+                call = part["functionCall"]
+                calls.append(
+                    {
+                        "id": call.get("id"),
+                        "type": "function",
+                        "function": {"name": call.get("name"), "arguments": json_text(call.get("args") or {})},
+                    }
+                )
+            elif isinstance(part.get("functionResponse"), dict):
+                answer = part["functionResponse"]
+                results.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": answer.get("id") or answer.get("name"),
+                        "content": json_text(answer.get("response")),
+                    }
+                )
+            elif "text" in part:
+                (thoughts if part.get("thought") else texts).append(part.get("text") or "")
+            else:
+                texts.append(f"[{next(iter(part), 'part')}]")
+        out.extend(results)
+        if texts or calls or thoughts or not results:
+            item: dict[str, Any] = {"role": role, "content": "".join(texts)}
+            if thoughts:
+                item["reasoning_content"] = "".join(thoughts)
+            if calls:
+                item["tool_calls"] = calls
+            out.append(item)
+    return out
+
+
+def request_tools(body: Any) -> list[dict[str, Any]]:
+    """Function declarations as chat/completions function tools; other tools as they are."""
+    out = []
+    for tool in (body.get("tools") if isinstance(body, dict) else None) or ():
+        if not isinstance(tool, dict):
+            continue
+        declarations = tool.get("functionDeclarations") or tool.get("function_declarations")
+        if declarations:
+            for declaration in declarations:
+                if isinstance(declaration, dict):
+                    function = {"name": declaration.get("name")}
+                    if declaration.get("description"):
+                        function["description"] = declaration["description"]
+                    schema = declaration.get("parameters") or declaration.get("parametersJsonSchema")
+                    if schema is not None:
+                        function["parameters"] = schema
+                    out.append({"type": "function", "function": function})
+        else:
+            out.append(tool)
+    return out
