@@ -93,6 +93,8 @@ def exchanges(xs: Iterable[Exchange], *, prices: Prices | None = None) -> pd.Dat
     Tokens are the reported usage, or an estimate from the text when the stream reported
     none (`tokens_source` says which); cost is the provider's own figure, else a price
     from genai-prices or your TOML file (`cost_source`), else missing with a warning.
+    `n_messages`, `n_tools` and the sampling parameters (`temperature`, `top_p`,
+    `max_tokens`, `reasoning`) are read from the request in whatever protocol it speaks.
     """
     xs = list(xs)
     thread_of, history = threads.analyse(xs)
@@ -110,9 +112,9 @@ def exchange_row(
     """One exchange's row of `exchanges()`, given its thread and history notices."""
     rec = exchange.reconstruct()
     body = _request_body(exchange)  # parsed once: the history is long in a long chat
-    history_sent = body.get("messages")
-    messages = [m for m in history_sent if isinstance(m, dict)] if isinstance(history_sent, list) else []
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else None
+    messages = protocols.request_messages(exchange, body)
+    tools = protocols.request_tools(exchange, body) or None
+    params = protocols.request_params(exchange, body)
     usage = tokens.usage_or_estimate(rec, messages, tools)
     cost = cost_of(exchange, rec, usage, prices)
     host, path = _where(exchange)
@@ -140,6 +142,7 @@ def exchange_row(
         "n_tools": len(tools) if tools else 0,
         "n_tool_calls": sum(len(c.tool_calls) + (c.function_call is not None) for c in rec.choices),
         "n_choices": len(rec.choices),
+        **{name: params.get(name) for name in _PARAMS},
         "finish_reason": _finish(rec),
         "truncated": rec.truncated,
         "error": openai_chat.error_text(rec.error) if rec.error else (exchange.error or None),
@@ -164,11 +167,14 @@ def exchange_row(
     }
 
 
+# The sampling parameters a request set (analyzer.protocols.request_params), one name for every protocol.
+_PARAMS = ("temperature", "top_p", "max_tokens", "reasoning")
 _EXCHANGE_DTYPES: dict[str, str] = {
     "id": "string", "source": "string", "position": "string", "format": "category", "started_at": "datetime",
     "host": "category", "path": "string", "provider": "category", "protocol": "category",
     "requested_model": "category", "served_model": "category", "status": "Int16", "streamed": "boolean",
     "n_messages": "Int32", "n_tools": "Int32", "n_tool_calls": "Int32", "n_choices": "Int16",
+    "temperature": "Float64", "top_p": "Float64", "max_tokens": "Int64", "reasoning": "category",
     "finish_reason": "category", "truncated": "boolean", "error": "string",
     "prompt_tokens": "Int64", "completion_tokens": "Int64", "reasoning_tokens": "Int64", "cached_tokens": "Int64",
     "total_tokens": "Int64", "tokens_source": "category", "cost_usd": "Float64", "cost_source": "category",

@@ -179,3 +179,28 @@ def test_an_exchange_no_protocol_claims_is_kept_raw() -> None:
     rec = exchange.reconstruct()
     assert rec.protocol == "unknown" and rec.has("unknown_protocol")
     assert exchange.response.body == body
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/v1/chat/completions", {"temperature": 0.2, "top_p": 0.9, "max_completion_tokens": 500, "reasoning_effort": "low"},
+         {"temperature": 0.2, "top_p": 0.9, "max_tokens": 500, "reasoning": "low"}),
+        ("/v1/messages", {"max_tokens": 2048, "temperature": 1, "thinking": {"type": "enabled", "budget_tokens": 1024}},
+         {"temperature": 1, "max_tokens": 2048, "reasoning": "thinking, budget 1024"}),
+        ("/v1/responses", {"max_output_tokens": 300, "top_p": 1.0, "reasoning": {"effort": "high"}},
+         {"top_p": 1.0, "max_tokens": 300, "reasoning": "high"}),
+        ("/v1beta/models/gemini-2.5-pro:generateContent",
+         {"generationConfig": {"temperature": 0.4, "topP": 0.95, "maxOutputTokens": 64, "thinkingConfig": {"thinkingBudget": 128}}},
+         {"temperature": 0.4, "top_p": 0.95, "max_tokens": 64, "reasoning": "budget 128"}),
+    ],
+    ids=["chat", "anthropic", "responses", "gemini"],
+)  # fmt: skip
+def test_sampling_parameters_under_one_set_of_names(path: str, body: dict, expected: dict) -> None:
+    from analyzer.protocols import request_params
+
+    exchange = Exchange(
+        id="params", source="<test>", format="test", response=None,
+        request=Request(method="POST", url=f"https://host{path}", body=orjson.dumps(body)),
+    )  # fmt: skip
+    assert request_params(exchange) == expected

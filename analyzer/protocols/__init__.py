@@ -16,6 +16,7 @@ from analyzer.llmcalls import protocol_of_path
 from analyzer.model import Exchange, Part, Reconstruction, StreamChunk
 from analyzer.protocols import anthropic, gemini, openai_chat, openai_responses
 
+_UNPARSED: Any = object()
 # The protocols with an event-typed stream, by name.
 MODULES = {
     anthropic.PROTOCOL: anthropic,
@@ -78,10 +79,11 @@ def detect(exchange: Exchange) -> str:
     return "unknown"
 
 
-def request_messages(exchange: Exchange) -> list[dict[str, Any]]:
+def request_messages(exchange: Exchange, body: Any = _UNPARSED) -> list[dict[str, Any]]:
     """The request's system prompt and history as chat messages (chat/completions' shape),
-    whatever protocol the request speaks."""
-    body = exchange.request.json() if exchange.request else None
+    whatever protocol the request speaks. `body`: the request body already parsed, if it is."""
+    if body is _UNPARSED:
+        body = exchange.request.json() if exchange.request else None
     if not isinstance(body, dict):
         return []
     module = MODULES.get(detect_request(exchange, body))
@@ -91,9 +93,10 @@ def request_messages(exchange: Exchange) -> list[dict[str, Any]]:
     return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
 
 
-def request_tools(exchange: Exchange) -> list[dict[str, Any]]:
+def request_tools(exchange: Exchange, body: Any = _UNPARSED) -> list[dict[str, Any]]:
     """The tools the request offered, function tools in chat/completions' shape."""
-    body = exchange.request.json() if exchange.request else None
+    if body is _UNPARSED:
+        body = exchange.request.json() if exchange.request else None
     if not isinstance(body, dict):
         return []
     module = MODULES.get(detect_request(exchange, body))
@@ -101,6 +104,56 @@ def request_tools(exchange: Exchange) -> list[dict[str, Any]]:
         return module.request_tools(body)
     tools = body.get("tools")
     return [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
+
+
+def request_params(exchange: Exchange, body: Any = _UNPARSED) -> dict[str, Any]:
+    """The sampling parameters the request set, under one set of names whatever the protocol:
+    temperature, top_p, max_tokens (the output cap), reasoning (effort or thinking budget)."""
+    if body is _UNPARSED:
+        body = exchange.request.json() if exchange.request else None
+    if not isinstance(body, dict):
+        return {}
+    protocol = detect_request(exchange, body)
+    config = body
+    if protocol == gemini.PROTOCOL:
+        config = body.get("generationConfig") or body.get("generation_config") or {}
+    if not isinstance(config, dict):
+        return {}
+    found = {
+        "temperature": config.get("temperature"),
+        "top_p": config.get("top_p", config.get("topP")),
+        "max_tokens": next(
+            (config[key] for key in _OUTPUT_CAPS if isinstance(config.get(key), int)),
+            None,
+        ),
+        "reasoning": _reasoning_setting(protocol, body, config),
+    }
+    return {name: value for name, value in found.items() if value is not None}
+
+
+# The output cap's name in each protocol (chat has two: max_tokens is the older).
+_OUTPUT_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens", "maxOutputTokens")
+
+
+def _reasoning_setting(protocol: str, body: dict[str, Any], config: dict[str, Any]) -> str | None:
+    if protocol == anthropic.PROTOCOL:
+        thinking = body.get("thinking")
+        if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+            budget = thinking.get("budget_tokens")
+            return f"thinking, budget {budget}" if budget else f"thinking, {thinking['type']}"
+        return None
+    if protocol == gemini.PROTOCOL:
+        thinking = config.get("thinkingConfig") or {}
+        if not isinstance(thinking, dict):
+            return None
+        if thinking.get("thinkingLevel"):
+            return str(thinking["thinkingLevel"]).lower()
+        budget = thinking.get("thinkingBudget")
+        return None if budget is None else f"budget {budget}"
+    effort = body.get("reasoning_effort")
+    if effort is None and isinstance(body.get("reasoning"), dict):
+        effort = body["reasoning"].get("effort")  # Responses, OpenRouter
+    return str(effort) if effort is not None else None
 
 
 def detect_request(exchange: Exchange, body: Any) -> str:
