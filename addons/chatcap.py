@@ -402,6 +402,9 @@ class ChatCapture:
             model = json.loads(entry["request"]["postData"]["text"]).get("model", "?")
         except (ValueError, AttributeError):
             model = "?"
+        in_path = _MODEL_IN_PATH.search(url)
+        if model == "?" and in_path:  # Gemini names the model in the path
+            model = in_path.group(1)
         ttft, tokens, rate = _stream_figures(entry)
         status = entry["response"]["status"] or "—"
         parts = [f"chatcap: {host} {model} {status}", f"TTFT {ttft}", f"{tokens} tokens", f"{rate} tok/s"]
@@ -411,6 +414,9 @@ class ChatCapture:
 
 
 _USAGE = re.compile(rb'"(?:completion_tokens|output_tokens|candidatesTokenCount)"\s*:\s*(\d+)')
+# Gemini counts the reasoning apart from the answer; the other protocols include it.
+_THOUGHTS = re.compile(rb'"thoughtsTokenCount"\s*:\s*(\d+)')
+_MODEL_IN_PATH = re.compile(r"/models/([^/:?]+):")
 _TEXT_DELTA = re.compile(
     rb'"(?:content|reasoning_content|reasoning|text|thinking|arguments|partial_json|delta)"\s*:\s*"(?!")'
 )
@@ -428,12 +434,16 @@ def _stream_figures(entry: dict[str, Any]) -> tuple[str, str, str]:
             first = t_ms
             break
         start = max(int(end) - 64, 0)  # a key may straddle two reads
-    usage = _USAGE.findall(body, max(len(body) - 8192, 0))  # usage comes last
-    tokens = usage[-1].decode() if usage else "?"
+    tail = max(len(body) - 8192, 0)  # usage comes last
+    usage = [int(n) for n in _USAGE.findall(body, tail)]
+    thoughts = _THOUGHTS.findall(body, tail)
+    if usage and thoughts:
+        usage[-1] += int(thoughts[-1])
+    tokens = str(usage[-1]) if usage else "?"
     chunks = entry["response"].get("_chunks") or []
     rate = "—"
     if first is not None and usage and chunks and chunks[-1][0] > first:
-        rate = f"{int(usage[-1]) / ((chunks[-1][0] - first) / 1000):.1f}"
+        rate = f"{usage[-1] / ((chunks[-1][0] - first) / 1000):.1f}"
     return (f"{first:.0f} ms" if first is not None else "—"), tokens, rate
 
 

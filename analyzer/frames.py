@@ -16,7 +16,7 @@ floats in ms. Columns are built as lists and turned into a frame once, never row
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +25,7 @@ import orjson
 import pandas as pd
 
 from analyzer import anomalies, protocols, threads, tokens
+from analyzer.conversations import Turn, chronological, conversations
 from analyzer.cost import Prices, cost_of
 from analyzer.cost import notice as cost_notice
 from analyzer.metrics import Timing
@@ -229,14 +230,14 @@ def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:
     compare them, so a client's re-serialising does not make them new); `new_only=False`
     repeats every history in full."""
     xs = list(xs)
-    thread_of = threads.threads(xs)
-    first_seen: dict[tuple[str | None, int, bytes], str] = {}
+    turns = [turn for conversation in conversations(xs) for turn in conversation.turns]
+    order = {id(x): n for n, x in enumerate(sorted(xs, key=chronological(xs)))}
     cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
 
-    def add(exchange: Exchange, position: int, message: dict[str, Any], origin: str, first: str) -> None:
-        thread = thread_of.get(exchange.id)
+    def add(turn: Turn, position: int, message: dict[str, Any], origin: str, first: str) -> None:
+        thread = turn.thread
         calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else None
-        cols["exchange"].append(exchange.id)
+        cols["exchange"].append(turn.exchange.id)
         cols["conversation"].append(thread.conversation if thread else None)
         cols["turn"].append(thread.turn if thread else None)
         cols["position"].append(position)
@@ -249,21 +250,12 @@ def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:
         cols["tool_call_id"].append(message.get("tool_call_id"))
         cols["first_sent_by"].append(first)
 
-    for exchange in sorted(xs, key=_chronological(xs)):
-        thread = thread_of.get(exchange.id)
-        history = protocols.request_messages(exchange)
-        for position, message in enumerate(history):
-            key = (thread.conversation if thread else exchange.id, position, threads.message_key(message))
-            first = first_seen.setdefault(key, exchange.id)
-            if new_only and first != exchange.id:
-                continue
-            add(exchange, position, message, "request", first)
-        rec = exchange.reconstruct()
-        if rec.choices:
-            reply = rec.to_openai()["choices"][0]["message"]
-            key = (thread.conversation if thread else exchange.id, len(history), threads.message_key(reply))
-            first_seen.setdefault(key, exchange.id)
-            add(exchange, len(history), reply, "reply", exchange.id)
+    for turn in sorted(turns, key=lambda turn: order[id(turn.exchange)]):
+        for position, (message, sender) in enumerate(zip(turn.history, turn.sent_by, strict=True)):
+            if not new_only or sender == turn.exchange.id:
+                add(turn, position, message, "request", sender)
+        if turn.reply is not None:
+            add(turn, len(turn.history), turn.reply, "reply", turn.exchange.id)
     return _frame(cols, _MESSAGE_DTYPES)
 
 
@@ -273,17 +265,12 @@ _MESSAGE_DTYPES = {"exchange": "string", "conversation": "category", "turn": "In
                    "first_sent_by": "string"}  # fmt: skip
 
 
-def _chronological(xs: Sequence[Exchange]) -> Any:
-    order = {id(x): n for n, x in enumerate(xs)}
-    return lambda x: (x.started_at is None, x.started_at.timestamp() if x.started_at else 0.0, order[id(x)])
-
-
 def tool_calls(xs: Iterable[Exchange]) -> pd.DataFrame:
     """One row per tool call a reply made: name, id, arguments (as streamed), parsed
     arguments or the parse error, and the tool result a later request sent back for it."""
     xs = list(xs)
     results: dict[str, tuple[str, str | None]] = {}  # tool_call_id → (exchange that sent it, content)
-    for exchange in sorted(xs, key=_chronological(xs)):
+    for exchange in sorted(xs, key=chronological(xs)):
         for message in protocols.request_messages(exchange):
             call_id = message.get("tool_call_id")
             if message.get("role") == "tool" and isinstance(call_id, str) and call_id not in results:

@@ -6,6 +6,7 @@ logprobs, provider extras).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +39,27 @@ class Notice:
 
     def __str__(self) -> str:
         return self.message
+
+
+_LONG_INTEGER = re.compile(r"\d{19,}")
+
+
+def loads_exact(text: str | bytes) -> Any:
+    """JSON parsed with orjson, except that integers past 64 bits keep every digit (orjson
+    reads them as floats; the standard library keeps them exact). For tool arguments, where
+    an id like 123456789012345678901234567890 must survive."""
+    value = orjson.loads(text)
+    if _LONG_INTEGER.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+        return json.loads(text)
+    return value
+
+
+def dumps_exact(value: Any) -> str:
+    """JSON text of `value`, compact; integers past 64 bits (which orjson refuses) included."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def header_value(headers: list[tuple[str, str]], name: str) -> str | None:
@@ -148,8 +170,8 @@ class ToolCall:
             self.parsed_arguments, self.parse_error = None, None
             return
         try:
-            self.parsed_arguments, self.parse_error = orjson.loads(self.arguments), None
-        except orjson.JSONDecodeError as exc:
+            self.parsed_arguments, self.parse_error = loads_exact(self.arguments), None
+        except ValueError as exc:  # orjson's and json's decode errors both are
             self.parsed_arguments, self.parse_error = None, str(exc)
 
 
@@ -267,4 +289,6 @@ class Reconstruction:
 
     def to_native(self) -> dict[str, Any]:
         """The protocol's own final object, as its non-streaming API would have returned it."""
-        return self.native if self.native is not None else self.to_openai()
+        if self.protocol == "openai_chat":
+            return self.to_openai()
+        return self.native if self.native is not None else {}

@@ -73,9 +73,11 @@ def reply_for(exchange: Exchange) -> Reply:
 
 
 class Matcher:
-    """Picks the recorded exchange that answers a request: the same messages (the least
-    served of those, so a regenerated reply is replayed as the second answer), else the
-    same path and model, else the next one in turn."""
+    """Picks the recorded exchange that answers a request: the same history (`messages`,
+    Gemini's `contents` or the Responses API's `input`; the least served of those, so a
+    regenerated reply is replayed as the second answer), else the same path and model, else
+    the least served on the same path (Gemini names the model only in the path), else the
+    next one in turn."""
 
     def __init__(self, exchanges: Sequence[Exchange]) -> None:
         self.exchanges = [x for x in exchanges if x.response is not None]
@@ -92,7 +94,7 @@ class Matcher:
         path = path.split("?", 1)[0]
         same_path = [n for n, x in enumerate(self.exchanges) if _path(x) in (path, None)]
         with self._lock:
-            for key in ("messages", "model"):
+            for key in ("messages", "contents", "input", "model"):
                 if key not in wanted:
                     continue
                 found = [
@@ -102,6 +104,9 @@ class Matcher:
                 ]
                 if found:
                     return self._serve(min(found, key=lambda n: (self._served[n], n)))
+            on_path = [n for n in same_path if _path(self.exchanges[n]) == path]
+            if on_path:
+                return self._serve(min(on_path, key=lambda n: (self._served[n], n)))
             return self._serve(next(self._turn))
 
     def _serve(self, n: int) -> Exchange:

@@ -9,7 +9,8 @@ figure) with the raw object kept:
   `output_tokens` (reasoning included, `output_tokens_details.reasoning_tokens`).
 - Anthropic Messages: `input_tokens` counts only what was neither read from nor written to
   the cache, so the prompt is `input_tokens + cache_read_input_tokens +
-  cache_creation_input_tokens`; `output_tokens`.
+  cache_creation_input_tokens`; `output_tokens` (thinking included:
+  `output_tokens_details.thinking_tokens` where the API reports it).
 - Gemini `usageMetadata`: `promptTokenCount` (cached included, `cachedContentTokenCount`),
   `candidatesTokenCount` (the answer) plus `thoughtsTokenCount` (the reasoning, counted
   apart by Gemini, included here as OpenAI does), `totalTokenCount`.
@@ -61,6 +62,7 @@ def normalise(raw: dict[str, Any]) -> Usage:
                 total_tokens=_sum(prompt, output),
                 cached_prompt_tokens=read,
                 cache_write_tokens=written,
+                reasoning_tokens=_details(raw, "output_tokens_details", "thinking_tokens"),
             )
         prompt, output = _int(raw.get("input_tokens")), _int(raw.get("output_tokens"))
         return Usage(  # OpenAI Responses (and Anthropic without cache fields)

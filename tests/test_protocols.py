@@ -204,3 +204,20 @@ def test_sampling_parameters_under_one_set_of_names(path: str, body: dict, expec
         request=Request(method="POST", url=f"https://host{path}", body=orjson.dumps(body)),
     )  # fmt: skip
     assert request_params(exchange) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id":"msg_1","content":[{"type":"text","text":"hi"}],"model":"m","role":"assistant",'
+        b'"stop_reason":"end_turn","stop_sequence":null,"type":"message","usage":{"input_tokens":1,"output_tokens":2}}',
+        b'{"candidates":[{"content":{"parts":[{"text":"hi"}],"role":"model"},"finishReason":"STOP"}],'
+        b'"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":2,"totalTokenCount":3}}',
+        b'{"id":"resp_1","object":"response","status":"completed","model":"m","output":[{"type":"message",'
+        b'"role":"assistant","content":[{"type":"output_text","text":"hi"}]}]}',
+    ],
+    ids=["anthropic-message-sdk-key-order", "gemini", "responses"],
+)
+def test_a_bare_response_body_of_any_protocol_parses(body: bytes) -> None:
+    (exchange,) = analyzer.parse(body)
+    assert exchange.reconstruct().choices[0].content == "hi"

@@ -207,7 +207,7 @@ def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchang
         return _from_objects([obj], source, "har-entry" if "startedDateTime" in obj else "json-dump", "")
     if isinstance(obj, list) and obj and all(pairs.is_pair(item) for item in obj):
         return _from_objects(obj, source, "json-dump", "item")
-    if isinstance(obj, dict) and ("choices" in obj or "error" in obj or "object" in obj):
+    if (isinstance(obj, dict) and any(key in obj for key in _RESPONSE_KEYS)) or _is_message(obj):
         response = Response(status=None, headers=[("content-type", "application/json")], body=raw)
         return [
             Exchange(
@@ -215,6 +215,16 @@ def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchang
             )
         ]
     raise NoExchangesFound(source, "no exchanges found: JSON, but neither a capture, a HAR file nor a response")
+
+
+# A bare response body in any protocol: chat's `choices`, an error, an `object` (chat
+# completion, Responses' response), Gemini's `candidates`.
+_RESPONSE_KEYS = ("choices", "error", "object", "candidates")
+
+
+def _is_message(obj: Any) -> bool:
+    """Anthropic's message object."""
+    return isinstance(obj, dict) and obj.get("type") == "message" and "content" in obj
 
 
 def _record(obj: Any) -> bytes:

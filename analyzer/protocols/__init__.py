@@ -31,8 +31,9 @@ _OTHER_SHAPES = (
     (re.compile(rb'"type"\s*:\s*"message_start"|^event:\s*message_start', re.M), anthropic.PROTOCOL),
     (re.compile(rb'"type"\s*:\s*"response\.created"|^event:\s*response\.', re.M), openai_responses.PROTOCOL),
     (re.compile(rb'"candidates"\s*:|"usageMetadata"\s*:'), gemini.PROTOCOL),
-    # Non-streaming bodies: Anthropic's message, the Responses API's response object.
-    (re.compile(rb'^\s*\{[^{]*?"type"\s*:\s*"message"\s*,[\s\S]*"stop_reason"'), anthropic.PROTOCOL),
+    # Non-streaming bodies: Anthropic's message (its `type` in any key order: the lookahead),
+    # the Responses API's response object.
+    (re.compile(rb'^\s*\{(?=[\s\S]*"type"\s*:\s*"message"\s*[,}])[\s\S]*"stop_reason"\s*:'), anthropic.PROTOCOL),
     (re.compile(rb'"object"\s*:\s*"response"'), openai_responses.PROTOCOL),
 )
 

@@ -5,7 +5,9 @@ per content block `content_block_start` / `content_block_delta`… / `content_bl
 then `message_delta` (stop reason, cumulative usage) and `message_stop`; `ping` events
 keep the connection alive and an `error` event can end it. Deltas: `text_delta`,
 `thinking_delta`, `signature_delta`, `input_json_delta` (tool input as pieces of JSON
-text, parsed once whole), `citations_delta`.
+text, parsed once whole), `citations_delta`, and the beta `compaction_delta` (a compaction
+block's summary, whole). A beta `fallback` block says which model served the answer
+after the one named in `message_start` declined: that model is the message's.
 
 Blocks are kept in their order with their type (text, thinking, redacted_thinking,
 tool_use, server_tool_use, mcp_tool_use, the server tools' result blocks); the final
@@ -21,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from analyzer.model import Choice, Exchange, Part, Reconstruction
+from analyzer.model import Choice, Exchange, Part, Reconstruction, loads_exact
 from analyzer.protocols.events import Marks, add_chunk, ending, json_text, stream_payloads, text_of, tool_call
 from analyzer.usage import normalise as normalise_usage
 
@@ -81,6 +83,9 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
             elif delta_type == "citations_delta":
                 block.setdefault("citations", None)
                 block["citations"] = [*(block["citations"] or []), delta.get("citation")]
+            elif delta_type == "compaction_delta":  # replaces, as the SDK's beta accumulator does
+                block["content"] = delta.get("content")
+                block["encrypted_content"] = delta.get("encrypted_content")
             else:
                 unknown[f"delta {delta_type}"] = unknown.get(f"delta {delta_type}", 0) + 1
         elif kind == "content_block_start":
@@ -91,6 +96,10 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
             if index in blocks:
                 rec.warn("block_order", f"event {seq + 1}: block {index} started twice; the later one is kept")
             blocks[index] = dict(block)
+            if block.get("type") == "fallback" and message is not None:
+                served = block.get("to")
+                if isinstance(served, dict) and isinstance(served.get("model"), str):
+                    message["model"] = served["model"]  # as the non-streaming message names it
             if block.get("text") or block.get("thinking"):
                 marks.token(seq, bool(block.get("text")))
             elif block.get("type") in TOOL_INPUT_BLOCKS or block.get("type") == "redacted_thinking":
@@ -130,7 +139,7 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
                 merged.update({key: value for key, value in usage.items() if value is not None})
                 message["usage"] = merged
             for key, value in payload.items():
-                if key not in ("type", "delta", "usage"):
+                if key not in ("type", "delta", "usage") and value is not None:
                     message[key] = value  # e.g. context_management
         elif kind == "message_stop":
             rec.done = True
@@ -157,8 +166,8 @@ def _final_block(block: dict[str, Any], pieces: list[str] | None, rec: Reconstru
         text = "".join(pieces)
         if text:
             try:
-                block["input"] = orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
+                block["input"] = loads_exact(text)
+            except ValueError as exc:
                 block["input"] = text
                 rec.warn("tool_input_unparsed", f"tool {block.get('name')!r}: its input is not whole JSON ({exc})")
     return block

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from analyzer.model import Exchange, Part, Reconstruction, StreamChunk, ToolCall
+from analyzer.model import Exchange, Part, Reconstruction, StreamChunk, ToolCall, dumps_exact
 from analyzer.sse import Event, decode, lenient_events
 
 
@@ -119,7 +119,7 @@ def error_text(error: Any) -> str:
 
 def json_text(value: Any) -> str:
     """Tool arguments given as an object, as the JSON string OpenAI's shape carries."""
-    return orjson.dumps(value).decode() if value is not None else ""
+    return dumps_exact(value) if value is not None else ""
 
 
 def tool_call(index: int, call_id: Any, name: Any, arguments: str, kind: str = "function") -> ToolCall:

@@ -470,7 +470,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
                 call = part["functionCall"]
                 calls.append(
                     {
-                        "id": call.get("id"),
+                        "id": call.get("id") or call.get("name"),  # answered by name when there is no id
                         "type": "function",
                         "function": {"name": call.get("name"), "arguments": json_text(call.get("args") or {})},
                     }

@@ -942,7 +942,8 @@ def to_openai(rec: Reconstruction) -> dict[str, Any]:
         if choice.tool_calls:
             message["tool_calls"] = [
                 {
-                    "id": call.id,
+                    # Gemini's calls often carry no id: its API answers them by name, and so does the mapping.
+                    "id": call.id if call.id is not None or rec.protocol != "gemini" else call.name,
                     "type": call.type or "function",
                     "function": {"name": call.name, "arguments": call.arguments},
                 }

@@ -64,6 +64,10 @@ class _Fold:
         self.items: dict[int, dict[str, Any]] = {}
         self.terminal: dict[str, Any] | None = None
         self.terminal_type: str | None = None
+        # What the deltas alone added up to, by where they went: (output_index, field) or
+        # (output_index, field, part index, part field). The `….done` events overwrite the
+        # snapshot with the whole value, so it cannot tell whether the deltas agreed.
+        self.streamed: dict[tuple[Any, ...], str] = {}
         self.earlier: list[dict[str, Any]] = []
         self.unknown: dict[str, int] = {}
         self.marks = Marks()
@@ -97,6 +101,7 @@ class _Fold:
             delta = payload.get("delta")
             if part is not None and isinstance(delta, str):
                 part[field] = (part.get(field) or "") + delta
+                self.stream(delta, payload.get("output_index"), "content", payload.get("content_index"), field)
                 if kind == "response.output_text.delta" and payload.get("logprobs"):
                     part["logprobs"] = [*(part.get("logprobs") or []), *payload["logprobs"]]
                 if delta:
@@ -106,6 +111,7 @@ class _Fold:
             delta = payload.get("delta")
             if part is not None and isinstance(delta, str):
                 part["text"] = (part.get("text") or "") + delta
+                self.stream(delta, payload.get("output_index"), "summary", payload.get("summary_index"), "text")
                 if delta:
                     self.marks.token(seq, False)
         elif kind in _ITEM_DELTAS:
@@ -114,6 +120,7 @@ class _Fold:
             if item is not None and isinstance(delta, str):
                 field = _ITEM_DELTAS[kind]
                 item[field] = (item.get(field) or "") + delta
+                self.stream(delta, payload.get("output_index"), field)
                 if delta:
                     self.marks.token(seq, False)
         elif kind == "response.output_item.added":
@@ -157,7 +164,7 @@ class _Fold:
         elif kind == "response.created":
             if self.response is not None:
                 self.earlier.append(self.native())
-                self.items, self.terminal, self.terminal_type = {}, None, None
+                self.items, self.streamed, self.terminal, self.terminal_type = {}, {}, None, None
             self.response = dict(payload.get("response") or {})
         elif kind in TERMINAL:
             self.terminal = payload.get("response") if isinstance(payload.get("response"), dict) else {}
@@ -170,6 +177,9 @@ class _Fold:
         elif kind not in _QUIET and not str(kind).endswith((".in_progress", ".searching", ".completed", ".done")):
             self.unknown[str(kind)] = self.unknown.get(str(kind), 0) + 1
 
+    def stream(self, delta: str, *where: Any) -> None:
+        self.streamed[where] = self.streamed.get(where, "") + delta
+
     def snapshot(self) -> dict[str, Any]:
         response = dict(self.response or {})
         response["output"] = [self.items[i] for i in sorted(self.items)]
@@ -178,16 +188,14 @@ class _Fold:
     def native(self) -> dict[str, Any]:
         """The terminal event's response where it has the output, else the folded snapshot."""
         snapshot = self.snapshot()
-        if self.terminal is None:
-            return snapshot
-        final = dict(self.terminal)
-        if not final.get("output") and snapshot["output"]:
-            final["output"] = snapshot["output"]
-        elif snapshot["output"] and _texts(final) != _texts(snapshot):
-            self.rec.warn(
-                "final_differs",
-                f"{self.terminal_type} holds other text than the deltas added up to; the final response is kept",
-            )
+        final, source = snapshot, "a `….done` event"
+        if self.terminal is not None:
+            final, source = dict(self.terminal), str(self.terminal_type)
+            if not final.get("output") and snapshot["output"]:
+                final["output"] = snapshot["output"]
+        differs = final is not snapshot and snapshot["output"] and _texts(final) != _texts(snapshot)
+        if differs or any(_at(final, where) != text for where, text in self.streamed.items()):
+            self.rec.warn("final_differs", f"{source} holds other text than the deltas added up to; it is kept")
         return final
 
 
@@ -199,6 +207,19 @@ def _own(item: dict[str, Any]) -> dict[str, Any]:
         if isinstance(copy.get(field), list):
             copy[field] = [dict(part) if isinstance(part, dict) else part for part in copy[field]]
     return copy
+
+
+def _at(response: dict[str, Any], where: tuple[Any, ...]) -> str:
+    """The text at `where` (see `_Fold.streamed`) in a response, or "" where it has none."""
+    value: Any = response.get("output")
+    for step in where:
+        if isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+            value = value[step]
+        elif isinstance(value, dict) and isinstance(step, str):
+            value = value.get(step)
+        else:
+            return ""
+    return value if isinstance(value, str) else ""
 
 
 def _texts(response: dict[str, Any]) -> tuple[str, str]:

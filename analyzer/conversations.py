@@ -1,0 +1,143 @@
+"""Conversations as a person reads them: each exchange's new messages and reply, in order.
+
+Chat clients resend the whole history every turn; `analyzer.threads` finds which exchange
+continues which. Here each conversation becomes a list of turns, one per exchange, where a
+turn holds only the messages that exchange sent first (a message resent later is not
+repeated; messages compare as the threads compare them, so a client re-serialising its
+history does not make them new) and the reply it received. The frames
+(`frames.messages`) and the transcript exports both read conversations this way.
+
+    from analyzer.conversations import conversations
+    for conversation in conversations(xs):
+        conversation.id, conversation.title, [turn.exchange.id for turn in conversation.turns]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from analyzer import threads
+from analyzer.model import Exchange, Reconstruction
+from analyzer.protocols import request_messages, request_tools
+
+TITLE_CHARS = 80
+
+
+@dataclass(slots=True)
+class Turn:
+    """One exchange in its conversation."""
+
+    exchange: Exchange
+    rec: Reconstruction
+    thread: threads.Thread | None
+    # The whole history the request sent, as chat messages, and for each message the id of
+    # the exchange of the conversation that sent it first (this one's, when it is new).
+    history: list[dict[str, Any]]
+    sent_by: list[str]
+    # The first choice as an assistant message (chat/completions' shape), or None.
+    reply: dict[str, Any] | None
+
+    @property
+    def branch(self) -> str | None:
+        return self.thread.branch if self.thread else None
+
+    @property
+    def new(self) -> list[int]:
+        """Positions in `history` of the messages this exchange sent first."""
+        return [n for n, sender in enumerate(self.sent_by) if sender == self.exchange.id]
+
+
+@dataclass(slots=True)
+class Conversation:
+    id: str
+    turns: list[Turn] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        """The first user message, shortened: what a chat app would call the conversation."""
+        for turn in self.turns:
+            for message in turn.history:
+                if message.get("role") == "user":
+                    text = " ".join(message_text(message).split())
+                    if text:
+                        return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
+        return self.id
+
+    @property
+    def started_at(self) -> datetime | None:
+        return next((turn.exchange.started_at for turn in self.turns if turn.exchange.started_at), None)
+
+    @property
+    def models(self) -> list[str]:
+        found: dict[str, None] = {}
+        for turn in self.turns:
+            model = turn.rec.served_model or turn.rec.requested_model
+            if model:
+                found[model] = None
+        return list(found)
+
+    def leaf(self) -> Turn | None:
+        """The latest turn that got a reply: the end of the branch the user last saw."""
+        return next((turn for turn in reversed(self.turns) if turn.reply is not None), None)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A chat message's content as text: a string, or the text of its parts."""
+    content = message.get("content")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, dict):
+                if isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                elif part.get("type"):
+                    texts.append(f"[{part['type']}]")
+            elif isinstance(part, str):
+                texts.append(part)
+        return "\n".join(texts)
+    return str(content)
+
+
+def chronological(xs: Sequence[Exchange]) -> Any:
+    """A sort key: by start time, those without one last, ties in input order."""
+    order = {id(x): n for n, x in enumerate(xs)}
+    return lambda x: (x.started_at is None, x.started_at.timestamp() if x.started_at else 0.0, order[id(x)])
+
+
+def conversations(xs: Iterable[Exchange], thread_of: dict[str, threads.Thread] | None = None) -> list[Conversation]:
+    """The exchanges grouped into conversations (in the order they first appear), each
+    exchange a turn holding the messages it sent first and its reply."""
+    xs = list(xs)
+    if thread_of is None:
+        thread_of = threads.threads(xs)
+    found: dict[str, Conversation] = {}
+    first: dict[tuple[str, int, bytes], str] = {}  # (conversation, position, message) → first sender
+    for exchange in sorted(xs, key=chronological(xs)):
+        thread = thread_of.get(exchange.id)
+        key = thread.conversation if thread else exchange.id
+        conversation = found.get(key)
+        if conversation is None:
+            conversation = found[key] = Conversation(key)
+        rec = exchange.reconstruct()
+        body = exchange.request.json() if exchange.request else None
+        history = request_messages(exchange, body)
+        sent_by = [
+            first.setdefault((key, position, threads.message_key(message)), exchange.id)
+            for position, message in enumerate(history)
+        ]
+        reply = rec.to_openai()["choices"][0]["message"] if rec.choices else None
+        if reply is not None:  # a reply the client sends back is not new in the next request
+            first.setdefault((key, len(history), threads.message_key(reply)), exchange.id)
+        tools = request_tools(exchange, body)
+        if tools:
+            conversation.tools = tools
+        conversation.turns.append(Turn(exchange, rec, thread, history, sent_by, reply))
+    return list(found.values())
