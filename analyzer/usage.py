@@ -65,12 +65,14 @@ def normalise(raw: dict[str, Any]) -> Usage:
                 reasoning_tokens=_details(raw, "output_tokens_details", "thinking_tokens"),
             )
         prompt, output = _int(raw.get("input_tokens")), _int(raw.get("output_tokens"))
+        total = _int(raw.get("total_tokens"))
         return Usage(  # OpenAI Responses (and Anthropic without cache fields)
             raw=raw,
             prompt_tokens=prompt,
             completion_tokens=output,
-            total_tokens=_int(raw.get("total_tokens")) or _sum(prompt, output),
+            total_tokens=total if total is not None else _sum(prompt, output),
             cached_prompt_tokens=_details(raw, "input_tokens_details", "cached_tokens"),
+            cache_write_tokens=_details(raw, "input_tokens_details", "cache_write_tokens"),
             reasoning_tokens=_details(raw, "output_tokens_details", "reasoning_tokens"),
         )
     cached = _details(raw, "prompt_tokens_details", "cached_tokens")

@@ -143,9 +143,12 @@ def test_summary_names_the_protocol_and_exports_take_every_exchange(tmp_path: Pa
     export = [*run, "export", str(CAPTURE), "--format", "jsonl", "--out", str(out)]
     assert subprocess.run(export, capture_output=True, cwd=ROOT, timeout=120).returncode == 0
     lines = [orjson.loads(line) for path in out.glob("*.jsonl") for line in path.read_bytes().splitlines()]
-    assert len(lines) == 8
-    first = next(line for line in lines if line["id"].endswith("#1"))
-    assert first["messages"][-1]["tool_calls"][0]["function"]["name"] == "get_forecast"
+    assert len(lines) == 6  # one per conversation with a reply: the 529 got none
+    anthropic = lines[0]["messages"]
+    assert [m["role"] for m in anthropic] == ["system", "user", "assistant", "tool", "assistant"]
+    assert anthropic[2]["tool_calls"][0]["function"]["name"] == "get_forecast"
+    assert anthropic[-1]["content"] == "".join(script.ANSWER)
+    assert [t["function"]["name"] for t in lines[0]["tools"]] == ["get_forecast"]
     assert b"sk-ant-api03" not in b"".join(path.read_bytes() for path in out.glob("*"))
 
 

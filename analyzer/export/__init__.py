@@ -1,4 +1,6 @@
-"""Reconstructed transcripts out: Markdown (one file per exchange) and OpenAI-format JSONL.
+"""Reconstructed transcripts out: one file per conversation (Markdown, self-contained HTML),
+OpenAI chat-format JSONL (one conversation per line), the analysis frames as Parquet or CSV;
+`markdown_text` shows one exchange (`chatcap show`).
 
 Exports always redact credentials, whatever the input says about itself.
 """
@@ -12,13 +14,15 @@ from typing import Any
 
 import orjson
 
+from analyzer.conversations import conversations
+from analyzer.export.transcript import Entry, Transcript, select, transcripts
 from analyzer.metrics import format_ms, reported_cost
 from analyzer.model import Exchange
 from analyzer.protocols import request_messages
 from analyzer.protocols.openai_chat import content_text
 from analyzer.redact import redact_text
 
-__all__ = ["jsonl", "markdown", "markdown_text"]
+__all__ = ["conversation_markdown", "jsonl", "markdown", "markdown_text", "select"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -130,27 +134,113 @@ def _message(message: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(exchanges: Iterable[Exchange], out_dir: str | Path) -> list[Path]:
-    """Write one Markdown transcript per exchange into `out_dir`; returns the files written."""
+def conversation_markdown(transcript: Transcript) -> str:
+    """One conversation as Markdown: the system prompt, each turn with role headings,
+    reasoning folded in `<details>`, tool calls as fenced JSON with their results, a footer
+    per reply (model, TTFT, tokens, cost). Redacted."""
+    lines = [f"# {_inline(transcript.title)}", ""]
+    lines += [f"- **{name}**: {_inline(value)}" for name, value in transcript.facts]
+    for entry in transcript.entries:
+        lines += _markdown_entry(entry)
+    return redact_text("\n".join(lines).rstrip() + "\n")
+
+
+_HEADINGS = {"system": "System prompt", "user": "User", "assistant": "Assistant", "error": "Error"}
+
+
+def _inline(text: str) -> str:
+    """Text for a heading or a list item: one line, Markdown's own characters escaped."""
+    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", " ".join(text.split()))
+
+
+def _markdown_entry(entry: Entry) -> list[str]:
+    if entry.role == "note":
+        return ["", f"> *{entry.text}*"]
+    if entry.role == "tool":
+        label = f"Tool result: `{entry.call_name or '?'}`" + (f" ({entry.call_id})" if entry.call_id else "")
+        return ["", f"### {label}", "", _fence(_pretty_arguments(entry.text))]
+    heading = _HEADINGS.get(entry.role, entry.role.title()) + (f" ({entry.label})" if entry.label else "")
+    lines = ["", f"### {heading}", ""]
+    if entry.reasoning:
+        lines += ["<details><summary>Reasoning</summary>", "", entry.reasoning, "", "</details>", ""]
+    if entry.role == "error":
+        lines += [_fence(entry.text, "json"), ""]
+    elif entry.text:
+        lines += [entry.text, ""]
+    for call in entry.calls:
+        lines += [f"**Tool call** `{call.name}`" + (f" ({call.id})" if call.id else "") + ":", ""]
+        lines += [_fence(_pretty_arguments(call.arguments), "json"), ""]
+    if entry.footer:
+        lines += [f"<sub>{' · '.join(_inline(fact) for fact in entry.footer)}</sub>", ""]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _conversations(exchanges: Iterable[Exchange], reasoning: bool, conversation: str | None) -> list[Transcript]:
+    found = transcripts(conversations(list(exchanges)), reasoning=reasoning)
+    if conversation is not None:
+        found = [t for t in found if conversation in (t.id, t.stem) or conversation in t.exchanges]
+        if not found:
+            raise ValueError(f"no conversation {conversation!r} (give its id, like c1, or one of its exchanges' ids)")
+    return found
+
+
+def markdown(
+    exchanges: Iterable[Exchange], out_dir: str | Path, *, reasoning: bool = True, conversation: str | None = None
+) -> list[Path]:
+    """Write one Markdown transcript per conversation into `out_dir` (all, or the one with
+    id `conversation`); returns the files written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for exchange in exchanges:
-        path = out / file_name(exchange, ".md")
-        path.write_text(markdown_text(exchange), encoding="utf-8")
+    for transcript in _conversations(exchanges, reasoning, conversation):
+        path = out / f"{transcript.stem}.md"
+        path.write_text(conversation_markdown(transcript), encoding="utf-8")
         written.append(path)
     return written
 
 
-def jsonl(exchanges: Iterable[Exchange], path: str | Path) -> Path:
-    """One line per exchange: `{"id", "messages": request history + reply, "response": to_openai()}`."""
+# The keys of a chat message the OpenAI fine-tuning format knows.
+_CHAT_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "refusal")
+
+
+def _chat_message(message: dict[str, Any], reasoning: bool) -> dict[str, Any]:
+    out = {key: message[key] for key in _CHAT_KEYS if message.get(key) is not None}
+    out.setdefault("content", None)
+    if out.get("role") == "developer":
+        out["role"] = "system"
+    if out.get("tool_calls"):
+        out["tool_calls"] = [
+            {"id": c.get("id"), "type": c.get("type") or "function", "function": c.get("function")}
+            for c in out["tool_calls"]
+            if isinstance(c, dict)
+        ]
+    kept = message.get("reasoning_content") or message.get("reasoning")
+    if reasoning and out.get("role") == "assistant" and isinstance(kept, str) and kept:
+        out["reasoning_content"] = kept
+    return out
+
+
+def jsonl(
+    exchanges: Iterable[Exchange], path: str | Path, *, reasoning: bool = False, conversation: str | None = None
+) -> Path:
+    """One conversation per line in OpenAI's chat format, `{"messages": [...], "tools": [...]}`:
+    the history the conversation's latest reply answered, then that reply (with its tool
+    calls; with `reasoning_content` when `reasoning`). Ready for fine-tuning tools; redacted."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    chats = conversations(list(exchanges))
+    if conversation is not None:
+        chats = [c for c in chats if c.id == conversation or any(t.exchange.id == conversation for t in c.turns)]
     with target.open("wb") as handle:
-        for exchange in exchanges:
-            rec = exchange.reconstruct()
-            response = rec.to_openai()
-            messages = request_messages(exchange) + [choice["message"] for choice in response["choices"][:1]]
-            line = orjson.dumps({"id": exchange.id, "messages": messages, "response": response})
-            handle.write(redact_text(line.decode()).encode() + b"\n")
+        for chat in chats:
+            leaf = chat.leaf()
+            if leaf is None:
+                continue
+            messages = [_chat_message(m, reasoning) for m in [*leaf.history, leaf.reply]]
+            line: dict[str, Any] = {"messages": messages}
+            if chat.tools:
+                line["tools"] = chat.tools
+            handle.write(redact_text(orjson.dumps(line).decode()).encode() + b"\n")
     return target

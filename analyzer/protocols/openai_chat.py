@@ -932,6 +932,18 @@ def request_messages(exchange: Exchange) -> list[dict[str, Any]]:
     return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
 
 
+def _tool_call(call: ToolCall, protocol: str) -> dict[str, Any]:
+    # Gemini's calls often carry no id: its API answers them by name, and so does the mapping.
+    call_id = call.id if call.id is not None or protocol != "gemini" else call.name
+    if call.type == "custom":  # a free-text tool (the Responses API's custom tools)
+        return {"id": call_id, "type": "custom", "custom": {"name": call.name, "input": call.arguments}}
+    return {
+        "id": call_id,
+        "type": call.type or "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
 def to_openai(rec: Reconstruction) -> dict[str, Any]:
     """What an OpenAI-compatible client would have received without streaming."""
     choices = []
@@ -940,15 +952,7 @@ def to_openai(rec: Reconstruction) -> dict[str, Any]:
         if choice.reasoning is not None:
             message["reasoning_content"] = choice.reasoning
         if choice.tool_calls:
-            message["tool_calls"] = [
-                {
-                    # Gemini's calls often carry no id: its API answers them by name, and so does the mapping.
-                    "id": call.id if call.id is not None or rec.protocol != "gemini" else call.name,
-                    "type": call.type or "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
-                for call in choice.tool_calls
-            ]
+            message["tool_calls"] = [_tool_call(call, rec.protocol) for call in choice.tool_calls]
         if choice.function_call is not None:
             message["function_call"] = {"name": choice.function_call.name, "arguments": choice.function_call.arguments}
         if choice.annotations:

@@ -127,8 +127,9 @@ class _Fold:
             item, index = payload.get("item"), payload.get("output_index")
             if isinstance(item, dict) and isinstance(index, int):
                 self.items[index] = _own(item)
-                if item.get("type") not in ("message", "reasoning"):
+                if item.get("type") in ("function_call", "custom_tool_call"):
                     self.marks.token(seq, False)  # a tool call starts: generated, not answer text
+                # (a server tool's call, like a web search, is the provider's doing, not generated text)
         elif kind == "response.output_item.done":
             item, index = payload.get("item"), payload.get("output_index")
             if isinstance(item, dict) and isinstance(index, int):
@@ -173,7 +174,13 @@ class _Fold:
             if kind == "response.failed" and self.terminal.get("error"):
                 self.rec.error = self.terminal["error"]
         elif kind == "error":
-            self.rec.error = payload.get("error") if isinstance(payload.get("error"), dict) else payload
+            # Documented with code and message on the event itself; some servers nest them in `error`.
+            nested = payload.get("error")
+            self.rec.error = (
+                nested
+                if isinstance(nested, dict)
+                else {k: v for k, v in payload.items() if k not in ("type", "sequence_number")}
+            )
         elif kind not in _QUIET and not str(kind).endswith((".in_progress", ".searching", ".completed", ".done")):
             self.unknown[str(kind)] = self.unknown.get(str(kind), 0) + 1
 

@@ -1,0 +1,247 @@
+"""One conversation as a transcript: what the Markdown and HTML exports both show.
+
+A transcript is a list of entries in reading order: the system prompt, then per turn the
+messages that exchange sent first (a resent history is not repeated), a note when the turn
+regenerates or edits an earlier one, and the reply with a footer (model, TTFT, tokens,
+cost). Tool calls are shown with their arguments and, where a later request sent one back,
+their result, labelled with the call's name. Reasoning is kept apart so each format can fold
+it away (or leave it out).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from analyzer import tokens
+from analyzer.conversations import Conversation, Turn, message_text
+from analyzer.cost import cost_of
+from analyzer.metrics import format_ms
+from analyzer.model import Exchange
+from analyzer.protocols import chunk_parts
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(slots=True)
+class Call:
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+@dataclass(slots=True)
+class Entry:
+    """One message as shown: who, the text, and what goes with it."""
+
+    role: str  # system, user, assistant, tool, error, note
+    text: str = ""
+    reasoning: str | None = None
+    calls: list[Call] = field(default_factory=list)
+    # For a tool result: the call it answers.
+    call_name: str | None = None
+    call_id: str | None = None
+    # For a reply: the footer's facts and the arrival curve (ms, characters so far).
+    footer: list[str] = field(default_factory=list)
+    curve: list[tuple[float, int]] = field(default_factory=list)
+    exchange: str | None = None
+    origin: str = "request"  # request or reply
+    # What to add to the role's heading: "choice 1" (an n>1 reply), "as sent back" (an
+    # assistant message from a request's history, not a reply the capture holds).
+    label: str | None = None
+
+
+@dataclass(slots=True)
+class Transcript:
+    id: str
+    title: str
+    facts: list[tuple[str, str]]
+    entries: list[Entry]
+    exchanges: list[str]
+
+    @property
+    def stem(self) -> str:
+        """A file name for it: the conversation id and the start of its title."""
+        slug = _SLUG.sub("-", self.title.lower()).strip("-")[:48].rstrip("-")
+        return f"{self.id}-{slug}" if slug and self.title != self.id else self.id
+
+
+def select(
+    xs: Iterable[Exchange],
+    *,
+    model: str | None = None,
+    host: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Exchange]:
+    """The exchanges a filter keeps: `model` and `host` are shell patterns (`gpt-4o*`,
+    `*.openai.com`) matched against the requested and the served model and the URL's host;
+    `since` / `until` bound the start time (an exchange without one is kept only when no
+    date is asked for)."""
+    kept = []
+    for exchange in xs:
+        if model is not None:
+            rec = exchange.reconstruct()
+            names = [n for n in (rec.requested_model, rec.served_model) if n]
+            if not any(fnmatchcase(n.lower(), model.lower()) for n in names):
+                continue
+        if host is not None:
+            url = exchange.request.url if exchange.request else None
+            name = (urlsplit(url).hostname or "") if url else ""
+            if not fnmatchcase(name.lower(), host.lower()):
+                continue
+        if since is not None or until is not None:
+            started = exchange.started_at
+            if started is None:
+                continue
+            started = started if started.tzinfo else started.replace(tzinfo=UTC)
+            if (since is not None and started < since) or (until is not None and started >= until):
+                continue
+        kept.append(exchange)
+    return kept
+
+
+def transcript(conversation: Conversation, *, reasoning: bool = True) -> Transcript:
+    """The conversation in reading order (see the module docstring)."""
+    entries: list[Entry] = []
+    names: dict[str, str | None] = {}  # tool call id → tool name, from the replies and histories seen
+    for turn in conversation.turns:
+        if turn.branch == "regeneration":
+            entries.append(Entry("note", "Regenerated: the same request was sent again and got another reply."))
+        elif turn.branch == "edit":
+            entries.append(Entry("note", "Edited: this turn replaces the end of an earlier one with another message."))
+        for position in turn.new:
+            entries.append(_request_entry(turn.history[position], turn, names, reasoning))
+        entries.extend(_reply_entries(turn, names, reasoning))
+    first = conversation.turns[0].exchange if conversation.turns else None
+    started = conversation.started_at
+    facts = [
+        ("conversation", f"{conversation.id}, {len(conversation.turns)} exchange(s)"),
+        ("models", ", ".join(conversation.models) or "—"),
+        ("started", started.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if started else "—"),
+        ("source", first.source if first else "—"),
+    ]
+    return Transcript(
+        conversation.id, conversation.title, facts, entries, [turn.exchange.id for turn in conversation.turns]
+    )
+
+
+def _calls(message: dict[str, Any], names: dict[str, str | None]) -> list[Call]:
+    calls = []
+    for call in message.get("tool_calls") or ():
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        arguments = function.get("arguments")
+        text = arguments if isinstance(arguments, str) else orjson.dumps(arguments).decode()
+        calls.append(Call(call.get("id"), function.get("name"), text))
+        if isinstance(call.get("id"), str):
+            names[call["id"]] = function.get("name")
+    return calls
+
+
+def _request_entry(message: dict[str, Any], turn: Turn, names: dict[str, str | None], reasoning: bool) -> Entry:
+    role = str(message.get("role") or "?")
+    if role == "developer":
+        role = "system"
+    entry = Entry(role, message_text(message), exchange=turn.exchange.id)
+    if role == "assistant":
+        entry.label = "as sent back"
+        kept = message.get("reasoning_content") or message.get("reasoning")
+        entry.reasoning = kept if reasoning and isinstance(kept, str) and kept else None
+        entry.calls = _calls(message, names)
+    if role == "tool":
+        entry.call_id = message.get("tool_call_id")
+        entry.call_name = names.get(entry.call_id or "") or message.get("name")
+    return entry
+
+
+def _reply_entries(turn: Turn, names: dict[str, str | None], reasoning: bool) -> list[Entry]:
+    rec = turn.rec
+    out = []
+    if rec.error is not None:
+        status = turn.exchange.response.status if turn.exchange.response else None
+        text = orjson.dumps(rec.error, option=orjson.OPT_INDENT_2).decode()
+        out.append(Entry("error", text, footer=[f"HTTP {status}"] if status else [], exchange=turn.exchange.id))
+    if turn.reply is None:
+        if rec.error is None:
+            why = "the producer kept no response body" if rec.has("body_not_recorded") else "no reply recorded"
+            out.append(Entry("note", f"No reply: {why}.", exchange=turn.exchange.id))
+        return out
+    messages = [c["message"] for c in rec.to_openai()["choices"]]
+    for choice, message in zip(rec.choices, messages, strict=True):
+        thought = choice.reasoning or choice.think
+        text = choice.content if choice.think is None or choice.reasoning else choice.answer
+        if choice.refusal:
+            text = (text + "\n\n" if text else "") + f"Refused: {choice.refusal}"
+        first = choice is rec.choices[0]
+        out.append(
+            Entry(
+                "assistant",
+                text or "",
+                reasoning=thought if reasoning else None,
+                calls=_calls(message, names),
+                footer=footer(turn) if first else [],
+                curve=curve(turn) if first else [],
+                exchange=turn.exchange.id,
+                origin="reply",
+                label=f"choice {choice.index}" if len(rec.choices) > 1 else None,
+            )
+        )
+    return out
+
+
+def footer(turn: Turn) -> list[str]:
+    """Model, TTFT, tokens, cost and how the reply ended, for the line under it."""
+    rec, exchange = turn.rec, turn.exchange
+    facts = [rec.served_model or rec.requested_model or "model unknown"]
+    timing = rec.timing
+    if timing and timing.ttft_ms is not None:
+        facts.append(f"TTFT {format_ms(timing.ttft_ms, timing.resolution_ms)}")
+    if timing and timing.duration_ms is not None:
+        facts.append(f"{format_ms(timing.duration_ms, timing.resolution_ms)} in all")
+    usage = tokens.usage_or_estimate(rec, turn.history, None)
+    if usage is not None:
+        mark = "~" if usage.source == "estimated" else ""
+        facts.append(f"{mark}{usage.prompt_tokens}→{usage.completion_tokens} tokens")
+    cost = cost_of(exchange, rec, usage)
+    if cost.usd is not None:
+        mark = "" if cost.source == "reported" else "≈"
+        facts.append(f"{mark}${cost.usd:.6f}".rstrip("0").rstrip("."))
+    finish = rec.choices[0].finish_reason if rec.choices else None
+    if rec.truncated:
+        facts.append("cut off")
+    elif finish and finish != "stop":
+        facts.append(f"ended: {finish}")
+    facts.append(exchange.id)
+    return facts
+
+
+def curve(turn: Turn) -> list[tuple[float, int]]:
+    """(arrival ms, generated characters so far) per stream chunk, for the sparkline."""
+    rec = turn.rec
+    points: list[tuple[float, int]] = []
+    total = 0
+    for chunk in rec.chunks:
+        if chunk.t_ms is None:
+            return []
+        try:
+            parts = chunk_parts(rec, chunk)
+        except AttributeError:  # a payload only the lenient path could read
+            continue
+        grown = sum(len(p.text) for p in parts if p.kind in ("reasoning", "content", "tool_call", "refusal"))
+        if grown:
+            total += grown
+            points.append((chunk.t_ms, total))
+    return points if len(points) > 1 else []
+
+
+def transcripts(conversations: Sequence[Conversation], *, reasoning: bool = True) -> list[Transcript]:
+    return [transcript(c, reasoning=reasoning) for c in conversations if c.turns]
