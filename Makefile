@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lab bench recordings compatibility clean chromium charts
+.PHONY: demo test lab bench recordings compatibility clean chromium charts golden
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,10 @@ $(VENV)/.test: pyproject.toml | $(PY)
 
 demo: $(VENV)/.demo
 	$(PY) -m analyzer summary captures/
-	$(PY) -m analyzer export captures/ --format markdown --out out/
-	@echo "transcripts written to out/"
+	$(PY) -m analyzer export captures/ --format html --out out/html
+	$(PY) -m analyzer export captures/ --format markdown --out out/markdown
+	$(PY) -m analyzer export captures/ --format jsonl --out out/
+	@echo "transcripts written to out/: open out/html/index.html"
 
 # The browser tests drive Debian's chromium through Playwright (no browser download).
 chromium:
@@ -57,3 +59,7 @@ bench: $(VENV)/.test
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
+
+# tests/data/golden/: every bundled input exported in every transcript format (review the diff).
+golden: $(VENV)/.test
+	$(PY) tests/data/make_golden.py

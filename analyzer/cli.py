@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -193,20 +194,62 @@ def show(path: str, exchange_id: str | None) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["markdown", "jsonl"]), default="markdown", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "html", "jsonl", "parquet", "csv"]),
+    default="markdown",
+    show_default=True,
+    help="markdown / html: one transcript per conversation (html adds index.html); jsonl: one "
+    "conversation per line in OpenAI's chat format; parquet / csv: the four analysis frames.",
+)
 @click.option("--out", "out_dir", type=click.Path(), default="out", show_default=True)
+@click.option(
+    "--reasoning/--no-reasoning", default=None, help="Include the reasoning (default: yes in transcripts, no in jsonl)."
+)
+@click.option("--conversation", help="Only this conversation: its id (c3) or one of its exchanges' ids.")
+@click.option("--model", help="Only exchanges whose requested or served model matches (a shell pattern: 'gpt-4o*').")
+@click.option("--host", help="Only exchanges to matching hosts (a shell pattern: '*.openai.com').")
+@click.option("--since", type=click.DateTime(), help="Only exchanges started at or after this time (UTC).")
+@click.option("--until", type=click.DateTime(), help="Only exchanges started before this time (UTC).")
 @_friendly
-def export(paths: tuple[str, ...], fmt: str, out_dir: str) -> None:
-    """Write reconstructed transcripts (credentials always redacted)."""
+def export(
+    paths: tuple[str, ...],
+    fmt: str,
+    out_dir: str,
+    reasoning: bool | None,
+    conversation: str | None,
+    model: str | None,
+    host: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> None:
+    """Write reconstructed transcripts or tables (credentials always redacted)."""
     from analyzer import export as exporters
 
-    exchanges = Exchanges(x for x in _load(paths) if _reconstruct(x) is not None)
-    if fmt == "markdown":
-        written = exporters.markdown(exchanges, out_dir)
-        click.echo(f"wrote {len(written)} transcript(s) to {Path(out_dir)}")
-    else:
-        target = exporters.jsonl(exchanges, Path(out_dir) / "transcripts.jsonl")
-        click.echo(f"wrote {len(exchanges)} line(s) to {target}")
+    exchanges = [x for x in _load(paths) if _reconstruct(x) is not None]
+    utc = {name: value.replace(tzinfo=UTC) for name, value in (("since", since), ("until", until)) if value}
+    exchanges = exporters.select(exchanges, model=model, host=host, **utc)
+    if not exchanges:
+        raise click.ClickException("no exchange matches the filter")
+    out = Path(out_dir)
+    try:
+        if fmt in ("markdown", "html"):
+            write = exporters.markdown if fmt == "markdown" else exporters.html
+            written = write(exchanges, out, reasoning=reasoning is not False, conversation=conversation)
+            click.echo(
+                f"wrote {len(written)} file(s) to {out}" + (f" (open {out / 'index.html'})" if fmt == "html" else "")
+            )
+        elif fmt == "jsonl":
+            target = exporters.jsonl(exchanges, out / "conversations.jsonl", reasoning=bool(reasoning),
+                                     conversation=conversation)  # fmt: skip
+            lines = target.read_bytes().count(b"\n")
+            click.echo(f"wrote {lines} conversation(s) to {target}")
+        else:
+            written = exporters.tables(exchanges, out, fmt)
+            click.echo(f"wrote {', '.join(p.name for p in written)} to {out}")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

@@ -32,7 +32,7 @@ from analyzer.metrics import Timing
 from analyzer.model import Exchange, Notice, Reconstruction
 from analyzer.protocols import openai_chat
 
-__all__ = ["chunks", "exchanges", "messages", "provider_of", "to_parquet", "tool_calls"]
+__all__ = ["all_frames", "chunks", "exchanges", "messages", "provider_of", "to_parquet", "tool_calls"]
 
 # Host (or its end) → provider, for the API hosts people meet; anything else is its host.
 PROVIDERS = {
@@ -301,20 +301,24 @@ _TOOL_DTYPES = {"exchange": "string", "choice": "Int16", "index": "Int16", "id":
                 "result_exchange": "string"}  # fmt: skip
 
 
+def all_frames(xs: Iterable[Exchange], **options: Any) -> dict[str, pd.DataFrame]:
+    """The four frames by name: exchanges (given `options`, e.g. prices), chunks, messages, tool_calls."""
+    xs = list(xs)
+    return {
+        "exchanges": exchanges(xs, **options),
+        "chunks": chunks(xs),
+        "messages": messages(xs),
+        "tool_calls": tool_calls(xs),
+    }
+
+
 def to_parquet(xs: Iterable[Exchange], directory: str | os.PathLike[str], **options: Any) -> list[Path]:
     """Write the four frames as `exchanges.parquet`, `chunks.parquet`, `messages.parquet`
     and `tool_calls.parquet` (pyarrow; DuckDB, Spark and polars read them)."""
-    xs = list(xs)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, build in (
-        ("exchanges", exchanges),
-        ("chunks", chunks),
-        ("messages", messages),
-        ("tool_calls", tool_calls),
-    ):
-        frame = build(xs, **options) if name == "exchanges" else build(xs)
+    for name, frame in all_frames(xs, **options).items():
         for column in [name for name, dtype in frame.dtypes.items() if dtype == "object"]:
             # Lists and parsed JSON as JSON text: one type per column, whatever the calls held.
             frame[column] = frame[column].map(lambda v: None if v is None else orjson.dumps(v).decode())

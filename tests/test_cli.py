@@ -46,7 +46,7 @@ def test_export_markdown_and_jsonl(tmp_path: Path) -> None:
     assert len(list((tmp_path / "md").glob("*.md"))) >= 3
     result = chatcap("export", "captures/", "--format", "jsonl", "--out", tmp_path / "jl")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "jl" / "transcripts.jsonl").read_text().count("\n") >= 3
+    assert (tmp_path / "jl" / "conversations.jsonl").read_text().count("\n") >= 3
 
 
 def test_documentation_page_is_no_exchanges_found_not_a_crash() -> None:

@@ -134,7 +134,9 @@ def test_responses_stream_is_the_response_the_sdk_returns(path: Path) -> None:
     ]
     assert (message["content"] or "") == "".join(texts)
     calls = [(i["call_id"], i["name"]) for i in output if i["type"] in ("function_call", "custom_tool_call")]
-    assert [(c["id"], c["function"]["name"]) for c in message.get("tool_calls", [])] == calls
+    assert [
+        (c["id"], c[c["type"] if c["type"] == "custom" else "function"]["name"]) for c in message.get("tool_calls", [])
+    ] == calls
 
 
 def test_responses_error_event_then_failed_carries_the_error() -> None:

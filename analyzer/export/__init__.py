@@ -22,7 +22,7 @@ from analyzer.protocols import request_messages
 from analyzer.protocols.openai_chat import content_text
 from analyzer.redact import redact_text
 
-__all__ = ["conversation_markdown", "jsonl", "markdown", "markdown_text", "select"]
+__all__ = ["conversation_markdown", "html", "jsonl", "markdown", "markdown_text", "select", "tables"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -244,3 +244,47 @@ def jsonl(
                 line["tools"] = chat.tools
             handle.write(redact_text(orjson.dumps(line).decode()).encode() + b"\n")
     return target
+
+
+def html(
+    exchanges: Iterable[Exchange], out_dir: str | Path, *, reasoning: bool = True, conversation: str | None = None
+) -> list[Path]:
+    """Write one self-contained HTML transcript per conversation and an `index.html` listing
+    them into `out_dir` (no scripts, fonts or styles from elsewhere: they open from disk);
+    returns the files written, the index last."""
+    from analyzer.export import htmlpage
+
+    return htmlpage.write(_conversations(exchanges, reasoning, conversation), Path(out_dir))
+
+
+TABLE_FORMATS = ("parquet", "csv")
+
+
+def tables(exchanges: Iterable[Exchange], out_dir: str | Path, fmt: str = "parquet") -> list[Path]:
+    """The four frames of `analyzer.frames` (exchanges, chunks, messages, tool_calls) as
+    Parquet or CSV files in `out_dir` (lists and parsed JSON as JSON text; text redacted)."""
+    from analyzer import frames
+
+    if fmt not in TABLE_FORMATS:
+        raise ValueError(f"tables are written as {' or '.join(TABLE_FORMATS)}, not {fmt!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in frames.all_frames(list(exchanges)).items():
+        for column in frame.columns:
+            if frame[column].dtype in ("object", "string"):
+                frame[column] = frame[column].map(_table_value, na_action="ignore")
+        path = out / f"{name}.{fmt}"
+        if fmt == "parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(path, index=False)
+        written.append(path)
+    return written
+
+
+def _table_value(value: Any) -> Any:
+    """A cell as written: text redacted, lists and parsed JSON as (redacted) JSON text."""
+    if isinstance(value, str):
+        return redact_text(value)
+    return redact_text(orjson.dumps(value).decode())

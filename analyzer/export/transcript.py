@@ -122,15 +122,26 @@ def transcript(conversation: Conversation, *, reasoning: bool = True) -> Transcr
         entries.extend(_reply_entries(turn, names, reasoning))
     first = conversation.turns[0].exchange if conversation.turns else None
     started = conversation.started_at
+    endpoints = dict.fromkeys(_endpoint(turn.exchange) for turn in conversation.turns)
     facts = [
         ("conversation", f"{conversation.id}, {len(conversation.turns)} exchange(s)"),
         ("models", ", ".join(conversation.models) or "—"),
+        ("endpoint", ", ".join(e for e in endpoints if e) or "—"),
         ("started", started.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if started else "—"),
         ("source", first.source if first else "—"),
     ]
     return Transcript(
         conversation.id, conversation.title, facts, entries, [turn.exchange.id for turn in conversation.turns]
     )
+
+
+def _endpoint(exchange: Exchange) -> str | None:
+    """Host and path the request went to (no query: it may hold a key)."""
+    url = exchange.request.url if exchange.request else None
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.netloc.rpartition('@')[2]}{parts.path}" if parts.netloc else parts.path or None
 
 
 def _calls(message: dict[str, Any], names: dict[str, str | None]) -> list[Call]:
@@ -210,7 +221,9 @@ def footer(turn: Turn) -> list[str]:
     usage = tokens.usage_or_estimate(rec, turn.history, None)
     if usage is not None:
         mark = "~" if usage.source == "estimated" else ""
-        facts.append(f"{mark}{usage.prompt_tokens}→{usage.completion_tokens} tokens")
+        prompt = "?" if usage.prompt_tokens is None else usage.prompt_tokens
+        completion = "?" if usage.completion_tokens is None else usage.completion_tokens
+        facts.append(f"{mark}{prompt}→{completion} tokens")
     cost = cost_of(exchange, rec, usage)
     if cost.usd is not None:
         mark = "" if cost.source == "reported" else "≈"

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from analyzer.model import Choice, Exchange, Part, Reconstruction, loads_exact
+from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, loads_exact
 from analyzer.protocols.events import Marks, add_chunk, ending, json_text, stream_payloads, text_of, tool_call
 from analyzer.usage import normalise as normalise_usage
 
@@ -47,32 +47,53 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     inputs: dict[int, list[str]] = {}  # input_json_delta pieces per block
     unknown: dict[str, int] = {}
     pings = 0
-    for event, payload in stream_payloads(exchange, rec):
-        if not isinstance(payload, dict):
+    chunks = rec.chunks
+    append = chunks.append
+    # Text and thinking pieces per block, joined once at the end (a long answer is thousands).
+    pieces: dict[tuple[Any, str], list[str]] = {}
+    answer_texts: dict[Any, list[str]] = {}  # the hot path's shortcut into `pieces` for text blocks
+    for t_ms, name, payload in stream_payloads(exchange, rec):
+        if type(payload) is not dict:
             rec.warn("chunk_shape", f"event {len(rec.chunks) + 1}: a {type(payload).__name__}, not an object: ignored")
             continue
-        kind = payload.get("type") or event.event
+        kind = payload.get("type") or name
         if kind == "ping":
             pings += 1
             continue
-        seq = add_chunk(rec, event, payload)
+        seq = len(chunks)
+        append(StreamChunk(seq, t_ms, payload))
         if kind == "content_block_delta":
+            delta = payload.get("delta")
+            if type(delta) is dict and delta.get("type") == "text_delta":  # most events: a piece of the answer
+                found = answer_texts.get(payload.get("index"))
+                text = delta.get("text")
+                if found is not None and type(text) is str:
+                    if text:
+                        found.append(text)
+                        marks.last_token = seq
+                        if marks.first_answer is None:
+                            marks.token(seq, True)
+                    continue
             index, delta = payload.get("index"), payload.get("delta")
             block = blocks.get(index)  # type: ignore[arg-type]
-            if block is None or not isinstance(delta, dict):
+            if block is None or type(delta) is not dict:
                 rec.warn("block_order", f"event {seq + 1}: a delta for block {index!r}, which was never started")
                 continue
             delta_type = delta.get("type")
-            if delta_type == "text_delta":
-                text = delta.get("text") or ""
-                block["text"] = block.get("text", "") + text
-                if text:
-                    marks.token(seq, True)
-            elif delta_type == "thinking_delta":
-                text = delta.get("thinking") or ""
-                block["thinking"] = block.get("thinking", "") + text
-                if text:
-                    marks.token(seq, False)
+            if delta_type == "text_delta" or delta_type == "thinking_delta":
+                field = "text" if delta_type == "text_delta" else "thinking"
+                text = delta.get(field)
+                if text and type(text) is str:
+                    found = pieces.get((index, field))
+                    if found is None:
+                        pieces[index, field] = found = [text]
+                        if field == "text" and block.get("type") == "text":
+                            answer_texts[index] = found
+                    else:
+                        found.append(text)
+                    marks.last_token = seq
+                    if marks.first_answer is None or marks.first_token is None:
+                        marks.token(seq, field == "text")
             elif delta_type == "input_json_delta":
                 piece = delta.get("partial_json") or ""
                 inputs.setdefault(index, []).append(piece)  # type: ignore[arg-type]
@@ -95,6 +116,10 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
                 continue
             if index in blocks:
                 rec.warn("block_order", f"event {seq + 1}: block {index} started twice; the later one is kept")
+                for field in ("text", "thinking"):
+                    pieces.pop((index, field), None)
+                inputs.pop(index, None)
+                answer_texts.pop(index, None)
             blocks[index] = dict(block)
             if block.get("type") == "fallback" and message is not None:
                 served = block.get("to")
@@ -151,6 +176,9 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
         rec.extras["pings"] = pings
     for name, count in unknown.items():
         rec.warn("unknown_event", f"{count} event(s) of unknown type {name!r}: kept in the chunks, not interpreted")
+    for (index, field), found in pieces.items():
+        block = blocks[index]
+        block[field] = (block.get(field) or "") + "".join(found)
     message = dict(message or {})
     message["content"] = [_final_block(blocks[i], inputs.get(i), rec) for i in sorted(blocks)]
     _apply(rec, message)

@@ -22,14 +22,18 @@ def preview(data: bytes, limit: int = 60) -> str:
     return repr(text + ("…" if len(data) > limit else ""))
 
 
-def _payloads(events: list[Event], rec: Reconstruction) -> tuple[list[tuple[Event, Any]], int]:
-    out: list[tuple[Event, Any]] = []
+# One stream event as the protocol modules read it: arrival time, `event:` name, JSON payload.
+Payload = tuple[float | None, str | None, Any]
+
+
+def _payloads(events: list[Event], rec: Reconstruction) -> tuple[list[Payload], int]:
+    out: list[Payload] = []
     bad = 0
     loads = orjson.loads
     for event in events:
         data = event.data
         try:
-            out.append((event, loads(data)))
+            out.append((event.t_ms, event.event, loads(data)))
             continue
         except orjson.JSONDecodeError as exc:
             stripped = data.strip()
@@ -43,11 +47,17 @@ def _payloads(events: list[Event], rec: Reconstruction) -> tuple[list[tuple[Even
     return out, bad
 
 
-def stream_payloads(exchange: Exchange, rec: Reconstruction) -> list[tuple[Event, Any]]:
-    """The stream's events with their JSON payloads; unreadable ones become warnings."""
+def stream_payloads(exchange: Exchange, rec: Reconstruction) -> list[Payload]:
+    """The stream's events as (arrival ms, event name, JSON payload); unreadable ones become
+    warnings. Well-formed bodies take a fast path (`whole_stream`) that gives no event names:
+    these protocols name each event in its payload's `type` as well."""
     response = exchange.response
     body = response.body if response else b""
-    events, decoder = decode(body, response.chunks if response else None)
+    reads = response.chunks if response else None
+    fast = whole_stream(body, reads)
+    if fast is not None:
+        return fast
+    events, decoder = decode(body, reads)
     rec.comments = [text for _, text in decoder.comments]
     payloads, bad = _payloads(events, rec)
     if bad:
@@ -63,6 +73,61 @@ def stream_payloads(exchange: Exchange, rec: Reconstruction) -> list[tuple[Event
     if events and events[-1].unterminated:
         rec.warn("unterminated_event", "the last event has no blank line after it (the stream or the dump was cut)")
     return payloads
+
+
+def whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> list[Payload] | None:
+    """The events of the dominant stream shapes, read without the general SSE decoder, or None.
+
+    The shapes: every event one `data: <json>` line, or (all events alike) an `event: <name>`
+    line and then one `data: <json>` line, each event ended by a blank line; all lines ended
+    alike, LF or CRLF (as Google's servers do). A JSON text holds no raw line break, so the
+    body splits at the separators into the payloads, and one count of line breaks proves
+    there is no other line (a comment, `id:`, a second `data:`). Anything else, or a payload
+    that is not JSON, gives None and the general decoder takes over.
+    """
+    crlf = b"\r" in body
+    newline = b"\r\n" if crlf else b"\n"
+    blank = newline + newline
+    if not body.endswith(blank):
+        return None
+    if body.startswith(b"data: "):  # unnamed: data: J <blank> data: J <blank> …
+        json_lines = body[6 : -len(blank)].split(blank + b"data: ")
+        lines_per_event = 2
+    elif body.startswith(b"event: "):  # named: event: X <nl> data: J <blank> …
+        lines = body.replace(newline + b"data: ", newline).split(newline)
+        json_lines = lines[1::3]
+        if len(lines) != 3 * len(json_lines) + 1 or b"".join(lines[2::3]):
+            return None
+        lines_per_event = 3
+    else:
+        return None
+    events = len(json_lines)
+    if body.count(b"\n") != lines_per_event * events or (crlf and body.count(b"\r") != lines_per_event * events):
+        return None
+    if lines_per_event == 3 and body.count(newline + b"event: ") != events - 1:
+        return None
+    try:
+        payloads = list(map(orjson.loads, json_lines))
+    except orjson.JSONDecodeError:
+        return None
+    times: list[Any]
+    if reads:
+        # Each event arrived with the read that completed its blank line (a separator split
+        # across two reads belongs to the second). With CRLF the blank line ends at its CR, as
+        # a lone CR ends a line: `\r\n\r` completes the event, the last LF may come later.
+        complete = blank[:3]
+        times = []
+        previous = 0
+        overlap = len(complete) - 1
+        for t_ms, end in reads:
+            times += [t_ms] * body.count(complete, max(previous - overlap, 0), end)
+            previous = end
+        if len(times) > events:
+            return None
+        times += [None] * (events - len(times))  # bytes past the last recorded read
+    else:
+        times = [None] * events
+    return list(zip(times, [None] * events, payloads, strict=True))
 
 
 class Marks:
@@ -87,9 +152,9 @@ class Marks:
         return {"first_token": self.first_token, "first_answer": self.first_answer, "last_token": self.last_token}
 
 
-def add_chunk(rec: Reconstruction, event: Event | None, payload: Any) -> int:
+def add_chunk(rec: Reconstruction, t_ms: float | None, payload: Any) -> int:
     seq = len(rec.chunks)
-    rec.chunks.append(StreamChunk(seq, event.t_ms if event is not None else None, payload))
+    rec.chunks.append(StreamChunk(seq, t_ms, payload))
     return seq
 
 

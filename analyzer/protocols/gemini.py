@@ -47,7 +47,6 @@ from analyzer.protocols.events import (
     text_of,
     tool_call,
 )
-from analyzer.sse import Event
 from analyzer.usage import normalise as normalise_usage
 
 PROTOCOL = "gemini"
@@ -62,32 +61,33 @@ FINISH_REASONS = {
     "IMAGE_SAFETY": "content_filter",
     "LANGUAGE": "content_filter",
 }
-_CANDIDATE_LATEST = (
-    "finishReason",
-    "finishMessage",
-    "safetyRatings",
-    "citationMetadata",
-    "groundingMetadata",
-    "urlContextMetadata",
-    "avgLogprobs",
-    "logprobsResult",
-    "tokenCount",
-)
-_RESPONSE_LATEST = ("modelVersion", "responseId", "createTime", "promptFeedback", "modelStatus")
 
 
 class _Candidate:
-    __slots__ = ("fields", "index", "open_call", "parts", "role")
+    __slots__ = ("fields", "index", "open_call", "parts", "pieces", "role")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.role: str | None = None
         self.parts: list[dict[str, Any]] = []
+        # A text part's pieces as they came (joined once at the end), None for other parts.
+        self.pieces: list[list[str] | None] = []
         self.fields: dict[str, Any] = {}
         self.open_call: dict[str, Any] | None = None  # a Vertex functionCall whose arguments still stream
 
     def add_part(self, part: dict[str, Any]) -> tuple[bool, bool]:
         """Fold one part in; returns (generated something, was it answer text)."""
+        if len(part) == 1 and "text" in part:  # the common case: a piece of answer text
+            text = part["text"]
+            if not isinstance(text, str):
+                text = ""
+            pieces = self.pieces[-1] if self.pieces else None
+            if pieces is not None and not (last := self.parts[-1]).get("thought") and "thoughtSignature" not in last:
+                pieces.append(text)
+            elif text:
+                self.parts.append({"text": ""})
+                self.pieces.append([text])
+            return bool(text), bool(text)
         signature = part.get("thoughtSignature")
         if "text" in part and len(part) - ("thought" in part) - (signature is not None) == 1:
             text = part.get("text") or ""
@@ -95,7 +95,7 @@ class _Candidate:
             last = self.parts[-1] if self.parts else None
             joinable = (
                 last is not None
-                and "text" in last
+                and self.pieces[-1] is not None
                 and bool(last.get("thought")) == thought
                 and "thoughtSignature" not in last
             )
@@ -103,16 +103,18 @@ class _Candidate:
                 last["thoughtSignature"] = signature  # a signature alone closes the part before it
                 return False, False
             if joinable:
-                last["text"] += text
+                self.pieces[-1].append(text)  # type: ignore[union-attr]
                 if signature is not None:
-                    last["thoughtSignature"] = signature
+                    last["thoughtSignature"] = signature  # type: ignore[index]
             elif text or signature is not None:
-                self.parts.append(dict(part, text=text))
+                self.parts.append(dict(part, text=""))
+                self.pieces.append([text])
             return bool(text), bool(text) and not thought
         call = part.get("functionCall")
         if isinstance(call, dict):
             return self._function_call(part, call), False
         self.parts.append(dict(part))
+        self.pieces.append(None)
         return True, False
 
     def _function_call(self, part: dict[str, Any], call: dict[str, Any]) -> bool:
@@ -136,6 +138,7 @@ class _Candidate:
                     _set_path(own["args"], piece)
             self.open_call = own if call.get("willContinue") else None
         self.parts.append(dict(part, functionCall=own))
+        self.pieces.append(None)
         return True
 
 
@@ -205,37 +208,45 @@ class _Fold:
             error = payload["error"]
             self.rec.error = error if isinstance(error, dict) else {"message": str(error)}
             return
-        for key in _RESPONSE_LATEST:
-            if payload.get(key) is not None:
-                self.fields[key] = payload[key]
-        if isinstance(payload.get("usageMetadata"), dict):
-            self.usage = payload["usageMetadata"]
-        for candidate in payload.get("candidates") or ():
-            if not isinstance(candidate, dict):
-                continue
-            index = candidate.get("index") if isinstance(candidate.get("index"), int) else 0
-            state = self.candidates.get(index)
-            if state is None:
-                state = self.candidates[index] = _Candidate(index)
-            content = candidate.get("content")
-            if isinstance(content, dict):
-                state.role = content.get("role") or state.role
-                for part in content.get("parts") or ():
-                    if isinstance(part, dict):
-                        generated, answer = state.add_part(part)
-                        if generated:
-                            self.marks.token(seq, answer)
-            for key in _CANDIDATE_LATEST:
-                if candidate.get(key) is not None:
-                    state.fields[key] = candidate[key]
-            for key, value in candidate.items():
-                if key not in ("content", "index", *_CANDIDATE_LATEST) and value is not None:
-                    state.fields[key] = value
+        fields = self.fields
+        for key, value in payload.items():
+            if key == "candidates":
+                for candidate in value or ():
+                    if isinstance(candidate, dict):
+                        self._candidate(candidate, seq)
+            elif key == "usageMetadata":
+                if isinstance(value, dict):
+                    self.usage = value
+            elif value is not None:  # modelVersion, responseId, createTime, promptFeedback…: the latest
+                fields[key] = value
+
+    def _candidate(self, candidate: dict[str, Any], seq: int) -> None:
+        index = candidate.get("index")
+        if not isinstance(index, int):
+            index = 0
+        state = self.candidates.get(index)
+        if state is None:
+            state = self.candidates[index] = _Candidate(index)
+        fields = state.fields
+        for key, value in candidate.items():
+            if key == "content":
+                if isinstance(value, dict):
+                    state.role = value.get("role") or state.role
+                    for part in value.get("parts") or ():
+                        if isinstance(part, dict):
+                            generated, answer = state.add_part(part)
+                            if generated:
+                                self.marks.token(seq, answer)
+            elif key != "index" and value is not None:  # finishReason, safetyRatings…: the latest
+                fields[key] = value
 
     def native(self) -> dict[str, Any]:
         candidates = []
         for index in sorted(self.candidates):
             state = self.candidates[index]
+            for part, pieces in zip(state.parts, state.pieces, strict=True):
+                if pieces is not None:
+                    part["text"] = "".join(pieces)
             candidate: dict[str, Any] = {"content": {"parts": state.parts, "role": state.role or "model"}}
             candidate.update(state.fields)
             candidate["index"] = index
@@ -254,8 +265,8 @@ class _Fold:
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
     """`alt=sse`: one response per event."""
     fold = _Fold(rec)
-    for event, payload in stream_payloads(exchange, rec):
-        fold.add(payload, add_chunk(rec, event, payload))
+    for t_ms, _, payload in stream_payloads(exchange, rec):
+        fold.add(payload, add_chunk(rec, t_ms, payload))
     return _finish(exchange, rec, fold)
 
 
@@ -278,7 +289,7 @@ def reconstruct_array(exchange: Exchange, rec: Reconstruction) -> Reconstruction
         if reads:  # the read that brought the element's last byte
             at = bisect.bisect_left(ends, end)
             t_ms = reads[at][0] if at < len(reads) else None
-        fold.add(payload, add_chunk(rec, Event(b"", t_ms=t_ms), payload))
+        fold.add(payload, add_chunk(rec, t_ms, payload))
     if not complete:
         rec.warn("unterminated_array", "the JSON array of responses was cut off: the whole elements before it are kept")
     return _finish(exchange, rec, fold)

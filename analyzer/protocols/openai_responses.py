@@ -246,13 +246,13 @@ def _texts(response: dict[str, Any]) -> tuple[str, str]:
 
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
     fold = _Fold(rec)
-    for event, payload in stream_payloads(exchange, rec):
+    for t_ms, name, payload in stream_payloads(exchange, rec):
         if not isinstance(payload, dict):
             rec.warn("chunk_shape", f"event {len(rec.chunks) + 1}: a {type(payload).__name__}, not an object: ignored")
             continue
-        if payload.get("type") is None and event.event:
-            payload["type"] = event.event
-        fold.add(payload, add_chunk(rec, event, payload))
+        if payload.get("type") is None and name:
+            payload["type"] = name
+        fold.add(payload, add_chunk(rec, t_ms, payload))
     if fold.earlier:
         rec.warn(
             "several_responses",

@@ -1,0 +1,59 @@
+"""Write tests/data/golden/: every bundled input exported in every transcript format.
+
+    python tests/data/make_golden.py      # make golden; then review the diff
+
+`tests/test_export.py` renders the same exports and requires them byte for byte: a change
+to an exporter shows up as a diff of these files, to read before committing. Prices are the
+made-up ones in golden/prices.toml (genai-prices is switched off here), so a price update
+does not touch the golden files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "data" / "golden"
+PRICES = GOLDEN / "prices.toml"
+FORMATS = ("markdown", "html", "jsonl")
+
+
+@contextmanager
+def fixed_prices() -> Iterator[None]:
+    with (
+        mock.patch.dict(os.environ, {"CHATCAP_PRICES": str(PRICES)}),
+        mock.patch("analyzer.cost._genai_model", lambda *args: None),
+    ):
+        yield
+
+
+def render(out: Path) -> None:
+    """Every format of `captures/` into `out/<format>/`."""
+    import analyzer
+    from analyzer import export
+
+    with fixed_prices(), contextlib.chdir(ROOT):  # sources named as `captures/…` on any clone
+        xs = list(analyzer.load("captures"))
+        export.markdown(xs, out / "markdown")
+        export.html(xs, out / "html")
+        export.jsonl(xs, out / "jsonl" / "conversations.jsonl", reasoning=True)
+
+
+def main() -> None:
+    for name in FORMATS:
+        shutil.rmtree(GOLDEN / name, ignore_errors=True)
+    render(GOLDEN)
+    count = sum(1 for name in FORMATS for _ in (GOLDEN / name).iterdir())
+    print(f"wrote {count} golden file(s) under {GOLDEN.relative_to(ROOT)}: review the diff")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
