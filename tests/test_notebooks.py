@@ -73,7 +73,9 @@ def test_notebook_runs_on_the_bundled_captures(name: str, tmp_path: Path) -> Non
     assert f"kernel prefix: {sys.prefix}\n" in text(notebook)  # the venv's python, not another one
     assert f"from {ROOT / 'captures'}" in text(notebook)
     if name == "04_transcripts":
-        assert len(list(tmp_path.glob("*.md"))) == 7  # the longest conversation: replayed/conversation.jsonl
+        # The longest conversation (replayed/conversation.jsonl, seven exchanges): one transcript of it.
+        (transcript,) = tmp_path.glob("*.md")
+        assert "7 exchange(s)" in transcript.read_text() and (tmp_path / "index.html").exists()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -88,7 +90,9 @@ def test_notebook_runs_on_a_users_capture_directory(name: str, tmp_path: Path) -
     check(notebook, name)
     assert "7 exchange(s)" in text(notebook)
     if name == "04_transcripts":
-        assert sorted(p.name for p in (tmp_path / "out").glob("*.md"))[0] == "conversation.jsonl_1.md"
+        (transcript,) = (tmp_path / "out").glob("*.md")
+        assert transcript.name == "c1-which-trail-is-best-for-a-beginner-in-late-autum.md"
+        assert "Regenerated:" in transcript.read_text() and "Edited:" in transcript.read_text()
 
 
 @pytest.mark.parametrize("name", NAMES)
