@@ -219,3 +219,24 @@ def test_vllm_stop_reason_and_token_ids_in_extras() -> None:
     assert choice.extras["stop_reason"] == "<|end|>"
     assert "token_ids" in choice.extras
     assert (choice.content, choice.finish_reason) == ("Yes.", "stop")
+
+
+def test_openai_moderation_chunk_after_usage_and_obfuscation_padding() -> None:
+    # OpenAI (gpt-5): `obfuscation` pads every chunk; after the usage chunk an extra chunk with
+    # empty choices and no usage carries the `moderation` result.
+    rec = reconstruct("openai_moderation_after_usage.sse")
+    assert rec.choices[0].content == "Cross at the lights." and rec.choices[0].finish_reason == "stop"
+    assert rec.usage.raw == {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}  # not erased by null
+    assert rec.extras["moderation"] == {"flagged": False, "categories": {"violence": False}}
+    assert "obfuscation" not in rec.extras and rec.done and not rec.warnings
+
+
+def test_groq_gpt_oss_reasoning_with_channel_and_usage_on_the_finish_chunk() -> None:
+    # Groq serving gpt-oss: reasoning under `reasoning` with the harmony `channel`, and the
+    # usage on the same chunk as the finish_reason (not a chunk of its own).
+    rec = reconstruct("groq_gptoss_channel_usage_on_finish.sse")
+    choice = rec.choices[0]
+    assert (choice.reasoning, choice.reasoning_source) == ("User asks for a colour.", "reasoning")
+    assert choice.content == "Blue." and choice.extras["channel"] == "final"
+    assert (rec.usage.completion_tokens, rec.usage.reasoning_tokens) == (9, 7)
+    assert rec.timing is not None and rec.marks["first_answer"] > rec.marks["first_token"]
