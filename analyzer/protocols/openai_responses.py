@@ -67,7 +67,10 @@ class _Fold:
         # What the deltas alone added up to, by where they went: (output_index, field) or
         # (output_index, field, part index, part field). The `….done` events overwrite the
         # snapshot with the whole value, so it cannot tell whether the deltas agreed.
-        self.streamed: dict[tuple[Any, ...], str] = {}
+        self.streamed: dict[tuple[Any, ...], list[str]] = {}
+        # The same deltas since the last settle, with the item or part they extend: where →
+        # (target, field, its text before them, pieces).
+        self.live: dict[tuple[Any, ...], tuple[dict[str, Any], str, str, list[str]]] = {}
         self.earlier: list[dict[str, Any]] = []
         self.unknown: dict[str, int] = {}
         self.marks = Marks()
@@ -95,32 +98,29 @@ class _Fold:
 
     def add(self, payload: dict[str, Any], seq: int) -> None:
         kind = payload.get("type")
-        if kind in _CONTENT_DELTAS:
+        if kind in _CONTENT_DELTAS:  # most events: a piece of a message's text
             field, answer = _CONTENT_DELTAS[kind]
-            part = self.part(payload, seq)
             delta = payload.get("delta")
-            if part is not None and isinstance(delta, str):
-                part[field] = (part.get(field) or "") + delta
-                self.stream(delta, payload.get("output_index"), "content", payload.get("content_index"), field)
-                if kind == "response.output_text.delta" and payload.get("logprobs"):
+            if type(delta) is str:
+                where = (payload.get("output_index"), "content", payload.get("content_index"), field)
+                part = self.extend(where, delta, payload, seq)
+                if part is not None and kind == "response.output_text.delta" and payload.get("logprobs"):
                     part["logprobs"] = [*(part.get("logprobs") or []), *payload["logprobs"]]
                 if delta:
-                    self.marks.token(seq, answer)
+                    self.marks.last_token = seq
+                    if self.marks.first_answer is None:
+                        self.marks.token(seq, answer)
         elif kind == "response.reasoning_summary_text.delta":
-            part = self.part(payload, seq, "summary")
             delta = payload.get("delta")
-            if part is not None and isinstance(delta, str):
-                part["text"] = (part.get("text") or "") + delta
-                self.stream(delta, payload.get("output_index"), "summary", payload.get("summary_index"), "text")
+            if type(delta) is str:
+                where = (payload.get("output_index"), "summary", payload.get("summary_index"), "text")
+                self.extend(where, delta, payload, seq)
                 if delta:
                     self.marks.token(seq, False)
         elif kind in _ITEM_DELTAS:
-            item = self.item(payload, seq)
             delta = payload.get("delta")
-            if item is not None and isinstance(delta, str):
-                field = _ITEM_DELTAS[kind]
-                item[field] = (item.get(field) or "") + delta
-                self.stream(delta, payload.get("output_index"), field)
+            if type(delta) is str:
+                self.extend((payload.get("output_index"), _ITEM_DELTAS[kind]), delta, payload, seq)
                 if delta:
                     self.marks.token(seq, False)
         elif kind == "response.output_item.added":
@@ -132,28 +132,34 @@ class _Fold:
                 # (a server tool's call, like a web search, is the provider's doing, not generated text)
         elif kind == "response.output_item.done":
             item, index = payload.get("item"), payload.get("output_index")
+            self.settle(output_index=index)
             if isinstance(item, dict) and isinstance(index, int):
                 self.items[index] = _own(item)
         elif kind == "response.content_part.added":
+            self.settle(output_index=payload.get("output_index"))  # these replace what the deltas built
             part = self.part(payload, seq)
             if part is not None and isinstance(payload.get("part"), dict):
                 part.clear()
                 part.update(payload["part"])
         elif kind == "response.reasoning_summary_part.added":
+            self.settle(output_index=payload.get("output_index"))  # these replace what the deltas built
             part = self.part(payload, seq, "summary")
             if part is not None and isinstance(payload.get("part"), dict):
                 part.clear()
                 part.update(payload["part"])
         elif kind in ("response.output_text.done", "response.reasoning_text.done", "response.refusal.done"):
+            self.settle(output_index=payload.get("output_index"))  # these replace what the deltas built
             part = self.part(payload, seq)
             field = "refusal" if kind == "response.refusal.done" else "text"
             if part is not None and isinstance(payload.get(field), str):
                 part[field] = payload[field]
         elif kind == "response.reasoning_summary_text.done":
+            self.settle(output_index=payload.get("output_index"))  # these replace what the deltas built
             part = self.part(payload, seq, "summary")
             if part is not None and isinstance(payload.get("text"), str):
                 part["text"] = payload["text"]
         elif kind in ("response.function_call_arguments.done", "response.custom_tool_call_input.done"):
+            self.settle(output_index=payload.get("output_index"))  # these replace what the deltas built
             item = self.item(payload, seq)
             field = "arguments" if kind == "response.function_call_arguments.done" else "input"
             if item is not None and isinstance(payload.get(field), str):
@@ -165,7 +171,7 @@ class _Fold:
         elif kind == "response.created":
             if self.response is not None:
                 self.earlier.append(self.native())
-                self.items, self.streamed, self.terminal, self.terminal_type = {}, {}, None, None
+                self.items, self.streamed, self.live, self.terminal, self.terminal_type = {}, {}, {}, None, None
             self.response = dict(payload.get("response") or {})
         elif kind in TERMINAL:
             self.terminal = payload.get("response") if isinstance(payload.get("response"), dict) else {}
@@ -184,10 +190,35 @@ class _Fold:
         elif kind not in _QUIET and not str(kind).endswith((".in_progress", ".searching", ".completed", ".done")):
             self.unknown[str(kind)] = self.unknown.get(str(kind), 0) + 1
 
-    def stream(self, delta: str, *where: Any) -> None:
-        self.streamed[where] = self.streamed.get(where, "") + delta
+    def extend(self, where: tuple[Any, ...], delta: str, payload: dict[str, Any], seq: int) -> dict[str, Any] | None:
+        """Add one delta's text at `where`: kept as pieces, joined into the item or part only
+        when the snapshot is read (`settle`), so a long answer costs linear time."""
+        live = self.live.get(where)
+        if live is None:
+            if len(where) == 2:
+                target = self.item(payload, seq)
+            else:
+                target = self.part(payload, seq, "summary" if where[1] == "summary" else "content")
+            if target is None:
+                return None
+            field = where[-1]
+            live = self.live[where] = (target, field, target.get(field) or "", [])
+        live[3].append(delta)
+        streamed = self.streamed.get(where)
+        if streamed is None:
+            self.streamed[where] = [delta]
+        else:
+            streamed.append(delta)
+        return live[0]
+
+    def settle(self, *, output_index: Any = None) -> None:
+        """Bring the items and parts up to date with the pieces added since (all, or those of one output)."""
+        for where in [w for w in self.live if output_index is None or w[0] == output_index]:
+            target, field, base, pieces = self.live.pop(where)
+            target[field] = base + "".join(pieces)
 
     def snapshot(self) -> dict[str, Any]:
+        self.settle()
         response = dict(self.response or {})
         response["output"] = [self.items[i] for i in sorted(self.items)]
         return response
@@ -201,7 +232,7 @@ class _Fold:
             if not final.get("output") and snapshot["output"]:
                 final["output"] = snapshot["output"]
         differs = final is not snapshot and snapshot["output"] and _texts(final) != _texts(snapshot)
-        if differs or any(_at(final, where) != text for where, text in self.streamed.items()):
+        if differs or any(_at(final, where) != "".join(text) for where, text in self.streamed.items()):
             self.rec.warn("final_differs", f"{source} holds other text than the deltas added up to; it is kept")
         return final
 
