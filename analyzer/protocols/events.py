@@ -90,25 +90,32 @@ def whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> list[Pay
     blank = newline + newline
     if not body.endswith(blank):
         return None
+    # The payloads become one JSON array, parsed in one call: `data: ` at the separators turns
+    # into commas. A payload that is itself a JSON fragment ("1, 2") would change the count
+    # of elements, which is checked against the count of events.
     if body.startswith(b"data: "):  # unnamed: data: J <blank> data: J <blank> …
-        json_lines = body[6 : -len(blank)].split(blank + b"data: ")
+        array = b"[" + body[6 : -len(blank)].replace(blank + b"data: ", b",") + b"]"
         lines_per_event = 2
+        events = body.count(blank)
     elif body.startswith(b"event: "):  # named: event: X <nl> data: J <blank> …
         lines = body.replace(newline + b"data: ", newline).split(newline)
         json_lines = lines[1::3]
         if len(lines) != 3 * len(json_lines) + 1 or b"".join(lines[2::3]):
             return None
+        array = b"[" + b",".join(json_lines) + b"]"
         lines_per_event = 3
+        events = len(json_lines)
+        if body.count(newline + b"event: ") != events - 1:
+            return None
     else:
         return None
-    events = len(json_lines)
     if body.count(b"\n") != lines_per_event * events or (crlf and body.count(b"\r") != lines_per_event * events):
         return None
-    if lines_per_event == 3 and body.count(newline + b"event: ") != events - 1:
-        return None
     try:
-        payloads = list(map(orjson.loads, json_lines))
+        payloads = orjson.loads(array)
     except orjson.JSONDecodeError:
+        return None
+    if len(payloads) != events:
         return None
     times: list[Any]
     if reads:
