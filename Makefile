@@ -52,7 +52,8 @@ charts: $(VENV)/.test
 	$(PY) docs/charts.py
 
 bench: $(VENV)/.test
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(if $(wildcard ../shared/corpus/real),--real ../shared/corpus/real)
+	$(PY) benchmarks/protocols.py $(if $(wildcard ../shared/corpus/real),--real ../shared/corpus/real)
 	$(PY) benchmarks/proxy.py
 	$(PY) benchmarks/large_inputs.py
 	$(PY) benchmarks/frames.py

@@ -8,7 +8,7 @@ import pytest
 
 import analyzer
 from analyzer.model import Exchange, Response
-from analyzer.protocols import openai_chat
+from analyzer.protocols import events, openai_chat
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUTS = sorted(
@@ -16,7 +16,10 @@ INPUTS = sorted(
     + [
         p
         for p in (ROOT / "tests" / "data").rglob("*")
-        if p.suffix in (".sse", ".txt", ".json", ".jsonl", ".har") and p.parent.name != "seeds"
+        if p.suffix in (".sse", ".txt", ".json", ".jsonl", ".har")
+        and p.parent.name != "seeds"
+        and "golden" not in p.parts  # exports, not inputs
+        and p.name != "expected.json"
     ]
 )
 CORPUS = ROOT.parent / "shared" / "corpus" / "real"
@@ -27,6 +30,7 @@ def snapshot(exchange: Exchange) -> tuple:
     rec = exchange.reconstruct()
     return (
         rec.to_openai(),
+        rec.to_native(),
         [(c.seq, c.t_ms, c.created) for c in rec.chunks],
         rec.done,
         rec.truncated,
@@ -42,8 +46,10 @@ def snapshot(exchange: Exchange) -> tuple:
 def both_paths(exchange: Exchange, monkeypatch: pytest.MonkeyPatch) -> tuple[tuple, tuple]:
     fast = snapshot(exchange)
     monkeypatch.setattr(openai_chat, "WHOLE_STREAM", False)
+    monkeypatch.setattr(events, "WHOLE_STREAM", False)  # the other protocols' fast path
     general = snapshot(exchange)
     monkeypatch.setattr(openai_chat, "WHOLE_STREAM", True)
+    monkeypatch.setattr(events, "WHOLE_STREAM", True)
     return fast, general
 
 
