@@ -98,7 +98,7 @@ from analyzer.sse import decode
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-REAL = Path("/work/shared/corpus/real")
+REAL = HERE.parent.parent / "shared" / "corpus" / "real"  # CI test data beside the clone, when present
 EVENT_STREAM = [("content-type", "text/event-stream")]
 FLOOR_TARGET = 0.5  # chatcap ≥ 0.5× the orjson floor
 SDK_TARGET = 10.0  # chatcap ≥ 10× the protocol's SDK
