@@ -22,6 +22,7 @@ from typing import Any
 from analyzer import threads
 from analyzer.model import Exchange, Reconstruction
 from analyzer.protocols import request_messages, request_tools
+from analyzer.protocols.events import content_text
 
 TITLE_CHARS = 80
 
@@ -87,23 +88,7 @@ class Conversation:
 
 def message_text(message: dict[str, Any]) -> str:
     """A chat message's content as text: a string, or the text of its parts."""
-    content = message.get("content")
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if isinstance(part, dict):
-                if isinstance(part.get("text"), str):
-                    texts.append(part["text"])
-                elif part.get("type"):
-                    texts.append(f"[{part['type']}]")
-            elif isinstance(part, str):
-                texts.append(part)
-        return "\n".join(texts)
-    return str(content)
+    return content_text(message.get("content"))
 
 
 def chronological(xs: Sequence[Exchange]) -> Any:

@@ -30,7 +30,7 @@ from analyzer.cost import Prices, cost_of
 from analyzer.cost import notice as cost_notice
 from analyzer.metrics import Timing
 from analyzer.model import Exchange, Notice, Reconstruction
-from analyzer.protocols import openai_chat
+from analyzer.protocols.events import error_text
 
 __all__ = ["all_frames", "chunks", "exchanges", "messages", "provider_of", "to_parquet", "tool_calls"]
 
@@ -146,7 +146,7 @@ def exchange_row(
         **{name: params.get(name) for name in _PARAMS},
         "finish_reason": _finish(rec),
         "truncated": rec.truncated,
-        "error": openai_chat.error_text(rec.error) if rec.error else (exchange.error or None),
+        "error": error_text(rec.error) if rec.error else (exchange.error or None),
         "prompt_tokens": usage.prompt_tokens if usage else None,
         "completion_tokens": usage.completion_tokens if usage else None,
         "reasoning_tokens": usage.reasoning_tokens if usage else None,

@@ -19,7 +19,7 @@ from analyzer.export.transcript import Entry, Transcript, select, transcripts
 from analyzer.metrics import format_ms, reported_cost
 from analyzer.model import Exchange
 from analyzer.protocols import request_messages
-from analyzer.protocols.openai_chat import content_text
+from analyzer.protocols.events import content_text
 from analyzer.redact import redact_text
 
 __all__ = ["conversation_markdown", "html", "jsonl", "markdown", "markdown_text", "select", "tables"]

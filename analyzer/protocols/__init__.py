@@ -15,6 +15,7 @@ import orjson
 from analyzer.llmcalls import protocol_of_path
 from analyzer.model import Exchange, Part, Reconstruction, StreamChunk
 from analyzer.protocols import anthropic, gemini, openai_chat, openai_responses
+from analyzer.protocols.events import error_text
 
 _UNPARSED: Any = object()
 # The protocols with an event-typed stream, by name.
@@ -68,23 +69,33 @@ def detect(exchange: Exchange) -> str:
         for pattern, name in _OTHER_SHAPES:
             if pattern.search(head):
                 return name
-    request = exchange.request.json() if exchange.request else None
-    if isinstance(request, dict):
-        if "contents" in request:
-            return gemini.PROTOCOL
-        if "input" in request and "messages" not in request:
-            return openai_responses.PROTOCOL
-        if "messages" in request:
-            # Anthropic's request names max_tokens and may put the system prompt on top.
-            return anthropic.PROTOCOL if "system" in request and "max_tokens" in request else openai_chat.PROTOCOL
-    return "unknown"
+    return _request_shape(exchange.request.json() if exchange.request else None) or "unknown"
+
+
+def _request_shape(body: Any) -> str | None:
+    """The protocol a request body's fields say, or None."""
+    if not isinstance(body, dict):
+        return None
+    if "contents" in body:
+        return gemini.PROTOCOL
+    if "input" in body and "messages" not in body:
+        return openai_responses.PROTOCOL
+    if "messages" in body:
+        # Anthropic's request names max_tokens and may put the system prompt on top.
+        return anthropic.PROTOCOL if "system" in body and "max_tokens" in body else openai_chat.PROTOCOL
+    return None
+
+
+def _parsed(exchange: Exchange, body: Any) -> Any:
+    if body is _UNPARSED:
+        return exchange.request.json() if exchange.request else None
+    return body
 
 
 def request_messages(exchange: Exchange, body: Any = _UNPARSED) -> list[dict[str, Any]]:
     """The request's system prompt and history as chat messages (chat/completions' shape),
     whatever protocol the request speaks. `body`: the request body already parsed, if it is."""
-    if body is _UNPARSED:
-        body = exchange.request.json() if exchange.request else None
+    body = _parsed(exchange, body)
     if not isinstance(body, dict):
         return []
     module = MODULES.get(detect_request(exchange, body))
@@ -96,8 +107,7 @@ def request_messages(exchange: Exchange, body: Any = _UNPARSED) -> list[dict[str
 
 def request_tools(exchange: Exchange, body: Any = _UNPARSED) -> list[dict[str, Any]]:
     """The tools the request offered, function tools in chat/completions' shape."""
-    if body is _UNPARSED:
-        body = exchange.request.json() if exchange.request else None
+    body = _parsed(exchange, body)
     if not isinstance(body, dict):
         return []
     module = MODULES.get(detect_request(exchange, body))
@@ -110,8 +120,7 @@ def request_tools(exchange: Exchange, body: Any = _UNPARSED) -> list[dict[str, A
 def request_params(exchange: Exchange, body: Any = _UNPARSED) -> dict[str, Any]:
     """The sampling parameters the request set, under one set of names whatever the protocol:
     temperature, top_p, max_tokens (the output cap), reasoning (effort or thinking budget)."""
-    if body is _UNPARSED:
-        body = exchange.request.json() if exchange.request else None
+    body = _parsed(exchange, body)
     if not isinstance(body, dict):
         return {}
     protocol = detect_request(exchange, body)
@@ -161,14 +170,7 @@ def detect_request(exchange: Exchange, body: Any) -> str:
     """The protocol of a request, from its path, else from its body's fields."""
     url = exchange.request.url if exchange.request else None
     name = protocol_of_path(urlsplit(url).path) if url else None
-    if name:
-        return name
-    if isinstance(body, dict):
-        if "contents" in body:
-            return gemini.PROTOCOL
-        if "input" in body and "messages" not in body:
-            return openai_responses.PROTOCOL
-    return openai_chat.PROTOCOL
+    return name or _request_shape(body) or openai_chat.PROTOCOL
 
 
 def chunk_parts(rec: Reconstruction, chunk: StreamChunk) -> list[Part]:
@@ -223,7 +225,7 @@ def reconstruct(exchange: Exchange) -> Reconstruction:
         # Every protocol's error body is {"error": ...}: no need to know which one it was.
         rec.error = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
         status = f"HTTP {response.status}: " if response.status else ""
-        rec.warn("error_response", f"error response: {status}{openai_chat.error_text(rec.error)}")
+        rec.warn("error_response", f"error response: {status}{error_text(rec.error)}")
         return rec
     module = MODULES.get(protocol)
     if module is not None:

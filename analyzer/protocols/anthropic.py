@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, loads_exact
-from analyzer.protocols.events import Marks, add_chunk, ending, json_text, stream_payloads, text_of, tool_call
+from analyzer.protocols.events import Marks, add_chunk, content_text, ending, json_text, stream_payloads, tool_call
 from analyzer.usage import normalise as normalise_usage
 
 PROTOCOL = "anthropic_messages"
@@ -325,7 +325,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     system = body.get("system")
     if system:
-        out.append({"role": "system", "content": text_of(system)})
+        out.append({"role": "system", "content": content_text(system)})
     for message in body.get("messages") or ():
         if not isinstance(message, dict):
             continue
@@ -335,7 +335,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
             out.append({"role": role, "content": content})
             continue
         if not isinstance(content, list):
-            out.append({"role": role, "content": text_of(content)})
+            out.append({"role": role, "content": content_text(content)})
             continue
         texts: list[str] = []
         thoughts: list[str] = []
@@ -360,7 +360,11 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
                 )
             elif kind == "tool_result":
                 results.append(
-                    {"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": text_of(block.get("content"))}
+                    {
+                        "role": "tool",
+                        "tool_call_id": block.get("tool_use_id"),
+                        "content": content_text(block.get("content")),
+                    }
                 )
             elif kind not in ("redacted_thinking",):
                 texts.append(f"[{kind}]")

@@ -231,8 +231,9 @@ def parts_of(kind_texts: list[tuple[str, str]], choice: int | None = 0) -> list[
     return [Part(choice, kind, text) for kind, text in kind_texts]
 
 
-def text_of(content: Any) -> str:
-    """Text of a request message's content in any protocol: a string or typed parts."""
+def content_text(content: Any) -> str:
+    """A message's content as text, in any protocol: a string, or the text of its typed parts
+    (one part alone, or a list; other parts as `[type]`)."""
     if content is None:
         return ""
     if isinstance(content, str):

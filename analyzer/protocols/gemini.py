@@ -40,11 +40,11 @@ from analyzer.model import Choice, Exchange, Part, Reconstruction
 from analyzer.protocols.events import (
     Marks,
     add_chunk,
+    content_text,
     ending,
     error_text,
     json_text,
     stream_payloads,
-    text_of,
     tool_call,
 )
 from analyzer.usage import normalise as normalise_usage
@@ -465,7 +465,9 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     system = body.get("systemInstruction") or body.get("system_instruction")
     if system:
-        out.append({"role": "system", "content": text_of(system.get("parts") if isinstance(system, dict) else system)})
+        out.append(
+            {"role": "system", "content": content_text(system.get("parts") if isinstance(system, dict) else system)}
+        )
     for content in body.get("contents") or ():
         if not isinstance(content, dict):
             continue

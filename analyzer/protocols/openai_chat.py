@@ -18,6 +18,7 @@ import msgspec
 import orjson
 
 from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, ToolCall, Usage, created_unit_ms
+from analyzer.protocols.events import error_text, preview
 from analyzer.sse import Event, decode, lenient_events
 from analyzer.usage import normalise as normalise_usage
 
@@ -666,7 +667,7 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError as exc:
                 bad += 1
-                rec.warn("bad_chunk", f"event {len(chunks) + bad}: payload is not JSON ({exc}): {_preview(data)}")
+                rec.warn("bad_chunk", f"event {len(chunks) + bad}: payload is not JSON ({exc}): {preview(data)}")
                 continue
             if rec.done:
                 rec.after_done.append(obj)
@@ -745,11 +746,6 @@ def _detail_text(detail: Any) -> str:
     if isinstance(detail, dict):
         return str(detail.get("text") or detail.get("summary") or "")
     return ""
-
-
-def _preview(data: bytes, limit: int = 60) -> str:
-    text = data[:limit].decode("utf-8", "replace")
-    return repr(text + ("…" if len(data) > limit else ""))
 
 
 # Tests switch this off to hold the whole-stream path to the general decoder's results.
@@ -881,15 +877,6 @@ def _ending(exchange: Exchange, rec: Reconstruction) -> None:
         rec.warn("data_after_done", f"{len(rec.after_done)} payload(s) after [DONE], kept as provider extras")
 
 
-def error_text(error: Any) -> str:
-    if isinstance(error, dict):
-        inner = error.get("error", error)
-        if isinstance(inner, dict):
-            return str(inner.get("message") or inner.get("code") or inner)[:200]
-        return str(inner)[:200]
-    return str(error)[:200]
-
-
 def reconstruct_json(exchange: Exchange, rec: Reconstruction, obj: Any) -> Reconstruction:
     """A non-streaming response body (`chat.completion`)."""
     chunk, top, extras, problems = _lenient_chunk(obj)
@@ -903,26 +890,6 @@ def reconstruct_json(exchange: Exchange, rec: Reconstruction, obj: Any) -> Recon
     acc.finish()
     rec.marks = acc.marks()
     return rec
-
-
-def content_text(content: Any) -> str:
-    """A request message's content as text: a string, or the text of its parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if isinstance(part, dict):
-                if isinstance(part.get("text"), str):
-                    texts.append(part["text"])
-                elif part.get("type"):
-                    texts.append(f"[{part['type']}]")
-            elif isinstance(part, str):
-                texts.append(part)
-        return "\n".join(texts)
-    return str(content)
 
 
 def request_messages(exchange: Exchange) -> list[dict[str, Any]]:

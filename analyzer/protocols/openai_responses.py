@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from analyzer.model import Choice, Exchange, Part, Reconstruction
-from analyzer.protocols.events import Marks, add_chunk, ending, json_text, stream_payloads, text_of, tool_call
+from analyzer.protocols.events import Marks, add_chunk, content_text, ending, json_text, stream_payloads, tool_call
 from analyzer.usage import normalise as normalise_usage
 
 PROTOCOL = "openai_responses"
@@ -441,7 +441,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
         return []
     out: list[dict[str, Any]] = []
     if body.get("instructions"):
-        out.append({"role": "system", "content": text_of(body["instructions"])})
+        out.append({"role": "system", "content": content_text(body["instructions"])})
     items = body.get("input")
     if isinstance(items, str):
         return [*out, {"role": "user", "content": items}]
@@ -454,7 +454,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
             role = item.get("role")
             if role == "developer":
                 role = "system"
-            text = text_of(item.get("content"))
+            text = content_text(item.get("content"))
             if role == "assistant":
                 if pending is None:
                     pending = {"role": "assistant", "content": ""}
@@ -492,7 +492,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
                 {
                     "role": "tool",
                     "tool_call_id": item.get("call_id"),
-                    "content": output if isinstance(output, str) else text_of(output),
+                    "content": output if isinstance(output, str) else content_text(output),
                 }
             )
         elif kind == "item_reference":
