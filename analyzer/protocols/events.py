@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from analyzer.model import Exchange, Part, Reconstruction, StreamChunk, ToolCall, dumps_exact
+from analyzer.model import Exchange, Reconstruction, StreamChunk, ToolCall, dumps_exact
 from analyzer.sse import Event, decode, lenient_events
 
 
@@ -225,10 +225,6 @@ def openai_usage(rec: Reconstruction) -> dict[str, Any] | None:
     if usage.reasoning_tokens is not None:
         out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
     return out
-
-
-def parts_of(kind_texts: list[tuple[str, str]], choice: int | None = 0) -> list[Part]:
-    return [Part(choice, kind, text) for kind, text in kind_texts]
 
 
 def content_text(content: Any) -> str:
