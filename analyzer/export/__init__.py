@@ -7,6 +7,7 @@ Exports always redact credentials, whatever the input says about itself.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -267,6 +268,8 @@ def tables(exchanges: Iterable[Exchange], out_dir: str | Path, fmt: str = "parqu
 
     if fmt not in TABLE_FORMATS:
         raise ValueError(f"tables are written as {' or '.join(TABLE_FORMATS)}, not {fmt!r}")
+    if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise ValueError("Parquet needs pyarrow: pip install 'chatcap[lab]' (or use --format csv)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
