@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from analyzer.conversations import conversations
-from analyzer.export.transcript import Entry, Transcript, select, transcripts
+from analyzer.export.transcript import Entry, Transcript, heading, pretty_json, select, transcripts
 from analyzer.metrics import format_ms, reported_cost
 from analyzer.model import Exchange
 from analyzer.protocols import request_messages
@@ -92,7 +92,7 @@ def markdown_text(exchange: Exchange, collapsible: bool = True) -> str:
             lines += [
                 f"**Tool call** `{call.name}` ({call.id}):",
                 "",
-                _fence(_pretty_arguments(call.arguments), "json"),
+                _fence(pretty_json(call.arguments), "json"),
                 "",
             ]
         lines += [f"*finish reason: {choice.finish_reason or '—'}*", ""]
@@ -109,13 +109,6 @@ def _heading(lines: list[str], heading: str) -> None:
     lines += ["", heading, ""]
 
 
-def _pretty_arguments(arguments: str) -> str:
-    try:
-        return orjson.dumps(orjson.loads(arguments), option=orjson.OPT_INDENT_2).decode()
-    except orjson.JSONDecodeError:
-        return arguments
-
-
 def _message(message: dict[str, Any]) -> list[str]:
     role = str(message.get("role", "?"))
     label = message.get("name") or (f"result of {message['tool_call_id']}" if message.get("tool_call_id") else None)
@@ -129,7 +122,7 @@ def _message(message: dict[str, Any]) -> list[str]:
         lines += [
             f"**Tool call** `{function.get('name')}` ({call_id}):",
             "",
-            _fence(_pretty_arguments(str(function.get("arguments", ""))), "json"),
+            _fence(pretty_json(str(function.get("arguments", ""))), "json"),
             "",
         ]
     return lines
@@ -146,9 +139,6 @@ def conversation_markdown(transcript: Transcript) -> str:
     return redact_text("\n".join(lines).rstrip() + "\n")
 
 
-_HEADINGS = {"system": "System prompt", "user": "User", "assistant": "Assistant", "error": "Error"}
-
-
 def _inline(text: str) -> str:
     """Text for a heading or a list item: one line, Markdown's own characters escaped."""
     return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", " ".join(text.split()))
@@ -159,9 +149,8 @@ def _markdown_entry(entry: Entry) -> list[str]:
         return ["", f"> *{entry.text}*"]
     if entry.role == "tool":
         label = f"Tool result: `{entry.call_name or '?'}`" + (f" ({entry.call_id})" if entry.call_id else "")
-        return ["", f"### {label}", "", _fence(_pretty_arguments(entry.text))]
-    heading = _HEADINGS.get(entry.role, entry.role.title()) + (f" ({entry.label})" if entry.label else "")
-    lines = ["", f"### {heading}", ""]
+        return ["", f"### {label}", "", _fence(pretty_json(entry.text))]
+    lines = ["", f"### {heading(entry)}", ""]
     if entry.reasoning:
         lines += ["<details><summary>Reasoning</summary>", "", entry.reasoning, "", "</details>", ""]
     if entry.role == "error":
@@ -170,7 +159,7 @@ def _markdown_entry(entry: Entry) -> list[str]:
         lines += [entry.text, ""]
     for call in entry.calls:
         lines += [f"**Tool call** `{call.name}`" + (f" ({call.id})" if call.id else "") + ":", ""]
-        lines += [_fence(_pretty_arguments(call.arguments), "json"), ""]
+        lines += [_fence(pretty_json(call.arguments), "json"), ""]
     if entry.footer:
         lines += [f"<sub>{' · '.join(_inline(fact) for fact in entry.footer)}</sub>", ""]
     while lines and not lines[-1]:

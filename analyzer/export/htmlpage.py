@@ -24,14 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-import orjson
 from markdown_it import MarkdownIt
 
-from analyzer.export.transcript import Entry, Transcript
+from analyzer.export.transcript import HEADINGS, Entry, Transcript, pretty_json
 from analyzer.metrics import format_ms
 from analyzer.redact import redact_text
 
-_HEADINGS = {"system": "System prompt", "user": "User", "assistant": "Assistant", "error": "Error"}
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):")
 _SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 SPARK_WIDTH, SPARK_HEIGHT = 120, 22
@@ -265,13 +263,6 @@ def _plain(text: str) -> str:
     return f'<pre class="plain">{_escape(text)}</pre>'
 
 
-def _pretty(arguments: str) -> str:
-    try:
-        return orjson.dumps(orjson.loads(arguments), option=orjson.OPT_INDENT_2).decode()
-    except orjson.JSONDecodeError:
-        return arguments
-
-
 def sparkline(curve: Sequence[tuple[float, int]]) -> str:
     """An inline SVG of characters generated so far against time since the request was sent,
     flat until the first character; empty when there is no curve."""
@@ -298,7 +289,7 @@ def sparkline(curve: Sequence[tuple[float, int]]) -> str:
 
 
 def _entry(entry: Entry, number: int) -> str:
-    classes = [entry.role if entry.role in (*_HEADINGS, "tool", "note") else "other"]
+    classes = [entry.role if entry.role in (*HEADINGS, "tool", "note") else "other"]
     if entry.role == "assistant" and entry.origin == "request":
         classes.append("sent-back")
     opening = f'<article class="entry {" ".join(classes)}" id="e{number}" data-item data-role="{_escape(entry.role)}">'
@@ -310,7 +301,7 @@ def _entry(entry: Entry, number: int) -> str:
             f'Tool result <span class="label">{name}{f" ({_escape(entry.call_id)})" if entry.call_id else ""}</span>'
         )
     else:
-        heading = _escape(_HEADINGS.get(entry.role, entry.role.title()))
+        heading = _escape(HEADINGS.get(entry.role, entry.role.title()))
         if entry.label:
             heading += f' <span class="label">({_escape(entry.label)})</span>'
     parts = [opening, f"<h2>{heading}</h2>"]
@@ -319,7 +310,7 @@ def _entry(entry: Entry, number: int) -> str:
     if entry.role == "error":
         parts.append(f'<pre class="json">{_escape(entry.text)}</pre>')
     elif entry.role == "tool":
-        parts.append(f'<pre class="json">{_escape(_pretty(entry.text))}</pre>')
+        parts.append(f'<pre class="json">{_escape(pretty_json(entry.text))}</pre>')
     elif entry.text and entry.role == "assistant":
         parts.append(_rendered(entry.text))
     elif entry.text:
@@ -328,7 +319,7 @@ def _entry(entry: Entry, number: int) -> str:
         ident = f" ({_escape(call.id)})" if call.id else ""
         parts.append(
             f'<div class="call"><div class="call-head">Tool call <code>{_escape(call.name or "?")}</code>{ident}</div>'
-            f'<pre class="json">{_escape(_pretty(call.arguments))}</pre></div>'
+            f'<pre class="json">{_escape(pretty_json(call.arguments))}</pre></div>'
         )
     if entry.footer or entry.curve:
         facts = " · ".join(_escape(fact) for fact in entry.footer)

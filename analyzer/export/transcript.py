@@ -30,6 +30,23 @@ from analyzer.protocols import chunk_parts
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
+# Each role's heading, in every format.
+HEADINGS = {"system": "System prompt", "user": "User", "assistant": "Assistant", "error": "Error"}
+
+
+def heading(entry: Entry) -> str:
+    """An entry's heading: its role's, with its label (`Assistant (choice 1)`)."""
+    return HEADINGS.get(entry.role, entry.role.title()) + (f" ({entry.label})" if entry.label else "")
+
+
+def pretty_json(text: str) -> str:
+    """Tool arguments or results indented when they are JSON, as they are when not."""
+    try:
+        return orjson.dumps(orjson.loads(text), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return text
+
+
 @dataclass(slots=True)
 class Call:
     id: str | None
