@@ -185,6 +185,20 @@ def chunk_parts(rec: Reconstruction, chunk: StreamChunk) -> list[Part]:
 
 def reconstruct(exchange: Exchange) -> Reconstruction:
     """Reconstruct `exchange`; odd input becomes warnings on the result, never an exception."""
+    try:
+        return _reconstruct(exchange)
+    except Exception as exc:  # a bug, not bad input: still one exchange, never the whole batch
+        rec = Reconstruction(protocol=detect(exchange), streamed=is_event_stream(exchange))
+        rec.warnings.extend(exchange.warnings)
+        rec.truncated = True
+        rec.warn(
+            "reconstruction_failed",
+            f"could not reconstruct ({type(exc).__name__}: {exc}); the raw bytes are kept: please report this",
+        )
+        return rec
+
+
+def _reconstruct(exchange: Exchange) -> Reconstruction:
     protocol = detect(exchange)
     streamed = is_event_stream(exchange)
     rec = Reconstruction(protocol=protocol, streamed=streamed, requested_model=exchange.requested_model())

@@ -53,125 +53,130 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     pieces: dict[tuple[Any, str], list[str]] = {}
     answer_texts: dict[Any, list[str]] = {}  # the hot path's shortcut into `pieces` for text blocks
     for t_ms, name, payload in stream_payloads(exchange, rec):
-        if type(payload) is not dict:
-            rec.warn("chunk_shape", f"event {len(rec.chunks) + 1}: a {type(payload).__name__}, not an object: ignored")
-            continue
-        kind = payload.get("type") or name
-        if kind == "ping":
-            pings += 1
-            continue
-        seq = len(chunks)
-        append(StreamChunk(seq, t_ms, payload))
-        if kind == "content_block_delta":
-            delta = payload.get("delta")
-            if type(delta) is dict and delta.get("type") == "text_delta":  # most events: a piece of the answer
-                found = answer_texts.get(payload.get("index"))
-                text = delta.get("text")
-                if found is not None and type(text) is str:
-                    if text:
-                        found.append(text)
-                        marks.last_token = seq
-                        if marks.first_answer is None:
-                            marks.token(seq, True)
+        try:
+            if type(payload) is not dict:
+                rec.warn(
+                    "chunk_shape", f"event {len(rec.chunks) + 1}: a {type(payload).__name__}, not an object: ignored"
+                )
+                continue
+            kind = payload.get("type") or name
+            if kind == "ping":
+                pings += 1
+                continue
+            seq = len(chunks)
+            append(StreamChunk(seq, t_ms, payload))
+            if kind == "content_block_delta":
+                delta = payload.get("delta")
+                if type(delta) is dict and delta.get("type") == "text_delta":  # most events: a piece of the answer
+                    found = answer_texts.get(payload.get("index"))
+                    text = delta.get("text")
+                    if found is not None and type(text) is str:
+                        if text:
+                            found.append(text)
+                            marks.last_token = seq
+                            if marks.first_answer is None:
+                                marks.token(seq, True)
+                        continue
+                index, delta = payload.get("index"), payload.get("delta")
+                block = blocks.get(index)  # type: ignore[arg-type]
+                if block is None or type(delta) is not dict:
+                    rec.warn("block_order", f"event {seq + 1}: a delta for block {index!r}, which was never started")
                     continue
-            index, delta = payload.get("index"), payload.get("delta")
-            block = blocks.get(index)  # type: ignore[arg-type]
-            if block is None or type(delta) is not dict:
-                rec.warn("block_order", f"event {seq + 1}: a delta for block {index!r}, which was never started")
-                continue
-            delta_type = delta.get("type")
-            if delta_type == "text_delta" or delta_type == "thinking_delta":
-                field = "text" if delta_type == "text_delta" else "thinking"
-                text = delta.get(field)
-                if text and type(text) is str:
-                    found = pieces.get((index, field))
-                    if found is None:
-                        pieces[index, field] = found = [text]
-                        if field == "text" and block.get("type") == "text":
-                            answer_texts[index] = found
-                    else:
-                        found.append(text)
-                    marks.last_token = seq
-                    if marks.first_answer is None or marks.first_token is None:
-                        marks.token(seq, field == "text")
-            elif delta_type == "input_json_delta":
-                piece = delta.get("partial_json") or ""
-                inputs.setdefault(index, []).append(piece)  # type: ignore[arg-type]
-                if piece:
+                delta_type = delta.get("type")
+                if delta_type == "text_delta" or delta_type == "thinking_delta":
+                    field = "text" if delta_type == "text_delta" else "thinking"
+                    text = delta.get(field)
+                    if text and type(text) is str:
+                        found = pieces.get((index, field))
+                        if found is None:
+                            pieces[index, field] = found = [text]
+                            if field == "text" and block.get("type") == "text":
+                                answer_texts[index] = found
+                        else:
+                            found.append(text)
+                        marks.last_token = seq
+                        if marks.first_answer is None or marks.first_token is None:
+                            marks.token(seq, field == "text")
+                elif delta_type == "input_json_delta":
+                    piece = delta.get("partial_json") or ""
+                    inputs.setdefault(index, []).append(piece)  # type: ignore[arg-type]
+                    if piece:
+                        marks.token(seq, False)
+                elif delta_type == "signature_delta":
+                    block["signature"] = delta.get("signature")
+                elif delta_type == "citations_delta":
+                    block.setdefault("citations", None)
+                    block["citations"] = [*(block["citations"] or []), delta.get("citation")]
+                elif delta_type == "compaction_delta":  # replaces, as the SDK's beta accumulator does
+                    block["content"] = delta.get("content")
+                    block["encrypted_content"] = delta.get("encrypted_content")
+                else:
+                    unknown[f"delta {delta_type}"] = unknown.get(f"delta {delta_type}", 0) + 1
+            elif kind == "content_block_start":
+                index, block = payload.get("index"), payload.get("content_block")
+                if not isinstance(index, int) or not isinstance(block, dict):
+                    rec.warn("chunk_shape", f"event {seq + 1}: content_block_start without an index or block: ignored")
+                    continue
+                if index in blocks:
+                    rec.warn("block_order", f"event {seq + 1}: block {index} started twice; the later one is kept")
+                    for field in ("text", "thinking"):
+                        pieces.pop((index, field), None)
+                    inputs.pop(index, None)
+                    answer_texts.pop(index, None)
+                blocks[index] = dict(block)
+                if block.get("type") == "fallback" and message is not None:
+                    served = block.get("to")
+                    if isinstance(served, dict) and isinstance(served.get("model"), str):
+                        message["model"] = served["model"]  # as the non-streaming message names it
+                if block.get("text") or block.get("thinking"):
+                    marks.token(seq, bool(block.get("text")))
+                elif block.get("type") in TOOL_INPUT_BLOCKS or block.get("type") == "redacted_thinking":
                     marks.token(seq, False)
-            elif delta_type == "signature_delta":
-                block["signature"] = delta.get("signature")
-            elif delta_type == "citations_delta":
-                block.setdefault("citations", None)
-                block["citations"] = [*(block["citations"] or []), delta.get("citation")]
-            elif delta_type == "compaction_delta":  # replaces, as the SDK's beta accumulator does
-                block["content"] = delta.get("content")
-                block["encrypted_content"] = delta.get("encrypted_content")
+            elif kind == "content_block_stop":
+                pass
+            elif kind == "message_start":
+                start = payload.get("message")
+                if not isinstance(start, dict):
+                    rec.warn("chunk_shape", f"event {seq + 1}: message_start without a message: ignored")
+                    continue
+                if message is not None:
+                    rec.warn("message_restarted", f"event {seq + 1}: a second message_start; its fields are merged in")
+                    message.update({k: v for k, v in start.items() if k != "content"})
+                else:
+                    message = dict(start)
+                    if isinstance(start.get("usage"), dict):
+                        message["usage"] = dict(start["usage"])
+                    for index, block in enumerate(start.get("content") or ()):  # a prefilled start
+                        if isinstance(block, dict):
+                            blocks[index] = dict(block)
+            elif kind == "message_delta":
+                if message is None:
+                    message = {}
+                    rec.warn("block_order", f"event {seq + 1}: message_delta before message_start")
+                delta = payload.get("delta") or {}
+                if isinstance(delta, dict):
+                    for key in ("stop_reason", "stop_sequence", "stop_details"):
+                        message[key] = delta.get(key)
+                    for key, value in delta.items():
+                        if key not in ("stop_reason", "stop_sequence", "stop_details") and value is not None:
+                            message[key] = value
+                usage = payload.get("usage")
+                if isinstance(usage, dict):
+                    merged = dict(message.get("usage") or {})
+                    # Cumulative totals: each figure given replaces the one before; one left out keeps it.
+                    merged.update({key: value for key, value in usage.items() if value is not None})
+                    message["usage"] = merged
+                for key, value in payload.items():
+                    if key not in ("type", "delta", "usage") and value is not None:
+                        message[key] = value  # e.g. context_management
+            elif kind == "message_stop":
+                rec.done = True
+            elif kind == "error":
+                rec.error = payload.get("error") if isinstance(payload.get("error"), dict) else payload
             else:
-                unknown[f"delta {delta_type}"] = unknown.get(f"delta {delta_type}", 0) + 1
-        elif kind == "content_block_start":
-            index, block = payload.get("index"), payload.get("content_block")
-            if not isinstance(index, int) or not isinstance(block, dict):
-                rec.warn("chunk_shape", f"event {seq + 1}: content_block_start without an index or block: ignored")
-                continue
-            if index in blocks:
-                rec.warn("block_order", f"event {seq + 1}: block {index} started twice; the later one is kept")
-                for field in ("text", "thinking"):
-                    pieces.pop((index, field), None)
-                inputs.pop(index, None)
-                answer_texts.pop(index, None)
-            blocks[index] = dict(block)
-            if block.get("type") == "fallback" and message is not None:
-                served = block.get("to")
-                if isinstance(served, dict) and isinstance(served.get("model"), str):
-                    message["model"] = served["model"]  # as the non-streaming message names it
-            if block.get("text") or block.get("thinking"):
-                marks.token(seq, bool(block.get("text")))
-            elif block.get("type") in TOOL_INPUT_BLOCKS or block.get("type") == "redacted_thinking":
-                marks.token(seq, False)
-        elif kind == "content_block_stop":
-            pass
-        elif kind == "message_start":
-            start = payload.get("message")
-            if not isinstance(start, dict):
-                rec.warn("chunk_shape", f"event {seq + 1}: message_start without a message: ignored")
-                continue
-            if message is not None:
-                rec.warn("message_restarted", f"event {seq + 1}: a second message_start; its fields are merged in")
-                message.update({k: v for k, v in start.items() if k != "content"})
-            else:
-                message = dict(start)
-                if isinstance(start.get("usage"), dict):
-                    message["usage"] = dict(start["usage"])
-                for index, block in enumerate(start.get("content") or ()):  # a prefilled start
-                    if isinstance(block, dict):
-                        blocks[index] = dict(block)
-        elif kind == "message_delta":
-            if message is None:
-                message = {}
-                rec.warn("block_order", f"event {seq + 1}: message_delta before message_start")
-            delta = payload.get("delta") or {}
-            if isinstance(delta, dict):
-                for key in ("stop_reason", "stop_sequence", "stop_details"):
-                    message[key] = delta.get(key)
-                for key, value in delta.items():
-                    if key not in ("stop_reason", "stop_sequence", "stop_details") and value is not None:
-                        message[key] = value
-            usage = payload.get("usage")
-            if isinstance(usage, dict):
-                merged = dict(message.get("usage") or {})
-                # Cumulative totals: each figure given replaces the one before; one left out keeps it.
-                merged.update({key: value for key, value in usage.items() if value is not None})
-                message["usage"] = merged
-            for key, value in payload.items():
-                if key not in ("type", "delta", "usage") and value is not None:
-                    message[key] = value  # e.g. context_management
-        elif kind == "message_stop":
-            rec.done = True
-        elif kind == "error":
-            rec.error = payload.get("error") if isinstance(payload.get("error"), dict) else payload
-        else:
-            unknown[str(kind)] = unknown.get(str(kind), 0) + 1
+                unknown[str(kind)] = unknown.get(str(kind), 0) + 1
+        except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
+            rec.warn("chunk_shape", f"event {len(rec.chunks)}: a field of an unexpected type ({exc}): ignored")
     if pings:
         rec.extras["pings"] = pings
     for name, count in unknown.items():

@@ -266,7 +266,11 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     """`alt=sse`: one response per event."""
     fold = _Fold(rec)
     for t_ms, _, payload in stream_payloads(exchange, rec):
-        fold.add(payload, add_chunk(rec, t_ms, payload))
+        seq = add_chunk(rec, t_ms, payload)
+        try:
+            fold.add(payload, seq)
+        except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
+            rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
     return _finish(exchange, rec, fold)
 
 

@@ -283,7 +283,11 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
             continue
         if payload.get("type") is None and name:
             payload["type"] = name
-        fold.add(payload, add_chunk(rec, t_ms, payload))
+        seq = add_chunk(rec, t_ms, payload)
+        try:
+            fold.add(payload, seq)
+        except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
+            rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
     if fold.earlier:
         rec.warn(
             "several_responses",

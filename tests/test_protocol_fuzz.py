@@ -1,0 +1,125 @@
+"""No event stream, however malformed, makes a reconstruction raise: every protocol's fold
+meets payloads with the right keys and the wrong types (a delta that is a list, an index
+that is a string, parts that are numbers) and turns them into warnings, never an exception.
+
+Generated with hypothesis from each protocol's event names and field names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analyzer.model import Exchange, Request, Response
+
+URLS = {
+    "anthropic_messages": "https://api.anthropic.com/v1/messages",
+    "openai_responses": "https://api.openai.com/v1/responses",
+    "gemini": "https://generativelanguage.googleapis.com/v1beta/models/g:streamGenerateContent?alt=sse",
+    "openai_chat": "https://api.openai.com/v1/chat/completions",
+}
+TYPES = {
+    "anthropic_messages": [
+        "message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta",
+        "message_stop", "ping", "error", "text_delta", "thinking_delta", "input_json_delta", "signature_delta",
+        "citations_delta", "tool_use", "text", "thinking", "fallback",
+    ],
+    "openai_responses": [
+        "response.created", "response.output_item.added", "response.output_item.done",
+        "response.content_part.added", "response.output_text.delta", "response.output_text.done",
+        "response.reasoning_summary_text.delta", "response.reasoning_summary_part.added",
+        "response.function_call_arguments.delta", "response.refusal.delta", "response.completed",
+        "response.incomplete", "response.failed", "error", "message", "function_call", "reasoning",
+        "output_text", "custom_tool_call",
+    ],
+    "gemini": [],
+    "openai_chat": ["function"],
+}  # fmt: skip
+KEYS = [
+    "type", "index", "delta", "message", "content", "content_block", "usage", "text", "thinking", "partial_json",
+    "signature", "citation", "error", "stop_reason", "output_index", "content_index", "summary_index", "item",
+    "part", "response", "output", "status", "arguments", "call_id", "name", "summary", "candidates", "parts",
+    "thought", "functionCall", "args", "partialArgs", "jsonPath", "stringValue", "willContinue", "finishReason",
+    "usageMetadata", "thoughtSignature", "choices", "tool_calls", "function", "role", "id", "model",
+]  # fmt: skip
+
+
+def payloads(protocol: str) -> st.SearchStrategy[Any]:
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=6), st.sampled_from(TYPES[protocol] or ["x"]),
+    )  # fmt: skip
+    values = st.recursive(
+        scalars,
+        lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)),
+        max_leaves=12,
+    )
+    event = st.dictionaries(st.sampled_from(KEYS), values, max_size=6)
+    if TYPES[protocol]:
+        event = st.builds(lambda kind, rest: {"type": kind, **rest}, st.sampled_from(TYPES[protocol]), event)
+    return st.one_of(event, values)
+
+
+def body(events: list[Any], named: bool, crlf: bool) -> bytes:
+    newline = b"\r\n" if crlf else b"\n"
+    out = b""
+    for event in events:
+        if named and isinstance(event, dict) and isinstance(event.get("type"), str):
+            out += b"event: " + event["type"].encode() + newline
+        out += b"data: " + orjson.dumps(event) + newline + newline
+    return out
+
+
+def reconstructs(protocol: str, data: bytes, reads: list[tuple[float, int]] | None) -> None:
+    exchange = Exchange(
+        id="fuzz",
+        source="<fuzz>",
+        format="test",
+        request=Request(method="POST", url=URLS[protocol], body=b'{"model": "m"}'),
+        response=Response(status=200, headers=[("content-type", "text/event-stream")], body=data, chunks=reads),
+    )
+    rec = exchange.reconstruct()  # must not raise
+    rec.to_openai()
+    rec.to_native()
+    assert all(notice.message for notice in rec.warnings)
+
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FUZZ
+@given(
+    protocol=st.sampled_from(sorted(URLS)),
+    events=st.data(),
+    named=st.booleans(),
+    crlf=st.booleans(),
+    cut=st.integers(0, 10_000),
+)
+def test_malformed_events_never_make_a_reconstruction_raise(
+    protocol: str, events: st.DataObject, named: bool, crlf: bool, cut: int
+) -> None:
+    drawn = events.draw(st.lists(payloads(protocol), min_size=1, max_size=8))
+    data = body(drawn, named, crlf)
+    reconstructs(protocol, data, None)
+    reconstructs(protocol, data[: cut % (len(data) + 1)], [(5.0, cut % (len(data) + 1))])
+
+
+def test_a_bug_in_a_protocol_is_one_exchanges_warning_not_an_exception(monkeypatch: object) -> None:
+    from analyzer.protocols import anthropic
+
+    def broken(exchange: Exchange, rec: object) -> object:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(anthropic, "reconstruct_stream", broken)  # type: ignore[attr-defined]
+    data = body([{"type": "message_start", "message": {"id": "m"}}], named=True, crlf=False)
+    exchange = Exchange(
+        id="bug", source="<test>", format="test",
+        request=Request(method="POST", url=URLS["anthropic_messages"]),
+        response=Response(status=200, headers=[("content-type", "text/event-stream")], body=data),
+    )  # fmt: skip
+    rec = exchange.reconstruct()
+    assert rec.has("reconstruction_failed") and "simulated bug" in rec.warnings[-1].message
+    assert exchange.response.body == data and rec.protocol == "anthropic_messages"
