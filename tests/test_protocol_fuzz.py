@@ -123,3 +123,21 @@ def test_a_bug_in_a_protocol_is_one_exchanges_warning_not_an_exception(monkeypat
     rec = exchange.reconstruct()
     assert rec.has("reconstruction_failed") and "simulated bug" in rec.warnings[-1].message
     assert exchange.response.body == data and rec.protocol == "anthropic_messages"
+
+
+def test_an_event_named_only_by_its_event_line_keeps_the_name() -> None:
+    """Some proxies drop `type` from the payload and keep only SSE's `event:` line."""
+    events = [
+        ("message_start", {"message": {"id": "msg_1", "role": "assistant", "model": "m", "content": []}}),
+        ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+        ("message_stop", {}),
+    ]
+    data = b"".join(b"event: " + name.encode() + b"\ndata: " + orjson.dumps(p) + b"\n\n" for name, p in events)
+    exchange = Exchange(
+        id="named", source="<test>", format="test",
+        request=Request(method="POST", url=URLS["anthropic_messages"]),
+        response=Response(status=200, headers=[("content-type", "text/event-stream")], body=data),
+    )  # fmt: skip
+    rec = exchange.reconstruct()
+    assert rec.choices[0].content == "Hi" and rec.done and not rec.warnings

@@ -121,6 +121,8 @@ def whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> list[Pay
         return None
     if len(payloads) != events:
         return None
+    if lines_per_event == 3 and not all(type(p) is dict and "type" in p for p in payloads):
+        return None  # an event named only by its `event:` line: the general decoder keeps the name
     times: list[Any]
     if reads:
         # Each event arrived with the read that completed its blank line (a separator split
