@@ -30,6 +30,7 @@ from anthropic.lib.streaming._messages import accumulate_event
 from openai.types.chat import ChatCompletion
 
 from analyzer.model import Exchange, Reconstruction, Request, Response
+from analyzer.protocols.events import payload_of
 
 URL = "https://api.anthropic.com/v1/messages"
 # What the SDK's client is called with (a mock transport answers it); the captured request
@@ -238,7 +239,7 @@ def test_byte_split_reads_reconstruct_identically(seed: int) -> None:
             rec.truncated,
             rec.error,
             rec.marks,
-            [chunk.payload for chunk in rec.chunks],
+            [payload_of(chunk.payload) for chunk in rec.chunks],
         )
 
     whole = facts(reconstruct(body))
@@ -268,7 +269,7 @@ def test_chunks_are_the_events_and_marks_point_at_generated_text(seed: int) -> N
     stream = anthropic_streamgen.generate(seed)
     rec = reconstruct(stream.body, random.Random(seed))
     events = [event for event in stream.events if event["type"] != "ping"]
-    assert [chunk.payload for chunk in rec.chunks] == events
+    assert [payload_of(chunk.payload) for chunk in rec.chunks] == events
     pings = len(stream.events) - len(events)
     assert rec.extras.get("pings", 0) == pings
 

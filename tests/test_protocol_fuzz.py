@@ -82,6 +82,7 @@ def reconstructs(protocol: str, data: bytes, reads: list[tuple[float, int]] | No
         response=Response(status=200, headers=[("content-type", "text/event-stream")], body=data, chunks=reads),
     )
     rec = exchange.reconstruct()  # must not raise
+    assert not rec.has("reconstruction_failed"), [str(w) for w in rec.warnings]  # the safety net is for bugs
     rec.to_openai()
     rec.to_native()
     assert all(notice.message for notice in rec.warnings)

@@ -15,7 +15,7 @@ import orjson
 from analyzer.llmcalls import protocol_of_path
 from analyzer.model import Exchange, Part, Reconstruction, StreamChunk
 from analyzer.protocols import anthropic, gemini, openai_chat, openai_responses
-from analyzer.protocols.events import error_text
+from analyzer.protocols.events import error_text, payload_of
 
 _UNPARSED: Any = object()
 # The protocols with an event-typed stream, by name.
@@ -177,7 +177,7 @@ def chunk_parts(rec: Reconstruction, chunk: StreamChunk) -> list[Part]:
     """What one stream chunk carries, piece by piece, in any protocol."""
     module = MODULES.get(rec.protocol)
     if module is not None:
-        return module.chunk_parts(chunk.payload)
+        return module.chunk_parts(payload_of(chunk.payload))
     if rec.protocol == openai_chat.PROTOCOL:
         return openai_chat.chunk_parts(chunk)
     return []

@@ -21,10 +21,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import orjson
 
 from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, loads_exact
-from analyzer.protocols.events import Marks, add_chunk, content_text, ending, json_text, stream_payloads, tool_call
+from analyzer.protocols import events
+from analyzer.protocols.events import (
+    Marks,
+    add_chunk,
+    content_text,
+    ending,
+    json_text,
+    stream_payloads,
+    tool_call,
+    whole_array,
+)
 from analyzer.usage import normalise as normalise_usage
 
 PROTOCOL = "anthropic_messages"
@@ -40,158 +51,289 @@ FINISH_REASONS = {
 }
 
 
+# The common events, decoded typed in one call per stream (the fast path); any other event
+# or field fails the decode and the whole stream takes the general path, as dicts.
+class _Typed(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, gc=False):
+    pass
+
+
+class TextDelta(_Typed, tag="text_delta"):
+    text: str
+
+
+class ThinkingDelta(_Typed, tag="thinking_delta"):
+    thinking: str
+
+
+class InputJsonDelta(_Typed, tag="input_json_delta"):
+    partial_json: str
+
+
+class SignatureDelta(_Typed, tag="signature_delta"):
+    signature: str
+
+
+class BlockDelta(_Typed, tag="content_block_delta"):
+    index: int
+    delta: TextDelta | ThinkingDelta | InputJsonDelta | SignatureDelta
+
+
+class BlockStart(_Typed, tag="content_block_start"):
+    index: int
+    content_block: dict[str, Any]
+
+
+class BlockStop(_Typed, tag="content_block_stop"):
+    index: int
+
+
+class MessageStart(_Typed, tag="message_start"):
+    message: dict[str, Any]
+
+
+class MessageDelta(_Typed, tag="message_delta"):
+    delta: dict[str, Any]
+    usage: dict[str, Any] | None
+
+
+class MessageStop(_Typed, tag="message_stop"):
+    pass
+
+
+class Ping(_Typed, tag="ping"):
+    pass
+
+
+_decode_typed = msgspec.json.Decoder(
+    list[BlockDelta | BlockStart | BlockStop | MessageStart | MessageDelta | MessageStop | Ping]
+).decode
+
+
+class _Fold:
+    """The message as the events build it: blocks by index, text pieces joined at the end."""
+
+    def __init__(self, rec: Reconstruction) -> None:
+        self.rec = rec
+        self.marks = Marks()
+        self.message: dict[str, Any] | None = None
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.inputs: dict[int, list[str]] = {}  # input_json_delta pieces per block
+        # Text and thinking pieces per block, joined once at the end (a long answer is thousands).
+        self.pieces: dict[tuple[Any, str], list[str]] = {}
+        self.unknown: dict[str, int] = {}
+        self.pings = 0
+
+    def text(self, index: Any, field: str, text: Any, seq: int) -> None:
+        """A `text_delta` or `thinking_delta` (`field`: text or thinking) for block `index`."""
+        found = self.pieces.get((index, field))
+        if found is None:
+            if index not in self.blocks:
+                self.rec.warn("block_order", f"event {seq + 1}: a delta for block {index!r}, which was never started")
+                return
+            if not text or type(text) is not str:
+                return
+            self.pieces[index, field] = found = []
+        elif not text or type(text) is not str:
+            return
+        found.append(text)
+        marks = self.marks
+        marks.last_token = seq
+        if marks.first_answer is None or marks.first_token is None:
+            marks.token(seq, field == "text")
+
+    def tool_input(self, index: Any, piece: str, seq: int) -> None:
+        if index not in self.blocks:
+            self.rec.warn("block_order", f"event {seq + 1}: a delta for block {index!r}, which was never started")
+            return
+        self.inputs.setdefault(index, []).append(piece)
+        if piece:
+            self.marks.token(seq, False)
+
+    def add(self, payload: dict[str, Any], kind: Any, seq: int) -> None:
+        """Any event, as a dict (`kind`: its type, or its `event:` name)."""
+        rec, blocks = self.rec, self.blocks
+        if kind == "content_block_delta":
+            index, delta = payload.get("index"), payload.get("delta")
+            if type(delta) is not dict:
+                rec.warn("block_order", f"event {seq + 1}: a delta for block {index!r} without a delta: ignored")
+                return
+            delta_type = delta.get("type")
+            if delta_type == "text_delta" or delta_type == "thinking_delta":
+                field = "text" if delta_type == "text_delta" else "thinking"
+                self.text(index, field, delta.get(field), seq)
+                return
+            if delta_type == "input_json_delta":
+                self.tool_input(index, delta.get("partial_json") or "", seq)
+                return
+            block = blocks.get(index)  # type: ignore[arg-type]
+            if block is None:
+                rec.warn("block_order", f"event {seq + 1}: a delta for block {index!r}, which was never started")
+            elif delta_type == "signature_delta":
+                block["signature"] = delta.get("signature")
+            elif delta_type == "citations_delta":
+                block.setdefault("citations", None)
+                block["citations"] = [*(block["citations"] or []), delta.get("citation")]
+            elif delta_type == "compaction_delta":  # replaces, as the SDK's beta accumulator does
+                block["content"] = delta.get("content")
+                block["encrypted_content"] = delta.get("encrypted_content")
+            else:
+                self.unknown[f"delta {delta_type}"] = self.unknown.get(f"delta {delta_type}", 0) + 1
+        elif kind == "content_block_start":
+            index, block = payload.get("index"), payload.get("content_block")
+            if not isinstance(index, int) or not isinstance(block, dict):
+                rec.warn("chunk_shape", f"event {seq + 1}: content_block_start without an index or block: ignored")
+                return
+            if index in blocks:
+                rec.warn("block_order", f"event {seq + 1}: block {index} started twice; the later one is kept")
+                for field in ("text", "thinking"):
+                    self.pieces.pop((index, field), None)
+                self.inputs.pop(index, None)
+            blocks[index] = dict(block)
+            if block.get("type") == "fallback" and self.message is not None:
+                served = block.get("to")
+                if isinstance(served, dict) and isinstance(served.get("model"), str):
+                    self.message["model"] = served["model"]  # as the non-streaming message names it
+            if block.get("text") or block.get("thinking"):
+                self.marks.token(seq, bool(block.get("text")))
+            elif block.get("type") in TOOL_INPUT_BLOCKS or block.get("type") == "redacted_thinking":
+                self.marks.token(seq, False)
+        elif kind == "content_block_stop":
+            pass
+        elif kind == "message_start":
+            start = payload.get("message")
+            if not isinstance(start, dict):
+                rec.warn("chunk_shape", f"event {seq + 1}: message_start without a message: ignored")
+                return
+            if self.message is not None:
+                rec.warn("message_restarted", f"event {seq + 1}: a second message_start; its fields are merged in")
+                self.message.update({k: v for k, v in start.items() if k != "content"})
+            else:
+                self.message = dict(start)
+                if isinstance(start.get("usage"), dict):
+                    self.message["usage"] = dict(start["usage"])
+                for index, block in enumerate(start.get("content") or ()):  # a prefilled start
+                    if isinstance(block, dict):
+                        blocks[index] = dict(block)
+        elif kind == "message_delta":
+            if self.message is None:
+                self.message = {}
+                rec.warn("block_order", f"event {seq + 1}: message_delta before message_start")
+            message = self.message
+            delta = payload.get("delta") or {}
+            if isinstance(delta, dict):
+                for key in ("stop_reason", "stop_sequence", "stop_details"):
+                    message[key] = delta.get(key)
+                for key, value in delta.items():
+                    if key not in ("stop_reason", "stop_sequence", "stop_details") and value is not None:
+                        message[key] = value
+            usage = payload.get("usage")
+            if isinstance(usage, dict):
+                merged = dict(message.get("usage") or {})
+                # Cumulative totals: each figure given replaces the one before; one left out keeps it.
+                merged.update({key: value for key, value in usage.items() if value is not None})
+                message["usage"] = merged
+            for key, value in payload.items():
+                if key not in ("type", "delta", "usage") and value is not None:
+                    message[key] = value  # e.g. context_management
+        elif kind == "message_stop":
+            rec.done = True
+        elif kind == "error":
+            rec.error = payload.get("error") if isinstance(payload.get("error"), dict) else payload
+        else:
+            self.unknown[str(kind)] = self.unknown.get(str(kind), 0) + 1
+
+    def finish(self, exchange: Exchange) -> Reconstruction:
+        rec, blocks = self.rec, self.blocks
+        if self.pings:
+            rec.extras["pings"] = self.pings
+        for name, count in self.unknown.items():
+            rec.warn("unknown_event", f"{count} event(s) of unknown type {name!r}: kept in the chunks, not interpreted")
+        for (index, field), found in self.pieces.items():
+            block = blocks[index]
+            block[field] = (block.get(field) or "") + "".join(found)
+        message = dict(self.message or {})
+        message["content"] = [_final_block(blocks[i], self.inputs.get(i), rec) for i in sorted(blocks)]
+        _apply(rec, message)
+        rec.marks = self.marks.as_dict()
+        ending(exchange, rec, rec.done, "message_stop")
+        if rec.done and any(block.get("type") is None for block in message["content"]):
+            rec.warn("chunk_shape", "a content block without a type")
+        return rec
+
+
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
-    marks = Marks()
-    message: dict[str, Any] | None = None
-    blocks: dict[int, dict[str, Any]] = {}
-    inputs: dict[int, list[str]] = {}  # input_json_delta pieces per block
-    unknown: dict[str, int] = {}
-    pings = 0
+    fold = _Fold(rec)
     chunks = rec.chunks
     append = chunks.append
-    # Text and thinking pieces per block, joined once at the end (a long answer is thousands).
-    pieces: dict[tuple[Any, str], list[str]] = {}
-    answer_texts: dict[Any, list[str]] = {}  # the hot path's shortcut into `pieces` for text blocks
-    for t_ms, name, payload in stream_payloads(exchange, rec):
-        try:
-            if type(payload) is not dict:
-                rec.warn(
-                    "chunk_shape", f"event {len(rec.chunks) + 1}: a {type(payload).__name__}, not an object: ignored"
-                )
-                continue
-            kind = payload.get("type") or name
-            if kind == "ping":
-                pings += 1
-                continue
-            seq = len(chunks)
-            append(StreamChunk(seq, t_ms, payload))
-            if kind == "content_block_delta":
-                delta = payload.get("delta")
-                if type(delta) is dict and delta.get("type") == "text_delta":  # most events: a piece of the answer
-                    found = answer_texts.get(payload.get("index"))
-                    text = delta.get("text")
-                    if found is not None and type(text) is str:
-                        if text:
-                            found.append(text)
-                            marks.last_token = seq
-                            if marks.first_answer is None:
-                                marks.token(seq, True)
-                        continue
-                index, delta = payload.get("index"), payload.get("delta")
-                block = blocks.get(index)  # type: ignore[arg-type]
-                if block is None or type(delta) is not dict:
-                    rec.warn("block_order", f"event {seq + 1}: a delta for block {index!r}, which was never started")
-                    continue
-                delta_type = delta.get("type")
-                if delta_type == "text_delta" or delta_type == "thinking_delta":
-                    field = "text" if delta_type == "text_delta" else "thinking"
-                    text = delta.get(field)
-                    if text and type(text) is str:
-                        found = pieces.get((index, field))
-                        if found is None:
-                            pieces[index, field] = found = [text]
-                            if field == "text" and block.get("type") == "text":
-                                answer_texts[index] = found
-                        else:
-                            found.append(text)
-                        marks.last_token = seq
-                        if marks.first_answer is None or marks.first_token is None:
-                            marks.token(seq, field == "text")
-                elif delta_type == "input_json_delta":
-                    piece = delta.get("partial_json") or ""
-                    inputs.setdefault(index, []).append(piece)  # type: ignore[arg-type]
+    typed = _typed_events(exchange)
+    if typed is not None:  # the fast path: the deltas' text straight from typed events
+        kept = [(t_ms, event) for t_ms, event in typed if event.__class__ is not Ping]
+        fold.pings = len(typed) - len(kept)
+        rec.chunks = list(map(StreamChunk, range(len(kept)), [t for t, _ in kept], [e for _, e in kept]))
+        text, to_builtins = fold.text, msgspec.to_builtins
+        # The pieces list the last text or thinking delta went to: the next one for the same
+        # block and kind is appended without a lookup.
+        same_index, same_kind, same_pieces, last = None, None, None, None
+        for seq, (_, event) in enumerate(kept):
+            if event.__class__ is BlockDelta:
+                delta = event.delta
+                kind = delta.__class__
+                if kind is same_kind and event.index == same_index:
+                    piece = delta.text if kind is TextDelta else delta.thinking
                     if piece:
-                        marks.token(seq, False)
-                elif delta_type == "signature_delta":
-                    block["signature"] = delta.get("signature")
-                elif delta_type == "citations_delta":
-                    block.setdefault("citations", None)
-                    block["citations"] = [*(block["citations"] or []), delta.get("citation")]
-                elif delta_type == "compaction_delta":  # replaces, as the SDK's beta accumulator does
-                    block["content"] = delta.get("content")
-                    block["encrypted_content"] = delta.get("encrypted_content")
-                else:
-                    unknown[f"delta {delta_type}"] = unknown.get(f"delta {delta_type}", 0) + 1
-            elif kind == "content_block_start":
-                index, block = payload.get("index"), payload.get("content_block")
-                if not isinstance(index, int) or not isinstance(block, dict):
-                    rec.warn("chunk_shape", f"event {seq + 1}: content_block_start without an index or block: ignored")
+                        same_pieces.append(piece)  # type: ignore[union-attr]
+                        last = seq
                     continue
-                if index in blocks:
-                    rec.warn("block_order", f"event {seq + 1}: block {index} started twice; the later one is kept")
-                    for field in ("text", "thinking"):
-                        pieces.pop((index, field), None)
-                    inputs.pop(index, None)
-                    answer_texts.pop(index, None)
-                blocks[index] = dict(block)
-                if block.get("type") == "fallback" and message is not None:
-                    served = block.get("to")
-                    if isinstance(served, dict) and isinstance(served.get("model"), str):
-                        message["model"] = served["model"]  # as the non-streaming message names it
-                if block.get("text") or block.get("thinking"):
-                    marks.token(seq, bool(block.get("text")))
-                elif block.get("type") in TOOL_INPUT_BLOCKS or block.get("type") == "redacted_thinking":
-                    marks.token(seq, False)
-            elif kind == "content_block_stop":
-                pass
-            elif kind == "message_start":
-                start = payload.get("message")
-                if not isinstance(start, dict):
-                    rec.warn("chunk_shape", f"event {seq + 1}: message_start without a message: ignored")
+                if kind is TextDelta or kind is ThinkingDelta:
+                    field = "text" if kind is TextDelta else "thinking"
+                    text(event.index, field, getattr(delta, field), seq)
+                    found = fold.pieces.get((event.index, field))
+                    if found is not None:
+                        same_index, same_kind, same_pieces = event.index, kind, found
                     continue
-                if message is not None:
-                    rec.warn("message_restarted", f"event {seq + 1}: a second message_start; its fields are merged in")
-                    message.update({k: v for k, v in start.items() if k != "content"})
-                else:
-                    message = dict(start)
-                    if isinstance(start.get("usage"), dict):
-                        message["usage"] = dict(start["usage"])
-                    for index, block in enumerate(start.get("content") or ()):  # a prefilled start
-                        if isinstance(block, dict):
-                            blocks[index] = dict(block)
-            elif kind == "message_delta":
-                if message is None:
-                    message = {}
-                    rec.warn("block_order", f"event {seq + 1}: message_delta before message_start")
-                delta = payload.get("delta") or {}
-                if isinstance(delta, dict):
-                    for key in ("stop_reason", "stop_sequence", "stop_details"):
-                        message[key] = delta.get(key)
-                    for key, value in delta.items():
-                        if key not in ("stop_reason", "stop_sequence", "stop_details") and value is not None:
-                            message[key] = value
-                usage = payload.get("usage")
-                if isinstance(usage, dict):
-                    merged = dict(message.get("usage") or {})
-                    # Cumulative totals: each figure given replaces the one before; one left out keeps it.
-                    merged.update({key: value for key, value in usage.items() if value is not None})
-                    message["usage"] = merged
-                for key, value in payload.items():
-                    if key not in ("type", "delta", "usage") and value is not None:
-                        message[key] = value  # e.g. context_management
-            elif kind == "message_stop":
-                rec.done = True
-            elif kind == "error":
-                rec.error = payload.get("error") if isinstance(payload.get("error"), dict) else payload
-            else:
-                unknown[str(kind)] = unknown.get(str(kind), 0) + 1
-        except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
-            rec.warn("chunk_shape", f"event {len(rec.chunks)}: a field of an unexpected type ({exc}): ignored")
-    if pings:
-        rec.extras["pings"] = pings
-    for name, count in unknown.items():
-        rec.warn("unknown_event", f"{count} event(s) of unknown type {name!r}: kept in the chunks, not interpreted")
-    for (index, field), found in pieces.items():
-        block = blocks[index]
-        block[field] = (block.get(field) or "") + "".join(found)
-    message = dict(message or {})
-    message["content"] = [_final_block(blocks[i], inputs.get(i), rec) for i in sorted(blocks)]
-    _apply(rec, message)
-    rec.marks = marks.as_dict()
-    ending(exchange, rec, rec.done, "message_stop")
-    if rec.done and any(block.get("type") is None for block in message["content"]):
-        rec.warn("chunk_shape", "a content block without a type")
-    return rec
+                if kind is InputJsonDelta:
+                    fold.tool_input(event.index, delta.partial_json, seq)
+                    continue
+            payload = to_builtins(event)
+            _add(fold, payload, payload["type"], seq)
+        if last is not None and (fold.marks.last_token is None or last > fold.marks.last_token):
+            fold.marks.last_token = last
+        return fold.finish(exchange)
+    for t_ms, name, payload in stream_payloads(exchange, rec):
+        if type(payload) is not dict:
+            rec.warn("chunk_shape", f"event {len(chunks) + 1}: a {type(payload).__name__}, not an object: ignored")
+            continue
+        kind = payload.get("type") or name
+        if kind == "ping":
+            fold.pings += 1
+            continue
+        seq = len(chunks)
+        append(StreamChunk(seq, t_ms, payload))
+        _add(fold, payload, kind, seq)
+    return fold.finish(exchange)
+
+
+def _add(fold: _Fold, payload: dict[str, Any], kind: Any, seq: int) -> None:
+    try:
+        fold.add(payload, kind, seq)
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
+        fold.rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
+
+
+def _typed_events(exchange: Exchange) -> list[tuple[float | None, Any]] | None:
+    """The stream's events decoded typed in one call, with their arrival times, when the
+    body has the common shape and holds only the common events; else None."""
+    response = exchange.response
+    whole = whole_array(response.body, response.chunks) if response is not None and events.WHOLE_STREAM else None
+    if whole is None:
+        return None
+    try:
+        decoded = _decode_typed(whole.array)
+    except msgspec.MsgspecError:
+        return None
+    if len(decoded) != whole.events:
+        return None
+    return list(zip(whole.times, decoded, strict=True))
 
 
 def _final_block(block: dict[str, Any], pieces: list[str] | None, rec: Reconstruction) -> dict[str, Any]:

@@ -9,8 +9,10 @@ protocol the same way.
 
 from __future__ import annotations
 
-from typing import Any
+from itertools import repeat
+from typing import Any, NamedTuple
 
+import msgspec
 import orjson
 
 from analyzer.model import Exchange, Reconstruction, StreamChunk, ToolCall, dumps_exact
@@ -79,50 +81,50 @@ def stream_payloads(exchange: Exchange, rec: Reconstruction) -> list[Payload]:
     return payloads
 
 
-def whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> list[Payload] | None:
-    """The events of the dominant stream shapes, read without the general SSE decoder, or None.
+class WholeBody(NamedTuple):
+    """A stream body of the dominant shape, cut into its payloads (see `whole_array`)."""
+
+    array: bytes  # every payload, as the elements of one JSON array
+    events: int
+    named: bool  # each event had an `event:` line
+    times: list[Any]  # each event's arrival (ms), None past the last recorded read
+
+
+def whole_array(body: bytes, reads: list[tuple[float, int]] | None) -> WholeBody | None:
+    """The payloads of the dominant stream shapes as one JSON array, without the general SSE
+    decoder, or None.
 
     The shapes: every event one `data: <json>` line, or (all events alike) an `event: <name>`
     line and then one `data: <json>` line, each event ended by a blank line; all lines ended
     alike, LF or CRLF (as Google's servers do). A JSON text holds no raw line break, so the
-    body splits at the separators into the payloads, and one count of line breaks proves
-    there is no other line (a comment, `id:`, a second `data:`). Anything else, or a payload
-    that is not JSON, gives None and the general decoder takes over.
+    body splits into lines, and the lines at each position of the pattern proving what they
+    are leaves no room for any other line (a comment, `id:`, a second `data:`). A payload
+    that is itself a JSON fragment ("1, 2") changes the number of array elements: callers
+    check it against `events`.
     """
     crlf = b"\r" in body
     newline = b"\r\n" if crlf else b"\n"
     blank = newline + newline
     if not body.endswith(blank):
         return None
-    # The payloads become one JSON array, parsed in one call: `data: ` at the separators turns
-    # into commas. A payload that is itself a JSON fragment ("1, 2") would change the count
-    # of elements, which is checked against the count of events.
-    if body.startswith(b"data: "):  # unnamed: data: J <blank> data: J <blank> …
-        array = b"[" + body[6 : -len(blank)].replace(blank + b"data: ", b",") + b"]"
-        lines_per_event = 2
-        events = body.count(blank)
-    elif body.startswith(b"event: "):  # named: event: X <nl> data: J <blank> …
-        lines = body.replace(newline + b"data: ", newline).split(newline)
-        json_lines = lines[1::3]
-        if len(lines) != 3 * len(json_lines) + 1 or b"".join(lines[2::3]):
+    lines = body.split(newline)
+    if crlf and not body.count(b"\r") == body.count(b"\n") == len(lines) - 1:
+        return None  # a lone CR or LF inside a line
+    named = body.startswith(b"event: ")
+    per_event = 3 if named else 2
+    events, rest = divmod(len(lines) - 1, per_event)
+    if rest or not events:
+        return None
+    # Every line accounted for: [event: …,] data: …, blank; in that order, for every event.
+    if named:
+        if not all(map(bytes.startswith, lines[0 : 3 * events : 3], repeat(b"event: "))):
             return None
-        array = b"[" + b",".join(json_lines) + b"]"
-        lines_per_event = 3
-        events = len(json_lines)
-        if body.count(newline + b"event: ") != events - 1:
-            return None
+        data = lines[1::3]
     else:
+        data = lines[0::2][:events]
+    if b"".join(lines[per_event - 1 :: per_event]) or not all(map(bytes.startswith, data, repeat(b"data: "))):
         return None
-    if body.count(b"\n") != lines_per_event * events or (crlf and body.count(b"\r") != lines_per_event * events):
-        return None
-    try:
-        payloads = orjson.loads(array)
-    except orjson.JSONDecodeError:
-        return None
-    if len(payloads) != events:
-        return None
-    if lines_per_event == 3 and not all(type(p) is dict and "type" in p for p in payloads):
-        return None  # an event named only by its `event:` line: the general decoder keeps the name
+    array = b"[" + b",".join([line[6:] for line in data]) + b"]"
     times: list[Any]
     if reads:
         # Each event arrived with the read that completed its blank line (a separator split
@@ -140,7 +142,24 @@ def whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> list[Pay
         times += [None] * (events - len(times))  # bytes past the last recorded read
     else:
         times = [None] * events
-    return list(zip(times, [None] * events, payloads, strict=True))
+    return WholeBody(array, events, named, times)
+
+
+def whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> list[Payload] | None:
+    """The events of the dominant stream shapes (`whole_array`) parsed in one orjson call,
+    or None: the general decoder takes over."""
+    whole = whole_array(body, reads)
+    if whole is None:
+        return None
+    try:
+        payloads = orjson.loads(whole.array)
+    except orjson.JSONDecodeError:
+        return None
+    if len(payloads) != whole.events:
+        return None
+    if whole.named and not all(type(p) is dict and "type" in p for p in payloads):
+        return None  # an event named only by its `event:` line: the general decoder keeps the name
+    return list(zip(whole.times, [None] * whole.events, payloads, strict=True))
 
 
 class Marks:
@@ -163,6 +182,11 @@ class Marks:
 
     def as_dict(self) -> dict[str, int | None]:
         return {"first_token": self.first_token, "first_answer": self.first_answer, "last_token": self.last_token}
+
+
+def payload_of(payload: Any) -> Any:
+    """A chunk's payload as plain JSON values: a typed event (a fast path's) as the dict it was."""
+    return payload if type(payload) is dict else msgspec.to_builtins(payload)
 
 
 def add_chunk(rec: Reconstruction, t_ms: float | None, payload: Any) -> int:
