@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import orjson
 
 from analyzer.conversations import conversations
 from analyzer.export.transcript import Entry, Transcript, heading, pretty_json, select, transcripts
+from analyzer.ingest import PROGRESS_DELAY_S
 from analyzer.metrics import format_ms, reported_cost
 from analyzer.model import Exchange
 from analyzer.protocols import request_messages
@@ -167,8 +169,22 @@ def _markdown_entry(entry: Entry) -> list[str]:
     return lines
 
 
+def _reconstructed(exchanges: Iterable[Exchange]) -> list[Exchange]:
+    """The exchanges, each reconstructed (cached on it), with a progress bar when that takes
+    more than half a second in a terminal or a notebook."""
+    from tqdm.auto import tqdm
+
+    xs = list(exchanges)
+    shown = sys.stderr.isatty() or "ipykernel" in sys.modules
+    for exchange in tqdm(
+        xs, desc="reconstructing", unit="exchange", delay=PROGRESS_DELAY_S, disable=not shown, leave=False
+    ):
+        exchange.reconstruct()
+    return xs
+
+
 def _conversations(exchanges: Iterable[Exchange], reasoning: bool, conversation: str | None) -> list[Transcript]:
-    found = transcripts(conversations(list(exchanges)), reasoning=reasoning)
+    found = transcripts(conversations(_reconstructed(exchanges)), reasoning=reasoning)
     if conversation is not None:
         found = [t for t in found if conversation in (t.id, t.stem) or conversation in t.exchanges]
         if not found:
@@ -220,7 +236,7 @@ def jsonl(
     calls; with `reasoning_content` when `reasoning`). Ready for fine-tuning tools; redacted."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    chats = conversations(list(exchanges))
+    chats = conversations(_reconstructed(exchanges))
     if conversation is not None:
         chats = [c for c in chats if c.id == conversation or any(t.exchange.id == conversation for t in c.turns)]
     with target.open("wb") as handle:
