@@ -142,3 +142,33 @@ def test_an_event_named_only_by_its_event_line_keeps_the_name() -> None:
     )  # fmt: skip
     rec = exchange.reconstruct()
     assert rec.choices[0].content == "Hi" and rec.done and not rec.warnings
+
+
+def test_odd_values_inside_the_typed_fast_path_are_warnings() -> None:
+    """Every event is a common one (so Anthropic decodes them typed), but the message and a
+    block carry values of unexpected types."""
+    events = [
+        {"type": "message_start", "message": {"id": "m", "content": 5, "usage": []}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": ["text"], "text": 7}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": None},
+        {"type": "message_stop"},
+    ]
+    reconstructs("anthropic_messages", body(events, named=True, crlf=False), None)
+
+
+def test_odd_values_in_a_gemini_part_and_a_final_response_are_warnings() -> None:
+    gemini = [
+        {"candidates": [{"content": {"parts": [{"text": 7, "thought": True}, {"text": ["x"]}, {"text": "ok"}]}}]},
+        {"candidates": [{"content": {"parts": [{"functionCall": {"name": 3, "args": "x"}}]}, "finishReason": 5}]},
+    ]
+    reconstructs("gemini", body(gemini, named=False, crlf=True), None)
+    responses = [
+        {"type": "response.created", "response": {"id": "r", "output": []}},
+        {"type": "response.completed", "response": {"id": "r", "status": "completed", "usage": [], "output": [
+            {"type": "message", "content": [{"type": "output_text", "text": 7, "annotations": 3}]},
+            {"type": "reasoning", "summary": [{"text": None}], "content": 4},
+            {"type": "function_call", "call_id": 1, "name": None, "arguments": {"a": 1}},
+        ]}},
+    ]  # fmt: skip
+    reconstructs("openai_responses", body(responses, named=True, crlf=False), None)

@@ -29,6 +29,8 @@ from analyzer.protocols import events
 from analyzer.protocols.events import (
     Marks,
     add_chunk,
+    as_list,
+    as_text,
     content_text,
     ending,
     json_text,
@@ -179,68 +181,79 @@ class _Fold:
             else:
                 self.unknown[f"delta {delta_type}"] = self.unknown.get(f"delta {delta_type}", 0) + 1
         elif kind == "content_block_start":
-            index, block = payload.get("index"), payload.get("content_block")
-            if not isinstance(index, int) or not isinstance(block, dict):
-                rec.warn("chunk_shape", f"event {seq + 1}: content_block_start without an index or block: ignored")
-                return
-            if index in blocks:
-                rec.warn("block_order", f"event {seq + 1}: block {index} started twice; the later one is kept")
-                for field in ("text", "thinking"):
-                    self.pieces.pop((index, field), None)
-                self.inputs.pop(index, None)
-            blocks[index] = dict(block)
-            if block.get("type") == "fallback" and self.message is not None:
-                served = block.get("to")
-                if isinstance(served, dict) and isinstance(served.get("model"), str):
-                    self.message["model"] = served["model"]  # as the non-streaming message names it
-            if block.get("text") or block.get("thinking"):
-                self.marks.token(seq, bool(block.get("text")))
-            elif block.get("type") in TOOL_INPUT_BLOCKS or block.get("type") == "redacted_thinking":
-                self.marks.token(seq, False)
+            self.start_block(payload.get("index"), payload.get("content_block"), seq)
         elif kind == "content_block_stop":
             pass
         elif kind == "message_start":
-            start = payload.get("message")
-            if not isinstance(start, dict):
-                rec.warn("chunk_shape", f"event {seq + 1}: message_start without a message: ignored")
-                return
-            if self.message is not None:
-                rec.warn("message_restarted", f"event {seq + 1}: a second message_start; its fields are merged in")
-                self.message.update({k: v for k, v in start.items() if k != "content"})
-            else:
-                self.message = dict(start)
-                if isinstance(start.get("usage"), dict):
-                    self.message["usage"] = dict(start["usage"])
-                for index, block in enumerate(start.get("content") or ()):  # a prefilled start
-                    if isinstance(block, dict):
-                        blocks[index] = dict(block)
+            self.start_message(payload.get("message"), seq)
         elif kind == "message_delta":
-            if self.message is None:
-                self.message = {}
-                rec.warn("block_order", f"event {seq + 1}: message_delta before message_start")
-            message = self.message
-            delta = payload.get("delta") or {}
-            if isinstance(delta, dict):
-                for key in ("stop_reason", "stop_sequence", "stop_details"):
-                    message[key] = delta.get(key)
-                for key, value in delta.items():
-                    if key not in ("stop_reason", "stop_sequence", "stop_details") and value is not None:
-                        message[key] = value
-            usage = payload.get("usage")
-            if isinstance(usage, dict):
-                merged = dict(message.get("usage") or {})
-                # Cumulative totals: each figure given replaces the one before; one left out keeps it.
-                merged.update({key: value for key, value in usage.items() if value is not None})
-                message["usage"] = merged
-            for key, value in payload.items():
-                if key not in ("type", "delta", "usage") and value is not None:
-                    message[key] = value  # e.g. context_management
+            extra = {k: v for k, v in payload.items() if k not in ("type", "delta", "usage")}
+            self.end_message(payload.get("delta"), payload.get("usage"), extra, seq)
         elif kind == "message_stop":
             rec.done = True
         elif kind == "error":
             rec.error = payload.get("error") if isinstance(payload.get("error"), dict) else payload
         else:
             self.unknown[str(kind)] = self.unknown.get(str(kind), 0) + 1
+
+    def start_block(self, index: Any, block: Any, seq: int) -> None:
+        """`content_block_start`: block `index` begins with its type and first fields."""
+        rec, blocks = self.rec, self.blocks
+        if not isinstance(index, int) or not isinstance(block, dict):
+            rec.warn("chunk_shape", f"event {seq + 1}: content_block_start without an index or block: ignored")
+            return
+        if index in blocks:
+            rec.warn("block_order", f"event {seq + 1}: block {index} started twice; the later one is kept")
+            for field in ("text", "thinking"):
+                self.pieces.pop((index, field), None)
+            self.inputs.pop(index, None)
+        blocks[index] = dict(block)
+        kind = block.get("type")
+        if kind == "fallback" and self.message is not None:
+            served = block.get("to")
+            if isinstance(served, dict) and isinstance(served.get("model"), str):
+                self.message["model"] = served["model"]  # as the non-streaming message names it
+        if block.get("text") or block.get("thinking"):
+            self.marks.token(seq, bool(block.get("text")))
+        elif isinstance(kind, str) and (kind in TOOL_INPUT_BLOCKS or kind == "redacted_thinking"):
+            self.marks.token(seq, False)
+
+    def start_message(self, start: Any, seq: int) -> None:
+        """`message_start`: the message with empty content and the prompt's usage."""
+        if not isinstance(start, dict):
+            self.rec.warn("chunk_shape", f"event {seq + 1}: message_start without a message: ignored")
+            return
+        if self.message is not None:
+            self.rec.warn("message_restarted", f"event {seq + 1}: a second message_start; its fields are merged in")
+            self.message.update({k: v for k, v in start.items() if k != "content"})
+            return
+        self.message = dict(start)
+        if isinstance(start.get("usage"), dict):
+            self.message["usage"] = dict(start["usage"])
+        for index, block in enumerate(start.get("content") or ()):  # a prefilled start
+            if isinstance(block, dict):
+                self.blocks[index] = dict(block)
+
+    def end_message(self, delta: Any, usage: Any, extra: dict[str, Any], seq: int) -> None:
+        """`message_delta`: the stop reason, cumulative usage, and other top-level fields."""
+        if self.message is None:
+            self.message = {}
+            self.rec.warn("block_order", f"event {seq + 1}: message_delta before message_start")
+        message = self.message
+        if isinstance(delta, dict):
+            for key in ("stop_reason", "stop_sequence", "stop_details"):
+                message[key] = delta.get(key)
+            for key, value in delta.items():
+                if key not in ("stop_reason", "stop_sequence", "stop_details") and value is not None:
+                    message[key] = value
+        if isinstance(usage, dict):
+            merged = dict(message.get("usage") or {})
+            # Cumulative totals: each figure given replaces the one before; one left out keeps it.
+            merged.update({key: value for key, value in usage.items() if value is not None})
+            message["usage"] = merged
+        for key, value in extra.items():
+            if value is not None:
+                message[key] = value  # e.g. context_management
 
     def finish(self, exchange: Exchange) -> Reconstruction:
         rec, blocks = self.rec, self.blocks
@@ -250,7 +263,7 @@ class _Fold:
             rec.warn("unknown_event", f"{count} event(s) of unknown type {name!r}: kept in the chunks, not interpreted")
         for (index, field), found in self.pieces.items():
             block = blocks[index]
-            block[field] = (block.get(field) or "") + "".join(found)
+            block[field] = as_text(block.get(field)) + "".join(found)
         message = dict(self.message or {})
         message["content"] = [_final_block(blocks[i], self.inputs.get(i), rec) for i in sorted(blocks)]
         _apply(rec, message)
@@ -275,27 +288,42 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
         # block and kind is appended without a lookup.
         same_index, same_kind, same_pieces, last = None, None, None, None
         for seq, (_, event) in enumerate(kept):
-            if event.__class__ is BlockDelta:
+            kind = event.__class__
+            if kind is BlockDelta:
                 delta = event.delta
-                kind = delta.__class__
-                if kind is same_kind and event.index == same_index:
-                    piece = delta.text if kind is TextDelta else delta.thinking
+                delta_kind = delta.__class__
+                if delta_kind is same_kind and event.index == same_index:
+                    piece = delta.text if delta_kind is TextDelta else delta.thinking
                     if piece:
                         same_pieces.append(piece)  # type: ignore[union-attr]
                         last = seq
                     continue
-                if kind is TextDelta or kind is ThinkingDelta:
-                    field = "text" if kind is TextDelta else "thinking"
+                if delta_kind is TextDelta or delta_kind is ThinkingDelta:
+                    field = "text" if delta_kind is TextDelta else "thinking"
                     text(event.index, field, getattr(delta, field), seq)
                     found = fold.pieces.get((event.index, field))
                     if found is not None:
-                        same_index, same_kind, same_pieces = event.index, kind, found
+                        same_index, same_kind, same_pieces = event.index, delta_kind, found
                     continue
-                if kind is InputJsonDelta:
+                if delta_kind is InputJsonDelta:
                     fold.tool_input(event.index, delta.partial_json, seq)
                     continue
+            elif kind is BlockStop:
+                continue
+            elif kind is BlockStart:
+                _guarded(fold, seq, fold.start_block, event.index, event.content_block, seq)
+                continue
+            elif kind is MessageStart:
+                _guarded(fold, seq, fold.start_message, event.message, seq)
+                continue
+            elif kind is MessageDelta:
+                _guarded(fold, seq, fold.end_message, event.delta, event.usage, {}, seq)
+                continue
+            elif kind is MessageStop:
+                rec.done = True
+                continue
             payload = to_builtins(event)
-            _add(fold, payload, payload["type"], seq)
+            _guarded(fold, seq, fold.add, payload, payload["type"], seq)
         if last is not None and (fold.marks.last_token is None or last > fold.marks.last_token):
             fold.marks.last_token = last
         return fold.finish(exchange)
@@ -309,13 +337,14 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
             continue
         seq = len(chunks)
         append(StreamChunk(seq, t_ms, payload))
-        _add(fold, payload, kind, seq)
+        _guarded(fold, seq, fold.add, payload, kind, seq)
     return fold.finish(exchange)
 
 
-def _add(fold: _Fold, payload: dict[str, Any], kind: Any, seq: int) -> None:
+def _guarded(fold: _Fold, seq: int, step: Any, *args: Any) -> None:
+    """One event's step of the fold; a field of an unexpected type is a warning, not an exception."""
     try:
-        fold.add(payload, kind, seq)
+        step(*args)
     except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
         fold.rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
 
@@ -380,10 +409,10 @@ def _apply(rec: Reconstruction, message: dict[str, Any]) -> None:
             continue
         kind = block.get("type")
         if kind == "text":
-            texts.append(block.get("text") or "")
-            citations.extend(block.get("citations") or ())
+            texts.append(as_text(block.get("text")))
+            citations.extend(as_list(block.get("citations")))
         elif kind == "thinking":
-            thoughts.append(block.get("thinking") or "")
+            thoughts.append(as_text(block.get("thinking")))
             details.append({"type": "thinking", "thinking": block.get("thinking"), "signature": block.get("signature")})
         elif kind == "redacted_thinking":
             details.append({"type": "redacted_thinking", "data": block.get("data")})
@@ -493,9 +522,9 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
                 continue
             kind = block.get("type")
             if kind == "text":
-                texts.append(block.get("text") or "")
+                texts.append(as_text(block.get("text")))
             elif kind == "thinking":
-                thoughts.append(block.get("thinking") or "")
+                thoughts.append(as_text(block.get("thinking")))
             elif kind == "tool_use":
                 arguments = block.get("input")
                 calls.append(

@@ -184,6 +184,16 @@ class Marks:
         return {"first_token": self.first_token, "first_answer": self.first_answer, "last_token": self.last_token}
 
 
+def as_text(value: Any) -> str:
+    """A text field as text: a string as it is; null, or a value of another type, as nothing."""
+    return value if isinstance(value, str) else ""
+
+
+def as_list(value: Any) -> list[Any]:
+    """A list field as a list: anything else (null, an object, a number) as an empty one."""
+    return value if isinstance(value, list) else []
+
+
 def payload_of(payload: Any) -> Any:
     """A chunk's payload as plain JSON values: a typed event (a fast path's) as the dict it was."""
     return payload if type(payload) is dict else msgspec.to_builtins(payload)

@@ -40,6 +40,7 @@ from analyzer.model import Choice, Exchange, Part, Reconstruction
 from analyzer.protocols.events import (
     Marks,
     add_chunk,
+    as_text,
     content_text,
     ending,
     error_text,
@@ -90,7 +91,7 @@ class _Candidate:
             return bool(text), bool(text)
         signature = part.get("thoughtSignature")
         if "text" in part and len(part) - ("thought" in part) - (signature is not None) == 1:
-            text = part.get("text") or ""
+            text = as_text(part.get("text"))
             thought = bool(part.get("thought"))
             last = self.parts[-1] if self.parts else None
             joinable = (
@@ -366,7 +367,7 @@ def _choice(candidate: dict[str, Any]) -> Choice:
         if part.get("thoughtSignature"):
             signatures.append(part["thoughtSignature"])
         if "text" in part and not isinstance(part.get("functionCall"), dict):
-            (thoughts if part.get("thought") else texts).append(part.get("text") or "")
+            (thoughts if part.get("thought") else texts).append(as_text(part.get("text")))
         elif isinstance(part.get("functionCall"), dict):
             call = part["functionCall"]
             calls.append(tool_call(len(calls), call.get("id"), call.get("name"), json_text(call.get("args") or {})))
@@ -502,7 +503,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
                     }
                 )
             elif "text" in part:
-                (thoughts if part.get("thought") else texts).append(part.get("text") or "")
+                (thoughts if part.get("thought") else texts).append(as_text(part.get("text")))
             else:
                 texts.append(f"[{next(iter(part), 'part')}]")
         out.extend(results)

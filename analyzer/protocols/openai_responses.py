@@ -26,7 +26,17 @@ from typing import Any
 import orjson
 
 from analyzer.model import Choice, Exchange, Part, Reconstruction
-from analyzer.protocols.events import Marks, add_chunk, content_text, ending, json_text, stream_payloads, tool_call
+from analyzer.protocols.events import (
+    Marks,
+    add_chunk,
+    as_list,
+    as_text,
+    content_text,
+    ending,
+    json_text,
+    stream_payloads,
+    tool_call,
+)
 from analyzer.usage import normalise as normalise_usage
 
 PROTOCOL = "openai_responses"
@@ -268,7 +278,9 @@ def _texts(response: dict[str, Any]) -> tuple[str, str]:
             continue
         if item.get("type") == "message":
             text += [
-                str(p.get("text") or p.get("refusal") or "") for p in item.get("content") or () if isinstance(p, dict)
+                str(p.get("text") or p.get("refusal") or "")
+                for p in as_list(item.get("content"))
+                if isinstance(p, dict)
             ]
         elif item.get("type") in ("function_call", "custom_tool_call"):
             arguments.append(str(item.get("arguments") or item.get("input") or ""))
@@ -345,18 +357,18 @@ def _apply(rec: Reconstruction, response: dict[str, Any], terminal: str | None) 
         kind = item.get("type")
         if kind == "message":
             role = item.get("role") or role
-            for part in item.get("content") or ():
+            for part in as_list(item.get("content")):
                 if not isinstance(part, dict):
                     continue
                 if part.get("type") == "refusal":
                     refusals.append(part.get("refusal") or "")
                 else:
-                    texts.append(part.get("text") or "")
-                    annotations.extend(part.get("annotations") or ())
-                    logprobs.extend(part.get("logprobs") or ())
+                    texts.append(as_text(part.get("text")))
+                    annotations.extend(as_list(part.get("annotations")))
+                    logprobs.extend(as_list(part.get("logprobs")))
         elif kind == "reasoning":
-            summaries += [str(s.get("text") or "") for s in item.get("summary") or () if isinstance(s, dict)]
-            reasoning_texts += [str(c.get("text") or "") for c in item.get("content") or () if isinstance(c, dict)]
+            summaries += [str(s.get("text") or "") for s in as_list(item.get("summary")) if isinstance(s, dict)]
+            reasoning_texts += [str(c.get("text") or "") for c in as_list(item.get("content")) if isinstance(c, dict)]
             details.append(item)
         elif kind == "function_call":
             calls.append(tool_call(len(calls), item.get("call_id"), item.get("name"), str(item.get("arguments") or "")))
@@ -473,7 +485,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
                 out.append(pending)
             if kind == "reasoning":
                 summary = "\n\n".join(
-                    str(s.get("text") or "") for s in item.get("summary") or () if isinstance(s, dict)
+                    str(s.get("text") or "") for s in as_list(item.get("summary")) if isinstance(s, dict)
                 )
                 if summary:
                     pending["reasoning_content"] = summary
