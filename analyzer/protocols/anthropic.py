@@ -33,6 +33,8 @@ from analyzer.protocols.events import (
     as_text,
     content_text,
     ending,
+    history_call,
+    history_turn,
     json_text,
     stream_payloads,
     tool_call,
@@ -526,14 +528,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
             elif kind == "thinking":
                 thoughts.append(as_text(block.get("thinking")))
             elif kind == "tool_use":
-                arguments = block.get("input")
-                calls.append(
-                    {
-                        "id": block.get("id"),
-                        "type": "function",
-                        "function": {"name": block.get("name"), "arguments": json_text(arguments)},
-                    }
-                )
+                calls.append(history_call(block.get("id"), block.get("name"), block.get("input")))
             elif kind == "tool_result":
                 results.append(
                     {
@@ -544,17 +539,8 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
                 )
             elif kind not in ("redacted_thinking",):
                 texts.append(f"[{kind}]")
-        out.extend(results)  # tool results answer the previous turn's calls: they come first
-        if texts or calls or thoughts or not results:
-            item: dict[str, Any] = {
-                "role": role,
-                "content": "".join(texts) if role == "assistant" else "\n".join(texts),
-            }
-            if thoughts:
-                item["reasoning_content"] = "\n\n".join(thoughts)
-            if calls:
-                item["tool_calls"] = calls
-            out.append(item)
+        text = "".join(texts) if role == "assistant" else "\n".join(texts)
+        history_turn(out, role, text, "\n\n".join(thoughts), calls, results)
     return out
 
 

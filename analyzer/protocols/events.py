@@ -246,6 +246,32 @@ def tool_call(index: int, call_id: Any, name: Any, arguments: str, kind: str = "
     return call
 
 
+def history_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
+    """A tool call in a request's history, in chat/completions' shape (arguments as JSON text)."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": json_text(arguments)}}
+
+
+def history_turn(
+    out: list[dict[str, Any]],
+    role: Any,
+    text: str,
+    reasoning: str,
+    calls: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+) -> None:
+    """Append one message of a request's history in chat's shape: first the tool results it
+    carries (they answer the previous turn's calls), then the message itself, with its
+    reasoning and tool calls, unless it held nothing but results."""
+    out.extend(results)
+    if text or calls or reasoning or not results:
+        message: dict[str, Any] = {"role": role, "content": text}
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        if calls:
+            message["tool_calls"] = calls
+        out.append(message)
+
+
 def openai_usage(rec: Reconstruction) -> dict[str, Any] | None:
     """The normalised usage in chat/completions' shape (for `to_openai()`)."""
     usage = rec.usage

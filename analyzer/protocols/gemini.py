@@ -44,6 +44,8 @@ from analyzer.protocols.events import (
     content_text,
     ending,
     error_text,
+    history_call,
+    history_turn,
     json_text,
     stream_payloads,
     tool_call,
@@ -486,13 +488,8 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
                 continue
             if isinstance(part.get("functionCall"), dict):
                 call = part["functionCall"]
-                calls.append(
-                    {
-                        "id": call.get("id") or call.get("name"),  # answered by name when there is no id
-                        "type": "function",
-                        "function": {"name": call.get("name"), "arguments": json_text(call.get("args") or {})},
-                    }
-                )
+                # Answered by name when there is no id.
+                calls.append(history_call(call.get("id") or call.get("name"), call.get("name"), call.get("args") or {}))
             elif isinstance(part.get("functionResponse"), dict):
                 answer = part["functionResponse"]
                 results.append(
@@ -506,14 +503,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
                 (thoughts if part.get("thought") else texts).append(as_text(part.get("text")))
             else:
                 texts.append(f"[{next(iter(part), 'part')}]")
-        out.extend(results)
-        if texts or calls or thoughts or not results:
-            item: dict[str, Any] = {"role": role, "content": "".join(texts)}
-            if thoughts:
-                item["reasoning_content"] = "".join(thoughts)
-            if calls:
-                item["tool_calls"] = calls
-            out.append(item)
+        history_turn(out, role, "".join(texts), "".join(thoughts), calls, results)
     return out
 
 
