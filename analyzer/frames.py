@@ -198,7 +198,6 @@ def chunks(xs: Iterable[Exchange]) -> pd.DataFrame:
             except AttributeError:  # a payload only the lenient path could read
                 continue
             for part in parts:
-                text_like = part.kind in ("reasoning", "content", "tool_call", "refusal")
                 cols["exchange"].append(exchange.id)
                 cols["seq"].append(chunk.seq)
                 cols["t_ms"].append(chunk.t_ms)
@@ -206,7 +205,7 @@ def chunks(xs: Iterable[Exchange]) -> pd.DataFrame:
                 cols["choice"].append(part.choice)
                 cols["text"].append(part.text)
                 cols["chars"].append(len(part.text))
-                cols["est_tokens"].append(tokens.estimate(part.text) if text_like else None)
+                cols["est_tokens"].append(tokens.estimate(part.text) if part.generated else None)
     return _frame(cols, _CHUNK_DTYPES)
 
 

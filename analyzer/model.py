@@ -241,6 +241,14 @@ class Part:
     kind: str
     text: str = ""
 
+    @property
+    def generated(self) -> bool:
+        """Text the model generated: reasoning, content, tool call arguments or a refusal."""
+        return self.kind in GENERATED_KINDS
+
+
+GENERATED_KINDS = frozenset({"reasoning", "content", "tool_call", "refusal"})
+
 
 @dataclass(slots=True)
 class Reconstruction:

@@ -266,7 +266,7 @@ def curve(turn: Turn) -> list[tuple[float, int]]:
             parts = chunk_parts(rec, chunk)
         except AttributeError:  # a payload only the lenient path could read
             continue
-        grown = sum(len(p.text) for p in parts if p.kind in ("reasoning", "content", "tool_call", "refusal"))
+        grown = sum(len(p.text) for p in parts if p.generated)
         if grown:
             total += grown
             points.append((chunk.t_ms, total))
