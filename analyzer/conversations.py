@@ -38,12 +38,17 @@ class Turn:
     # the exchange of the conversation that sent it first (this one's, when it is new).
     history: list[dict[str, Any]]
     sent_by: list[str]
-    # The first choice as an assistant message (chat/completions' shape), or None.
-    reply: dict[str, Any] | None
+    # Every choice of the reply as an assistant message (chat/completions' shape).
+    replies: list[dict[str, Any]]
 
     @property
     def branch(self) -> str | None:
         return self.thread.branch if self.thread else None
+
+    @property
+    def reply(self) -> dict[str, Any] | None:
+        """The first choice as an assistant message, or None when there was no reply."""
+        return self.replies[0] if self.replies else None
 
     @property
     def new(self) -> list[int]:
@@ -118,11 +123,11 @@ def conversations(xs: Iterable[Exchange], thread_of: dict[str, threads.Thread] |
             first.setdefault((key, position, threads.message_key(message)), exchange.id)
             for position, message in enumerate(history)
         ]
-        reply = rec.to_openai()["choices"][0]["message"] if rec.choices else None
-        if reply is not None:  # a reply the client sends back is not new in the next request
-            first.setdefault((key, len(history), threads.message_key(reply)), exchange.id)
+        replies = [choice["message"] for choice in rec.to_openai()["choices"]] if rec.choices else []
+        if replies:  # a reply the client sends back is not new in the next request
+            first.setdefault((key, len(history), threads.message_key(replies[0])), exchange.id)
         tools = request_tools(exchange, body)
         if tools:
             conversation.tools = tools
-        conversation.turns.append(Turn(exchange, rec, thread, history, sent_by, reply))
+        conversation.turns.append(Turn(exchange, rec, thread, history, sent_by, replies))
     return list(found.values())

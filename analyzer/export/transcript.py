@@ -203,8 +203,7 @@ def _reply_entries(turn: Turn, names: dict[str, str | None], reasoning: bool) ->
             why = "the producer kept no response body" if rec.has("body_not_recorded") else "no reply recorded"
             out.append(Entry("note", f"No reply: {why}.", exchange=turn.exchange.id))
         return out
-    messages = [c["message"] for c in rec.to_openai()["choices"]]
-    for choice, message in zip(rec.choices, messages, strict=True):
+    for choice, message in zip(rec.choices, turn.replies, strict=True):
         thought = choice.reasoning or choice.think
         text = choice.content if choice.think is None or choice.reasoning else choice.answer
         if choice.refusal:
