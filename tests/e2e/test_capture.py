@@ -182,7 +182,9 @@ def test_upstream_reset_mid_stream_is_recorded_as_far_as_it_got(proxy: Proxy) ->
     assert rec.choices[0].content == "half an " and rec.truncated
 
 
-def _stream_in_background(url: str, proxy_url: str, results: list[str]) -> threading.Thread:
+def _stream_in_background(
+    url: str, proxy_url: str, results: list[str], started: threading.Semaphore | None = None
+) -> threading.Thread:
     def run() -> None:
         try:
             with (
@@ -191,8 +193,9 @@ def _stream_in_background(url: str, proxy_url: str, results: list[str]) -> threa
                     "POST", f"{url}/v1/chat/completions", json={"model": "slow", "messages": [], "stream": True}
                 ) as response,
             ):
-                for _ in response.iter_bytes():
-                    pass
+                for n, _ in enumerate(response.iter_bytes()):
+                    if n == 0 and started is not None:
+                        started.release()  # the stream is flowing through the proxy
             results.append("finished")
         except httpx.HTTPError:
             results.append("cut")
@@ -217,8 +220,12 @@ def test_proxy_stopped_with_50_streams_in_flight(tmp_path: Path, sig: int) -> No
                 f"{server.url}/v1/chat/completions", json={"model": "gpt-e2e", "messages": ["q"]}, proxy=proxy.url
             )
         results: list[str] = []
-        threads = [_stream_in_background(server.url, proxy.url, results) for _ in range(50)]
-        time.sleep(2.0)
+        started = threading.Semaphore(0)
+        threads = [_stream_in_background(server.url, proxy.url, results, started) for _ in range(50)]
+        # Stop once all fifty are mid-stream (a fixed wait left some unstarted on a loaded machine).
+        for _ in range(50):
+            assert started.acquire(timeout=20), "a stream did not start within 20 s"
+        time.sleep(0.3)
         proxy.stop(sig)
         for thread in threads:
             thread.join(timeout=30)
