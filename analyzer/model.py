@@ -6,6 +6,7 @@ logprobs, provider extras).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -145,13 +146,21 @@ class Exchange:
     def reconstruct(self) -> Reconstruction:
         """Reconstruct the response (cached); never raises for bad input, see `warnings`."""
         if self._reconstruction is None:
-            from analyzer.metrics import timing
-            from analyzer.protocols import reconstruct
-
+            reconstruct, timing = _pipeline()
             rec = reconstruct(self)
             rec.timing = timing(self, rec)
             self._reconstruction = rec
         return self._reconstruction
+
+
+@functools.cache
+def _pipeline() -> tuple[Any, Any]:
+    """analyzer.protocols.reconstruct and analyzer.metrics.timing, imported once on first use
+    (both import this module)."""
+    from analyzer.metrics import timing
+    from analyzer.protocols import reconstruct
+
+    return reconstruct, timing
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from google.genai.errors import APIError
 from google.genai.types import GenerateContentResponse
 
 from analyzer.model import Exchange, Reconstruction, Request, Response
+from analyzer.protocols.events import payload_of
 
 STREAM_URL = gen.GEMINI_URL + "?alt=sse"
 GENERATE_URL = gen.GEMINI_URL.replace(":streamGenerateContent", ":generateContent")
@@ -560,7 +561,7 @@ def test_stream_reconstructs_to_what_it_says(seed: int) -> None:
     if stream.variant == "complete":
         assert rec.warnings == [], stream.describe()
         assert len(rec.chunks) == len(stream.events)
-        assert [chunk.payload for chunk in rec.chunks] == stream.events
+        assert [payload_of(chunk.payload) for chunk in rec.chunks] == stream.events
 
 
 @pytest.mark.parametrize("seed", range(1000, 1300))

@@ -224,3 +224,38 @@ def test_sampling_parameters_under_one_set_of_names(path: str, body: dict, expec
 def test_a_bare_response_body_of_any_protocol_parses(body: bytes) -> None:
     (exchange,) = analyzer.parse(body)
     assert exchange.reconstruct().choices[0].content == "hi"
+
+
+def _streamed(url: str, body: bytes) -> Exchange:
+    response = Response(status=200, headers=[("content-type", "text/event-stream")], body=body)
+    return Exchange(id="x", source="<test>", format="sse-text", request=Request("POST", url), response=response)
+
+
+@pytest.mark.parametrize("index", [10**18, 2**64 + 1, -1])
+def test_a_responses_delta_for_a_part_far_out_is_not_followed(index: int) -> None:
+    """A delta may address a part never announced (room is made for it), but an index a
+    corrupt or hostile stream puts at 10**18 must not make room for 10**18 parts."""
+    events = [
+        {"type": "response.created", "response": {"id": "r", "output": []}},
+        {"type": "response.output_item.added", "output_index": 0, "item": {"type": "message", "content": []}},
+        {"type": "response.output_text.delta", "output_index": 0, "content_index": 0, "delta": "Hi"},
+    ]
+    body = b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events)
+    body += b'data: {"type":"response.output_text.delta","output_index":0,"content_index":%d,"delta":"!"}\n\n' % index
+    rec = _streamed("https://api.openai.com/v1/responses", body).reconstruct()
+    assert rec.choices[0].content == "Hi"
+    assert len(rec.to_native()["output"][0]["content"]) == 1
+
+
+def test_a_gemini_argument_path_far_past_the_end_is_not_followed() -> None:
+    """Vertex streams arguments by JSON path; `$.a[100000000000]` must not fill 10**11 nulls."""
+    first = {
+        "candidates": [{"content": {"role": "model", "parts": [{"functionCall": {"name": "f", "willContinue": True}}]}}]
+    }
+    piece = {"jsonPath": "$.a[100000000000]", "stringValue": "x"}
+    second = {"candidates": [{"content": {"role": "model", "parts": [{"functionCall": {"partialArgs": [piece]}}]}}]}
+    body = b"".join(b"data: " + orjson.dumps(e) + b"\r\n\r\n" for e in (first, second))
+    url = "https://aiplatform.googleapis.com/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    rec = _streamed(url, body).reconstruct()
+    assert not rec.has("reconstruction_failed")
+    assert rec.choices[0].tool_calls[0].name == "f"

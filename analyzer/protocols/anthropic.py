@@ -22,9 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import orjson
 
-from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, loads_exact
+from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, dumps_exact, loads_exact
 from analyzer.protocols import events
 from analyzer.protocols.events import (
     Marks,
@@ -38,7 +37,7 @@ from analyzer.protocols.events import (
     json_text,
     stream_payloads,
     tool_call,
-    whole_array,
+    whole_lines,
 )
 from analyzer.usage import normalise as normalise_usage
 
@@ -109,8 +108,8 @@ class Ping(_Typed, tag="ping"):
 
 
 _decode_typed = msgspec.json.Decoder(
-    list[BlockDelta | BlockStart | BlockStop | MessageStart | MessageDelta | MessageStop | Ping]
-).decode
+    BlockDelta | BlockStart | BlockStop | MessageStart | MessageDelta | MessageStop | Ping
+).decode_lines
 
 
 class _Fold:
@@ -282,15 +281,18 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     append = chunks.append
     typed = _typed_events(exchange)
     if typed is not None:  # the fast path: the deltas' text straight from typed events
-        kept = [(t_ms, event) for t_ms, event in typed if event.__class__ is not Ping]
-        fold.pings = len(typed) - len(kept)
-        rec.chunks = list(map(StreamChunk, range(len(kept)), [t for t, _ in kept], [e for _, e in kept]))
+        kept, times = typed
+        kinds = list(map(type, kept))
+        fold.pings = kinds.count(Ping)
+        for _ in range(fold.pings):  # pings are not chunks (usually one, after message_start)
+            at = kinds.index(Ping)
+            del kinds[at], kept[at], times[at]
+        rec.chunks = list(map(StreamChunk, range(len(kept)), times, kept))
         text, to_builtins = fold.text, msgspec.to_builtins
         # The pieces list the last text or thinking delta went to: the next one for the same
         # block and kind is appended without a lookup.
         same_index, same_kind, same_pieces, last = None, None, None, None
-        for seq, (_, event) in enumerate(kept):
-            kind = event.__class__
+        for seq, (kind, event) in enumerate(zip(kinds, kept, strict=True)):
             if kind is BlockDelta:
                 delta = event.delta
                 delta_kind = delta.__class__
@@ -314,6 +316,7 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
                 continue
             elif kind is BlockStart:
                 _guarded(fold, seq, fold.start_block, event.index, event.content_block, seq)
+                same_kind = None  # a block started again drops its pieces: look them up anew
                 continue
             elif kind is MessageStart:
                 _guarded(fold, seq, fold.start_message, event.message, seq)
@@ -351,20 +354,20 @@ def _guarded(fold: _Fold, seq: int, step: Any, *args: Any) -> None:
         fold.rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
 
 
-def _typed_events(exchange: Exchange) -> list[tuple[float | None, Any]] | None:
+def _typed_events(exchange: Exchange) -> tuple[list[Any], list[Any]] | None:
     """The stream's events decoded typed in one call, with their arrival times, when the
     body has the common shape and holds only the common events; else None."""
     response = exchange.response
-    whole = whole_array(response.body, response.chunks) if response is not None and events.WHOLE_STREAM else None
+    whole = whole_lines(response.body, response.chunks) if response is not None and events.WHOLE_STREAM else None
     if whole is None:
         return None
     try:
-        decoded = _decode_typed(whole.array)
-    except msgspec.MsgspecError:
+        decoded = _decode_typed(whole.lines)
+    except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
         return None
     if len(decoded) != whole.events:
         return None
-    return list(zip(whole.times, decoded, strict=True))
+    return decoded, whole.times
 
 
 def _final_block(block: dict[str, Any], pieces: list[str] | None, rec: Reconstruction) -> dict[str, Any]:
@@ -468,7 +471,7 @@ def chunk_parts(payload: Any) -> list[Part]:
         if delta_type == "input_json_delta":
             return [Part(0, "tool_call", delta.get("partial_json") or "")]
         if delta_type in ("signature_delta", "citations_delta"):
-            return [Part(0, "extra", orjson.dumps(delta).decode())]
+            return [Part(0, "extra", dumps_exact(delta))]
         return []
     if kind == "content_block_start":
         block = payload.get("content_block") or {}
@@ -477,18 +480,18 @@ def chunk_parts(payload: Any) -> list[Part]:
         if block.get("text"):
             return [Part(0, "content", block["text"])]
         if block.get("type") not in ("text", "thinking"):
-            return [Part(0, "extra", orjson.dumps(block).decode())]
+            return [Part(0, "extra", dumps_exact(block))]
         return []
     if kind == "message_start":
         message = payload.get("message") or {}
         parts = [Part(0, "role", message.get("role") or "assistant")]
         if message.get("usage"):
-            parts.append(Part(None, "usage", orjson.dumps(message["usage"]).decode()))
+            parts.append(Part(None, "usage", dumps_exact(message["usage"])))
         return parts
     if kind == "message_delta" and payload.get("usage"):
-        return [Part(None, "usage", orjson.dumps(payload["usage"]).decode())]
+        return [Part(None, "usage", dumps_exact(payload["usage"]))]
     if kind == "error":
-        return [Part(None, "error", orjson.dumps(payload.get("error", payload)).decode())]
+        return [Part(None, "error", dumps_exact(payload.get("error", payload)))]
     return []
 
 

@@ -9,14 +9,18 @@ protocol the same way.
 
 from __future__ import annotations
 
-from itertools import repeat
+import re
 from typing import Any, NamedTuple
 
 import msgspec
-import orjson
 
 from analyzer.model import Exchange, Reconstruction, StreamChunk, ToolCall, dumps_exact
 from analyzer.sse import Event, decode, lenient_events
+
+# Plain JSON values, integers past 64 bits kept exact (orjson would make them floats); the
+# general path and the fast path parse alike.
+_decode_any = msgspec.json.Decoder().decode
+_decode_any_lines = msgspec.json.Decoder().decode_lines
 
 
 def preview(data: bytes, limit: int = 60) -> str:
@@ -31,13 +35,13 @@ Payload = tuple[float | None, str | None, Any]
 def _payloads(events: list[Event], rec: Reconstruction) -> tuple[list[Payload], int]:
     out: list[Payload] = []
     bad = 0
-    loads = orjson.loads
+    loads = _decode_any
     for event in events:
         data = event.data
         try:
             out.append((event.t_ms, event.event, loads(data)))
             continue
-        except orjson.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # msgspec's errors, invalid UTF-8, nesting past its limit
             stripped = data.strip()
             if not stripped:
                 continue
@@ -82,83 +86,98 @@ def stream_payloads(exchange: Exchange, rec: Reconstruction) -> list[Payload]:
 
 
 class WholeBody(NamedTuple):
-    """A stream body of the dominant shape, cut into its payloads (see `whole_array`)."""
+    """A stream body of the dominant shape, cut into its payloads (see `whole_lines`)."""
 
-    array: bytes  # every payload, as the elements of one JSON array
+    lines: memoryview  # every payload, one JSON object per line
     events: int
-    named: bool  # each event had an `event:` line
     times: list[Any]  # each event's arrival (ms), None past the last recorded read
 
 
-def whole_array(body: bytes, reads: list[tuple[float, int]] | None) -> WholeBody | None:
-    """The payloads of the dominant stream shapes as one JSON array, without the general SSE
-    decoder, or None.
+# An event boundary of the dominant shapes, LF or CRLF, with or without an `event:` line:
+# the blank line ending one event, after its `data: {…}` line's `}`, [the next event's
+# `event:` line,] and the next `data: ` before its `{`. The `}` and `{` are looked at, not
+# matched, so that the search runs on the rare line break rather than the common `}`, and
+# the replacement is one LF (which `re` substitutes about twice as fast as `LF{`).
+_BOUNDARIES = {
+    (newline, named): re.compile(
+        newline * 2
+        + b"(?<=}"
+        + re.escape(newline * 2)
+        + b")"
+        + (b"event: [^" + re.escape(newline) + b"]*" + newline if named else b"")
+        + b"data: (?={)"
+    )
+    for newline in (b"\n", b"\r\n")
+    for named in (True, False)
+}
 
-    The shapes: every event one `data: <json>` line, or (all events alike) an `event: <name>`
-    line and then one `data: <json>` line, each event ended by a blank line; all lines ended
-    alike, LF or CRLF (as Google's servers do). A JSON text holds no raw line break, so the
-    body splits into lines, and the lines at each position of the pattern proving what they
-    are leaves no room for any other line (a comment, `id:`, a second `data:`). A payload
-    that is itself a JSON fragment ("1, 2") changes the number of array elements: callers
-    check it against `events`.
+
+def whole_lines(body: bytes, reads: list[tuple[float, int]] | None) -> WholeBody | None:
+    """The payloads of the dominant stream shapes as JSON lines, one per event, without the
+    general SSE decoder; or None.
+
+    The shapes: every event one `data: {…}` line, or (all events alike) an `event: <name>`
+    line and then one `data: {…}` line, each event ended by a blank line; all lines ended
+    alike, LF or CRLF (as Google's servers do). One substitution turns each boundary
+    between events (`}`, blank line, [`event: …` line,] `data: {`) into `}` LF `{`; when
+    it made the only line breaks left, every line holds exactly one event's payload, from
+    its `{` to its `}` (a JSON text holds no raw line break).
+
+    Decoding the result with `decode_lines` gives exactly one value per event when it gives
+    `events` values: every line opens with `{` and closes with `}`, so no value can run on
+    into the next line (after a whole value only `,` or a closing bracket could continue an
+    open one, and the next line opens with `{`); every line holds at least one value; so
+    `events` values on `events` lines are one each. (A comma-joined array would not prove
+    it: `{"a":[{}` and `{}]}` join into one valid value.)
     """
-    crlf = b"\r" in body
-    newline = b"\r\n" if crlf else b"\n"
-    blank = newline + newline
-    if not body.endswith(blank):
+    newline = b"\r\n" if b"\r" in body else b"\n"
+    end = b"}" + newline * 2
+    if not body.endswith(end):
         return None
-    lines = body.split(newline)
-    if crlf and not body.count(b"\r") == body.count(b"\n") == len(lines) - 1:
-        return None  # a lone CR or LF inside a line
     named = body.startswith(b"event: ")
-    per_event = 3 if named else 2
-    events, rest = divmod(len(lines) - 1, per_event)
-    if rest or not events:
+    if not named and not body.startswith(b"data: {"):
         return None
-    # Every line accounted for: [event: …,] data: …, blank; in that order, for every event.
-    if named:
-        if not all(map(bytes.startswith, lines[0 : 3 * events : 3], repeat(b"event: "))):
-            return None
-        data = lines[1::3]
-    else:
-        data = lines[0::2][:events]
-    if b"".join(lines[per_event - 1 :: per_event]) or not all(map(bytes.startswith, data, repeat(b"data: "))):
-        return None
-    array = b"[" + b",".join([line[6:] for line in data]) + b"]"
+    # The leading `}` and blank line make the first event's start a boundary like the others.
+    text, events = _BOUNDARIES[newline, named].subn(b"\n", end + body)
+    size = len(text) - len(end) + 1  # up to the last `}`
+    if not events or not text.startswith(b"}\n{") or text.count(b"\n", 0, size) != events:
+        return None  # a line break that is not an event boundary: a comment, `id:`, a second `data:`…
+    if newline == b"\r\n" and text.find(b"\r", 0, size) != -1:
+        return None  # a lone CR: SSE ends a line there, JSON would not
     times: list[Any]
     if reads:
         # Each event arrived with the read that completed its blank line (a separator split
         # across two reads belongs to the second). With CRLF the blank line ends at its CR, as
         # a lone CR ends a line: `\r\n\r` completes the event, the last LF may come later.
-        complete = blank[:3]
+        complete = (newline * 2)[:3]
         times = []
         previous = 0
         overlap = len(complete) - 1
-        for t_ms, end in reads:
-            times += [t_ms] * body.count(complete, max(previous - overlap, 0), end)
-            previous = end
+        for t_ms, end_at in reads:
+            times += [t_ms] * body.count(complete, max(previous - overlap, 0), end_at)
+            previous = end_at
         if len(times) > events:
             return None
         times += [None] * (events - len(times))  # bytes past the last recorded read
     else:
         times = [None] * events
-    return WholeBody(array, events, named, times)
+    return WholeBody(memoryview(text)[2:size], events, times)
 
 
 def whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> list[Payload] | None:
-    """The events of the dominant stream shapes (`whole_array`) parsed in one orjson call,
-    or None: the general decoder takes over."""
-    whole = whole_array(body, reads)
+    """The events of the dominant stream shapes (`whole_lines`) parsed in one call, or
+    None: the general decoder takes over."""
+    whole = whole_lines(body, reads)
     if whole is None:
         return None
     try:
-        payloads = orjson.loads(whole.array)
-    except orjson.JSONDecodeError:
+        payloads = _decode_any_lines(whole.lines)
+    except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
         return None
     if len(payloads) != whole.events:
         return None
-    if whole.named and not all(type(p) is dict and "type" in p for p in payloads):
-        return None  # an event named only by its `event:` line: the general decoder keeps the name
+    if body.startswith(b"event: ") and not all(type(p) is dict and p.get("type") for p in payloads):
+        return None  # an event typed only by its `event:` line: the general decoder reads the name
     return list(zip(whole.times, [None] * whole.events, payloads, strict=True))
 
 

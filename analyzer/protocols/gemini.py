@@ -22,6 +22,10 @@ API reference and what the servers send:
 Onto the chat shape: text is the content, thought text the reasoning, function calls the
 tool calls (arguments as a JSON string), code execution parts provider extras.
 
+A stream of the common shape is decoded typed in one call and folded by attribute (the
+fast path); the rules are the same, applied by the same code wherever a part is not a
+plain piece of text.
+
 Reference: https://ai.google.dev/api/generate-content
 """
 
@@ -29,14 +33,18 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import copy
 import itertools
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 import orjson
+from msgspec import UNSET, UnsetType
 
-from analyzer.model import Choice, Exchange, Part, Reconstruction
+from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk
+from analyzer.protocols import events
 from analyzer.protocols.events import (
     Marks,
     add_chunk,
@@ -49,10 +57,14 @@ from analyzer.protocols.events import (
     json_text,
     stream_payloads,
     tool_call,
+    whole_lines,
 )
 from analyzer.usage import normalise as normalise_usage
 
 PROTOCOL = "gemini"
+# How far past an argument list's end a `partialArgs` path may reach (the gap is filled with
+# nulls); an index further out is not followed.
+MAX_GAP = 1024
 FINISH_REASONS = {
     "STOP": "stop",
     "MAX_TOKENS": "length",
@@ -64,6 +76,130 @@ FINISH_REASONS = {
     "IMAGE_SAFETY": "content_filter",
     "LANGUAGE": "content_filter",
 }
+
+
+# The fast path decodes a whole stream typed, in one call: the wire's own names, every field
+# optional and UNSET when absent, so that `msgspec.to_builtins` gives back each payload as
+# sent (`rec.chunks` holds the typed responses). The common fields first; a stream with
+# any other field Google documents takes a second decode into the `Full…` types; anything
+# else (an unknown field, a value of another type, null) fails both, and the stream takes
+# the general path, as dicts. Reference: https://ai.google.dev/api/generate-content and, for
+# Vertex AI's streamed arguments, `google.cloud.aiplatform.v1.FunctionCall`.
+class _Wire(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    pass
+
+
+class PartialArg(_Wire):
+    jsonPath: str | UnsetType = UNSET
+    stringValue: str | UnsetType = UNSET
+    numberValue: int | float | UnsetType = UNSET
+    boolValue: bool | UnsetType = UNSET
+    nullValue: str | UnsetType = UNSET
+    willContinue: bool | UnsetType = UNSET
+
+
+class FunctionCall(_Wire):
+    id: str | UnsetType = UNSET
+    name: str | UnsetType = UNSET
+    args: dict[str, Any] | UnsetType = UNSET
+    partialArgs: list[PartialArg] | UnsetType = UNSET
+    willContinue: bool | UnsetType = UNSET
+
+
+class ContentPart(_Wire):
+    text: str | UnsetType = UNSET
+    thought: bool | UnsetType = UNSET
+    thoughtSignature: str | UnsetType = UNSET
+    functionCall: FunctionCall | UnsetType = UNSET
+
+
+class Content(_Wire):
+    parts: list[ContentPart] | UnsetType = UNSET
+    # The two roles there are: decoded as the one string object each, not a new one per response.
+    role: Literal["model", "user"] | UnsetType = UNSET
+
+
+class Candidate(_Wire):
+    content: Content | UnsetType = UNSET
+    finishReason: str | UnsetType = UNSET
+    index: int | UnsetType = UNSET
+
+
+class ModalityTokenCount(_Wire):
+    # The Modality enum's values (a new one takes the `Full…` types, whose usage is a dict).
+    modality: Literal["TEXT", "IMAGE", "VIDEO", "AUDIO", "DOCUMENT", "MODALITY_UNSPECIFIED"] | UnsetType = UNSET
+    tokenCount: int | UnsetType = UNSET
+
+
+class UsageMetadata(_Wire):
+    promptTokenCount: int | UnsetType = UNSET
+    candidatesTokenCount: int | UnsetType = UNSET
+    totalTokenCount: int | UnsetType = UNSET
+    cachedContentTokenCount: int | UnsetType = UNSET
+    trafficType: str | UnsetType = UNSET
+    promptTokensDetails: list[ModalityTokenCount] | UnsetType = UNSET
+    cacheTokensDetails: list[ModalityTokenCount] | UnsetType = UNSET
+    candidatesTokensDetails: list[ModalityTokenCount] | UnsetType = UNSET
+    toolUsePromptTokenCount: int | UnsetType = UNSET
+    toolUsePromptTokensDetails: list[ModalityTokenCount] | UnsetType = UNSET
+    thoughtsTokenCount: int | UnsetType = UNSET
+
+
+class GenerateContentResponse(_Wire):
+    candidates: list[Candidate] | UnsetType = UNSET
+    usageMetadata: UsageMetadata | UnsetType = UNSET
+    modelVersion: str | UnsetType = UNSET
+    createTime: str | UnsetType = UNSET
+    responseId: str | UnsetType = UNSET
+
+
+class FullContentPart(ContentPart):
+    """A part of any kind: the fold takes each as a dict."""
+
+    inlineData: dict[str, Any] | UnsetType = UNSET
+    fileData: dict[str, Any] | UnsetType = UNSET
+    functionResponse: dict[str, Any] | UnsetType = UNSET
+    executableCode: dict[str, Any] | UnsetType = UNSET
+    codeExecutionResult: dict[str, Any] | UnsetType = UNSET
+    toolCall: dict[str, Any] | UnsetType = UNSET
+    toolResponse: dict[str, Any] | UnsetType = UNSET
+    videoMetadata: dict[str, Any] | UnsetType = UNSET
+    mediaResolution: dict[str, Any] | UnsetType = UNSET
+    partMetadata: dict[str, Any] | UnsetType = UNSET
+
+
+class FullContent(Content):
+    parts: list[FullContentPart] | UnsetType = UNSET
+    role: str | UnsetType = UNSET
+
+
+class FullCandidate(Candidate):
+    content: FullContent | UnsetType = UNSET
+    finishMessage: str | UnsetType = UNSET
+    safetyRatings: list[dict[str, Any]] | UnsetType = UNSET
+    citationMetadata: dict[str, Any] | UnsetType = UNSET
+    tokenCount: int | UnsetType = UNSET
+    groundingAttributions: list[dict[str, Any]] | UnsetType = UNSET
+    groundingMetadata: dict[str, Any] | UnsetType = UNSET
+    avgLogprobs: int | float | UnsetType = UNSET
+    logprobsResult: dict[str, Any] | UnsetType = UNSET
+    urlContextMetadata: dict[str, Any] | UnsetType = UNSET
+
+
+class FullGenerateContentResponse(GenerateContentResponse):
+    candidates: list[FullCandidate] | UnsetType = UNSET
+    # Any usage figures: the fold keeps the latest object whole.
+    usageMetadata: dict[str, Any] | UnsetType = UNSET
+    promptFeedback: dict[str, Any] | UnsetType = UNSET
+    modelStatus: dict[str, Any] | UnsetType = UNSET
+
+
+_decode_common = msgspec.json.Decoder(GenerateContentResponse).decode_lines
+_decode_full = msgspec.json.Decoder(FullGenerateContentResponse).decode_lines
+# The candidate fields the fold keeps the latest value of, beyond the common finishReason.
+_MORE_CANDIDATE_FIELDS = tuple(
+    name for name in FullCandidate.__struct_fields__ if name not in Candidate.__struct_fields__
+)
 
 
 class _Candidate:
@@ -78,37 +214,29 @@ class _Candidate:
         self.fields: dict[str, Any] = {}
         self.open_call: dict[str, Any] | None = None  # a Vertex functionCall whose arguments still stream
 
+    def joinable(self, thought: bool) -> list[str] | None:
+        """The pieces of the last part when a piece of text of this kind (thought or not) extends
+        it: a text part of the same kind not yet closed by a signature."""
+        pieces = self.pieces[-1] if self.pieces else None
+        if pieces is None:
+            return None
+        last = self.parts[-1]
+        return pieces if bool(last.get("thought")) == thought and "thoughtSignature" not in last else None
+
     def add_part(self, part: dict[str, Any]) -> tuple[bool, bool]:
         """Fold one part in; returns (generated something, was it answer text)."""
-        if len(part) == 1 and "text" in part:  # the common case: a piece of answer text
-            text = part["text"]
-            if not isinstance(text, str):
-                text = ""
-            pieces = self.pieces[-1] if self.pieces else None
-            if pieces is not None and not (last := self.parts[-1]).get("thought") and "thoughtSignature" not in last:
-                pieces.append(text)
-            elif text:
-                self.parts.append({"text": ""})
-                self.pieces.append([text])
-            return bool(text), bool(text)
         signature = part.get("thoughtSignature")
         if "text" in part and len(part) - ("thought" in part) - (signature is not None) == 1:
-            text = as_text(part.get("text"))
+            text = as_text(part["text"])
             thought = bool(part.get("thought"))
-            last = self.parts[-1] if self.parts else None
-            joinable = (
-                last is not None
-                and self.pieces[-1] is not None
-                and bool(last.get("thought")) == thought
-                and "thoughtSignature" not in last
-            )
-            if not text and signature is not None and last is not None and "thoughtSignature" not in last:
-                last["thoughtSignature"] = signature  # a signature alone closes the part before it
+            if not text and signature is not None and self.parts and "thoughtSignature" not in self.parts[-1]:
+                self.parts[-1]["thoughtSignature"] = signature  # a signature alone closes the part before it
                 return False, False
-            if joinable:
-                self.pieces[-1].append(text)  # type: ignore[union-attr]
+            pieces = self.joinable(thought)
+            if pieces is not None:
+                pieces.append(text)
                 if signature is not None:
-                    last["thoughtSignature"] = signature  # type: ignore[index]
+                    self.parts[-1]["thoughtSignature"] = signature
             elif text or signature is not None:
                 self.parts.append(dict(part, text=""))
                 self.pieces.append([text])
@@ -135,7 +263,8 @@ class _Candidate:
         own = dict(call)
         own.pop("partialArgs", None)
         if streamed:
-            own.setdefault("args", {})
+            # Its own copy of any arguments sent whole: the pieces to come must not change the payload.
+            own["args"] = copy.deepcopy(own["args"]) if "args" in own else {}
             for piece in call.get("partialArgs") or ():
                 if isinstance(piece, dict):
                     _set_path(own["args"], piece)
@@ -161,7 +290,7 @@ def _set_path(args: dict[str, Any], piece: dict[str, Any]) -> None:
     target: Any = args
     for step, following in itertools.pairwise(steps):
         empty: Any = [] if isinstance(following, int) else {}
-        if isinstance(step, int) and isinstance(target, list):
+        if isinstance(step, int) and isinstance(target, list) and step < len(target) + MAX_GAP:
             while len(target) <= step:
                 target.append(None)
             if target[step] is None:
@@ -183,6 +312,8 @@ def _set_path(args: dict[str, Any], piece: dict[str, Any]) -> None:
     else:
         return
     if isinstance(last, int) and isinstance(target, list):
+        if last >= len(target) + MAX_GAP:
+            return  # an index far past the end (a corrupt or hostile path): not followed
         while len(target) <= last:
             target.append(None)
         target[last] = target[last] + value if isinstance(value, str) and isinstance(target[last], str) else value
@@ -260,13 +391,97 @@ class _Fold:
         response.update(self.fields)
         return response
 
+    def add_typed(self, responses: list[GenerateContentResponse]) -> None:
+        """The fast path's fold: a whole stream's typed responses (one at least), read by
+        attribute. A piece of text that extends the open text part goes straight onto its
+        pieces; every other part goes through `_Candidate.add_part` as a dict, so the merge
+        rules live in one place."""
+        marks, candidates = self.marks, self.candidates
+        to_builtins, unset = msgspec.to_builtins, UNSET
+        # The candidate the last response spoke of, by its `index` as sent; the pieces of its
+        # open text part and their kind (None: ask `joinable`).
+        state: Any = None
+        state_index: Any = None
+        open_pieces: list[str] | None = None
+        open_thought = False
+        last_piece = None  # the last response whose text extended an open part
+        # The `Full…` types' parts may carry fields besides text: each goes through `add_part`.
+        full = responses[0].__class__ is FullGenerateContentResponse
+        for seq, response in enumerate(responses):
+            for candidate in response.candidates or ():
+                index = candidate.index
+                if index is not state_index:
+                    state_index, open_pieces = index, None
+                    index = 0 if index is unset else index
+                    state = candidates.get(index)
+                    if state is None:
+                        state = candidates[index] = _Candidate(index)
+                content = candidate.content
+                if content is not unset:
+                    role = content.role
+                    if role:
+                        state.role = role
+                    for part in content.parts or ():
+                        text = part.text
+                        if (
+                            not full
+                            and text is not unset
+                            and part.thoughtSignature is unset
+                            and part.functionCall is unset
+                        ):
+                            thought = part.thought is True
+                            if open_pieces is None or thought is not open_thought:
+                                open_pieces, open_thought = state.joinable(thought), thought
+                            if open_pieces is not None:
+                                # The part was started by text of this kind: the marks have it.
+                                open_pieces.append(text)
+                                if text:
+                                    last_piece = seq
+                                continue
+                        generated, answer = state.add_part(to_builtins(part))
+                        open_pieces = None
+                        if generated:
+                            marks.token(seq, answer)
+                if candidate.finishReason is not unset:
+                    state.fields["finishReason"] = candidate.finishReason
+                if full:
+                    for name in _MORE_CANDIDATE_FIELDS:
+                        value = getattr(candidate, name)
+                        if value is not unset:
+                            state.fields[name] = value
+        if last_piece is not None and (marks.last_token is None or last_piece > marks.last_token):
+            marks.last_token = last_piece
+        for name in responses[0].__struct_fields__:
+            value = _latest(responses, name) if name != "candidates" else unset
+            if name == "usageMetadata" and value is not unset:
+                self.usage = to_builtins(value)
+            elif value is not unset:
+                self.fields[name] = value
+
     @property
     def finished(self) -> bool:
         return bool(self.candidates) and all("finishReason" in c.fields for c in self.candidates.values())
 
 
+def _latest(responses: list[GenerateContentResponse], name: str) -> Any:
+    """The last value the responses gave field `name` (UNSET if none did): the general fold's
+    "the latest value wins", found from the end, where the envelope's fields usually are."""
+    for response in reversed(responses):
+        value = getattr(response, name)
+        if value is not UNSET:
+            return value
+    return UNSET
+
+
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
     """`alt=sse`: one response per event."""
+    typed = _typed_responses(exchange)
+    if typed is not None:
+        times, responses = typed
+        rec.chunks = list(map(StreamChunk, range(len(responses)), times, responses))
+        fold = _Fold(rec)
+        fold.add_typed(responses)
+        return _finish(exchange, rec, fold)
     fold = _Fold(rec)
     for t_ms, _, payload in stream_payloads(exchange, rec):
         seq = add_chunk(rec, t_ms, payload)
@@ -275,6 +490,22 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
         except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
             rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
     return _finish(exchange, rec, fold)
+
+
+def _typed_responses(exchange: Exchange) -> tuple[list[Any], list[GenerateContentResponse]] | None:
+    """The stream's responses decoded typed in one call, with their arrival times, when the
+    body has the common shape (`whole_lines`) and holds only fields the types know; else None."""
+    response = exchange.response
+    whole = whole_lines(response.body, response.chunks) if response is not None and events.WHOLE_STREAM else None
+    if whole is None:
+        return None
+    for decode in (_decode_common, _decode_full):
+        try:
+            responses = decode(whole.lines)
+        except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, JSON nested too deep
+            continue
+        return (whole.times, responses) if len(responses) == whole.events else None
+    return None
 
 
 def reconstruct_array(exchange: Exchange, rec: Reconstruction) -> Reconstruction:

@@ -17,7 +17,17 @@ from typing import Any
 import msgspec
 import orjson
 
-from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, ToolCall, Usage, created_unit_ms
+from analyzer.model import (
+    Choice,
+    Exchange,
+    Part,
+    Reconstruction,
+    StreamChunk,
+    ToolCall,
+    Usage,
+    created_unit_ms,
+    dumps_exact,
+)
 from analyzer.protocols.events import error_text, preview
 from analyzer.sse import Event, decode, lenient_events
 from analyzer.usage import normalise as normalise_usage
@@ -643,7 +653,7 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
         data = event.data
         try:
             chunk = decode_lean(data)
-        except msgspec.MsgspecError:
+        except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
             pass
         else:
             if not rec.done and event.event is None:  # the hot path
@@ -661,7 +671,7 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
             if rec.done:
                 raise msgspec.DecodeError  # after [DONE]: kept as a plain payload
             chunk = _decode_full(data)
-        except msgspec.MsgspecError:
+        except (ValueError, RecursionError):
             # A plain parse only when the typed ones did not do: after [DONE], odd shapes, not JSON.
             try:
                 obj = orjson.loads(data)
@@ -722,15 +732,15 @@ def chunk_parts(chunk: StreamChunk) -> list[Part]:
             if delta.refusal:
                 parts.append(Part(index, "refusal", delta.refusal))
             if delta.annotations:
-                parts.append(Part(index, "extra", orjson.dumps(delta.annotations).decode()))
+                parts.append(Part(index, "extra", dumps_exact(delta.annotations)))
         elif choice.text:
             parts.append(Part(index, "content", choice.text))
     if payload.usage is not None:
-        parts.append(Part(None, "usage", orjson.dumps(payload.usage).decode()))
+        parts.append(Part(None, "usage", dumps_exact(payload.usage)))
     if chunk.extras:
-        parts.append(Part(None, "extra", orjson.dumps(chunk.extras).decode()))
+        parts.append(Part(None, "extra", dumps_exact(chunk.extras)))
     if payload.error is not None:
-        parts.append(Part(None, "error", orjson.dumps(payload.error).decode()))
+        parts.append(Part(None, "error", dumps_exact(payload.error)))
     return parts
 
 
@@ -750,9 +760,12 @@ def _detail_text(detail: Any) -> str:
 
 # Tests switch this off to hold the whole-stream path to the general decoder's results.
 WHOLE_STREAM = True
-_SEPARATOR = b"\n\ndata: "
+# One event's end and the next one's start, and what it becomes: the same length (a copy
+# without resizing), the braces kept, a CR between them (JSON whitespace that no raw body
+# on this path holds, so it cannot be taken for anything else).
+_BOUNDARY = b"}\n\ndata: {"
+_BOUNDARY_PADDED = b"}\r" + b" " * (len(_BOUNDARY) - 3) + b"{"
 _DONE_END = b"\n\ndata: [DONE]\n\n"
-_NEWLINE_PADDED = b"\n" + b" " * (len(_SEPARATOR) - 1)  # whitespace between JSON lines is allowed
 
 
 def _whole_stream(
@@ -760,24 +773,36 @@ def _whole_stream(
 ) -> tuple[list[LeanChunk] | list[Chunk], bool, list[Any]] | None:
     """Decode every event of the dominant stream shape in one typed call, or None.
 
-    The shape: LF line ends, every event a single `data: <json>` line ending in a blank
-    line, optionally `data: [DONE]` last. A JSON text cannot hold a raw newline, so each
-    `\\n\\ndata: ` is an event boundary, and one replace turns the body into JSON lines. Anything else (comments, CR, `event:` lines, multi-line data, bad JSON, an
-    unknown field) fails the decode and the general decoder takes over.
+    The shape: LF line ends, every event a single `data: {…}` line ending in a blank line,
+    optionally `data: [DONE]` last. One replace turns each boundary between events into `}`
+    CR `{`; then, with no line break left before the end, every payload stands between two
+    boundaries and `decode_lines` reads them as whitespace-separated values. No value can
+    run across a boundary (after a whole value, inside an open one, only `,` or a closing
+    bracket could follow, not `{`; and no string holds a raw CR), so as many values as
+    events is one value per event. Anything else (comments, a lone CR, `event:` lines,
+    multi-line data, two values in one event, bad JSON, an unknown field) leaves the
+    general decoder to it.
     """
-    if not body.startswith(b"data: {") or not body.endswith(b"\n\n"):
+    if not body.startswith(b"data: {") or b"\r" in body:
         return None
     done = body.endswith(_DONE_END)
-    # One JSON document per line; a replacement of the same length is a copy without resizing.
-    lines = body.replace(_SEPARATOR, _NEWLINE_PADDED)
-    view = memoryview(lines)[6 : len(lines) - (len(_DONE_END) if done else 2)]
+    end = len(body) - (len(_DONE_END) if done else 2)  # just past the last payload's `}`
+    if body[end - 1 : end + 2] != b"}\n\n":
+        return None
+    events = body.count(_BOUNDARY) + 1
+    text = body.replace(_BOUNDARY, _BOUNDARY_PADDED)
+    if text.find(b"\n", 0, end) != -1:
+        return None  # a line break that is not an event boundary
+    view = memoryview(text)[6:end]
     try:
         decoded = _decode_lean_lines(view)
-    except msgspec.MsgspecError:
+    except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
         try:  # tool calls, logprobs, refusals: the full structs, still in one call
             decoded = _decode_full_lines(view)
-        except msgspec.MsgspecError:
+        except (ValueError, RecursionError):
             return None
+    if len(decoded) != events:
+        return None
     if not reads:
         return decoded, done, [None] * len(decoded)
     # Each event arrived with the read that completed its blank line: count them per read

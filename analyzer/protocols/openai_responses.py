@@ -21,11 +21,12 @@ Reference: https://platform.openai.com/docs/api-reference/responses-streaming
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
-import orjson
+import msgspec
 
-from analyzer.model import Choice, Exchange, Part, Reconstruction
+from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, dumps_exact
+from analyzer.protocols import events
 from analyzer.protocols.events import (
     Marks,
     add_chunk,
@@ -36,23 +37,27 @@ from analyzer.protocols.events import (
     json_text,
     stream_payloads,
     tool_call,
+    whole_lines,
 )
 from analyzer.usage import normalise as normalise_usage
 
 PROTOCOL = "openai_responses"
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
+# How far past the parts it has an event may address a part never announced (room is made
+# for it); an index further out (a corrupt or hostile stream's 10**18) is not followed.
+MAX_GAP = 1024
 INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
-# Delta events: (the item field or the content part field they extend, whether the text is answer text).
-_CONTENT_DELTAS = {
-    "response.output_text.delta": ("text", True),
-    "response.refusal.delta": ("refusal", True),
-    "response.reasoning_text.delta": ("text", False),
-}
-_ITEM_DELTAS = {
-    "response.function_call_arguments.delta": "arguments",
-    "response.custom_tool_call_input.delta": "input",
-    "response.mcp_call_arguments.delta": "arguments",
-    "response.code_interpreter_call_code.delta": "code",
+# Delta events: where their text goes (a content part's field, a reasoning summary part's
+# text, or an output item's own field) and whether it is answer text.
+_DELTAS = {
+    "response.output_text.delta": ("content", "text", True),
+    "response.refusal.delta": ("content", "refusal", True),
+    "response.reasoning_text.delta": ("content", "text", False),
+    "response.reasoning_summary_text.delta": ("summary", "text", False),
+    "response.function_call_arguments.delta": (None, "arguments", False),
+    "response.custom_tool_call_input.delta": (None, "input", False),
+    "response.mcp_call_arguments.delta": (None, "arguments", False),
+    "response.code_interpreter_call_code.delta": (None, "code", False),
 }
 # Events that carry nothing the snapshot needs (statuses, or a value the deltas gave already).
 _QUIET = frozenset(
@@ -65,6 +70,118 @@ _QUIET = frozenset(
         "response.code_interpreter_call_code.done",
     }
 )
+
+
+# The common events, decoded typed in one call per stream (the fast path). Every field is
+# optional and of any type, so `msgspec.to_builtins` gives each event back as it came (the
+# fold checks types, as it does on dicts); an event or field not listed fails the decode
+# and the stream takes the general path, as dicts.
+class _Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, gc=False):
+    pass
+
+
+UNSET: Any = msgspec.UNSET
+
+
+class TextDelta(_Event, tag="response.output_text.delta"):
+    sequence_number: Any = UNSET
+    item_id: Any = UNSET
+    output_index: Any = UNSET
+    content_index: Any = UNSET
+    delta: Any = UNSET
+    logprobs: Any = UNSET
+    obfuscation: Any = UNSET
+
+
+class SummaryDelta(_Event, tag="response.reasoning_summary_text.delta"):
+    sequence_number: Any = UNSET
+    item_id: Any = UNSET
+    output_index: Any = UNSET
+    summary_index: Any = UNSET
+    delta: Any = UNSET
+    obfuscation: Any = UNSET
+
+
+class ArgumentsDelta(_Event, tag="response.function_call_arguments.delta"):
+    sequence_number: Any = UNSET
+    item_id: Any = UNSET
+    output_index: Any = UNSET
+    delta: Any = UNSET
+    obfuscation: Any = UNSET
+
+
+def _event(tag: str, *fields: str) -> Any:
+    """A typed event (for the rarer ones, which the fold reads as dicts) with these fields
+    besides `type` and `sequence_number`."""
+    name = "".join(word.title() for word in tag.replace("_", ".").split(".")[1:])
+    return msgspec.defstruct(
+        name, [(field, Any, UNSET) for field in ("sequence_number", *fields)], bases=(_Event,), tag=tag
+    )
+
+
+_OF_PART = ("item_id", "output_index", "content_index")
+_OF_SUMMARY = ("item_id", "output_index", "summary_index")
+# The rarer events by type: the fold reads them as dicts.
+_OTHERS = {
+    tag: _event(tag, *fields)
+    for tag, fields in {
+        "response.created": ("response",),
+        "response.in_progress": ("response",),
+        "response.completed": ("response",),
+        "response.incomplete": ("response",),
+        "response.failed": ("response",),
+        "response.output_item.added": ("output_index", "item"),
+        "response.output_item.done": ("output_index", "item"),
+        "response.content_part.added": (*_OF_PART, "part"),
+        "response.content_part.done": (*_OF_PART, "part"),
+        "response.output_text.done": (*_OF_PART, "text", "logprobs"),
+        "response.reasoning_summary_part.added": (*_OF_SUMMARY, "part"),
+        "response.reasoning_summary_part.done": (*_OF_SUMMARY, "part"),
+        "response.reasoning_summary_text.done": (*_OF_SUMMARY, "text"),
+        "response.function_call_arguments.done": ("item_id", "output_index", "name", "arguments"),
+        "response.output_text.annotation.added": (*_OF_PART, "annotation_index", "annotation"),
+    }.items()
+}
+_decode_typed = msgspec.json.Decoder(Union[(TextDelta, SummaryDelta, ArgumentsDelta, *_OTHERS.values())]).decode_lines
+# The delta events the fast path folds a run at a time, and the field naming their part.
+_RUNS = {TextDelta: "content_index", SummaryDelta: "summary_index", ArgumentsDelta: None}
+# Events the fold has nothing to do with (`_QUIET`): skipped without making them dicts.
+_SKIPPED = frozenset(cls for tag, cls in _OTHERS.items() if tag in _QUIET)
+
+
+def _v(value: Any) -> Any:
+    """A typed event's field as the dict's `get` gives it: None where the event had none."""
+    return None if value is UNSET else value
+
+
+# The common other events, read in place rather than made dicts: what `_Fold.add` does with each.
+_STEPS = {
+    _OTHERS["response.created"]: lambda fold, e, seq: fold.created(_v(e.response)),
+    **{
+        _OTHERS[tag]: lambda fold, e, seq, tag=tag: fold.ended(tag, _v(e.response))  # type: ignore[misc]
+        for tag in TERMINAL
+    },
+    _OTHERS["response.output_item.added"]: lambda fold, e, seq: fold.item_added(_v(e.output_index), _v(e.item), seq),
+    _OTHERS["response.output_item.done"]: lambda fold, e, seq: fold.item_done(_v(e.output_index), _v(e.item)),
+    _OTHERS["response.content_part.added"]: lambda fold, e, seq: fold.part_added(
+        "response.content_part.added", "content", _v(e.output_index), _v(e.content_index), _v(e.part), seq
+    ),
+    _OTHERS["response.reasoning_summary_part.added"]: lambda fold, e, seq: fold.part_added(
+        "response.reasoning_summary_part.added", "summary", _v(e.output_index), _v(e.summary_index), _v(e.part), seq
+    ),
+    _OTHERS["response.output_text.done"]: lambda fold, e, seq: fold.part_done(
+        "response.output_text.done", "content", _v(e.output_index), _v(e.content_index), "text", _v(e.text), seq
+    ),
+    _OTHERS["response.reasoning_summary_text.done"]: lambda fold, e, seq: fold.part_done(
+        "response.reasoning_summary_text.done",
+        "summary",
+        _v(e.output_index),
+        _v(e.summary_index),
+        "text",
+        _v(e.text),
+        seq,
+    ),
+}
 
 
 class _Fold:
@@ -85,20 +202,22 @@ class _Fold:
         self.unknown: dict[str, int] = {}
         self.marks = Marks()
 
-    def item(self, payload: dict[str, Any], seq: int) -> dict[str, Any] | None:
-        index = payload.get("output_index")
-        item = self.items.get(index)  # type: ignore[arg-type]
+    def item(self, kind: Any, index: Any, seq: int) -> dict[str, Any] | None:
+        """Output item `index`, which event `seq` (of type `kind`) is about; None, with a
+        warning, when it was never added."""
+        item = self.items.get(index)
         if item is None:
-            self.rec.warn("item_order", f"event {seq + 1}: {payload.get('type')} for output {index!r}, never added")
+            self.rec.warn("item_order", f"event {seq + 1}: {kind} for output {index!r}, never added")
         return item
 
-    def part(self, payload: dict[str, Any], seq: int, field: str = "content") -> dict[str, Any] | None:
-        item = self.item(payload, seq)
+    def part(self, kind: Any, output: Any, index: Any, seq: int, field: str = "content") -> dict[str, Any] | None:
+        """Part `index` of output item `output`'s `field` (content, or a reasoning item's
+        summary), made when a delta comes for a part never announced."""
+        item = self.item(kind, output, seq)
         if item is None:
             return None
-        index = payload.get("summary_index" if field == "summary" else "content_index")
         parts = item.setdefault(field, [])
-        if not isinstance(index, int) or not isinstance(parts, list):
+        if not isinstance(index, int) or not isinstance(parts, list) or not 0 <= index < len(parts) + MAX_GAP:
             return None
         while len(parts) <= index:  # a delta for a part never announced: make room
             parts.append({"type": "summary_text" if field == "summary" else None, "text": ""})
@@ -108,87 +227,38 @@ class _Fold:
 
     def add(self, payload: dict[str, Any], seq: int) -> None:
         kind = payload.get("type")
-        if kind in _CONTENT_DELTAS:  # most events: a piece of a message's text
-            field, answer = _CONTENT_DELTAS[kind]
+        if kind in _DELTAS:  # most events: a piece of text
             delta = payload.get("delta")
             if type(delta) is str:
-                where = (payload.get("output_index"), "content", payload.get("content_index"), field)
-                part = self.extend(where, delta, payload, seq)
-                if part is not None and kind == "response.output_text.delta" and payload.get("logprobs"):
-                    part["logprobs"] = [*(part.get("logprobs") or []), *payload["logprobs"]]
-                if delta:
-                    self.marks.last_token = seq
-                    if self.marks.first_answer is None:
-                        self.marks.token(seq, answer)
-        elif kind == "response.reasoning_summary_text.delta":
-            delta = payload.get("delta")
-            if type(delta) is str:
-                where = (payload.get("output_index"), "summary", payload.get("summary_index"), "text")
-                self.extend(where, delta, payload, seq)
-                if delta:
-                    self.marks.token(seq, False)
-        elif kind in _ITEM_DELTAS:
-            delta = payload.get("delta")
-            if type(delta) is str:
-                self.extend((payload.get("output_index"), _ITEM_DELTAS[kind]), delta, payload, seq)
-                if delta:
-                    self.marks.token(seq, False)
+                self.deltas(kind, payload, [delta], seq)  # type: ignore[arg-type]
         elif kind == "response.output_item.added":
-            item, index = payload.get("item"), payload.get("output_index")
-            if isinstance(item, dict) and isinstance(index, int):
-                self.items[index] = _own(item)
-                if item.get("type") in ("function_call", "custom_tool_call"):
-                    self.marks.token(seq, False)  # a tool call starts: generated, not answer text
-                # (a server tool's call, like a web search, is the provider's doing, not generated text)
+            self.item_added(payload.get("output_index"), payload.get("item"), seq)
         elif kind == "response.output_item.done":
-            item, index = payload.get("item"), payload.get("output_index")
-            self.settle(output_index=index)
-            if isinstance(item, dict) and isinstance(index, int):
-                self.items[index] = _own(item)
+            self.item_done(payload.get("output_index"), payload.get("item"))
         elif kind == "response.content_part.added":
-            self.settle(output_index=payload.get("output_index"))  # these replace what the deltas built
-            part = self.part(payload, seq)
-            if part is not None and isinstance(payload.get("part"), dict):
-                part.clear()
-                part.update(payload["part"])
+            self.part_added(kind, "content", payload.get("output_index"), payload.get("content_index"), payload.get("part"), seq)  # fmt: skip
         elif kind == "response.reasoning_summary_part.added":
-            self.settle(output_index=payload.get("output_index"))  # these replace what the deltas built
-            part = self.part(payload, seq, "summary")
-            if part is not None and isinstance(payload.get("part"), dict):
-                part.clear()
-                part.update(payload["part"])
+            self.part_added(kind, "summary", payload.get("output_index"), payload.get("summary_index"), payload.get("part"), seq)  # fmt: skip
         elif kind in ("response.output_text.done", "response.reasoning_text.done", "response.refusal.done"):
-            self.settle(output_index=payload.get("output_index"))  # these replace what the deltas built
-            part = self.part(payload, seq)
             field = "refusal" if kind == "response.refusal.done" else "text"
-            if part is not None and isinstance(payload.get(field), str):
-                part[field] = payload[field]
+            self.part_done(kind, "content", payload.get("output_index"), payload.get("content_index"), field, payload.get(field), seq)  # fmt: skip
         elif kind == "response.reasoning_summary_text.done":
-            self.settle(output_index=payload.get("output_index"))  # these replace what the deltas built
-            part = self.part(payload, seq, "summary")
-            if part is not None and isinstance(payload.get("text"), str):
-                part["text"] = payload["text"]
+            self.part_done(kind, "summary", payload.get("output_index"), payload.get("summary_index"), "text", payload.get("text"), seq)  # fmt: skip
         elif kind in ("response.function_call_arguments.done", "response.custom_tool_call_input.done"):
-            self.settle(output_index=payload.get("output_index"))  # these replace what the deltas built
-            item = self.item(payload, seq)
+            index = payload.get("output_index")
+            self.settle(output_index=index)  # these replace what the deltas built
+            item = self.item(kind, index, seq)
             field = "arguments" if kind == "response.function_call_arguments.done" else "input"
             if item is not None and isinstance(payload.get(field), str):
                 item[field] = payload[field]
         elif kind == "response.output_text.annotation.added":
-            part = self.part(payload, seq)
+            part = self.part(kind, payload.get("output_index"), payload.get("content_index"), seq)
             if part is not None and payload.get("annotation") is not None:
                 part["annotations"] = [*(part.get("annotations") or []), payload["annotation"]]
         elif kind == "response.created":
-            if self.response is not None:
-                self.earlier.append(self.native())
-                self.items, self.streamed, self.live, self.terminal, self.terminal_type = {}, {}, {}, None, None
-            self.response = dict(payload.get("response") or {})
+            self.created(payload.get("response"))
         elif kind in TERMINAL:
-            self.terminal = payload.get("response") if isinstance(payload.get("response"), dict) else {}
-            self.terminal_type = kind
-            self.rec.done = True
-            if kind == "response.failed" and self.terminal.get("error"):
-                self.rec.error = self.terminal["error"]
+            self.ended(kind, payload.get("response"))
         elif kind == "error":
             # Documented with code and message on the event itself; some servers nest them in `error`.
             nested = payload.get("error")
@@ -200,26 +270,101 @@ class _Fold:
         elif kind not in _QUIET and not str(kind).endswith((".in_progress", ".searching", ".completed", ".done")):
             self.unknown[str(kind)] = self.unknown.get(str(kind), 0) + 1
 
-    def extend(self, where: tuple[Any, ...], delta: str, payload: dict[str, Any], seq: int) -> dict[str, Any] | None:
-        """Add one delta's text at `where`: kept as pieces, joined into the item or part only
+    def item_added(self, index: Any, item: Any, seq: int) -> None:
+        """`response.output_item.added`: a new output item (message, reasoning, tool call…)."""
+        if isinstance(item, dict) and isinstance(index, int):
+            self.items[index] = _own(item)
+            if item.get("type") in ("function_call", "custom_tool_call"):
+                self.marks.token(seq, False)  # a tool call starts: generated, not answer text
+            # (a server tool's call, like a web search, is the provider's doing, not generated text)
+
+    def item_done(self, index: Any, item: Any) -> None:
+        """`response.output_item.done`: the whole item, which replaces what the deltas built."""
+        self.settle(output_index=index)
+        if isinstance(item, dict) and isinstance(index, int):
+            self.items[index] = _own(item)
+
+    def part_added(self, kind: str, field: str, output: Any, index: Any, part: Any, seq: int) -> None:
+        """A content part or a reasoning summary part (`field`) announced, with its first value."""
+        self.settle(output_index=output)  # it replaces what the deltas built
+        target = self.part(kind, output, index, seq, field)
+        if target is not None and isinstance(part, dict):
+            target.clear()
+            target.update(part)
+
+    def part_done(self, kind: str, field: str, output: Any, index: Any, name: str, value: Any, seq: int) -> None:
+        """A part's whole text (`name`: text or refusal), which replaces what the deltas built."""
+        self.settle(output_index=output)
+        target = self.part(kind, output, index, seq, field)
+        if target is not None and isinstance(value, str):
+            target[name] = value
+
+    def created(self, response: Any) -> None:
+        """`response.created`: the response with its output still empty (a second one starts over)."""
+        if self.response is not None:
+            self.earlier.append(self.native())
+            self.items, self.streamed, self.live, self.terminal, self.terminal_type = {}, {}, {}, None, None
+        self.response = dict(response or {})
+
+    def ended(self, kind: str, response: Any) -> None:
+        """A terminal event (`kind`): the whole response as the provider has it."""
+        self.terminal = response if isinstance(response, dict) else {}
+        self.terminal_type = kind
+        self.rec.done = True
+        if kind == "response.failed" and self.terminal.get("error"):
+            self.rec.error = self.terminal["error"]
+
+    def deltas(self, kind: str, payload: dict[str, Any], pieces: list[str], seq: int) -> None:
+        """Delta events of type `kind` for one place, one after another from event `seq`:
+        `payload` is the first of them (the typed fast path hands over a run of deltas at once)."""
+        place, field, answer = _DELTAS[kind]
+        index = payload.get("output_index")
+        if place is None:
+            where: tuple[Any, ...] = (index, field)
+        else:
+            where = (index, place, payload.get("summary_index" if place == "summary" else "content_index"), field)
+        target = self.extend(where, pieces, kind, seq)
+        if target is not None and kind == "response.output_text.delta" and payload.get("logprobs"):
+            target["logprobs"] = [*(target.get("logprobs") or []), *payload["logprobs"]]  # one piece: see _fold_typed
+        # Timing marks, as if event by event: the first and the last delta that brought text.
+        if pieces[0] and pieces[-1]:
+            first, last = seq, seq + len(pieces) - 1
+        else:
+            found = [seq + offset for offset, piece in enumerate(pieces) if piece]
+            if not found:
+                return
+            first, last = found[0], found[-1]
+        marks = self.marks
+        if place != "content" or marks.first_answer is None:
+            marks.token(first, answer)
+        marks.last_token = last
+
+    def extend(self, where: tuple[Any, ...], pieces: list[str], kind: str, seq: int) -> dict[str, Any] | None:
+        """Add deltas' text at `where`: kept as pieces, joined into the item or part only
         when the snapshot is read (`settle`), so a long answer costs linear time."""
         live = self.live.get(where)
         if live is None:
-            if len(where) == 2:
-                target = self.item(payload, seq)
-            else:
-                target = self.part(payload, seq, "summary" if where[1] == "summary" else "content")
+            target = self.target(where, kind, seq)
             if target is None:
+                for later in range(seq + 1, seq + len(pieces)):  # each event is warned about, as one by one
+                    self.target(where, kind, later)
                 return None
             field = where[-1]
             live = self.live[where] = (target, field, target.get(field) or "", [])
-        live[3].append(delta)
+        live[3].extend(pieces)
         streamed = self.streamed.get(where)
         if streamed is None:
-            self.streamed[where] = [delta]
+            self.streamed[where] = list(pieces)
         else:
-            streamed.append(delta)
+            streamed.extend(pieces)
         return live[0]
+
+    def target(self, where: tuple[Any, ...], kind: str, seq: int) -> dict[str, Any] | None:
+        """The item (`where`: output index, field) or part (output index, content or summary,
+        part index, field) a delta extends; None, with a warning, when its item was never added."""
+        if len(where) == 2:
+            return self.item(kind, where[0], seq)
+        return self.part(kind, where[0], where[2], seq, where[1])
 
     def settle(self, *, output_index: Any = None) -> None:
         """Bring the items and parts up to date with the pieces added since (all, or those of one output)."""
@@ -289,6 +434,10 @@ def _texts(response: dict[str, Any]) -> tuple[str, str]:
 
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
     fold = _Fold(rec)
+    typed = _typed_events(exchange)
+    if typed is not None:
+        _fold_typed(fold, *typed)
+        return _finish(exchange, rec, fold)
     for t_ms, name, payload in stream_payloads(exchange, rec):
         if not isinstance(payload, dict):
             rec.warn("chunk_shape", f"event {len(rec.chunks) + 1}: a {type(payload).__name__}, not an object: ignored")
@@ -296,10 +445,90 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
         if payload.get("type") is None and name:
             payload["type"] = name
         seq = add_chunk(rec, t_ms, payload)
-        try:
-            fold.add(payload, seq)
-        except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
-            rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
+        _guarded(fold, seq, fold.add, payload, seq)
+    return _finish(exchange, rec, fold)
+
+
+def _guarded(fold: _Fold, seq: int, step: Any, *args: Any) -> None:
+    """One event's step of the fold; a field of an unexpected type is a warning, not an exception."""
+    try:
+        step(*args)
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
+        fold.rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
+
+
+def _typed_events(exchange: Exchange) -> tuple[list[Any], list[Any]] | None:
+    """The stream's events decoded typed in one call, with their arrival times, when the
+    body has the common shape and holds only the common events; else None."""
+    response = exchange.response
+    whole = whole_lines(response.body, response.chunks) if response is not None and events.WHOLE_STREAM else None
+    if whole is None:
+        return None
+    try:
+        decoded = _decode_typed(whole.lines)
+    except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
+        return None
+    if len(decoded) != whole.events:
+        return None
+    return decoded, whole.times
+
+
+def _fold_typed(fold: _Fold, decoded: list[Any], times: list[Any]) -> None:
+    """The typed events into the fold: each run of deltas for one place (the bulk of a
+    stream) handed over at once, the common other events read in place (`_STEPS`), the
+    rest as the dicts they were."""
+    rec = fold.rec
+    rec.chunks = list(map(StreamChunk, range(len(decoded)), times, decoded))
+    to_builtins = msgspec.to_builtins
+    run_kind: Any = None  # the run of deltas: their kind, first event, place and text pieces
+    first: Any = None
+    start = 0
+    output_index: Any = None
+    part_index: Any = None
+    pieces: list[str] = []
+    append = pieces.append
+    for seq, event in enumerate(decoded):
+        kind = event.__class__
+        if kind is run_kind and event.output_index == output_index:
+            delta = event.delta
+            if type(delta) is str and (
+                event.content_index == part_index and not event.logprobs
+                if kind is TextDelta
+                else kind is ArgumentsDelta or event.summary_index == part_index
+            ):
+                append(delta)
+                continue
+        if pieces:
+            _run(fold, decoded, first, pieces, start)
+            pieces = []
+            run_kind = None
+        if kind in _RUNS and type(event.delta) is str and not (kind is TextDelta and event.logprobs):
+            run_kind, first, start, output_index = kind, event, seq, event.output_index
+            part_index = None if kind is ArgumentsDelta else getattr(event, _RUNS[kind])  # type: ignore[arg-type]
+            pieces = [event.delta]
+            append = pieces.append
+            continue
+        step = _STEPS.get(kind)
+        if step is not None:
+            _guarded(fold, seq, step, fold, event, seq)
+        elif kind not in _SKIPPED:
+            _guarded(fold, seq, fold.add, to_builtins(event), seq)
+    if pieces:
+        _run(fold, decoded, first, pieces, start)
+
+
+def _run(fold: _Fold, decoded: list[Any], first: Any, pieces: list[str], seq: int) -> None:
+    """A run of deltas of one kind for one place, from event `seq` (`first`) on."""
+    payload = msgspec.to_builtins(first)
+    try:
+        fold.deltas(payload["type"], payload, pieces, seq)
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError):
+        # A field of an unexpected type (an unhashable index): event by event, each warned about.
+        for offset in range(len(pieces)):
+            _guarded(fold, seq + offset, fold.add, msgspec.to_builtins(decoded[seq + offset]), seq + offset)
+
+
+def _finish(exchange: Exchange, rec: Reconstruction, fold: _Fold) -> Reconstruction:
     if fold.earlier:
         rec.warn(
             "several_responses",
@@ -429,22 +658,22 @@ def chunk_parts(payload: Any) -> list[Part]:
         return [Part(0, "reasoning", delta)] if delta else []
     if kind == "response.refusal.delta":
         return [Part(0, "refusal", delta)] if delta else []
-    if kind in _ITEM_DELTAS:
+    if kind in _DELTAS and _DELTAS[kind][0] is None:  # an item's own field: tool call arguments, code
         return [Part(0, "tool_call", delta or "")]
     if kind == "response.output_item.added":
         item = payload.get("item") or {}
         if item.get("type") in ("function_call", "custom_tool_call"):
             return [Part(0, "tool_call", "")]
         if item.get("type") not in ("message", "reasoning"):
-            return [Part(0, "extra", orjson.dumps(item).decode())]
+            return [Part(0, "extra", dumps_exact(item))]
         return []
     if kind == "response.output_text.annotation.added":
-        return [Part(0, "extra", orjson.dumps(payload.get("annotation")).decode())]
+        return [Part(0, "extra", dumps_exact(payload.get("annotation")))]
     if kind in TERMINAL:
         response = payload.get("response") or {}
-        return [Part(None, "usage", orjson.dumps(response["usage"]).decode())] if response.get("usage") else []
+        return [Part(None, "usage", dumps_exact(response["usage"]))] if response.get("usage") else []
     if kind == "error":
-        return [Part(None, "error", orjson.dumps(payload.get("error", payload)).decode())]
+        return [Part(None, "error", dumps_exact(payload.get("error", payload)))]
     return []
 
 
