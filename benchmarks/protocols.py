@@ -93,7 +93,7 @@ from run import Row, best_of, json_payloads, table
 import analyzer
 from analyzer.model import Exchange, Reconstruction, Request, Response
 from analyzer.protocols import MODULES
-from analyzer.protocols.events import stream_payloads
+from analyzer.protocols.events import whole_lines
 from analyzer.sse import decode
 
 HERE = Path(__file__).resolve().parent
@@ -1015,10 +1015,13 @@ def stages(protocol: Protocol, streams: Sequence[Stream], repeats: int) -> dict[
         exchange.reconstruct()
         exchange._reconstruction = None  # not kept: done again next round, and no heap for gc to walk
 
-    fold = f"{module.__name__.rsplit('.', 1)[1]}.reconstruct_stream"
+    name = module.__name__.rsplit(".", 1)[1]
     steps = {
-        "events.stream_payloads (SSE events, orjson.loads of each)": each(lambda x: stream_payloads(x, fresh())),
-        f"+ the fold ({fold})": each(lambda x: module.reconstruct_stream(x, fresh())),
+        "events.whole_lines (the body cut into JSON lines)": each(
+            lambda x: whole_lines(x.response.body, x.response.chunks)  # type: ignore[union-attr]
+        ),
+        f"+ the typed decode ({name}._typed_events)": each(module._typed_events),
+        f"+ the fold ({name}.reconstruct_stream)": each(lambda x: module.reconstruct_stream(x, fresh())),
         "+ detect, metrics.timing (Exchange.reconstruct)": each(whole),
     }
     aside = {

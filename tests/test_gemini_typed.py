@@ -1,4 +1,4 @@
-"""Gemini's fast path (`gemini._typed_responses`, `_Fold.add_typed`): a whole `alt=sse`
+"""Gemini's fast path (`gemini._typed_events`, `_Fold.add_typed`): a whole `alt=sse`
 stream decoded typed in one call and folded by attribute gives exactly what the general
 path (the SSE decoder, a dict per event, `_Fold.add`) gives.
 

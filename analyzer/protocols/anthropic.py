@@ -19,6 +19,7 @@ Reference: https://docs.anthropic.com/en/docs/build-with-claude/streaming
 
 from __future__ import annotations
 
+from itertools import compress
 from typing import Any
 
 import msgspec
@@ -283,10 +284,13 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     if typed is not None:  # the fast path: the deltas' text straight from typed events
         kept, times = typed
         kinds = list(map(type, kept))
-        fold.pings = kinds.count(Ping)
-        for _ in range(fold.pings):  # pings are not chunks (usually one, after message_start)
+        fold.pings = kinds.count(Ping)  # pings are not chunks: usually one, after message_start
+        if fold.pings == 1:
             at = kinds.index(Ping)
             del kinds[at], kept[at], times[at]
+        elif fold.pings:
+            wanted = [kind is not Ping for kind in kinds]
+            kinds, kept, times = (list(compress(values, wanted)) for values in (kinds, kept, times))
         rec.chunks = list(map(StreamChunk, range(len(kept)), times, kept))
         text, to_builtins = fold.text, msgspec.to_builtins
         # The pieces list the last text or thinking delta went to: the next one for the same

@@ -475,9 +475,9 @@ def _latest(responses: list[GenerateContentResponse], name: str) -> Any:
 
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
     """`alt=sse`: one response per event."""
-    typed = _typed_responses(exchange)
+    typed = _typed_events(exchange)
     if typed is not None:
-        times, responses = typed
+        responses, times = typed
         rec.chunks = list(map(StreamChunk, range(len(responses)), times, responses))
         fold = _Fold(rec)
         fold.add_typed(responses)
@@ -492,7 +492,7 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     return _finish(exchange, rec, fold)
 
 
-def _typed_responses(exchange: Exchange) -> tuple[list[Any], list[GenerateContentResponse]] | None:
+def _typed_events(exchange: Exchange) -> tuple[list[GenerateContentResponse], list[Any]] | None:
     """The stream's responses decoded typed in one call, with their arrival times, when the
     body has the common shape (`whole_lines`) and holds only fields the types know; else None."""
     response = exchange.response
@@ -504,7 +504,7 @@ def _typed_responses(exchange: Exchange) -> tuple[list[Any], list[GenerateConten
             responses = decode(whole.lines)
         except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, JSON nested too deep
             continue
-        return (whole.times, responses) if len(responses) == whole.events else None
+        return (responses, whole.times) if len(responses) == whole.events else None
     return None
 
 
