@@ -394,10 +394,10 @@ def without_nulls(value: Any) -> Any:
 
 
 def plain(payload: Any) -> Any:
-    """A chunk's payload as plain JSON. A chat/completions chunk is a struct, lean or full
+    """A chunk's payload as plain JSON. A chat/completions chunk is a struct, lean, plain or full
     depending on what the path decoded it as; both read a null field as absent, and the
     lean one a missing `choices` as empty, so nulls and empty `choices` are left out."""
-    if isinstance(payload, openai_chat.LeanChunk | openai_chat.Chunk):
+    if isinstance(payload, openai_chat.LeanChunk | openai_chat.PlainChunk | openai_chat.Chunk):
         value = without_nulls(msgspec.to_builtins(payload))
         if value.get("choices") == []:
             del value["choices"]

@@ -87,9 +87,14 @@ def informative(value: Any) -> bool:
     return value is not None and value != "" and value != {} and value != []
 
 
+# The full structs decoded without extension fields (`PlainChunk` and its parts, below).
+_PLAIN: set[type] = set()
+
+
 class Extensions:
     """Reads one level's provider extension fields off a decoded struct: all of them in one
-    C call, so a chunk that has none (nearly every one) costs one tuple comparison."""
+    C call, so a chunk that has none costs one tuple comparison (and one decoded without
+    them, `Plain…`, none at all)."""
 
     __slots__ = ("fields", "get", "none")
 
@@ -100,6 +105,8 @@ class Extensions:
 
     def __call__(self, obj: Any) -> dict[str, Any] | None:
         """The extension fields `obj` carries that say something, or None."""
+        if obj.__class__ in _PLAIN:
+            return None
         values = self.get(obj)
         if values == self.none:
             return None
@@ -196,8 +203,27 @@ class LeanChunk(Envelope, forbid_unknown_fields=True, gc=False):
     error: None = None
 
 
+def _without_extensions(cls: type, table: dict[str, str], types: dict[str, Any]) -> Any:
+    """`cls` without the provider extension fields of `table` (`types`: fields whose type
+    becomes another such struct)."""
+    fields = [
+        (f.name, types.get(f.name, f.type), f.default) for f in msgspec.structs.fields(cls) if f.name not in table
+    ]
+    return msgspec.defstruct(f"Plain{cls.__name__}", fields, forbid_unknown_fields=True, gc=False, kw_only=True)
+
+
+# The full structs without the provider extension fields: a stream that has none of them
+# (nearly every one) decodes into these first, and then no chunk is searched for them.
+PlainDelta = _without_extensions(Delta, DELTA_EXTENSIONS, {})
+PlainChoiceDelta = _without_extensions(
+    ChoiceDelta, CHOICE_EXTENSIONS, {"delta": PlainDelta | None, "message": PlainDelta | None}
+)
+PlainChunk = _without_extensions(Chunk, ENVELOPE_EXTENSIONS, {"choices": list[PlainChoiceDelta] | None})
+_PLAIN.update((PlainDelta, PlainChoiceDelta, PlainChunk))
+
 _decode_lean = msgspec.json.Decoder(LeanChunk).decode
 _decode_lean_lines = msgspec.json.Decoder(LeanChunk).decode_lines
+_decode_plain_lines = msgspec.json.Decoder(PlainChunk).decode_lines
 _decode_full_lines = msgspec.json.Decoder(Chunk).decode_lines
 _decode_full = msgspec.json.Decoder(Chunk).decode
 _FIELDS = {
@@ -814,13 +840,16 @@ def _whole_stream(
     if text.find(b"\n", 0, end) != -1:
         return None  # a line break that is not an event boundary
     view = memoryview(text)[6:end]
-    try:
-        decoded = _decode_lean_lines(view)
-    except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
-        try:  # tool calls, logprobs, refusals: the full structs, still in one call
-            decoded = _decode_full_lines(view)
-        except (ValueError, RecursionError):
-            return None
+    # The lean structs; then (tool calls, logprobs, refusals) the full ones, without and then
+    # with the provider extension fields; each a single call over the whole stream.
+    for decode_lines in (_decode_lean_lines, _decode_plain_lines, _decode_full_lines):
+        try:
+            decoded = decode_lines(view)
+            break
+        except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
+            continue
+    else:
+        return None
     if len(decoded) != events:
         return None
     if not reads:
