@@ -16,6 +16,10 @@ shape: message text is the content, reasoning summaries (or reasoning text) the
 reasoning, function and custom tool calls the tool calls, other items (web search, file
 search, code interpreter, MCP…) provider extras.
 
+A stream of the common shape is decoded typed in one call (`_decode_typed`) and folded
+with each run of deltas for one place taken at once (`_fold_typed`); the rules are the
+dict fold's, applied by the same methods.
+
 Reference: https://platform.openai.com/docs/api-reference/responses-streaming
 """
 
@@ -111,8 +115,7 @@ class ArgumentsDelta(_Event, tag="response.function_call_arguments.delta"):
 
 
 def _event(tag: str, *fields: str) -> Any:
-    """A typed event (for the rarer ones, which the fold reads as dicts) with these fields
-    besides `type` and `sequence_number`."""
+    """A typed event with these fields besides `type` and `sequence_number`."""
     name = "".join(word.title() for word in tag.replace("_", ".").split(".")[1:])
     return msgspec.defstruct(
         name, [(field, Any, UNSET) for field in ("sequence_number", *fields)], bases=(_Event,), tag=tag
@@ -121,7 +124,8 @@ def _event(tag: str, *fields: str) -> Any:
 
 _OF_PART = ("item_id", "output_index", "content_index")
 _OF_SUMMARY = ("item_id", "output_index", "summary_index")
-# The rarer events by type: the fold reads them as dicts.
+# The other common events, by type: read in place (`_STEPS`), skipped (`_SKIPPED`), or
+# handed to the fold as the dicts they were.
 _OTHERS = {
     tag: _event(tag, *fields)
     for tag, fields in {
