@@ -24,7 +24,7 @@ from analyzer.model import Usage
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if type(value) is int else None  # JSON gives int or bool, never a subclass of its own
 
 
 def _details(raw: dict[str, Any], name: str, key: str) -> int | None:

@@ -208,7 +208,7 @@ def _reconstruct(exchange: Exchange) -> Reconstruction:
         rec.truncated = True
         rec.warn("no_response", "no response recorded")
         return rec
-    if any(notice.code == "body_not_recorded" for notice in exchange.warnings):
+    if exchange.warnings and any(notice.code == "body_not_recorded" for notice in exchange.warnings):
         return rec  # the producer kept no body: nothing to reconstruct, and not an empty answer
     if protocol == gemini.PROTOCOL and not streamed and response.body.lstrip()[:1] == b"[":
         rec.streamed = True  # streamGenerateContent without alt=sse: one JSON array, element by element
