@@ -5,6 +5,7 @@ Standard library only: `addons/chatcap.py` loads this file by path inside mitmpr
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -19,6 +20,7 @@ PROTOCOL_PATHS = (
 LLM_PATH = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in PROTOCOL_PATHS))
 
 
+@functools.lru_cache(maxsize=4096)  # a capture calls a handful of endpoints, thousands of times
 def protocol_of_path(path: str) -> str | None:
     """The protocol an API path speaks, or None."""
     path = path.split("?", 1)[0]

@@ -26,6 +26,12 @@ _MODEL_IN_PATH = re.compile(r"/models/([^/:?]+):[A-Za-z]+")
 CREATED_MS_FROM = 100_000_000_000
 
 
+@functools.lru_cache(maxsize=4096)  # a capture calls a handful of endpoints, thousands of times
+def _model_in_path(url: str) -> str | None:
+    match = _MODEL_IN_PATH.search(url)
+    return match.group(1) if match else None
+
+
 def created_unit_ms(created: float) -> float:
     """How many ms one unit of a chunk's `created` is: 1000 (seconds, the spec) or 1 (some local servers)."""
     return 1.0 if created >= CREATED_MS_FROM else 1000.0
@@ -140,8 +146,7 @@ class Exchange:
         model = body.get("model") if isinstance(body, dict) else None
         if isinstance(model, str) and model.strip():
             return model
-        match = _MODEL_IN_PATH.search(self.request.url or "") if self.request else None
-        return match.group(1) if match else None
+        return _model_in_path(self.request.url or "") if self.request else None
 
     def reconstruct(self) -> Reconstruction:
         """Reconstruct the response (cached); never raises for bad input, see `warnings`."""

@@ -116,15 +116,33 @@ def test_safety_ratings_and_code_execution_decode_into_the_full_types() -> None:
     assert [payload_of(chunk.payload) for chunk in rec.chunks] == stream.events
 
 
-def test_unknown_usage_field_keeps_the_full_types() -> None:
-    # usageMetadata is whole in the Full types: a figure Google adds later stays on the fast path.
+def test_an_unknown_usage_field_stays_on_the_common_types_kept_as_sent() -> None:
+    # usageMetadata is kept raw: a figure Google adds later stays on the fast path, in its place.
     body = (
         b'data: {"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"},"finishReason":"STOP","index":0}],'
-        b'"usageMetadata":{"promptTokenCount":3,"totalTokenCount":4,"futureTokenCount":1},"modelVersion":"m"}\r\n\r\n'
+        b'"usageMetadata":{"promptTokenCount":3,"futureTokenCount":1,"totalTokenCount":4},"modelVersion":"m"}\r\n\r\n'
     )
     rec = exchange(body).reconstruct()
-    assert payload_types(rec) == {gemini.FullGenerateContentResponse}
-    assert rec.to_native()["usageMetadata"]["futureTokenCount"] == 1
+    assert payload_types(rec) == {gemini.GenerateContentResponse}
+    usage = {"promptTokenCount": 3, "futureTokenCount": 1, "totalTokenCount": 4}
+    assert list(rec.to_native()["usageMetadata"].items()) == list(usage.items())  # the wire's order too
+    assert payload_of(rec.chunks[0].payload)["usageMetadata"] == usage
+    assert (rec.usage.prompt_tokens, rec.usage.total_tokens) == (3, 4)
+
+
+@pytest.mark.parametrize("usage", [b"null", b"5", b'"x"', b"[]"])
+def test_a_usage_that_is_not_an_object_is_passed_over_on_both_paths(
+    usage: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = b'data: {"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"}}],"usageMetadata":{"promptTokenCount":3,"totalTokenCount":4}}\r\n\r\n'
+    second = (
+        b'data: {"candidates":[{"content":{"parts":[{"text":"!"}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":'
+        + usage
+        + b"}\r\n\r\n"
+    )
+    fast, general = both_paths(lambda: exchange(first + second), monkeypatch)
+    assert snapshot(fast) == snapshot(general)
+    assert fast.usage is not None and fast.usage.total_tokens == 4
 
 
 @pytest.mark.parametrize(

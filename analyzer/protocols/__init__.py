@@ -6,6 +6,7 @@ host: gateways and self-hosted servers serve every protocol under any name.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,11 +52,16 @@ def is_event_stream(exchange: Exchange) -> bool:
     return bool(_STREAM_START.match(response.body[:256]))
 
 
+@functools.lru_cache(maxsize=4096)
+def _protocol_of_url(url: str) -> str | None:
+    return protocol_of_path(urlsplit(url).path)
+
+
 def detect(exchange: Exchange) -> str:
     """The protocol name: from the path when it says, else from the body's shape."""
     url = exchange.request.url if exchange.request else None
     if url:
-        name = protocol_of_path(urlsplit(url).path)
+        name = _protocol_of_url(url)
         if name:
             return name
     body = exchange.response.body if exchange.response else b""
@@ -169,7 +175,7 @@ def _reasoning_setting(protocol: str, body: dict[str, Any], config: dict[str, An
 def detect_request(exchange: Exchange, body: Any) -> str:
     """The protocol of a request, from its path, else from its body's fields."""
     url = exchange.request.url if exchange.request else None
-    name = protocol_of_path(urlsplit(url).path) if url else None
+    name = _protocol_of_url(url) if url else None
     return name or _request_shape(body) or openai_chat.PROTOCOL
 
 

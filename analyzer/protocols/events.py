@@ -21,6 +21,7 @@ from analyzer.sse import Event, decode, lenient_events
 # general path and the fast path parse alike.
 _decode_any = msgspec.json.Decoder().decode
 _decode_any_lines = msgspec.json.Decoder().decode_lines
+_encode = msgspec.json.Encoder().encode
 
 
 def preview(data: bytes, limit: int = 60) -> str:
@@ -88,62 +89,72 @@ def stream_payloads(exchange: Exchange, rec: Reconstruction) -> list[Payload]:
 class WholeBody(NamedTuple):
     """A stream body of the dominant shape, cut into its payloads (see `whole_lines`)."""
 
-    lines: memoryview  # every payload, one JSON object per line
+    lines: memoryview  # every payload, one JSON object each, separated by whitespace
     events: int
     times: list[Any]  # each event's arrival (ms), None past the last recorded read
 
 
-# An event boundary of the dominant shapes, LF or CRLF, with or without an `event:` line:
-# the blank line ending one event, after its `data: {…}` line's `}`, [the next event's
-# `event:` line,] and the next `data: ` before its `{`. The `}` and `{` are looked at, not
-# matched, so that the search runs on the rare line break rather than the common `}`, and
-# the replacement is one LF (which `re` substitutes about twice as fast as `LF{`).
-_BOUNDARIES = {
-    (newline, named): re.compile(
+# The boundary between two events of the dominant shapes, LF or CRLF: the end of one
+# `data: {…}` line (its `}`), the blank line, [the next event's `event:` line,] and the
+# next `data: ` before its `{`. It becomes a TAB between the braces: JSON whitespace that
+# no JSON string holds raw and that ends no SSE line, so any CR or LF left in the text is
+# a line break that was not a boundary. Without `event:` lines the boundary is a fixed
+# string, replaced keeping the length (no resizing); with them the name varies, and a
+# regex finds it, keyed on the rare line break (the braces are looked at, not matched),
+# its replacement one character (which `re` substitutes about twice as fast as two).
+_DATA_BOUNDARIES = {newline: b"}" + newline * 2 + b"data: {" for newline in (b"\n", b"\r\n")}
+_TABBED = {newline: b"}\t" + b" " * (len(found) - 3) + b"{" for newline, found in _DATA_BOUNDARIES.items()}
+_NAMED_BOUNDARIES = {
+    newline: re.compile(
         newline * 2
         + b"(?<=}"
         + re.escape(newline * 2)
-        + b")"
-        + (b"event: [^" + re.escape(newline) + b"]*" + newline if named else b"")
+        + b")event: [^"
+        + re.escape(newline)
+        + b"]*"
+        + newline
         + b"data: (?={)"
     )
     for newline in (b"\n", b"\r\n")
-    for named in (True, False)
 }
 
 
 def whole_lines(body: bytes, reads: list[tuple[float, int]] | None) -> WholeBody | None:
-    """The payloads of the dominant stream shapes as JSON lines, one per event, without the
-    general SSE decoder; or None.
+    """The payloads of the dominant stream shapes as JSON values, one per event, without
+    the general SSE decoder; or None.
 
     The shapes: every event one `data: {…}` line, or (all events alike) an `event: <name>`
     line and then one `data: {…}` line, each event ended by a blank line; all lines ended
-    alike, LF or CRLF (as Google's servers do). One substitution turns each boundary
-    between events (`}`, blank line, [`event: …` line,] `data: {`) into `}` LF `{`; when
-    it made the only line breaks left, every line holds exactly one event's payload, from
-    its `{` to its `}` (a JSON text holds no raw line break).
+    alike, LF or CRLF (as Google's servers do). Each boundary between events becomes `}`
+    TAB `{` (see `_DATA_BOUNDARIES`); when no CR or LF is left before the end, the events
+    are exactly the stretches between boundaries, each from its `{` to its `}`.
 
-    Decoding the result with `decode_lines` gives exactly one value per event when it gives
-    `events` values: every line opens with `{` and closes with `}`, so no value can run on
-    into the next line (after a whole value only `,` or a closing bracket could continue an
-    open one, and the next line opens with `{`); every line holds at least one value; so
-    `events` values on `events` lines are one each. (A comma-joined array would not prove
-    it: `{"a":[{}` and `{}]}` join into one valid value.)
+    Decoding the result with `decode_lines` (values separated by whitespace) gives exactly
+    one value per event when it gives `events` values: no value can run across a boundary
+    (after a whole value, inside an open one, only `,` or a closing bracket could follow,
+    not `{`; and no JSON string holds a raw TAB), and every event holds at least one value,
+    so `events` values are one each. (A comma-joined array would not prove it: `{"a":[{}`
+    and `{}]}` join into one valid value.)
     """
     newline = b"\r\n" if b"\r" in body else b"\n"
     end = b"}" + newline * 2
     if not body.endswith(end):
         return None
-    named = body.startswith(b"event: ")
-    if not named and not body.startswith(b"data: {"):
+    if body.startswith(b"data: {"):
+        boundary = _DATA_BOUNDARIES[newline]
+        events = body.count(boundary) + 1
+        text, start = body.replace(boundary, _TABBED[newline]), len(b"data: ")
+    elif body.startswith(b"event: "):
+        # The leading `}` and blank line make the first event's start a boundary like the others.
+        text, events = _NAMED_BOUNDARIES[newline].subn(b"\t", end + body)
+        if not text.startswith(b"}\t{"):
+            return None
+        start = 2
+    else:
         return None
-    # The leading `}` and blank line make the first event's start a boundary like the others.
-    text, events = _BOUNDARIES[newline, named].subn(b"\n", end + body)
     size = len(text) - len(end) + 1  # up to the last `}`
-    if not events or not text.startswith(b"}\n{") or text.count(b"\n", 0, size) != events:
-        return None  # a line break that is not an event boundary: a comment, `id:`, a second `data:`…
-    if newline == b"\r\n" and text.find(b"\r", 0, size) != -1:
-        return None  # a lone CR: SSE ends a line there, JSON would not
+    if text.find(b"\n", start, size) != -1 or (newline == b"\r\n" and text.find(b"\r", start, size) != -1):
+        return None  # a line break that is not an event boundary: a comment, `id:`, a second `data:`, a lone CR…
     times: list[Any]
     if reads:
         # Each event arrived with the read that completed its blank line (a separator split
@@ -161,7 +172,7 @@ def whole_lines(body: bytes, reads: list[tuple[float, int]] | None) -> WholeBody
         times += [None] * (events - len(times))  # bytes past the last recorded read
     else:
         times = [None] * events
-    return WholeBody(memoryview(text)[2:size], events, times)
+    return WholeBody(memoryview(text)[start:size], events, times)
 
 
 def whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> list[Payload] | None:
@@ -214,8 +225,14 @@ def as_list(value: Any) -> list[Any]:
 
 
 def payload_of(payload: Any) -> Any:
-    """A chunk's payload as plain JSON values: a typed event (a fast path's) as the dict it was."""
-    return payload if type(payload) is dict else msgspec.to_builtins(payload)
+    """A chunk's payload as plain JSON values: a typed event (a fast path's) as the dict it was,
+    a field it kept raw (`msgspec.Raw`, e.g. Gemini's usage) parsed where it stands."""
+    if type(payload) is dict:
+        return payload
+    try:
+        return msgspec.to_builtins(payload)
+    except TypeError:  # a msgspec.Raw inside, which to_builtins does not take: through its JSON
+        return _decode_any(_encode(payload))
 
 
 def add_chunk(rec: Reconstruction, t_ms: float | None, payload: Any) -> int:

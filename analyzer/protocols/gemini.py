@@ -125,29 +125,11 @@ class Candidate(_Wire):
     index: int | UnsetType = UNSET
 
 
-class ModalityTokenCount(_Wire):
-    # The Modality enum's values (a new one takes the `Full…` types, whose usage is a dict).
-    modality: Literal["TEXT", "IMAGE", "VIDEO", "AUDIO", "DOCUMENT", "MODALITY_UNSPECIFIED"] | UnsetType = UNSET
-    tokenCount: int | UnsetType = UNSET
-
-
-class UsageMetadata(_Wire):
-    promptTokenCount: int | UnsetType = UNSET
-    candidatesTokenCount: int | UnsetType = UNSET
-    totalTokenCount: int | UnsetType = UNSET
-    cachedContentTokenCount: int | UnsetType = UNSET
-    trafficType: str | UnsetType = UNSET
-    promptTokensDetails: list[ModalityTokenCount] | UnsetType = UNSET
-    cacheTokensDetails: list[ModalityTokenCount] | UnsetType = UNSET
-    candidatesTokensDetails: list[ModalityTokenCount] | UnsetType = UNSET
-    toolUsePromptTokenCount: int | UnsetType = UNSET
-    toolUsePromptTokensDetails: list[ModalityTokenCount] | UnsetType = UNSET
-    thoughtsTokenCount: int | UnsetType = UNSET
-
-
 class GenerateContentResponse(_Wire):
     candidates: list[Candidate] | UnsetType = UNSET
-    usageMetadata: UsageMetadata | UnsetType = UNSET
+    # Kept as sent (msgspec.Raw: found, not built; every event repeats it, the fold reads the
+    # last one): any figure Google adds stays on this path. `events.payload_of` inlines it.
+    usageMetadata: msgspec.Raw | UnsetType = UNSET
     modelVersion: str | UnsetType = UNSET
     createTime: str | UnsetType = UNSET
     responseId: str | UnsetType = UNSET
@@ -451,11 +433,9 @@ class _Fold:
                             state.fields[name] = value
         if last_piece is not None and (marks.last_token is None or last_piece > marks.last_token):
             marks.last_token = last_piece
+        self.usage = _latest_usage(responses)
         for name in responses[0].__struct_fields__:
-            value = _latest(responses, name) if name != "candidates" else unset
-            if name == "usageMetadata" and value is not unset:
-                self.usage = to_builtins(value)
-            elif value is not unset:
+            if name != "candidates" and name != "usageMetadata" and (value := _latest(responses, name)) is not unset:
                 self.fields[name] = value
 
     @property
@@ -471,6 +451,18 @@ def _latest(responses: list[GenerateContentResponse], name: str) -> Any:
         if value is not UNSET:
             return value
     return UNSET
+
+
+def _latest_usage(responses: list[GenerateContentResponse]) -> dict[str, Any] | None:
+    """The last usage object the responses gave (as the general fold keeps it: a value that
+    is not an object is passed over), whether kept raw (`GenerateContentResponse`) or whole."""
+    for response in reversed(responses):
+        value = response.usageMetadata
+        if value.__class__ is msgspec.Raw:
+            value = msgspec.json.decode(value)
+        if isinstance(value, dict):
+            return value
+    return None
 
 
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
