@@ -92,6 +92,7 @@ class WholeBody(NamedTuple):
     lines: memoryview  # every payload, one JSON object each, separated by whitespace
     events: int
     times: list[Any]  # each event's arrival (ms), None past the last recorded read
+    done: bool  # the stream ended with `data: [DONE]` (allowed by `whole_lines(done=True)`)
 
 
 # The boundary between two events of the dominant shapes, LF or CRLF: the end of one
@@ -104,6 +105,8 @@ class WholeBody(NamedTuple):
 # its replacement one character (which `re` substitutes about twice as fast as two).
 _DATA_BOUNDARIES = {newline: b"}" + newline * 2 + b"data: {" for newline in (b"\n", b"\r\n")}
 _TABBED = {newline: b"}\t" + b" " * (len(found) - 3) + b"{" for newline, found in _DATA_BOUNDARIES.items()}
+# chat/completions' last event, after the last payload's `}` and blank line.
+_DONE = {newline: b"data: [DONE]" + newline * 2 for newline in (b"\n", b"\r\n")}
 _NAMED_BOUNDARIES = {
     newline: re.compile(
         newline * 2
@@ -119,15 +122,16 @@ _NAMED_BOUNDARIES = {
 }
 
 
-def whole_lines(body: bytes, reads: list[tuple[float, int]] | None) -> WholeBody | None:
+def whole_lines(body: bytes, reads: list[tuple[float, int]] | None, done: bool = False) -> WholeBody | None:
     """The payloads of the dominant stream shapes as JSON values, one per event, without
     the general SSE decoder; or None.
 
     The shapes: every event one `data: {…}` line, or (all events alike) an `event: <name>`
     line and then one `data: {…}` line, each event ended by a blank line; all lines ended
-    alike, LF or CRLF (as Google's servers do). Each boundary between events becomes `}`
-    TAB `{` (see `_DATA_BOUNDARIES`); when no CR or LF is left before the end, the events
-    are exactly the stretches between boundaries, each from its `{` to its `}`.
+    alike, LF or CRLF (as Google's servers do); with `done`, the first shape may end with a
+    `data: [DONE]` event (chat/completions'), which is left out. Each boundary between
+    events becomes `}` TAB `{` (see `_DATA_BOUNDARIES`); when no CR or LF is left before the
+    end, the events are exactly the stretches between boundaries, each from its `{` to its `}`.
 
     Decoding the result with `decode_lines` (values separated by whitespace) gives exactly
     one value per event when it gives `events` values: no value can run across a boundary
@@ -138,13 +142,15 @@ def whole_lines(body: bytes, reads: list[tuple[float, int]] | None) -> WholeBody
     """
     newline = b"\r\n" if b"\r" in body else b"\n"
     end = b"}" + newline * 2
-    if not body.endswith(end):
+    done = done and body.endswith(_DONE[newline])
+    stop = len(body) - len(_DONE[newline]) if done else len(body)  # just past the last event
+    if not body.startswith(end, stop - len(end)):
         return None
     if body.startswith(b"data: {"):
         boundary = _DATA_BOUNDARIES[newline]
         events = body.count(boundary) + 1
         text, start = body.replace(boundary, _TABBED[newline]), len(b"data: ")
-    elif body.startswith(b"event: "):
+    elif body.startswith(b"event: ") and not done:
         # The leading `}` and blank line make the first event's start a boundary like the others.
         text, events = _NAMED_BOUNDARIES[newline].subn(b"\t", end + body)
         if not text.startswith(b"}\t{"):
@@ -152,7 +158,7 @@ def whole_lines(body: bytes, reads: list[tuple[float, int]] | None) -> WholeBody
         start = 2
     else:
         return None
-    size = len(text) - len(end) + 1  # up to the last `}`
+    size = len(text) - (len(body) - stop) - len(end) + 1  # up to the last `}`
     if text.find(b"\n", start, size) != -1 or (newline == b"\r\n" and text.find(b"\r", start, size) != -1):
         return None  # a line break that is not an event boundary: a comment, `id:`, a second `data:`, a lone CR…
     times: list[Any]
@@ -167,12 +173,12 @@ def whole_lines(body: bytes, reads: list[tuple[float, int]] | None) -> WholeBody
         for t_ms, end_at in reads:
             times += [t_ms] * body.count(complete, max(previous - overlap, 0), end_at)
             previous = end_at
-        if len(times) > events:
+        if len(times) > events + done:
             return None
-        times += [None] * (events - len(times))  # bytes past the last recorded read
+        times = times[:events] + [None] * (events - len(times))  # None: past the last recorded read
     else:
         times = [None] * events
-    return WholeBody(memoryview(text)[start:size], events, times)
+    return WholeBody(memoryview(text)[start:size], events, times, done)
 
 
 def whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> list[Payload] | None:

@@ -29,7 +29,7 @@ from analyzer.model import (
     created_unit_ms,
     dumps_exact,
 )
-from analyzer.protocols.events import error_text, preview
+from analyzer.protocols.events import error_text, preview, whole_lines
 from analyzer.sse import Event, decode, lenient_events
 from analyzer.usage import normalise as normalise_usage
 
@@ -806,66 +806,33 @@ def _detail_text(detail: Any) -> str:
 
 # Tests switch this off to hold the whole-stream path to the general decoder's results.
 WHOLE_STREAM = True
-# One event's end and the next one's start, and what it becomes: the same length (a copy
-# without resizing), the braces kept, a CR between them (JSON whitespace that no raw body
-# on this path holds, so it cannot be taken for anything else).
-_BOUNDARY = b"}\n\ndata: {"
-_BOUNDARY_PADDED = b"}\r" + b" " * (len(_BOUNDARY) - 3) + b"{"
-_DONE_END = b"\n\ndata: [DONE]\n\n"
 
 
 def _whole_stream(
     body: bytes, reads: list[tuple[float, int]] | None
 ) -> tuple[list[LeanChunk] | list[Chunk], bool, list[Any]] | None:
-    """Decode every event of the dominant stream shape in one typed call, or None.
-
-    The shape: LF line ends, every event a single `data: {…}` line ending in a blank line,
-    optionally `data: [DONE]` last. One replace turns each boundary between events into `}`
-    CR `{`; then, with no line break left before the end, every payload stands between two
-    boundaries and `decode_lines` reads them as whitespace-separated values. No value can
-    run across a boundary (after a whole value, inside an open one, only `,` or a closing
-    bracket could follow, not `{`; and no string holds a raw CR), so as many values as
-    events is one value per event. Anything else (comments, a lone CR, `event:` lines,
-    multi-line data, two values in one event, bad JSON, an unknown field) leaves the
-    general decoder to it.
-    """
+    """Decode every event of the dominant stream shape in one typed call, or None: the body
+    cut into one JSON value per event by `events.whole_lines` (which proves it; `[DONE]`
+    allowed last), then read by the lean structs or else (tool calls, logprobs, refusals)
+    the full ones, without and then with the provider extension fields. Anything else
+    (comments, any CR, `event:` lines, multi-line data, two values in one event, bad
+    JSON, an unknown field) leaves the general decoder to it."""
     if not body.startswith(b"data: {") or b"\r" in body:
+        return None  # `event:` lines or CRLF: not chat/completions' shape; the general decoder reads them
+    whole = whole_lines(body, reads, done=True)
+    if whole is None:
         return None
-    done = body.endswith(_DONE_END)
-    end = len(body) - (len(_DONE_END) if done else 2)  # just past the last payload's `}`
-    if body[end - 1 : end + 2] != b"}\n\n":
-        return None
-    events = body.count(_BOUNDARY) + 1
-    text = body.replace(_BOUNDARY, _BOUNDARY_PADDED)
-    if text.find(b"\n", 0, end) != -1:
-        return None  # a line break that is not an event boundary
-    view = memoryview(text)[6:end]
-    # The lean structs; then (tool calls, logprobs, refusals) the full ones, without and then
-    # with the provider extension fields; each a single call over the whole stream.
     for decode_lines in (_decode_lean_lines, _decode_plain_lines, _decode_full_lines):
         try:
-            decoded = decode_lines(view)
+            decoded = decode_lines(whole.lines)
             break
         except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
             continue
     else:
         return None
-    if len(decoded) != events:
+    if len(decoded) != whole.events:
         return None
-    if not reads:
-        return decoded, done, [None] * len(decoded)
-    # Each event arrived with the read that completed its blank line: count them per read
-    # (a blank line split across two reads belongs to the second).
-    times: list[Any] = []
-    previous = 0
-    for t_ms, end in reads:
-        times += [t_ms] * body.count(b"\n\n", max(previous - 1, 0), end)
-        previous = end
-    if len(times) > len(decoded) + done or (previous >= len(body) and len(times) != len(decoded) + done):
-        return None  # extra blank lines: leave the timing to the general decoder
-    times += [None] * (len(decoded) - len(times))  # bytes past the last recorded read
-    times = times[: len(decoded)]
-    return decoded, done, times
+    return decoded, whole.done, whole.times
 
 
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
