@@ -33,6 +33,7 @@ from analyzer.protocols.events import (
     as_text,
     content_text,
     ending,
+    guarded,
     history_call,
     history_turn,
     json_text,
@@ -319,20 +320,20 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
             elif kind is BlockStop:
                 continue
             elif kind is BlockStart:
-                _guarded(fold, seq, fold.start_block, event.index, event.content_block, seq)
+                guarded(fold.rec, seq, fold.start_block, event.index, event.content_block, seq)
                 same_kind = None  # a block started again drops its pieces: look them up anew
                 continue
             elif kind is MessageStart:
-                _guarded(fold, seq, fold.start_message, event.message, seq)
+                guarded(fold.rec, seq, fold.start_message, event.message, seq)
                 continue
             elif kind is MessageDelta:
-                _guarded(fold, seq, fold.end_message, event.delta, event.usage, {}, seq)
+                guarded(fold.rec, seq, fold.end_message, event.delta, event.usage, {}, seq)
                 continue
             elif kind is MessageStop:
                 rec.done = True
                 continue
             payload = to_builtins(event)
-            _guarded(fold, seq, fold.add, payload, payload["type"], seq)
+            guarded(fold.rec, seq, fold.add, payload, payload["type"], seq)
         if last is not None and (fold.marks.last_token is None or last > fold.marks.last_token):
             fold.marks.last_token = last
         return fold.finish(exchange)
@@ -346,16 +347,8 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
             continue
         seq = len(chunks)
         append(StreamChunk(seq, t_ms, payload))
-        _guarded(fold, seq, fold.add, payload, kind, seq)
+        guarded(fold.rec, seq, fold.add, payload, kind, seq)
     return fold.finish(exchange)
-
-
-def _guarded(fold: _Fold, seq: int, step: Any, *args: Any) -> None:
-    """One event's step of the fold; a field of an unexpected type is a warning, not an exception."""
-    try:
-        step(*args)
-    except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
-        fold.rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
 
 
 def _typed_events(exchange: Exchange) -> tuple[list[Any], list[Any]] | None:

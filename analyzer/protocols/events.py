@@ -241,6 +241,19 @@ def payload_of(payload: Any) -> Any:
         return _decode_any(_encode(payload))
 
 
+# What a field of an unexpected type raises in a fold (a list where an object belongs, an
+# index that is a string): one event's problem, not the stream's.
+FIELD_ERRORS = (TypeError, AttributeError, ValueError, KeyError, IndexError)
+
+
+def guarded(rec: Reconstruction, seq: int, step: Any, *args: Any) -> None:
+    """Event `seq`'s step of a fold; a field of an unexpected type is a warning, not an exception."""
+    try:
+        step(*args)
+    except FIELD_ERRORS as exc:
+        rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
+
+
 def add_chunk(rec: Reconstruction, t_ms: float | None, payload: Any) -> int:
     seq = len(rec.chunks)
     rec.chunks.append(StreamChunk(seq, t_ms, payload))

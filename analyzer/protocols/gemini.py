@@ -52,6 +52,7 @@ from analyzer.protocols.events import (
     content_text,
     ending,
     error_text,
+    guarded,
     history_call,
     history_turn,
     json_text,
@@ -477,10 +478,7 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     fold = _Fold(rec)
     for t_ms, _, payload in stream_payloads(exchange, rec):
         seq = add_chunk(rec, t_ms, payload)
-        try:
-            fold.add(payload, seq)
-        except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
-            rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
+        guarded(rec, seq, fold.add, payload, seq)
     return _finish(exchange, rec, fold)
 
 

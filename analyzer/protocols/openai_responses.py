@@ -32,12 +32,14 @@ import msgspec
 from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, dumps_exact
 from analyzer.protocols import events
 from analyzer.protocols.events import (
+    FIELD_ERRORS,
     Marks,
     add_chunk,
     as_list,
     as_text,
     content_text,
     ending,
+    guarded,
     json_text,
     stream_payloads,
     tool_call,
@@ -449,16 +451,8 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
         if payload.get("type") is None and name:
             payload["type"] = name
         seq = add_chunk(rec, t_ms, payload)
-        _guarded(fold, seq, fold.add, payload, seq)
+        guarded(fold.rec, seq, fold.add, payload, seq)
     return _finish(exchange, rec, fold)
-
-
-def _guarded(fold: _Fold, seq: int, step: Any, *args: Any) -> None:
-    """One event's step of the fold; a field of an unexpected type is a warning, not an exception."""
-    try:
-        step(*args)
-    except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
-        fold.rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
 
 
 def _typed_events(exchange: Exchange) -> tuple[list[Any], list[Any]] | None:
@@ -514,9 +508,9 @@ def _fold_typed(fold: _Fold, decoded: list[Any], times: list[Any]) -> None:
             continue
         step = _STEPS.get(kind)
         if step is not None:
-            _guarded(fold, seq, step, fold, event, seq)
+            guarded(fold.rec, seq, step, fold, event, seq)
         elif kind not in _SKIPPED:
-            _guarded(fold, seq, fold.add, to_builtins(event), seq)
+            guarded(fold.rec, seq, fold.add, to_builtins(event), seq)
     if pieces:
         _run(fold, decoded, first, pieces, start)
 
@@ -526,10 +520,10 @@ def _run(fold: _Fold, decoded: list[Any], first: Any, pieces: list[str], seq: in
     payload = msgspec.to_builtins(first)
     try:
         fold.deltas(payload["type"], payload, pieces, seq)
-    except (TypeError, AttributeError, ValueError, KeyError, IndexError):
+    except FIELD_ERRORS:
         # A field of an unexpected type (an unhashable index): event by event, each warned about.
         for offset in range(len(pieces)):
-            _guarded(fold, seq + offset, fold.add, msgspec.to_builtins(decoded[seq + offset]), seq + offset)
+            guarded(fold.rec, seq + offset, fold.add, msgspec.to_builtins(decoded[seq + offset]), seq + offset)
 
 
 def _finish(exchange: Exchange, rec: Reconstruction, fold: _Fold) -> Reconstruction:
