@@ -25,7 +25,6 @@ from typing import Any
 import msgspec
 
 from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, dumps_exact, loads_exact
-from analyzer.protocols import events
 from analyzer.protocols.events import (
     Marks,
     add_chunk,
@@ -39,7 +38,7 @@ from analyzer.protocols.events import (
     json_text,
     stream_payloads,
     tool_call,
-    whole_lines,
+    typed_events,
 )
 from analyzer.usage import normalise as normalise_usage
 
@@ -352,19 +351,8 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
 
 
 def _typed_events(exchange: Exchange) -> tuple[list[Any], list[Any]] | None:
-    """The stream's events decoded typed in one call, with their arrival times, when the
-    body has the common shape and holds only the common events; else None."""
-    response = exchange.response
-    whole = whole_lines(response.body, response.chunks) if response is not None and events.WHOLE_STREAM else None
-    if whole is None:
-        return None
-    try:
-        decoded = _decode_typed(whole.lines)
-    except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
-        return None
-    if len(decoded) != whole.events:
-        return None
-    return decoded, whole.times
+    """The stream's events decoded typed, when every one is a common event (`typed_events`)."""
+    return typed_events(exchange, _decode_typed)
 
 
 def _final_block(block: dict[str, Any], pieces: list[str] | None, rec: Reconstruction) -> dict[str, Any]:

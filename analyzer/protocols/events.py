@@ -10,6 +10,7 @@ protocol the same way.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import msgspec
@@ -179,6 +180,31 @@ def whole_lines(body: bytes, reads: list[tuple[float, int]] | None, done: bool =
     else:
         times = [None] * events
     return WholeBody(memoryview(text)[start:size], events, times, done)
+
+
+def decode_whole(whole: WholeBody | None, decoders: Sequence[Any]) -> list[Any] | None:
+    """The events of a cut body (`whole_lines`) decoded in one call by the first of
+    `decoders` (msgspec `decode_lines`, typed) that takes them all, one value per event; or None."""
+    if whole is None:
+        return None
+    for decode_lines in decoders:
+        try:
+            decoded = decode_lines(whole.lines)
+        except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
+            continue
+        return decoded if len(decoded) == whole.events else None
+    return None
+
+
+def typed_events(exchange: Exchange, *decoders: Any) -> tuple[list[Any], list[Any]] | None:
+    """The stream's events decoded typed in one call (`decode_whole`), with their arrival
+    times, when the body has the common shape and every event is one the types know; else None."""
+    response = exchange.response
+    if response is None or not WHOLE_STREAM:
+        return None
+    whole = whole_lines(response.body, response.chunks)
+    decoded = decode_whole(whole, decoders)
+    return None if decoded is None else (decoded, whole.times)  # type: ignore[union-attr]
 
 
 def whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> list[Payload] | None:

@@ -44,7 +44,6 @@ import orjson
 from msgspec import UNSET, UnsetType
 
 from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk
-from analyzer.protocols import events
 from analyzer.protocols.events import (
     Marks,
     add_chunk,
@@ -58,7 +57,7 @@ from analyzer.protocols.events import (
     json_text,
     stream_payloads,
     tool_call,
-    whole_lines,
+    typed_events,
 )
 from analyzer.usage import normalise as normalise_usage
 
@@ -483,19 +482,9 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
 
 
 def _typed_events(exchange: Exchange) -> tuple[list[GenerateContentResponse], list[Any]] | None:
-    """The stream's responses decoded typed in one call, with their arrival times, when the
-    body has the common shape (`whole_lines`) and holds only fields the types know; else None."""
-    response = exchange.response
-    whole = whole_lines(response.body, response.chunks) if response is not None and events.WHOLE_STREAM else None
-    if whole is None:
-        return None
-    for decode in (_decode_common, _decode_full):
-        try:
-            responses = decode(whole.lines)
-        except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, JSON nested too deep
-            continue
-        return (responses, whole.times) if len(responses) == whole.events else None
-    return None
+    """The stream's responses decoded typed, when they hold only fields the common types or
+    else the `Full…` ones know (`typed_events`)."""
+    return typed_events(exchange, _decode_common, _decode_full)
 
 
 def reconstruct_array(exchange: Exchange, rec: Reconstruction) -> Reconstruction:

@@ -29,7 +29,7 @@ from analyzer.model import (
     created_unit_ms,
     dumps_exact,
 )
-from analyzer.protocols.events import error_text, preview, whole_lines
+from analyzer.protocols.events import decode_whole, error_text, preview, whole_lines
 from analyzer.sse import Event, decode, lenient_events
 from analyzer.usage import normalise as normalise_usage
 
@@ -820,19 +820,8 @@ def _whole_stream(
     if not body.startswith(b"data: {") or b"\r" in body:
         return None  # `event:` lines or CRLF: not chat/completions' shape; the general decoder reads them
     whole = whole_lines(body, reads, done=True)
-    if whole is None:
-        return None
-    for decode_lines in (_decode_lean_lines, _decode_plain_lines, _decode_full_lines):
-        try:
-            decoded = decode_lines(whole.lines)
-            break
-        except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
-            continue
-    else:
-        return None
-    if len(decoded) != whole.events:
-        return None
-    return decoded, whole.done, whole.times
+    decoded = decode_whole(whole, (_decode_lean_lines, _decode_plain_lines, _decode_full_lines))
+    return None if decoded is None else (decoded, whole.done, whole.times)  # type: ignore[union-attr]
 
 
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
