@@ -211,17 +211,12 @@ def whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> list[Pay
     """The events of the dominant stream shapes (`whole_lines`) parsed in one call, or
     None: the general decoder takes over."""
     whole = whole_lines(body, reads)
-    if whole is None:
-        return None
-    try:
-        payloads = _decode_any_lines(whole.lines)
-    except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
-        return None
-    if len(payloads) != whole.events:
+    payloads = decode_whole(whole, (_decode_any_lines,))
+    if payloads is None:
         return None
     if body.startswith(b"event: ") and not all(type(p) is dict and p.get("type") for p in payloads):
         return None  # an event typed only by its `event:` line: the general decoder reads the name
-    return list(zip(whole.times, [None] * whole.events, payloads, strict=True))
+    return list(zip(whole.times, [None] * len(payloads), payloads, strict=True))  # type: ignore[union-attr]
 
 
 class Marks:
