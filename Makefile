@@ -1,5 +1,6 @@
 # Two commands: `make demo` and `make test`. Both set everything up first and are
-# quick the second time (the venv is rebuilt only when pyproject.toml changes).
+# quick the second time (the venv is rebuilt only when pyproject.toml changes, and the
+# one C file, analyzer/_sse.c, is compiled again when it or setup.py does).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,11 +13,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip setuptools
 
-$(VENV)/.demo: pyproject.toml | $(PY)
+$(VENV)/.demo: pyproject.toml setup.py analyzer/_sse.c | $(PY)
 	$(PIP) install -e .
 	@touch $@
 
-$(VENV)/.test: pyproject.toml | $(PY)
+$(VENV)/.test: pyproject.toml setup.py analyzer/_sse.c | $(PY)
 	$(PIP) install -e '.[test,capture,lab]'
 	@touch $@ $(VENV)/.demo
 
@@ -59,7 +60,7 @@ bench: $(VENV)/.test
 	$(PY) benchmarks/frames.py
 
 clean:
-	rm -rf $(VENV) out build *.egg-info
+	rm -rf $(VENV) out build *.egg-info analyzer/*.so
 
 # tests/data/golden/: every bundled input exported in every transcript format (review the diff).
 golden: $(VENV)/.test

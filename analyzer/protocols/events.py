@@ -18,6 +18,11 @@ import msgspec
 from analyzer.model import Exchange, Reconstruction, StreamChunk, ToolCall, dumps_exact
 from analyzer.sse import Event, decode, lenient_events
 
+try:  # the C cut of a stream body (setup.py builds it where there is a compiler)
+    from analyzer._sse import cut as _cut_c
+except ImportError:  # pragma: no cover - the Python cut gives the same results
+    _cut_c = None
+
 # Plain JSON values, integers past 64 bits kept exact (orjson would make them floats); the
 # general path and the fast path parse alike.
 _decode_any = msgspec.json.Decoder().decode
@@ -57,6 +62,8 @@ def _payloads(events: list[Event], rec: Reconstruction) -> tuple[list[Payload], 
 
 # Tests switch this off to hold the fast path to the general decoder's results.
 WHOLE_STREAM = True
+# And this one to run the Python cut where the C one was built.
+CUT_IN_C = True
 
 
 def stream_payloads(exchange: Exchange, rec: Reconstruction) -> list[Payload]:
@@ -90,7 +97,7 @@ def stream_payloads(exchange: Exchange, rec: Reconstruction) -> list[Payload]:
 class WholeBody(NamedTuple):
     """A stream body of the dominant shape, cut into its payloads (see `whole_lines`)."""
 
-    lines: memoryview  # every payload, one JSON object each, separated by whitespace
+    lines: bytes | memoryview  # every payload, one JSON object each, separated by whitespace
     events: int
     times: list[Any]  # each event's arrival (ms), None past the last recorded read
     done: bool  # the stream ended with `data: [DONE]` (allowed by `whole_lines(done=True)`)
@@ -130,16 +137,50 @@ def whole_lines(body: bytes, reads: list[tuple[float, int]] | None, done: bool =
     The shapes: every event one `data: {…}` line, or (all events alike) an `event: <name>`
     line and then one `data: {…}` line, each event ended by a blank line; all lines ended
     alike, LF or CRLF (as Google's servers do); with `done`, the first shape may end with a
-    `data: [DONE]` event (chat/completions'), which is left out. Each boundary between
-    events becomes `}` TAB `{` (see `_DATA_BOUNDARIES`); when no CR or LF is left before the
-    end, the events are exactly the stretches between boundaries, each from its `{` to its `}`.
+    `data: [DONE]` event (chat/completions'), which is left out.
+
+    The cut is the C one (`analyzer._sse.cut`, one pass over the bytes) where it was built,
+    else `cut_lines` below; they take the same bodies and give the same payloads.
+    """
+    cut = _cut_c(body, done) if _cut_c is not None and CUT_IN_C else cut_lines(body, done)
+    if cut is None:
+        return None
+    lines, events, done = cut
+    times: list[Any]
+    if reads:
+        # Each event arrived with the read that completed its blank line (a separator split
+        # across two reads belongs to the second). With CRLF the blank line ends at its CR, as
+        # a lone CR ends a line: `\r\n\r` completes the event, the last LF may come later.
+        complete = b"\r\n\r" if b"\r" in body else b"\n\n"
+        times = []
+        previous = 0
+        overlap = len(complete) - 1
+        for t_ms, end_at in reads:
+            times += [t_ms] * body.count(complete, max(previous - overlap, 0), end_at)
+            previous = end_at
+        if len(times) > events + done:
+            return None
+        times = times[:events] + [None] * (events - len(times))  # None: past the last recorded read
+    else:
+        times = [None] * events
+    return WholeBody(lines, events, times, done)
+
+
+def cut_lines(body: bytes, done: bool = False) -> tuple[memoryview, int, bool] | None:
+    """`whole_lines`' cut in Python: (the payloads, the number of events, whether the stream
+    ended with `data: [DONE]`), or None.
+
+    Each boundary between events becomes `}` TAB `{` (see `_DATA_BOUNDARIES`); when no CR or
+    LF is left before the end, the events are exactly the stretches between boundaries, each
+    from its `{` to its `}`.
 
     Decoding the result with `decode_lines` (values separated by whitespace) gives exactly
     one value per event when it gives `events` values: no value can run across a boundary
     (after a whole value, inside an open one, only `,` or a closing bracket could follow,
     not `{`; and no JSON string holds a raw TAB), and every event holds at least one value,
     so `events` values are one each. (A comma-joined array would not prove it: `{"a":[{}`
-    and `{}]}` join into one valid value.)
+    and `{}]}` join into one valid value.) The C cut separates the payloads with an LF,
+    which the same argument covers.
     """
     newline = b"\r\n" if b"\r" in body else b"\n"
     end = b"}" + newline * 2
@@ -162,24 +203,7 @@ def whole_lines(body: bytes, reads: list[tuple[float, int]] | None, done: bool =
     size = len(text) - (len(body) - stop) - len(end) + 1  # up to the last `}`
     if text.find(b"\n", start, size) != -1 or (newline == b"\r\n" and text.find(b"\r", start, size) != -1):
         return None  # a line break that is not an event boundary: a comment, `id:`, a second `data:`, a lone CR…
-    times: list[Any]
-    if reads:
-        # Each event arrived with the read that completed its blank line (a separator split
-        # across two reads belongs to the second). With CRLF the blank line ends at its CR, as
-        # a lone CR ends a line: `\r\n\r` completes the event, the last LF may come later.
-        complete = (newline * 2)[:3]
-        times = []
-        previous = 0
-        overlap = len(complete) - 1
-        for t_ms, end_at in reads:
-            times += [t_ms] * body.count(complete, max(previous - overlap, 0), end_at)
-            previous = end_at
-        if len(times) > events + done:
-            return None
-        times = times[:events] + [None] * (events - len(times))  # None: past the last recorded read
-    else:
-        times = [None] * events
-    return WholeBody(memoryview(text)[start:size], events, times, done)
+    return memoryview(text)[start:size], events, done
 
 
 def decode_whole(whole: WholeBody | None, decoders: Sequence[Any]) -> list[Any] | None:

@@ -1,0 +1,194 @@
+"""The C cut of a stream body (`analyzer._sse.cut`) and the Python one (`events.cut_lines`)
+take the same bodies and give the same payloads, and both give exactly the payloads the
+general SSE decoder reads (the event-stream grammar's oracle in this project):
+https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream
+
+Bodies come from the fast-path fuzz test's generator (well-formed events of every
+protocol, broken the ways a line-based shortcut could miss), from fragments of SSE syntax
+thrown together at random (short bodies where every edge of the C code is near), and from
+every recorded body in ../shared/corpus/real when it is there.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_fast_path_fuzz import PROTOCOLS, bodies
+
+from analyzer.protocols import events
+from analyzer.sse import decode
+
+_sse = pytest.importorskip("analyzer._sse", reason="the C cut was not built (no compiler)")
+REAL = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "real"
+_decode_lines = msgspec.json.Decoder().decode_lines
+
+
+def test_the_c_cut_is_built_where_there_is_a_compiler() -> None:
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no {compiler} here: the Python cut runs")
+    assert events._cut_c is _sse.cut
+
+
+def payload_lines(text: bytes | memoryview) -> list[bytes]:
+    """The C cut's payloads, one per line (no JSON text holds a raw LF)."""
+    return bytes(text).split(b"\n")
+
+
+def general(body: bytes) -> list[bytes]:
+    """What the SSE decoder reads as each event's data."""
+    found, _ = decode(body)
+    return [event.data for event in found]
+
+
+def decoded(text: bytes | memoryview) -> Any:
+    try:
+        return ("values", _decode_lines(text))
+    except (ValueError, RecursionError) as exc:
+        return ("error", type(exc).__name__)
+
+
+def assert_same_cut(body: bytes, done: bool) -> None:
+    in_c = _sse.cut(body, done)
+    in_python = events.cut_lines(body, done)
+    assert (in_c is None) == (in_python is None), f"C took it: {in_c is not None}; body={body!r}"
+    if in_c is None:
+        return
+    (c_text, c_events, c_done), (py_text, py_events, py_done) = in_c, in_python  # type: ignore[misc]
+    assert (c_events, c_done) == (py_events, py_done)
+    assert decoded(c_text) == decoded(py_text)
+    # Exactly the decoder's events: each one's data is one payload, in order.
+    data = general(body)
+    if c_done:
+        assert data[-1] == b"[DONE]"
+        data = data[:-1]
+    assert payload_lines(c_text) == data
+    assert len(data) == c_events
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), done=st.booleans())
+def test_the_c_and_python_cuts_agree_with_each_other_and_the_sse_decoder(
+    protocol: str, data: st.DataObject, done: bool
+) -> None:
+    body, _ = data.draw(bodies(protocol))
+    assert_same_cut(body, done)
+
+
+FRAGMENTS = [
+    b"data: ",
+    b"data:",
+    b"event: ",
+    b"event: x",
+    b"{",
+    b"}",
+    b"{}",
+    b'{"a":1}',
+    b'"',
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\n\n",
+    b"\r\n\r\n",
+    b"[DONE]",
+    b"data: [DONE]",
+    b": comment",
+    b"id: 1",
+    b" ",
+    b"\t",
+    b"\xff",
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(pieces=st.lists(st.sampled_from(FRAGMENTS), max_size=24), done=st.booleans())
+def test_any_mix_of_sse_syntax_is_cut_alike_or_refused_alike(pieces: list[bytes], done: bool) -> None:
+    assert_same_cut(b"".join(pieces), done)
+
+
+@settings(max_examples=500, deadline=None)
+@given(body=st.binary(max_size=64), done=st.booleans())
+def test_arbitrary_bytes_are_cut_alike_or_refused_alike(body: bytes, done: bool) -> None:
+    assert_same_cut(body, done)
+
+
+@pytest.mark.parametrize(
+    "body, done, payloads",
+    [
+        (b"data: {}\n\n", False, [b"{}"]),
+        (b'data: {"a":1}\r\n\r\ndata: {"b":2}\r\n\r\n', False, [b'{"a":1}', b'{"b":2}']),
+        (b'event: x\ndata: {"a":1}\n\nevent: \ndata: {}\n\n', False, [b'{"a":1}', b"{}"]),
+        (b"data: {}\n\ndata: [DONE]\n\n", True, [b"{}"]),
+        (b"data: {}\r\n\r\ndata: [DONE]\r\n\r\n", True, [b"{}"]),
+    ],
+)
+def test_the_common_shapes_give_their_payloads(body: bytes, done: bool, payloads: list[bytes]) -> None:
+    text, count, ended = _sse.cut(body, done)
+    assert payload_lines(text) == payloads
+    assert (count, ended) == (len(payloads), done)
+    assert_same_cut(body, done)
+
+
+@pytest.mark.parametrize(
+    "body, done",
+    [
+        (b"", False),
+        (b"data: {}\n", False),  # no blank line after the event
+        (b"data: {}\n\ndata: [DONE]\n\n", False),  # [DONE] not allowed
+        (b"event: x\ndata: {}\n\ndata: [DONE]\n\n", True),  # [DONE] only without event: lines
+        (b"data: {}\n\nevent: x\ndata: {}\n\n", False),  # events framed two ways
+        (b"data: {}\r\n\r\ndata: {}\n\n", False),  # line ends two ways
+        (b"data: {\r}\r\n\r\n", False),  # a lone CR inside the payload ends a line
+        (b"event: a\rb\r\ndata: {}\r\n\r\n", False),  # and inside an event name
+        (b"data: {}\ndata: {}\n\n", False),  # two data lines in one event
+        (b": hi\ndata: {}\n\n", False),  # a comment
+        (b"data: [1]\n\n", False),  # not an object
+        (b"data: {\n\n", False),  # a lone brace
+        (b"data:{}\n\n", False),  # no space after the colon
+        (b"data: [DONE]\n\n", True),  # nothing but [DONE]
+    ],
+)
+def test_other_shapes_are_left_to_the_sse_decoder(body: bytes, done: bool) -> None:
+    assert _sse.cut(body, done) is None
+    assert events.cut_lines(body, done) is None
+
+
+def test_a_buffer_that_is_not_bytes_is_read_as_bytes() -> None:
+    body = b'data: {"a":1}\n\n'
+    assert _sse.cut(memoryview(body), False) == _sse.cut(bytearray(body), False) == _sse.cut(body, False)
+    with pytest.raises(TypeError):
+        _sse.cut("data: {}\n\n", False)
+    with pytest.raises(TypeError):
+        _sse.cut(body)
+
+
+@pytest.mark.parametrize("cut_in_c", [True, False], ids=["C", "Python"])
+def test_whole_lines_times_each_event_alike_with_either_cut(cut_in_c: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events, "CUT_IN_C", cut_in_c)
+    body = b'event: a\r\ndata: {"n":1}\r\n\r\nevent: b\r\ndata: {"n":2}\r\n\r\nevent: c\r\ndata: {"n":3}\r\n\r\n'
+    first_end = body.index(b"\r\n\r\n") + 3  # the blank line's CR completes the event
+    whole = events.whole_lines(body, [(5.0, first_end), (9.0, len(body) - 10)])
+    assert whole is not None
+    assert _decode_lines(whole.lines) == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert whole.times == [5.0, 9.0, None]
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="no ../shared/corpus/real here")
+def test_every_recorded_body_is_cut_alike() -> None:
+    paths = sorted(REAL.glob("*.sse"))  # the response bodies (the .json files are the SDKs' answers)
+    assert paths
+    taken = 0
+    for path in paths:
+        body = path.read_bytes()
+        for done in (False, True):
+            assert_same_cut(body, done)
+        taken += _sse.cut(body, True) is not None
+    assert taken > len(paths) // 2  # most recorded streams have a common shape
