@@ -61,8 +61,8 @@ def assert_same_cut(body: bytes, done: bool) -> None:
     assert (in_c is None) == (in_python is None), f"C took it: {in_c is not None}; body={body!r}"
     if in_c is None:
         return
-    (c_text, c_events, c_done), (py_text, py_events, py_done) = in_c, in_python  # type: ignore[misc]
-    assert (c_events, c_done) == (py_events, py_done)
+    (c_text, c_events, c_done, c_times), (py_text, py_events, py_done) = in_c, in_python  # type: ignore[misc]
+    assert (c_events, c_done, c_times) == (py_events, py_done, None)
     assert decoded(c_text) == decoded(py_text)
     # Exactly the decoder's events: each one's data is one payload, in order.
     data = general(body)
@@ -73,14 +73,29 @@ def assert_same_cut(body: bytes, done: bool) -> None:
     assert len(data) == c_events
 
 
+def assert_same_times(body: bytes, reads: Any, done: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`whole_lines` with either cut: the same events, arriving at the same times."""
+    with monkeypatch.context() as patch:
+        patch.setattr(events, "CUT_IN_C", True)
+        in_c = events.whole_lines(body, reads, done)
+        patch.setattr(events, "CUT_IN_C", False)
+        in_python = events.whole_lines(body, reads, done)
+    assert (in_c is None) == (in_python is None), f"C took it: {in_c is not None}; body={body!r} reads={reads!r}"
+    if in_c is not None and in_python is not None:
+        assert (in_c.events, in_c.times, in_c.done) == (in_python.events, in_python.times, in_python.done)
+        assert decoded(in_c.lines) == decoded(in_python.lines)
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), done=st.booleans())
 def test_the_c_and_python_cuts_agree_with_each_other_and_the_sse_decoder(
     protocol: str, data: st.DataObject, done: bool
 ) -> None:
-    body, _ = data.draw(bodies(protocol))
+    body, reads = data.draw(bodies(protocol))
     assert_same_cut(body, done)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        assert_same_times(body, reads, done, monkeypatch)
 
 
 FRAGMENTS = [
@@ -131,9 +146,9 @@ def test_arbitrary_bytes_are_cut_alike_or_refused_alike(body: bytes, done: bool)
     ],
 )
 def test_the_common_shapes_give_their_payloads(body: bytes, done: bool, payloads: list[bytes]) -> None:
-    text, count, ended = _sse.cut(body, done)
+    text, count, ended, times = _sse.cut(body, done)
     assert payload_lines(text) == payloads
-    assert (count, ended) == (len(payloads), done)
+    assert (count, ended, times) == (len(payloads), done, None)
     assert_same_cut(body, done)
 
 
@@ -168,6 +183,8 @@ def test_a_buffer_that_is_not_bytes_is_read_as_bytes() -> None:
         _sse.cut("data: {}\n\n", False)
     with pytest.raises(TypeError):
         _sse.cut(body)
+    with pytest.raises(TypeError):
+        _sse.cut(body, False, 5)  # reads that are no sequence
 
 
 @pytest.mark.parametrize("cut_in_c", [True, False], ids=["C", "Python"])
@@ -179,6 +196,48 @@ def test_whole_lines_times_each_event_alike_with_either_cut(cut_in_c: bool, monk
     assert whole is not None
     assert _decode_lines(whole.lines) == [{"n": 1}, {"n": 2}, {"n": 3}]
     assert whole.times == [5.0, 9.0, None]
+
+
+def test_the_c_cut_times_events_from_reads_in_order() -> None:
+    body = b'data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n":3}\n\ndata: [DONE]\n\n'
+    second_done = body.index(b"\n\n", body.index(b'{"n":2}')) + 2
+    # A read ending between the two LFs of a blank line leaves its event to the next read.
+    reads = [(1.0, 0), (2.0, second_done - 1), [3.5, second_done], (4.0, len(body) + 100)]
+    assert _sse.cut(body, True, reads)[3] == [2.0, 3.5, 4.0]
+    assert _sse.cut(body, True, reads[:2])[3] == [2.0, None, None]  # past the last read
+    assert _sse.cut(body, True, [])[3] is None  # no reads: no times
+
+
+@pytest.mark.parametrize(
+    "reads",
+    [
+        [(1.0, 30), (2.0, 10)],  # out of order
+        [(1.0, -1)],  # a negative end, which Python's slicing counts from the end
+        [(1.0, 5.0)],  # not an int
+        [(1.0, True)],
+        [(1.0, 10**30)],  # past any offset C holds
+        [(1.0,)],  # not a pair
+        [{"t": 1.0, "end": 5}],
+    ],
+)
+def test_reads_the_c_cut_does_not_take_are_timed_in_python(reads: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = b'data: {"n":1}\n\ndata: {"n":2}\n\n'
+    assert _sse.cut(body, False, reads)[3] is None
+    try:
+        expected = events.cut_lines(body, False) and "python"
+        monkeypatch.setattr(events, "CUT_IN_C", False)
+        python = events.whole_lines(body, reads)
+    except (TypeError, ValueError) as exc:  # reads Python cannot read either
+        with pytest.raises(type(exc)):
+            monkeypatch.setattr(events, "CUT_IN_C", True)
+            events.whole_lines(body, reads)
+        return
+    monkeypatch.setattr(events, "CUT_IN_C", True)
+    assert expected == "python"
+    in_c = events.whole_lines(body, reads)
+    assert (in_c is None) == (python is None)
+    if in_c is not None and python is not None:
+        assert in_c.times == python.times
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="no ../shared/corpus/real here")

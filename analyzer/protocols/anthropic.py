@@ -26,12 +26,14 @@ import msgspec
 
 from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, dumps_exact, loads_exact
 from analyzer.protocols.events import (
+    FIELD_ERRORS,
     Marks,
     add_chunk,
     as_list,
     as_text,
     content_text,
     ending,
+    field_error,
     guarded,
     history_call,
     history_turn,
@@ -318,21 +320,22 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
                     continue
             elif kind is BlockStop:
                 continue
-            elif kind is BlockStart:
-                guarded(fold.rec, seq, fold.start_block, event.index, event.content_block, seq)
-                same_kind = None  # a block started again drops its pieces: look them up anew
-                continue
-            elif kind is MessageStart:
-                guarded(fold.rec, seq, fold.start_message, event.message, seq)
-                continue
-            elif kind is MessageDelta:
-                guarded(fold.rec, seq, fold.end_message, event.delta, event.usage, {}, seq)
-                continue
             elif kind is MessageStop:
                 rec.done = True
                 continue
-            payload = to_builtins(event)
-            guarded(fold.rec, seq, fold.add, payload, payload["type"], seq)
+            try:  # as `guarded` does, inline: one frame fewer for each of these
+                if kind is BlockStart:
+                    same_kind = None  # a block started again drops its pieces: look them up anew
+                    fold.start_block(event.index, event.content_block, seq)
+                elif kind is MessageStart:
+                    fold.start_message(event.message, seq)
+                elif kind is MessageDelta:
+                    fold.end_message(event.delta, event.usage, {}, seq)
+                else:
+                    payload = to_builtins(event)
+                    fold.add(payload, payload["type"], seq)
+            except FIELD_ERRORS as exc:
+                field_error(rec, seq, exc)
         if last is not None and (fold.marks.last_token is None or last > fold.marks.last_token):
             fold.marks.last_token = last
         return fold.finish(exchange)

@@ -139,14 +139,22 @@ def whole_lines(body: bytes, reads: list[tuple[float, int]] | None, done: bool =
     alike, LF or CRLF (as Google's servers do); with `done`, the first shape may end with a
     `data: [DONE]` event (chat/completions'), which is left out.
 
-    The cut is the C one (`analyzer._sse.cut`, one pass over the bytes) where it was built,
-    else `cut_lines` below; they take the same bodies and give the same payloads.
+    The cut is the C one (`analyzer._sse.cut`, one pass over the bytes, which also times the
+    events when the reads are in order) where it was built, else `cut_lines` below; they take
+    the same bodies and give the same payloads and times.
     """
-    cut = _cut_c(body, done) if _cut_c is not None and CUT_IN_C else cut_lines(body, done)
-    if cut is None:
-        return None
-    lines, events, done = cut
-    times: list[Any]
+    if _cut_c is not None and CUT_IN_C:
+        cut = _cut_c(body, done, reads or None)  # with each event's arrival, from well-ordered reads
+        if cut is None:
+            return None
+        lines, events, done, times = cut
+        if times is not None:
+            return WholeBody(lines, events, times, done)
+    else:
+        cut = cut_lines(body, done)
+        if cut is None:
+            return None
+        lines, events, done = cut
     if reads:
         # Each event arrived with the read that completed its blank line (a separator split
         # across two reads belongs to the second). With CRLF the blank line ends at its CR, as
@@ -296,7 +304,12 @@ def guarded(rec: Reconstruction, seq: int, step: Any, *args: Any) -> None:
     try:
         step(*args)
     except FIELD_ERRORS as exc:
-        rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
+        field_error(rec, seq, exc)
+
+
+def field_error(rec: Reconstruction, seq: int, exc: Exception) -> None:
+    """The warning for event `seq`, whose step raised `exc` (one of `FIELD_ERRORS`)."""
+    rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
 
 
 def add_chunk(rec: Reconstruction, t_ms: float | None, payload: Any) -> int:

@@ -38,6 +38,7 @@ from analyzer.protocols.events import (
     as_text,
     content_text,
     ending,
+    field_error,
     guarded,
     json_text,
     stream_payloads,
@@ -373,6 +374,8 @@ class _Fold:
 
     def settle(self, *, output_index: Any = None) -> None:
         """Bring the items and parts up to date with the pieces added since (all, or those of one output)."""
+        if not self.live:
+            return
         for where in [w for w in self.live if output_index is None or w[0] == output_index]:
             target, field, base, pieces = self.live.pop(where)
             target[field] = base + "".join(pieces)
@@ -496,7 +499,10 @@ def _fold_typed(fold: _Fold, decoded: list[Any], times: list[Any]) -> None:
             continue
         step = _STEPS.get(kind)
         if step is not None:
-            guarded(fold.rec, seq, step, fold, event, seq)
+            try:  # as `guarded` does, one frame fewer: these are most of the other events
+                step(fold, event, seq)
+            except FIELD_ERRORS as exc:
+                field_error(rec, seq, exc)
         elif kind not in _SKIPPED:
             guarded(fold.rec, seq, fold.add, to_builtins(event), seq)
     if pieces:
