@@ -292,5 +292,12 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__sse(void)
 {
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    /* What `cut` takes and gives: analyzer.protocols.events uses this module only when it is
+     * the version it was written for (an editable install may hold an older build). */
+    if (m != NULL && PyModule_AddIntConstant(m, "VERSION", 2) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

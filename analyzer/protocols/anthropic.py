@@ -19,7 +19,6 @@ Reference: https://docs.anthropic.com/en/docs/build-with-claude/streaming
 
 from __future__ import annotations
 
-from itertools import compress
 from typing import Any
 
 import msgspec
@@ -290,9 +289,12 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
         if fold.pings == 1:
             at = kinds.index(Ping)
             del kinds[at], kept[at], times[at]
-        elif fold.pings:
-            wanted = [kind is not Ping for kind in kinds]
-            kinds, kept, times = (list(compress(values, wanted)) for values in (kinds, kept, times))
+        elif fold.pings:  # one every hundred events or so in a long answer: cut out by slices
+            at, where = -1, []
+            for _ in range(fold.pings):
+                at = kinds.index(Ping, at + 1)
+                where.append(at)
+            kinds, kept, times = (_without(values, where) for values in (kinds, kept, times))
         rec.chunks = list(map(StreamChunk, range(len(kept)), times, kept))
         text, to_builtins = fold.text, msgspec.to_builtins
         # The pieces list the last text or thinking delta went to: the next one for the same
@@ -351,6 +353,14 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
         append(StreamChunk(seq, t_ms, payload))
         guarded(fold.rec, seq, fold.add, payload, kind, seq)
     return fold.finish(exchange)
+
+
+def _without(values: list[Any], where: list[int]) -> list[Any]:
+    """`values` without the items at the offsets `where` (in order)."""
+    out = values[: where[0]]
+    for at, end in zip(where, [*where[1:], len(values)], strict=True):
+        out += values[at + 1 : end]
+    return out
 
 
 def _typed_events(exchange: Exchange) -> tuple[list[Any], list[Any]] | None:

@@ -19,9 +19,11 @@ from analyzer.model import Exchange, Reconstruction, StreamChunk, ToolCall, dump
 from analyzer.sse import Event, decode, lenient_events
 
 try:  # the C cut of a stream body (setup.py builds it where there is a compiler)
-    from analyzer._sse import cut as _cut_c
+    from analyzer import _sse
 except ImportError:  # pragma: no cover - the Python cut gives the same results
-    _cut_c = None
+    _sse = None  # type: ignore[assignment]
+# Only the version this module was written for: an editable install may hold an older build.
+_cut_c = _sse.cut if _sse is not None and getattr(_sse, "VERSION", None) == 2 else None
 
 # Plain JSON values, integers past 64 bits kept exact (orjson would make them floats); the
 # general path and the fast path parse alike.
