@@ -56,6 +56,13 @@ def test_latency_notebook_draws_its_charts_offline_in_jupyterlab(tmp_path: Path)
                 # to start (the notebook names python3 in its metadata): accept its choice.
                 with contextlib.suppress(PlaywrightTimeout):
                     page.locator(".jp-Dialog .jp-mod-accept").click(timeout=15_000)
+                # Run only once the kernel is connected and idle: cells run while it is still
+                # starting can stay queued for good on a busy machine (seen once: every cell [*],
+                # the kernel idle).
+                page.wait_for_function(
+                    "(document.querySelector('#jp-main-statusbar') || {}).textContent?.includes('| Idle')",
+                    timeout=120_000,
+                )
                 page.click(".lm-MenuBar-itemLabel:text-is('Run')")
                 page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
                 try:  # a cold JupyterLab and kernel on a busy 2-core machine can take a while
