@@ -19,20 +19,19 @@ Reference: https://docs.anthropic.com/en/docs/build-with-claude/streaming
 
 from __future__ import annotations
 
+from itertools import compress
 from typing import Any
 
 import msgspec
 
 from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, dumps_exact, loads_exact
 from analyzer.protocols.events import (
-    FIELD_ERRORS,
     Marks,
     add_chunk,
     as_list,
     as_text,
     content_text,
     ending,
-    field_error,
     guarded,
     history_call,
     history_turn,
@@ -289,12 +288,9 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
         if fold.pings == 1:
             at = kinds.index(Ping)
             del kinds[at], kept[at], times[at]
-        elif fold.pings:  # one every hundred events or so in a long answer: cut out by slices
-            at, where = -1, []
-            for _ in range(fold.pings):
-                at = kinds.index(Ping, at + 1)
-                where.append(at)
-            kinds, kept, times = (_without(values, where) for values in (kinds, kept, times))
+        elif fold.pings:
+            wanted = [kind is not Ping for kind in kinds]
+            kinds, kept, times = (list(compress(values, wanted)) for values in (kinds, kept, times))
         rec.chunks = list(map(StreamChunk, range(len(kept)), times, kept))
         text, to_builtins = fold.text, msgspec.to_builtins
         # The pieces list the last text or thinking delta went to: the next one for the same
@@ -322,22 +318,21 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
                     continue
             elif kind is BlockStop:
                 continue
+            elif kind is BlockStart:
+                guarded(fold.rec, seq, fold.start_block, event.index, event.content_block, seq)
+                same_kind = None  # a block started again drops its pieces: look them up anew
+                continue
+            elif kind is MessageStart:
+                guarded(fold.rec, seq, fold.start_message, event.message, seq)
+                continue
+            elif kind is MessageDelta:
+                guarded(fold.rec, seq, fold.end_message, event.delta, event.usage, {}, seq)
+                continue
             elif kind is MessageStop:
                 rec.done = True
                 continue
-            try:  # as `guarded` does, inline: one frame fewer for each of these
-                if kind is BlockStart:
-                    same_kind = None  # a block started again drops its pieces: look them up anew
-                    fold.start_block(event.index, event.content_block, seq)
-                elif kind is MessageStart:
-                    fold.start_message(event.message, seq)
-                elif kind is MessageDelta:
-                    fold.end_message(event.delta, event.usage, {}, seq)
-                else:
-                    payload = to_builtins(event)
-                    fold.add(payload, payload["type"], seq)
-            except FIELD_ERRORS as exc:
-                field_error(rec, seq, exc)
+            payload = to_builtins(event)
+            guarded(fold.rec, seq, fold.add, payload, payload["type"], seq)
         if last is not None and (fold.marks.last_token is None or last > fold.marks.last_token):
             fold.marks.last_token = last
         return fold.finish(exchange)
@@ -353,14 +348,6 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
         append(StreamChunk(seq, t_ms, payload))
         guarded(fold.rec, seq, fold.add, payload, kind, seq)
     return fold.finish(exchange)
-
-
-def _without(values: list[Any], where: list[int]) -> list[Any]:
-    """`values` without the items at the offsets `where` (in order)."""
-    out = values[: where[0]]
-    for at, end in zip(where, [*where[1:], len(values)], strict=True):
-        out += values[at + 1 : end]
-    return out
 
 
 def _typed_events(exchange: Exchange) -> tuple[list[Any], list[Any]] | None:

@@ -306,12 +306,7 @@ def guarded(rec: Reconstruction, seq: int, step: Any, *args: Any) -> None:
     try:
         step(*args)
     except FIELD_ERRORS as exc:
-        field_error(rec, seq, exc)
-
-
-def field_error(rec: Reconstruction, seq: int, exc: Exception) -> None:
-    """The warning for event `seq`, whose step raised `exc` (one of `FIELD_ERRORS`)."""
-    rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
+        rec.warn("chunk_shape", f"event {seq + 1}: a field of an unexpected type ({exc}): ignored")
 
 
 def add_chunk(rec: Reconstruction, t_ms: float | None, payload: Any) -> int:

@@ -38,7 +38,6 @@ from analyzer.protocols.events import (
     as_text,
     content_text,
     ending,
-    field_error,
     guarded,
     json_text,
     stream_payloads,
@@ -499,10 +498,7 @@ def _fold_typed(fold: _Fold, decoded: list[Any], times: list[Any]) -> None:
             continue
         step = _STEPS.get(kind)
         if step is not None:
-            try:  # as `guarded` does, one frame fewer: these are most of the other events
-                step(fold, event, seq)
-            except FIELD_ERRORS as exc:
-                field_error(rec, seq, exc)
+            guarded(fold.rec, seq, step, fold, event, seq)
         elif kind not in _SKIPPED:
             guarded(fold.rec, seq, fold.add, to_builtins(event), seq)
     if pieces:
