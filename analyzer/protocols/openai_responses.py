@@ -88,33 +88,6 @@ class _Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, gc=Fa
 UNSET: Any = msgspec.UNSET
 
 
-class TextDelta(_Event, tag="response.output_text.delta"):
-    sequence_number: Any = UNSET
-    item_id: Any = UNSET
-    output_index: Any = UNSET
-    content_index: Any = UNSET
-    delta: Any = UNSET
-    logprobs: Any = UNSET
-    obfuscation: Any = UNSET
-
-
-class SummaryDelta(_Event, tag="response.reasoning_summary_text.delta"):
-    sequence_number: Any = UNSET
-    item_id: Any = UNSET
-    output_index: Any = UNSET
-    summary_index: Any = UNSET
-    delta: Any = UNSET
-    obfuscation: Any = UNSET
-
-
-class ArgumentsDelta(_Event, tag="response.function_call_arguments.delta"):
-    sequence_number: Any = UNSET
-    item_id: Any = UNSET
-    output_index: Any = UNSET
-    delta: Any = UNSET
-    obfuscation: Any = UNSET
-
-
 def _event(tag: str, *fields: str) -> Any:
     """A typed event with these fields besides `type` and `sequence_number`."""
     name = "".join(word.title() for word in tag.replace("_", ".").split(".")[1:])
@@ -125,6 +98,10 @@ def _event(tag: str, *fields: str) -> Any:
 
 _OF_PART = ("item_id", "output_index", "content_index")
 _OF_SUMMARY = ("item_id", "output_index", "summary_index")
+# The deltas, most of a stream: the fast path folds a run of them at a time (`_RUNS`).
+TextDelta = _event("response.output_text.delta", *_OF_PART, "delta", "logprobs", "obfuscation")
+SummaryDelta = _event("response.reasoning_summary_text.delta", *_OF_SUMMARY, "delta", "obfuscation")
+ArgumentsDelta = _event("response.function_call_arguments.delta", "item_id", "output_index", "delta", "obfuscation")
 # The other common events, by type: read in place (`_STEPS`), skipped (`_SKIPPED`), or
 # handed to the fold as the dicts they were.
 _OTHERS = {
