@@ -33,8 +33,12 @@ def _details(raw: dict[str, Any], name: str, key: str) -> int | None:
 
 
 def _sum(*values: int | None) -> int | None:
-    present = [v for v in values if v is not None]
-    return sum(present) if present else None
+    """The figures' sum, or None when none is given."""
+    total = None
+    for value in values:
+        if value is not None:
+            total = value if total is None else total + value
+    return total
 
 
 def normalise(raw: dict[str, Any]) -> Usage:

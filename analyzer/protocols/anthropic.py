@@ -229,12 +229,14 @@ class _Fold:
             self.rec.warn("message_restarted", f"event {seq + 1}: a second message_start; its fields are merged in")
             self.message.update({k: v for k, v in start.items() if k != "content"})
             return
-        self.message = dict(start)
-        if isinstance(start.get("usage"), dict):
-            self.message["usage"] = dict(start["usage"])
-        for index, block in enumerate(start.get("content") or ()):  # a prefilled start
-            if isinstance(block, dict):
-                self.blocks[index] = dict(block)
+        self.message = message = dict(start)
+        usage, content = start.get("usage"), start.get("content")
+        if type(usage) is dict:
+            message["usage"] = dict(usage)
+        if content:  # a prefilled start
+            for index, block in enumerate(as_list(content)):
+                if type(block) is dict:
+                    self.blocks[index] = dict(block)
 
     def end_message(self, delta: Any, usage: Any, extra: dict[str, Any], seq: int) -> None:
         """`message_delta`: the stop reason, cumulative usage, and other top-level fields."""
@@ -249,9 +251,12 @@ class _Fold:
                 if key not in ("stop_reason", "stop_sequence", "stop_details") and value is not None:
                     message[key] = value
         if isinstance(usage, dict):
-            merged = dict(message.get("usage") or {})
             # Cumulative totals: each figure given replaces the one before; one left out keeps it.
-            merged.update({key: value for key, value in usage.items() if value is not None})
+            merged = message.get("usage")
+            merged = dict(merged) if type(merged) is dict else {}
+            for key, value in usage.items():
+                if value is not None:
+                    merged[key] = value
             message["usage"] = merged
         for key, value in extra.items():
             if value is not None:
@@ -266,12 +271,14 @@ class _Fold:
         for (index, field), found in self.pieces.items():
             block = blocks[index]
             block[field] = as_text(block.get(field)) + "".join(found)
-        message = dict(self.message or {})
-        message["content"] = [_final_block(blocks[i], self.inputs.get(i), rec) for i in sorted(blocks)]
+        for index, pieces in self.inputs.items():  # only started blocks have pieces
+            _final_input(blocks[index], pieces, rec)
+        message = self.message if self.message is not None else {}
+        message["content"] = content = [blocks[index] for index in sorted(blocks)]
         _apply(rec, message)
         rec.marks = self.marks.as_dict()
         ending(exchange, rec, rec.done, "message_stop")
-        if rec.done and any(block.get("type") is None for block in message["content"]):
+        if rec.done and any(block.get("type") is None for block in content):
             rec.warn("chunk_shape", "a content block without a type")
         return rec
 
@@ -355,16 +362,15 @@ def _typed_events(exchange: Exchange) -> tuple[list[Any], list[Any]] | None:
     return typed_events(exchange, _decode_typed)
 
 
-def _final_block(block: dict[str, Any], pieces: list[str] | None, rec: Reconstruction) -> dict[str, Any]:
-    if pieces and block.get("type") in TOOL_INPUT_BLOCKS:
-        text = "".join(pieces)
-        if text:
-            try:
-                block["input"] = loads_exact(text)
-            except ValueError as exc:
-                block["input"] = text
-                rec.warn("tool_input_unparsed", f"tool {block.get('name')!r}: its input is not whole JSON ({exc})")
-    return block
+def _final_input(block: dict[str, Any], pieces: list[str], rec: Reconstruction) -> None:
+    """A tool block's input from its input_json_delta pieces, parsed once whole."""
+    text = "".join(pieces)
+    if text and block.get("type") in TOOL_INPUT_BLOCKS:
+        try:
+            block["input"] = loads_exact(text)
+        except ValueError as exc:
+            block["input"] = text
+            rec.warn("tool_input_unparsed", f"tool {block.get('name')!r}: its input is not whole JSON ({exc})")
 
 
 def reconstruct_json(exchange: Exchange, rec: Reconstruction, obj: Any) -> Reconstruction:
