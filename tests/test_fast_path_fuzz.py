@@ -748,3 +748,65 @@ def test_other_shapes_read_alike_on_both_paths(protocol: str, case: str, monkeyp
     body = odd_shapes(MINIMAL[protocol])[case]
     assert_same(protocol, body, None, monkeypatch)
     assert_same(protocol, body, every(body, 3), monkeypatch)
+
+
+# Anthropic's typed events with values of any JSON type where the types say `dict[str, Any]`
+# (the message, a block, message_delta's delta and usage): the typed decode takes them, and its
+# fold steps, which run without a per-event guard, must read them as the general path does.
+SCALAR = (
+    st.none()
+    | st.booleans()
+    | st.integers(-2, 3)
+    | st.floats(-1, 1)
+    | st.text(max_size=4)
+    | st.sampled_from(["text", "thinking", "tool_use", "fallback", "end_turn", "redacted_thinking"])
+)
+ANY_JSON = SCALAR | st.recursive(  # scalars as often as containers, which recursive alone favours
+    SCALAR,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["type", "text", "thinking", "model", "input_tokens"]), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+def object_of_any(*keys: str) -> st.SearchStrategy[dict[str, Any]]:
+    """An object with some of `keys` (the ones a fold reads there), each of any type."""
+    return st.dictionaries(st.sampled_from(keys), ANY_JSON, max_size=len(keys))
+
+
+MESSAGE = object_of_any("id", "type", "role", "model", "content", "usage", "stop_reason", "context_management")
+BLOCK = object_of_any("type", "text", "thinking", "id", "name", "input", "to", "citations", "signature")
+MESSAGE_DELTA = object_of_any("stop_reason", "stop_sequence", "stop_details", "container", "usage")
+USAGE = object_of_any("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+INDEX = st.integers(0, 2)
+DELTAS = [("text_delta", "text"), ("thinking_delta", "thinking"), ("input_json_delta", "partial_json"),
+          ("signature_delta", "signature")]  # fmt: skip
+TYPED_ANTHROPIC = st.one_of(
+    st.builds(lambda m: {"type": "message_start", "message": m}, MESSAGE),
+    st.builds(lambda i, b: {"type": "content_block_start", "index": i, "content_block": b}, INDEX, BLOCK),
+    st.builds(
+        lambda i, kind, text: {"type": "content_block_delta", "index": i, "delta": {"type": kind[0], kind[1]: text}},
+        INDEX,
+        st.sampled_from(DELTAS),
+        st.sampled_from(["", "a", '{"k": ', "1}", "é"]),
+    ),
+    st.builds(lambda i: {"type": "content_block_stop", "index": i}, INDEX),
+    st.builds(lambda d, u: {"type": "message_delta", "delta": d, "usage": u}, MESSAGE_DELTA, st.none() | USAGE),
+    st.just({"type": "message_stop"}),
+    st.just({"type": "ping"}),
+)
+
+
+@FUZZ
+@given(events=st.lists(TYPED_ANTHROPIC, min_size=1, max_size=9), named=st.booleans())
+def test_anthropic_typed_events_holding_values_of_any_type_read_alike_on_both_paths(
+    events: list[dict[str, Any]], named: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = sse(events, named, b"\n")
+    exchange = Exchange(
+        id="x", source="<test>", format="sse-text", request=None, response=Response(status=200, body=body)
+    )
+    assert anthropic._typed_events(exchange) is not None  # the typed path is the one under test
+    assert_same("anthropic_messages", body, None, monkeypatch)

@@ -325,15 +325,17 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
                     continue
             elif kind is BlockStop:
                 continue
+            # The typed fields are of their declared types, and these steps read everything
+            # inside as of any type: no field can make them raise, so no per-event guard.
             elif kind is BlockStart:
-                guarded(fold.rec, seq, fold.start_block, event.index, event.content_block, seq)
+                fold.start_block(event.index, event.content_block, seq)
                 same_kind = None  # a block started again drops its pieces: look them up anew
                 continue
             elif kind is MessageStart:
-                guarded(fold.rec, seq, fold.start_message, event.message, seq)
+                fold.start_message(event.message, seq)
                 continue
             elif kind is MessageDelta:
-                guarded(fold.rec, seq, fold.end_message, event.delta, event.usage, {}, seq)
+                fold.end_message(event.delta, event.usage, {}, seq)
                 continue
             elif kind is MessageStop:
                 rec.done = True
