@@ -437,7 +437,9 @@ def _apply(rec: Reconstruction, message: dict[str, Any]) -> None:
     # stream): index, role, content, reasoning, reasoning_source, reasoning_details,
     # refusal, tool_calls, function_call, logprobs, finish_reason, annotations, extras.
     source = "thinking" if thoughts else None
-    rec.choices = [Choice(0, role, content, reasoning, source, details, None, calls, None, None, finish, citations, extras)]
+    rec.choices = [
+        Choice(0, role, content, reasoning, source, details, None, calls, None, None, finish, citations, extras)
+    ]
     if isinstance(message.get("usage"), dict):
         rec.usage = normalise_usage(message["usage"])
     for key in ("container", "context_management", "stop_details"):
