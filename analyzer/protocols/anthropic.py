@@ -108,6 +108,9 @@ class Ping(_Typed, tag="ping"):
     pass
 
 
+PING = Ping()
+
+
 _decode_typed = msgspec.json.Decoder(
     BlockDelta | BlockStart | BlockStop | MessageStart | MessageDelta | MessageStop | Ping
 ).decode_lines
@@ -291,25 +294,31 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     typed = _typed_events(exchange)
     if typed is not None:  # the fast path: the deltas' text straight from typed events
         kept, times = typed
-        kinds = list(map(type, kept))
-        fold.pings = kinds.count(Ping)  # pings are not chunks: usually one, after message_start
+        # Pings are not chunks: usually one, after message_start. (Structs are equal when of
+        # the same type with equal fields, and a ping has none.)
+        fold.pings = kept.count(PING)
         if fold.pings == 1:
-            at = kinds.index(Ping)
-            del kinds[at], kept[at], times[at]
+            at = kept.index(PING)
+            del kept[at], times[at]
         elif fold.pings:
-            wanted = [kind is not Ping for kind in kinds]
-            kinds, kept, times = (list(compress(values, wanted)) for values in (kinds, kept, times))
+            wanted = [event.__class__ is not Ping for event in kept]
+            kept, times = list(compress(kept, wanted)), list(compress(times, wanted))
         rec.chunks = list(map(StreamChunk, range(len(kept)), times, kept))
         text, to_builtins = fold.text, msgspec.to_builtins
-        # The pieces list the last text or thinking delta went to: the next one for the same
+        # The pieces list the last text, thinking or tool input delta went to, once a piece
+        # of it was text (so the marks have their first token): the next one for the same
         # block and kind is appended without a lookup.
         same_index, same_kind, same_pieces, last = None, None, None, None
-        for seq, kind, event in zip(range(len(kept)), kinds, kept, strict=True):  # one tuple, reused
+        for seq, event in enumerate(kept):
+            kind = event.__class__
             if kind is BlockDelta:
                 delta = event.delta
                 delta_kind = delta.__class__
                 if delta_kind is same_kind and event.index == same_index:
-                    piece = delta.text if delta_kind is TextDelta else delta.thinking
+                    if delta_kind is TextDelta:
+                        piece = delta.text
+                    else:
+                        piece = delta.thinking if delta_kind is ThinkingDelta else delta.partial_json
                     if piece:
                         same_pieces.append(piece)  # type: ignore[union-attr]
                         last = seq
@@ -323,6 +332,9 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
                     continue
                 if delta_kind is InputJsonDelta:
                     fold.tool_input(event.index, delta.partial_json, seq)
+                    found = fold.inputs.get(event.index)
+                    if found is not None and delta.partial_json:
+                        same_index, same_kind, same_pieces = event.index, delta_kind, found
                     continue
             elif kind is BlockStop:
                 continue
