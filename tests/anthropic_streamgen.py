@@ -141,7 +141,7 @@ def generate(seed: int, *, error: bool = False) -> GeneratedStream:
         message = None
 
     # Pings anywhere after message_start (the streaming guide: "dispersed throughout").
-    for _ in range(rng.choice((0, 0, 1, 2, 5))):
+    for _ in range(rng.choice((0, 0, 1, 2, 5, 12))):  # 12: past the fold's few-pings case
         events.insert(rng.randint(1, len(events) - 1), {"type": "ping"})
 
     framed = _frame(events, rng)
@@ -409,7 +409,12 @@ def _frame(events: Sequence[dict[str, Any]], rng: random.Random) -> _Framed:
     ensure_ascii = rng.random() < 0.3
     separators = rng.choice(((",", ":"), (", ", ": ")))
     padded = rng.random() < 0.3
-    framing = f"line_end={line_end!r} ensure_ascii={ensure_ascii} separators={separators} padded={padded}"
+    # Half the streams framed every event alike, as api.anthropic.com does (which is what
+    # chatcap's fast path takes); the rest vary event by event.
+    varied = rng.random() < 0.5
+    framing = (
+        f"line_end={line_end!r} ensure_ascii={ensure_ascii} separators={separators} padded={padded} varied={varied}"
+    )
     out = bytearray()
     starts: list[int] = []
     data_ends: list[int] = []
@@ -417,11 +422,11 @@ def _frame(events: Sequence[dict[str, Any]], rng: random.Random) -> _Framed:
     ends: list[int] = []
     for payload in events:
         starts.append(len(out))
-        space = "" if rng.random() < 0.1 else " "
+        space = "" if varied and rng.random() < 0.1 else " "
         out += f"event:{space}{payload['type']}{line_end}".encode()
-        indent = rng.choice((1, 2)) if rng.random() < 0.03 else None
+        indent = rng.choice((1, 2)) if varied and rng.random() < 0.03 else None
         lines = json.dumps(payload, ensure_ascii=ensure_ascii, separators=separators, indent=indent).split("\n")
-        if rng.random() < 0.05:
+        if varied and rng.random() < 0.05:
             lines[0] = rng.choice((" ", "\t")) + lines[0]
         padding = " " * rng.randint(1, 16) if padded and rng.random() < 0.7 else ""
         for number, text in enumerate(lines):

@@ -19,6 +19,7 @@ Reference: https://docs.anthropic.com/en/docs/build-with-claude/streaming
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from itertools import compress
 from typing import Any
 
@@ -106,9 +107,6 @@ class MessageStop(_Typed, tag="message_stop"):
 
 class Ping(_Typed, tag="ping"):
     pass
-
-
-PING = Ping()
 
 
 _decode_typed = msgspec.json.Decoder(
@@ -294,22 +292,13 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     typed = _typed_events(exchange)
     if typed is not None:  # the fast path: the deltas' text straight from typed events
         kept, times = typed
-        # Pings are not chunks: usually one, after message_start. (Structs are equal when of
-        # the same type with equal fields, and a ping has none.)
-        fold.pings = kept.count(PING)
-        if fold.pings == 1:
-            at = kept.index(PING)
-            del kept[at], times[at]
-        elif fold.pings:
-            wanted = [event.__class__ is not Ping for event in kept]
-            kept, times = list(compress(kept, wanted)), list(compress(times, wanted))
-        rec.chunks = list(map(StreamChunk, range(len(kept)), times, kept))
         text, to_builtins = fold.text, msgspec.to_builtins
+        pings: list[int] = []  # where they are: pings are no chunks (usually one, after message_start)
         # The pieces list the last text, thinking or tool input delta went to, once a piece
         # of it was text (so the marks have their first token): the next one for the same
-        # block and kind is appended without a lookup.
+        # block and kind is appended without a lookup, and `last` is where it was.
         same_index, same_kind, same_pieces, last = None, None, None, None
-        for seq, event in enumerate(kept):
+        for at, event in enumerate(kept):
             kind = event.__class__
             if kind is BlockDelta:
                 delta = event.delta
@@ -321,8 +310,15 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
                         piece = delta.thinking if delta_kind is ThinkingDelta else delta.partial_json
                     if piece:
                         same_pieces.append(piece)  # type: ignore[union-attr]
-                        last = seq
+                        last = at
                     continue
+            elif kind is BlockStop:
+                continue
+            elif kind is Ping:
+                pings.append(at)
+                continue
+            seq = at - len(pings)  # the chunk's number
+            if kind is BlockDelta:
                 if delta_kind is TextDelta or delta_kind is ThinkingDelta:
                     field = "text" if delta_kind is TextDelta else "thinking"
                     text(event.index, field, getattr(delta, field), seq)
@@ -336,8 +332,6 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
                     if found is not None and delta.partial_json:
                         same_index, same_kind, same_pieces = event.index, delta_kind, found
                     continue
-            elif kind is BlockStop:
-                continue
             # The typed fields are of their declared types, and these steps read everything
             # inside as of any type: no field can make them raise, so no per-event guard.
             elif kind is BlockStart:
@@ -355,6 +349,19 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
                 continue
             payload = to_builtins(event)
             guarded(fold.rec, seq, fold.add, payload, payload["type"], seq)
+        if pings:
+            fold.pings = len(pings)
+            if last is not None:
+                last -= bisect_left(pings, last)
+            if len(pings) < 8:
+                for at in reversed(pings):
+                    del kept[at], times[at]
+            else:  # a long stream's keep-alives: not one deletion (a move of the rest) each
+                wanted = [True] * len(kept)
+                for at in pings:
+                    wanted[at] = False
+                kept, times = list(compress(kept, wanted)), list(compress(times, wanted))
+        rec.chunks = list(map(StreamChunk, range(len(kept)), times, kept))
         if last is not None and (fold.marks.last_token is None or last > fold.marks.last_token):
             fold.marks.last_token = last
         return fold.finish(exchange)
