@@ -410,28 +410,31 @@ def reconstruct_json(exchange: Exchange, rec: Reconstruction, obj: Any) -> Recon
 
 def _apply(rec: Reconstruction, message: dict[str, Any]) -> None:
     """Fill `rec` from the final message (kept as the native object)."""
+    get = message.get
+    kind, ident, model = get("type"), get("id"), get("model")
     rec.native = message
-    rec.object = message.get("type") if isinstance(message.get("type"), str) else "message"
-    rec.id = message.get("id") if isinstance(message.get("id"), str) else None
-    if isinstance(message.get("model"), str) and message["model"]:
-        rec.served_model = message["model"]
+    rec.object = kind if isinstance(kind, str) else "message"
+    rec.id = ident if isinstance(ident, str) else None
+    if model and isinstance(model, str):
+        rec.served_model = model
     texts: list[str] = []
     thoughts: list[str] = []
     details: list[Any] = []
     calls = []
     citations: list[Any] = []
     server: list[Any] = []
-    blocks = message.get("content") or []
-    for block in blocks:
-        if not isinstance(block, dict):
+    for block in as_list(get("content")):
+        if type(block) is not dict:
             continue
         kind = block.get("type")
         if kind == "text":
             texts.append(as_text(block.get("text")))
-            citations.extend(as_list(block.get("citations")))
+            if "citations" in block:
+                citations += as_list(block["citations"])
         elif kind == "thinking":
-            thoughts.append(as_text(block.get("thinking")))
-            details.append({"type": "thinking", "thinking": block.get("thinking"), "signature": block.get("signature")})
+            thinking = block.get("thinking")
+            thoughts.append(as_text(thinking))
+            details.append({"type": "thinking", "thinking": thinking, "signature": block.get("signature")})
         elif kind == "redacted_thinking":
             details.append({"type": "redacted_thinking", "data": block.get("data")})
         elif kind == "tool_use":
@@ -440,15 +443,15 @@ def _apply(rec: Reconstruction, message: dict[str, Any]) -> None:
             calls.append(tool_call(len(calls), block.get("id"), block.get("name"), text))
         else:  # server_tool_use, mcp_tool_use and the result blocks: done by the provider
             server.append(block)
-    stop = message.get("stop_reason")
+    stop, sequence = get("stop_reason"), get("stop_sequence")
     extras: dict[str, Any] = {}
     if server:
         extras["server_tools"] = server
     if stop is not None:
         extras["stop_reason"] = stop
-    if message.get("stop_sequence"):
-        extras["stop_sequence"] = message["stop_sequence"]
-    role = message.get("role") or "assistant"
+    if sequence:
+        extras["stop_sequence"] = sequence
+    role = get("role") or "assistant"
     content = "".join(texts) if texts else None
     reasoning = "\n\n".join(thoughts) if thoughts else None
     finish = FINISH_REASONS.get(stop, stop) if isinstance(stop, str) else None
@@ -459,11 +462,13 @@ def _apply(rec: Reconstruction, message: dict[str, Any]) -> None:
     rec.choices = [
         Choice(0, role, content, reasoning, source, details, None, calls, None, None, finish, citations, extras)
     ]
-    if isinstance(message.get("usage"), dict):
-        rec.usage = normalise_usage(message["usage"])
+    usage = get("usage")
+    if isinstance(usage, dict):
+        rec.usage = normalise_usage(usage)
     for key in ("container", "context_management", "stop_details"):
-        if message.get(key) is not None:
-            rec.extras[key] = message[key]
+        value = get(key)
+        if value is not None:
+            rec.extras[key] = value
 
 
 def chunk_parts(payload: Any) -> list[Part]:
