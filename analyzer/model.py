@@ -49,13 +49,19 @@ class Notice:
 
 
 _LONG_INTEGER = re.compile(r"\d{19,}")
+_decode_exact = msgspec.json.Decoder().decode  # integers of any size as int, not float
 
 
 def loads_exact(text: str | bytes) -> Any:
-    """JSON parsed with orjson, except that integers past 64 bits keep every digit (orjson
-    reads them as floats; the standard library keeps them exact). For tool arguments, where
-    an id like 123456789012345678901234567890 must survive."""
-    value = orjson.loads(text)
+    """JSON parsed keeping integers past 64 bits exact, for tool arguments, where an id like
+    123456789012345678901234567890 must survive. msgspec keeps them (orjson reads them as
+    floats); when it refuses the text, orjson's error says where the JSON breaks."""
+    try:
+        return _decode_exact(text)
+    except (ValueError, RecursionError):  # msgspec.DecodeError, or nested past the stack
+        value = orjson.loads(text)  # raises, with a line and column: the usual case
+    # Valid JSON msgspec did not take (nested deeper than Python's recursion limit lets it
+    # go): orjson's value, unless a long integer needs the standard library.
     if _LONG_INTEGER.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
         return json.loads(text)
     return value
