@@ -275,7 +275,7 @@ class _Fold:
         for index, pieces in self.inputs.items():  # only started blocks have pieces
             _final_input(blocks[index], pieces, rec)
         message = self.message if self.message is not None else {}
-        message["content"] = [blocks[index] for index in sorted(blocks)]
+        message["content"] = list(map(blocks.__getitem__, sorted(blocks)))  # in index order
         _apply(rec, message)
         rec.marks = self.marks.as_dict()
         ending(exchange, rec, rec.done, "message_stop")

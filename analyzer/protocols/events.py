@@ -345,13 +345,9 @@ def json_text(value: Any) -> str:
 
 
 def tool_call(index: int, call_id: Any, name: Any, arguments: str, kind: str = "function") -> ToolCall:
-    call = ToolCall(
-        index=index,
-        id=call_id if isinstance(call_id, str) else None,
-        type=kind,
-        name=name if isinstance(name, str) else None,
-        arguments=arguments,
-    )
+    call_id = call_id if isinstance(call_id, str) else None
+    name = name if isinstance(name, str) else None
+    call = ToolCall(index, call_id, kind, name, arguments)  # by position: index, id, type, name, arguments
     call.parse()
     return call
 
