@@ -259,3 +259,24 @@ def test_a_gemini_argument_path_far_past_the_end_is_not_followed() -> None:
     rec = _streamed(url, body).reconstruct()
     assert not rec.has("reconstruction_failed")
     assert rec.choices[0].tool_calls[0].name == "f"
+
+
+@pytest.mark.parametrize(
+    ("first_event", "protocol"),
+    [
+        (b'data: {"id":"c","object":"chat.completion.chunk","choices":[]}\n\n', "openai_chat"),
+        (b'event: message_start\ndata: {"type":"message_start","message":{"id":"m"}}\n\n', "anthropic_messages"),
+    ],
+)
+def test_protocol_is_recognised_past_8_kb_of_keep_alive_comments(first_event: bytes, protocol: str) -> None:
+    """OpenRouter sends `: OPENROUTER PROCESSING` while a slow model thinks: the shape is
+    looked for where the first event begins, not only in the body's first 8 kB."""
+    body = b": OPENROUTER PROCESSING\n\n" * 400 + first_event
+    exchange = Exchange(
+        id="comments",
+        source="<test>",
+        format="test",
+        request=Request(method="POST", url="https://gateway.internal/llm/proxy"),
+        response=Response(status=200, headers=[("content-type", "text/event-stream")], body=body),
+    )
+    assert len(body) > 8192 and detect(exchange) == protocol

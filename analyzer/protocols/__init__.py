@@ -65,15 +65,16 @@ def detect(exchange: Exchange) -> str:
         if name:
             return name
     body = exchange.response.body if exchange.response else b""
-    heads = [body[:8192]]
+    starts = [0]  # where the 8 kB looked at begin (searched in place: no copies)
     first_data = _FIRST_DATA.search(body)
     if first_data and first_data.start() > 4096:  # past a long run of keep-alive comments
-        heads.append(body[first_data.start() : first_data.start() + 8192])
-    for head in heads:
-        if b'"choices"' in head or b'"chat.completion' in head:
+        starts.append(first_data.start())
+    for start in starts:
+        end = start + 8192
+        if body.find(b'"choices"', start, end) != -1 or body.find(b'"chat.completion', start, end) != -1:
             return openai_chat.PROTOCOL
         for pattern, name in _OTHER_SHAPES:
-            if pattern.search(head):
+            if pattern.search(body, start, end):
                 return name
     return _request_shape(exchange.request.json() if exchange.request else None) or "unknown"
 
