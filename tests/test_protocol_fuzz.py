@@ -172,3 +172,18 @@ def test_odd_values_in_a_gemini_part_and_a_final_response_are_warnings() -> None
         ]}},
     ]  # fmt: skip
     reconstructs("openai_responses", body(responses, named=True, crlf=False), None)
+
+
+def test_responses_outputs_too_deep_to_compare_are_left_to_the_texts() -> None:
+    """The terminal response's output is compared with the folded one in C before their
+    texts are; values nested past Python's recursion limit must make that say "not known
+    equal" (the texts then decide), not raise. (Decodable payloads stop short of it: this
+    holds the comparison itself to its word.)"""
+    from analyzer.protocols.openai_responses import _same_output
+
+    deep: list[Any] = []
+    other: list[Any] = []
+    for _ in range(5000):
+        deep, other = [deep], [other]
+    assert _same_output({"output": [1]}, {"output": [1]}) and not _same_output({"output": [1]}, {"output": [2]})
+    assert _same_output({"output": deep}, {"output": other}) is False
