@@ -651,23 +651,18 @@ def _choice(state: _ChoiceState) -> Choice:
         state.function_call.parse()
     content = None if state.content is None else "".join(state.content)
     think, answer = split_think(content)
+    refusal = None if state.refusal is None else "".join(state.refusal)
+    calls = sorted(state.tools, key=_BY_INDEX) if len(state.tools) > 1 else list(state.tools)
+    # By position, in Choice's field order (keywords take twice the time, on every stream):
+    # index, role, content, reasoning, reasoning_source, reasoning_details, refusal,
+    # tool_calls, function_call, logprobs, finish_reason, annotations, extras, think, answer.
     return Choice(
-        index=state.index,
-        role=state.role or "assistant",
-        content=content,
-        think=think,
-        answer=answer,
-        reasoning=reasoning,
-        reasoning_source=source,
-        reasoning_details=state.details,
-        refusal=None if state.refusal is None else "".join(state.refusal),
-        tool_calls=sorted(state.tools, key=lambda call: call.index),
-        function_call=state.function_call,
-        logprobs=state.logprobs,
-        finish_reason=state.finish_reason,
-        annotations=state.annotations,
-        extras=state.extras,
-    )
+        state.index, state.role or "assistant", content, reasoning, source, state.details, refusal, calls,
+        state.function_call, state.logprobs, state.finish_reason, state.annotations, state.extras, think, answer,
+    )  # fmt: skip
+
+
+_BY_INDEX = attrgetter("index")
 
 
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
