@@ -174,6 +174,9 @@ def _pipeline() -> tuple[Any, Any]:
     return reconstruct, timing
 
 
+# ToolCall, Choice and Usage are built by position where every stream builds one
+# (events.tool_call, anthropic._apply, openai_chat._choice, usage.normalise): a field
+# added or moved must be added or moved there too.
 @dataclass(slots=True)
 class ToolCall:
     index: int

@@ -455,7 +455,7 @@ def _apply(rec: Reconstruction, message: dict[str, Any]) -> None:
     content = "".join(texts) if texts else None
     reasoning = "\n\n".join(thoughts) if thoughts else None
     finish = FINISH_REASONS.get(stop, stop) if isinstance(stop, str) else None
-    # Choice's fields in order, by position (a third of the time keywords take, on every
+    # Choice's fields in order, by position (half the time keywords take, on every
     # stream): index, role, content, reasoning, reasoning_source, reasoning_details,
     # refusal, tool_calls, function_call, logprobs, finish_reason, annotations, extras.
     source = "thinking" if thoughts else None
