@@ -287,8 +287,6 @@ class _Fold:
 
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
     fold = _Fold(rec)
-    chunks = rec.chunks
-    append = chunks.append
     typed = _typed_events(exchange)
     if typed is not None:  # the fast path: the deltas' text straight from typed events
         kept, times = typed
@@ -365,6 +363,8 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
         if last is not None and (fold.marks.last_token is None or last > fold.marks.last_token):
             fold.marks.last_token = last
         return fold.finish(exchange)
+    chunks = rec.chunks  # the general path: the events as dicts, one by one
+    append = chunks.append
     for t_ms, name, payload in stream_payloads(exchange, rec):
         if type(payload) is not dict:
             rec.warn("chunk_shape", f"event {len(chunks) + 1}: a {type(payload).__name__}, not an object: ignored")
