@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 import zlib
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ def _load(name: str) -> Any:
     if spec is None or spec.loader is None or not path.exists():
         raise ImportError(f"chatcap: cannot find {path}: run the addon from a chatcap checkout")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -173,7 +175,7 @@ def _headers(headers: http.Headers, redacting: bool) -> tuple[list[dict[str, str
     pairs = list(headers.items(multi=True))
     if not redacting:
         return [{"name": name, "value": value} for name, value in pairs], []
-    redacted = [name for name, value in pairs if name.lower() in redact.SECRET_HEADERS and value]
+    redacted = [name for name, value in pairs if value and redact.is_secret_header(name)]
     return [{"name": name, "value": value} for name, value in redact.redact_headers(pairs)], redacted
 
 
@@ -317,9 +319,9 @@ class ChatCapture:
         body = request.raw_content or b""
         with contextlib.suppress(Exception):
             body = request.get_content(strict=False) or b""
+        if redacting:  # by structure, whatever the encoding: JSON stays JSON, other bytes stay
+            body = redact.redact_body(body)[0]
         request_text, request_encoding = _text(body)
-        if redacting and request_encoding is None:
-            request_text = redact.redact_text(request_text)
         entry: dict[str, Any] = {
             "startedDateTime": _iso(recording.started),
             "time": 0.0,
@@ -350,6 +352,9 @@ class ChatCapture:
             chunks = recording.chunks()
             # Not streamed only when an addon before us turned streaming off: then the whole body.
             data = bytes(recording.body) if chunks or response.stream else response.get_content(strict=False) or b""
+            if redacting:  # a key the model repeats, a token the server sends: the reads' ends move with the edits
+                data, ends = redact.redact_body(data, [end for _, end in chunks])
+                chunks = [[t, end] for (t, _), end in zip(chunks, ends or [], strict=True)]
             text, encoding = _text(data)
             content: dict[str, Any] = {
                 "size": len(data),

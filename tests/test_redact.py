@@ -1,54 +1,260 @@
-"""Credentials never leave in an export: headers by name, key shapes anywhere."""
+"""Redaction works on structure: every credential out, JSON still JSON, nothing else touched."""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-
-from analyzer.redact import redact_headers, redact_text, token
-
-JWT = (
-    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VyX2lkIjoxMDAwMDEsInVzZXJuYW1lIjoiZXhhbXBsZS11c2VyIn0"
-    ".c2lnbmF0dXJlLW5vdC1yZWFsLXNpZ25hdHVyZQ"
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from secrets_plant import (
+    HEADERS,
+    NAMED,
+    SENSITIVE,
+    SHAPES,
+    STREAMS,
+    USERINFO_PASSWORD,
+    places,
+    split,
 )
 
+import analyzer
+from analyzer.redact import redact_body, redact_headers, redact_prose, redact_text, text_edits, token
 
-@pytest.mark.parametrize(
-    "secret",
-    [
-        "sk-proj-abcdefghijklmnopqrstuvwxyz012345",
-        "sk-ant-api03-abcdefghijklmnopqrstuvwx",
-        "sk-or-v1-0123456789abcdef0123456789abcdef",
-        "gsk_abcdefghijklmnopqrstuvwxyz0123",
-        "AIzaSyA-abcdefghijklmnopqrstuvwxyz01234",
-        "AKIAABCDEFGHIJKLMNOP",
-        JWT,
-    ],
-)
-def test_key_shapes_are_redacted_anywhere_in_text(secret: str) -> None:
-    text = f'{{"note": "my key is {secret} ok"}}'
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "real"
+PLACEHOLDER = "<redacted:"
+
+
+@pytest.mark.parametrize("place", list(places("x")))
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_every_credential_shape_is_redacted_in_every_place(shape: str, place: str) -> None:
+    text = places(SHAPES[shape])[place]
     redacted = redact_text(text)
-    assert secret not in redacted
-    assert token(secret) in redacted
+    assert SENSITIVE[shape] not in redacted
+    assert PLACEHOLDER in redacted
+    if text.startswith("{"):
+        json.loads(redacted)
 
 
-def test_bearer_token_and_query_secret() -> None:
-    text = "Authorization: Bearer abc.def-123 and https://host/v1?key=s3cr3t&alt=sse"
-    redacted = redact_text(text)
-    assert "abc.def-123" not in redacted and "s3cr3t" not in redacted
-    assert "&alt=sse" in redacted and "https://host/v1?key=<redacted:" in redacted
+def test_json_encoded_bearer_inside_json_stays_json() -> None:
+    """The report's one-liner: a Bearer value in JSON inside JSON."""
+    text = json.dumps({"c": json.dumps({"a": "Bearer x1", "auth": "Bearer sk-live-9f8e7d6c5b4a"})})
+    inner = json.loads(json.loads(redact_text(text))["c"])
+    assert inner["a"] == "Bearer x1"  # a word after "Bearer" in a value no name marks: not a credential
+    assert inner["auth"].startswith("Bearer <redacted:")
 
 
-def test_same_secret_same_placeholder_so_sessions_can_be_told_apart() -> None:
-    assert token("sk-a") == token("sk-a") != token("sk-b")
-    assert token(token("sk-a")) == token("sk-a")
+@pytest.mark.parametrize(("name", "value"), list(NAMED.items()))
+def test_values_under_credential_names_are_redacted_whatever_they_look_like(name: str, value: str) -> None:
+    for text in (json.dumps({name: value}), json.dumps({"outer": json.dumps({"deep": {name: value}})})):
+        redacted = redact_text(text)
+        assert value not in redacted
+        json.loads(redacted)
 
 
-def test_credential_headers_replaced_whole() -> None:
-    headers = [("Authorization", "Bearer x"), ("Cookie", "a=b"), ("x-goog-api-key", "k"), ("Accept", "*/*")]
-    names = [value.startswith("<redacted:") for _, value in redact_headers(headers)]
-    assert names == [True, True, True, False]
+def test_a_number_under_a_credential_name_becomes_a_placeholder_string() -> None:
+    redacted = json.loads(redact_text('{"password": 123456, "max_tokens": 123456}'))
+    assert redacted["password"].startswith(PLACEHOLDER) and redacted["max_tokens"] == 123456
 
 
-def test_ordinary_text_is_left_alone() -> None:
-    text = "The skeleton key sk- is short; eyJ alone is not a JWT; ask-me-anything."
+def test_names_that_hold_no_credentials_are_kept() -> None:
+    body = {
+        "max_tokens": 100,
+        "eos_token": "</s>",
+        "prompt_cache_key": "user-1234-session-abcdef",
+        "logprobs": {"content": [{"token": "Hello", "logprob": -0.1}, {"token": " world2024", "logprob": -2}]},
+        "content": [{"type": "thinking", "thinking": "ok", "signature": "EqQBCkYIBxgCKkB9Lm2Tz6Wx9Pv3Rb7Yc1Nd5Jf0Gk"}],
+        "encrypted_content": "gAAAAABm4Lm2Tz6Wx9Pv3Rb7Yc1Nd5Jf0Gk4Sa8Ue2Io6Pu0Ty4Mq8",
+        "id": "chatcmpl-Bq3Lm8Tz2Wx6Pv9Rb1Yc4Nd7",
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    }
+    text = json.dumps(body)
     assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(("name", "value"), list(HEADERS.items()))
+def test_credential_headers_are_redacted_by_name_keeping_the_scheme(name: str, value: str) -> None:
+    [(kept_name, redacted)] = redact_headers([(name, value)])
+    assert kept_name == name and value.split()[-1] not in redacted and PLACEHOLDER in redacted
+    if value.startswith("Bearer "):
+        assert redacted.startswith("Bearer <redacted:")
+
+
+def test_ordinary_headers_are_left_alone() -> None:
+    headers = [("Accept", "*/*"), ("Content-Type", "application/json"), ("User-Agent", "OpenAI/Python 1.99.0"),
+               ("x-stainless-retry-count", "0"), ("Idempotency-Key", "stainless-python-retry-0f8e7d")]  # fmt: skip
+    assert redact_headers(headers) == headers
+
+
+def test_url_userinfo_password_and_secret_query_values_are_redacted() -> None:
+    url = f"https://alice:{USERINFO_PASSWORD}@example.test/v1beta/models/g:stream?alt=sse&key=AIzaQ&api_key=zz9"
+    redacted = redact_text(url)
+    assert USERINFO_PASSWORD not in redacted and "key=AIzaQ" not in redacted and "zz9" not in redacted
+    assert redacted.startswith("https://alice:<redacted:") and "alt=sse" in redacted
+
+
+def test_headers_pasted_into_text_are_redacted_by_name() -> None:
+    raw = "POST /v1/chat/completions HTTP/1.1\r\nx-api-key: abc123\r\nAuthorization: Bearer qq\r\nAccept: */*\r\n"
+    redacted = redact_text(raw)
+    assert "abc123" not in redacted and "Bearer qq" not in redacted and "Accept: */*" in redacted
+
+
+# -- JSON stays JSON, whatever it holds ----------------------------------------------------
+
+_secret_or_text = st.one_of(
+    st.sampled_from(list(SHAPES.values())), st.text(max_size=20), st.sampled_from(["Bearer x1", "Basic abc", "a\\b"])
+)
+_leaf_strings = st.builds(lambda parts: " ".join(parts), st.lists(_secret_or_text, max_size=3))
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | _leaf_strings,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["note", "content", "text", "auth", "k"]), inner, max_size=4)
+        | inner.map(lambda value: json.dumps(value))
+    ),  # JSON held in a JSON string
+    max_leaves=12,
+)
+
+
+def _shape(value: object) -> object:
+    """The value's structure: containers and keys, with every string as "s" (and a number
+    under a credential's name too, since it becomes a placeholder string)."""
+    if isinstance(value, dict):
+        return {key: "s" if key == "auth" and _is_number(item) else _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    return "s" if isinstance(value, str) else value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json_values, ascii_only=st.booleans())
+def test_redacted_json_is_json_with_the_same_structure_and_no_credential(value: object, ascii_only: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    redacted = redact_text(text)
+    assert _shape(json.loads(redacted)) == _shape(value)
+    for secret in SENSITIVE.values():
+        assert secret not in redacted
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=_json_values)
+def test_redaction_is_idempotent(value: object) -> None:
+    once = redact_text(json.dumps(value))
+    assert redact_text(once) == once
+
+
+# -- prose is never touched ---------------------------------------------------------------
+
+_WORDS = ("a basic addition problem", "the bearer of bad news", "Basic", "Bearer", "token", "key", "secret",
+          "password", "sk-", "ask-me-anything", "eyJ", "AIza", "https://example.test/a?b=c", "api", "auth:",
+          "cookie", "x-api-key", "don't", "2024", "__init__", "+1", "e=mc2", "key: value", "tokens=12")  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS) | st.text(max_size=12), max_size=30))
+def test_prose_is_never_changed(words: list[str]) -> None:
+    text = " ".join(words)
+    assert redact_prose(text) == text
+
+
+def _real_texts() -> list[str]:
+    """Every text, reasoning and tool argument that real models produced in the recordings."""
+    files = [*sorted((ROOT / "captures").glob("*.jsonl")), *sorted(CORPUS.glob("*.sse"))]
+    texts = []
+    for exchange in analyzer.load(files, progress=False):
+        for choice in exchange.reconstruct().choices:
+            texts += [choice.content or "", choice.reasoning or "", *(call.arguments for call in choice.tool_calls)]
+    return [text for text in texts if text]
+
+
+def test_real_model_output_is_never_changed() -> None:
+    texts = _real_texts()
+    assert len(texts) > 100
+    changed = [text[:80] for text in texts if redact_text(text) != text]
+    assert changed == []
+
+
+# -- stream bodies: split secrets and the reads' offsets ----------------------------------
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7])
+@pytest.mark.parametrize("protocol", list(STREAMS))
+def test_a_key_spelled_across_stream_chunks_is_redacted_in_the_reconstruction(protocol: str, parts: int) -> None:
+    key = SHAPES["openai_project_key"]
+    path, build = STREAMS[protocol]
+    body = build(split(f"Your key is {key} — keep it.", parts))
+    redacted, _ = redact_body(body)
+    for n in range(0, len(key) - 12):
+        assert key[n : n + 12].encode() not in redacted
+    [exchange] = analyzer.parse(_pair(path, redacted))
+    [choice] = exchange.reconstruct().choices
+    assert choice.content == f"Your key is {token(key)} — keep it."
+
+
+def _pair(path: str, body: bytes) -> bytes:
+    entry = {
+        "request": {"method": "POST", "url": f"https://api.test{path}", "headers": [], "postData": {"text": "{}"}},
+        "response": {"status": 200, "headers": [{"name": "content-type", "value": "text/event-stream"}],
+                     "content": {"text": body.decode()}},
+    }  # fmt: skip
+    return json.dumps(entry).encode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(["hello ", *SHAPES.values(), "é", "世界", "Bearer q9q9q9q9q9 "]), max_size=8),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
+)
+def test_read_ends_move_with_the_edits(pieces: list[str], cuts: list[int]) -> None:
+    body = chat_body = STREAMS["openai-chat"][1](split("".join(pieces), 3) if pieces else ["x"])
+    ends = sorted({min(cut, len(body)) for cut in cuts} | {len(body)})
+    redacted, moved = redact_body(chat_body, ends)
+    assert moved is not None and moved[-1] == len(redacted)
+    assert moved == sorted(moved) and all(0 <= end <= len(redacted) for end in moved)
+    changed = [(start, end) for start, end, _ in text_edits(body.decode())]
+    for old, new in zip(ends, moved, strict=True):
+        prefix = body.decode("utf-8", "surrogateescape")
+        char_at = len(body[:old].decode("utf-8", "ignore"))
+        if old and not any(start < char_at <= end for start, end in changed) and prefix[:char_at]:
+            assert redacted[new - 1] == body[old - 1]
+
+
+def test_a_body_that_is_not_utf8_is_redacted_and_its_other_bytes_kept() -> None:
+    key = SHAPES["anthropic_key"]
+    body = b'{"messages": [{"role": "user", "content": "bad byte \xff then ' + key.encode() + b'"}]}'
+    redacted, _ = redact_body(body)
+    assert key.encode() not in redacted
+    assert b"bad byte \xff then <redacted:" in redacted
+
+
+# -- the placeholder ----------------------------------------------------------------------
+
+
+def test_placeholder_is_keyed_by_the_salt_and_stable_under_one() -> None:
+    assert token("hunter2", b"salt-one-0123456") == token("hunter2", b"salt-one-0123456")
+    assert token("hunter2", b"salt-one-0123456") != token("hunter2", b"salt-two-0123456")
+    assert token("hunter2", b"salt-one-0123456") != token("hunter3", b"salt-one-0123456")
+    assert token(token("hunter2")) == token("hunter2")
+
+
+def test_salt_file_is_made_once_private_and_reused(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CHATCAP_REDACTION_SALT"} | {"XDG_CONFIG_HOME": str(tmp_path)}
+    script = "from analyzer.redact import token; print(token('hunter2'))"
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    again = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    salt = tmp_path / "chatcap" / "redaction-salt"
+    assert stat.S_IMODE(salt.stat().st_mode) == 0o600
+    assert first.stdout == again.stdout and first.stdout.startswith(PLACEHOLDER)
+    other = env | {"XDG_CONFIG_HOME": str(tmp_path / "elsewhere")}
+    elsewhere = subprocess.run([sys.executable, "-c", script], env=other, capture_output=True, text=True, check=True)
+    assert elsewhere.stdout != first.stdout  # another installation's salt: the same password, another placeholder

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from analyzer.conversations import conversations
+from analyzer.export.redaction import redacted, redacted_all
 from analyzer.export.transcript import Entry, Transcript, heading, pretty_json, select, transcripts
 from analyzer.ingest import PROGRESS_DELAY_S
 from analyzer.metrics import format_ms, reported_cost
@@ -43,6 +44,7 @@ def _fence(text: str, lang: str = "") -> str:
 def markdown_text(exchange: Exchange, collapsible: bool = True) -> str:
     """One exchange as a Markdown transcript: request history, reply, usage, timing, warnings.
     `collapsible=False` shows reasoning as a labelled quote (for terminals, which drop HTML)."""
+    exchange = redacted(exchange)
     rec = exchange.reconstruct()
     lines = [f"# {exchange.id}", ""]
     facts = [
@@ -170,11 +172,11 @@ def _markdown_entry(entry: Entry) -> list[str]:
 
 
 def _reconstructed(exchanges: Iterable[Exchange]) -> list[Exchange]:
-    """The exchanges, each reconstructed (cached on it), with a progress bar when that takes
+    """The exchanges, each redacted (export.redaction) and reconstructed, with a progress bar when that takes
     more than half a second in a terminal or a notebook."""
     from tqdm.auto import tqdm
 
-    xs = list(exchanges)
+    xs = redacted_all(exchanges)
     shown = sys.stderr.isatty() or "ipykernel" in sys.modules
     for exchange in tqdm(
         xs, desc="reconstructing", unit="exchange", delay=PROGRESS_DELAY_S, disable=not shown, leave=False
@@ -278,7 +280,7 @@ def tables(exchanges: Iterable[Exchange], out_dir: str | Path, fmt: str = "parqu
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, frame in frames.all_frames(list(exchanges)).items():
+    for name, frame in frames.all_frames(redacted_all(exchanges)).items():
         for column in frame.columns:
             if frame[column].dtype in ("object", "string"):
                 frame[column] = frame[column].map(_table_value, na_action="ignore")

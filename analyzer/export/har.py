@@ -20,23 +20,22 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from analyzer import __version__
+from analyzer.export.redaction import redacted
 from analyzer.model import Exchange
-from analyzer.redact import SECRET_HEADERS, redact_headers, redact_text
 
 SCHEMA = "chatcap/1"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _text(body: bytes, redacting: bool) -> dict[str, str]:
+def _text(body: bytes) -> dict[str, str]:
     try:
-        text = body.decode("utf-8")
+        return {"text": body.decode("utf-8")}
     except UnicodeDecodeError:
         return {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
-    return {"text": redact_text(text) if redacting else text}
 
 
 def _headers(headers: list[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"name": name, "value": value} for name, value in redact_headers(headers)]
+    return [{"name": name, "value": value} for name, value in headers]
 
 
 def _iso(moment: datetime) -> str:
@@ -60,8 +59,9 @@ def _started(exchange: Exchange) -> tuple[datetime, str | None]:
 
 def entry(exchange: Exchange) -> dict[str, Any]:
     """One exchange as a HAR 1.2 entry, redacted."""
+    exchange = redacted(exchange)
     request, response = exchange.request, exchange.response
-    url = redact_text(request.url) if request and request.url else ""
+    url = (request.url if request else None) or ""
     query = [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
     har_request: dict[str, Any] = {
         "method": (request.method if request else None) or "",
@@ -74,7 +74,7 @@ def entry(exchange: Exchange) -> dict[str, Any]:
         "bodySize": len(request.body) if request and request.body is not None else -1,
     }
     if request and request.body is not None:
-        har_request["postData"] = {"mimeType": request.header("content-type") or "", **_text(request.body, True)}
+        har_request["postData"] = {"mimeType": request.header("content-type") or "", **_text(request.body)}
     if response is not None:
         har_response: dict[str, Any] = {
             "status": response.status or 0,
@@ -85,7 +85,7 @@ def entry(exchange: Exchange) -> dict[str, Any]:
             "content": {
                 "size": len(response.body),
                 "mimeType": response.header("content-type") or "",
-                **_text(response.body, True),
+                **_text(response.body),
             },
             "redirectURL": response.header("location") or "",
             "headersSize": -1,
@@ -110,14 +110,10 @@ def entry(exchange: Exchange) -> dict[str, Any]:
     }
     if exchange.error:
         out["_error"] = exchange.error
-    names = {name for name, value in (request.headers if request else []) if name.lower() in SECRET_HEADERS and value}
-    names |= {
-        name for name, value in (response.headers if response else []) if name.lower() in SECRET_HEADERS and value
-    }
     meta: dict[str, Any] = {
         "schema": SCHEMA,
         "version": __version__,
-        "redacted": sorted(set(exchange.redacted) | names),
+        "redacted": exchange.redacted,
         "from": {"file": Path(exchange.source).name, "position": exchange.position, "format": exchange.format},
     }
     if exchange.complete is not None:
