@@ -58,6 +58,7 @@ bench: $(VENV)/.test
 	$(PY) benchmarks/proxy.py
 	$(PY) benchmarks/large_inputs.py
 	$(PY) benchmarks/frames.py
+	$(PY) benchmarks/redaction.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info analyzer/*.so
