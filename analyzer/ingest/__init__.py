@@ -11,8 +11,13 @@ Formats, sniffed from the bytes (never from the file name):
 - `sse-text`: a bare event stream, possibly pretty-printed or wrapped by a log
 - `mitmproxy-flows`: a mitmproxy flow file (`mitmdump -w`), read with mitmproxy itself
 
+Any of them may be gzipped (one level: a gzip file inside a gzip file is not unpacked again).
+
 Large inputs stream: JSON lines and flow files are read one record at a time, and a HAR
-file past `STREAM_HAR_BYTES` entry by entry (ijson), so memory stays near one entry's size.
+file past `STREAM_HAR_BYTES` entry by entry, so memory stays near one entry's size. Every
+reader is bounded (docs/hostile-input.md): a line or HAR entry past `RECORD_CAP` bytes is
+skipped, no body decodes to more than `BODY_CAP` bytes, and a bad record is a `Problem`
+(the first few of a file named, then counted), never the end of the batch.
 """
 
 from __future__ import annotations
@@ -20,29 +25,39 @@ from __future__ import annotations
 import glob
 import gzip
 import io
+import json
 import os
 import re
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
 from analyzer.errors import LoadError, NoExchangesFound
 from analyzer.ingest import flows, pairs, rawhttp
-from analyzer.ingest.text import mojibake_notice, repair_mojibake
+from analyzer.ingest.text import BODY_CAP, mojibake_notice, repair_mojibake
 from analyzer.model import Exchange, Notice, Response
 
-__all__ = ["Exchanges", "Problem", "load", "parse", "sniff"]
+__all__ = ["BODY_CAP", "RECORD_CAP", "Exchanges", "Problem", "load", "parse", "sniff"]
 
 # A bare stream starts with a field or a comment; a page that merely quotes an example
 # stream (documentation, a chat log) starts with prose and is not a capture.
 _SSE_START = re.compile(rb"(?:data|event|id|retry)?:")
 _SNIFF_BYTES = 64 * 1024
+_BLANK = b"\xef\xbb\xbf \t\r\n"  # a byte-order mark and whitespace, before the first byte that counts
 STREAM_HAR_BYTES = 64 * 1024 * 1024  # HAR files larger than this are read entry by entry
+# The longest JSON line or HAR entry read: room for a body at the addon's cap (`BODY_CAP`) with
+# its JSON escaping and chunk times. A longer one is skipped (and said), never held whole.
+RECORD_CAP = 2 * BODY_CAP
+PROBLEMS_PER_FILE = 5  # bad lines or entries named one by one; the rest of a file's are counted
 PROGRESS_DELAY_S = 0.5  # a progress bar appears only when loading takes longer than this
+_READ_BYTES = 1 << 20  # what the streaming readers take from a file at a time
+# What a damaged gzip stream raises, whichever layer notices: gzip.BadGzipFile is an OSError.
+_UNZIP_ERRORS = (OSError, EOFError, zlib.error)
 
 
 @dataclass(slots=True, frozen=True)
@@ -65,29 +80,121 @@ class Exchanges(list):
         self.problems: list[Problem] = list(problems)
 
 
+class _BadRecords:
+    """A file's bad lines or entries: the first `PROBLEMS_PER_FILE` named, the rest counted, so a
+    million bad lines are six problems, not a million."""
+
+    def __init__(self, source: str, problems: list[Problem], unit: str, units: str) -> None:
+        self.source = source
+        self.problems = problems
+        self.unit, self.units = unit, units
+        self.count = 0
+        self.last = ""
+
+    def add(self, position: str, reason: str) -> None:
+        self.count += 1
+        self.last = reason
+        if self.count <= PROBLEMS_PER_FILE:
+            self.problems.append(Problem(self.source, reason, position))
+
+    def close(self) -> None:
+        more = self.count - PROBLEMS_PER_FILE
+        if more > 0:
+            self.problems.append(
+                Problem(self.source, f"... and {more:,} more bad {self.units if more > 1 else self.unit}")
+            )
+
+
+def _failure(exc: BaseException) -> str:
+    """An unexpected exception, as one short line."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+# -- sniffing --------------------------------------------------------------------------------------
+
+
 def sniff(data: bytes) -> str:
     """Name the format of `data` (see the module docstring) or raise NoExchangesFound."""
-    head = data[:_SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return _sniff(io.BytesIO(data))[0]
+
+
+def _sniff(handle: IO[bytes]) -> tuple[str, bytes]:
+    """The format of what `handle` holds, judged by its structure from its start, and the first
+    `_SNIFF_BYTES` bytes that count. The handle is left anywhere."""
+    start, head = _skip_blank(handle)
     if not head:
         raise NoExchangesFound("<data>", "empty input: no exchanges found")
     if head[:2] == b"\x1f\x8b":
-        return "gzip"
+        return "gzip", head
     if flows.looks_like_flows(head):
-        return "mitmproxy-flows"
+        return "mitmproxy-flows", head
     if b"\0" in head[:4096]:
         raise NoExchangesFound("<data>", "binary data, not a capture: no exchanges found")
     if head[:1] in (b"{", b"["):
-        first_line = head.split(b"\n", 1)[0]
-        if head[:1] == b"{" and b"\n" in head.rstrip() and _json_object(first_line) is not None:
-            obj = _json_object(first_line)
-            return "chatcap-jsonl" if _is_chatcap(obj) else "jsonl"
-        return "json"
+        if head[:1] == b"{" and not _looks_like_har(head):
+            return _lines_or_json(handle, start, head), head
+        return "json", head
     if rawhttp.looks_like_http(head):
-        return "raw-http"
+        return "raw-http", head
     if _SSE_START.match(head):
-        return "sse-text"
+        return "sse-text", head
     hint = " (it quotes an event stream, but a capture would start with one)" if b"\ndata:" in head else ""
     raise NoExchangesFound("<data>", f"no exchanges found: not a capture (starts with {_preview(head)}){hint}")
+
+
+def _skip_blank(handle: IO[bytes]) -> tuple[int, bytes]:
+    """Where the first byte that is not blank is, and `_SNIFF_BYTES` bytes from there."""
+    offset = 0
+    while block := handle.read(_SNIFF_BYTES):
+        head = block.lstrip(_BLANK)
+        if head:
+            if len(head) < _SNIFF_BYTES:
+                head += handle.read(_SNIFF_BYTES - len(head))
+            return offset + len(block) - len(head), head
+        offset += len(block)
+    return offset, b""
+
+
+# A line whose start names a request or a response object is a record, whatever its length.
+_RECORD_START = re.compile(rb'"(?:request|response)"\s*:\s*\{')
+
+
+def _lines_or_json(handle: IO[bytes], start: int, head: bytes) -> str:
+    """JSON lines when the first line is a JSON object and something follows it, else one JSON
+    document. The first line is read whole, however long, up to `RECORD_CAP`; past that its
+    start decides (a line that long is then skipped by the line reader, and said)."""
+    newline = head.find(b"\n")
+    if newline >= 0:
+        line, more = head[:newline], not head[newline:].isspace()
+    else:
+        handle.seek(start)
+        line = handle.readline(RECORD_CAP + 1)
+        if len(line) > RECORD_CAP and not line.endswith(b"\n"):
+            del line
+            if _RECORD_START.search(head) and _more_after_line(handle, ended=False):
+                return "jsonl"
+            return "json"
+        more = line.endswith(b"\n") and _more_after_line(handle, ended=True)
+    if more:
+        obj = _json_object(line)
+        if obj is not None:
+            return "chatcap-jsonl" if _is_chatcap(obj) else "jsonl"
+    return "json"
+
+
+def _more_after_line(handle: IO[bytes], *, ended: bool) -> bool:
+    """Whether anything but blanks follows the end of the line being read (`ended`: the handle
+    is past its end already)."""
+    while block := handle.read(_READ_BYTES):
+        if not ended:
+            newline = block.find(b"\n")
+            if newline < 0:
+                continue
+            ended, block = True, block[newline:]
+        if not block.isspace():
+            return True
+    return False
 
 
 def _preview(data: bytes) -> str:
@@ -95,9 +202,64 @@ def _preview(data: bytes) -> str:
     return repr(line)
 
 
+def _looks_like_har(head: bytes) -> bool:
+    return re.match(rb'\s*\{\s*"log"\s*:', head.lstrip(b"\xef\xbb\xbf")) is not None
+
+
+# -- JSON records ----------------------------------------------------------------------------------
+
+# A UTF-16 surrogate escape without its partner (`"\ud800"`): valid JSON syntax, and what a
+# browser's JSON.stringify writes for a string cut inside a pair, but not text; orjson refuses
+# the whole document for it.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _without_lone_surrogates(data: bytes | memoryview) -> bytes:
+    """`data` with each lone surrogate escape replaced by `\ufffd` (an escape is one when an even
+    number of backslashes precede it; a high one followed by a low one is a pair)."""
+    data = bytes(data)
+    out: list[bytes] = []
+    last = paired_low = 0
+    for match in _SURROGATE_ESCAPE.finditer(data):
+        start = match.start()
+        before = start
+        while before and data[before - 1] == 0x5C:  # backslashes before this one
+            before -= 1
+        if (start - before) % 2 or start == paired_low:
+            continue
+        if match.group()[3:4] in b"89abAB" and _SURROGATE_ESCAPE.match(data, match.end()):
+            low = data[match.end() + 3 : match.end() + 4]
+            if low in b"cdefCDEF":
+                paired_low = match.end()
+                continue
+        out += [data[last:start], b"\\ufffd"]
+        last = match.end()
+    return b"".join([*out, data[last:]]) if out else data
+
+
+_SURROGATE_NOTICE = Notice(
+    "lone_surrogate",
+    "the record held a lone UTF-16 surrogate escape (e.g. \\ud800), which is not text: replaced by U+FFFD",
+)
+
+
+def _json_value(data: bytes | memoryview) -> tuple[Any, bool]:
+    """`data` parsed as JSON (orjson: integers past 64 bits become floats, nesting stops at 1,024),
+    and whether lone surrogate escapes had to be replaced first. Raises orjson.JSONDecodeError."""
+    try:
+        return orjson.loads(data), False
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" not in str(exc):
+            raise
+        fixed = _without_lone_surrogates(data)
+        if fixed == data:
+            raise
+        return orjson.loads(fixed), True
+
+
 def _json_object(line: bytes) -> dict[str, Any] | None:
     try:
-        obj = orjson.loads(line)
+        obj = _json_value(line)[0]
     except orjson.JSONDecodeError:
         return None
     return obj if isinstance(obj, dict) else None
@@ -105,29 +267,46 @@ def _json_object(line: bytes) -> dict[str, Any] | None:
 
 def _is_chatcap(obj: dict[str, Any]) -> bool:
     meta = obj.get("_chatcap")
-    return isinstance(meta, dict) and str(meta.get("schema", "")).startswith("chatcap/")
+    return isinstance(meta, dict) and isinstance(meta.get("schema"), str) and meta["schema"].startswith("chatcap/")
+
+
+def _json_error(exc: orjson.JSONDecodeError) -> str:
+    text = str(exc)
+    if text.startswith("depth limit exceeded") or text.startswith("recursion limit"):
+        return "nested deeper than 1,024 levels"
+    return f"not JSON: {text}"
+
+
+# -- reading ---------------------------------------------------------------------------------------
 
 
 def parse(data: str | bytes, source: str = "<memory>") -> Exchanges:
     """Exchanges from one in-memory input of any supported format."""
-    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
     result = Exchanges()
-    result.extend(_read_bytes(raw, source, result.problems))
+    try:
+        result.extend(_read_bytes(raw, source, result.problems))
+    except LoadError:
+        raise
+    except Exception as exc:  # a bug met by odd input: one line naming the input, never a traceback
+        raise LoadError(source, f"could not be read: {_failure(exc)}") from None
     return result
 
 
 def _read_bytes(raw: bytes, source: str, problems: list[Problem]) -> list[Exchange]:
     try:
-        fmt = sniff(raw)
+        fmt, head = _sniff(io.BytesIO(raw))
     except NoExchangesFound as exc:
         raise NoExchangesFound(source, exc.reason) from None
+    return _read_format(raw, fmt, head, source, problems)
+
+
+def _read_format(raw: bytes, fmt: str, head: bytes, source: str, problems: list[Problem]) -> list[Exchange]:
+    """`raw`, of the sniffed format `fmt`."""
     if fmt == "gzip":
-        try:
-            return _read_bytes(gzip.decompress(raw), source, problems)
-        except (OSError, EOFError) as exc:
-            raise LoadError(source, f"gzip file does not decompress: {exc}") from None
+        return _read_gzip(io.BytesIO(raw), source, problems)
     if fmt in ("chatcap-jsonl", "jsonl"):
-        return list(_read_lines(iter(raw.splitlines(keepends=True)), source, fmt, problems))
+        return list(_read_lines(_bounded_lines(io.BytesIO(raw), source, problems), source, fmt, problems))
     if fmt == "mitmproxy-flows":
         return _read_flows(io.BytesIO(raw), source, _label(source, 0).rsplit("#", 1)[0], problems)
     if fmt == "json":
@@ -136,6 +315,40 @@ def _read_bytes(raw: bytes, source: str, problems: list[Problem]) -> list[Exchan
     if fmt == "raw-http":
         return _read_raw_http(raw, text, notices, source)
     return [_sse_exchange(text, raw, notices, source)]
+
+
+def _read_gzip(
+    handle: IO[bytes], source: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
+) -> list[Exchange]:
+    """A gzipped input, decompressed as it is read: JSON lines, flows and HAR files stream (each
+    record bounded as in a plain file); anything else is read up to `BODY_CAP` bytes."""
+    unzipped = gzip.GzipFile(fileobj=handle, mode="rb")
+    try:
+        try:
+            fmt, head = _sniff(unzipped)
+        except NoExchangesFound as exc:
+            raise NoExchangesFound(source, f"{exc.reason} (in a gzip file)") from None
+        if fmt == "gzip":
+            raise LoadError(source, "a gzip file inside a gzip file: not unpacked again (gunzip it once first)")
+        unzipped.seek(0)
+        if fmt in ("chatcap-jsonl", "jsonl"):
+            return list(_read_lines(_bounded_lines(unzipped, source, problems), source, fmt, problems, tick))
+        if fmt == "mitmproxy-flows":
+            return _read_flows(unzipped, source, _label(source, 0).rsplit("#", 1)[0], problems, tick)
+        if fmt == "json" and _looks_like_har(head):
+            return _read_large_har(unzipped, source, problems, tick)
+        raw = unzipped.read(BODY_CAP + 1)
+    except _UNZIP_ERRORS as exc:
+        raise LoadError(source, f"gzip file does not decompress: {_failure(exc)}") from None
+    if len(raw) > BODY_CAP:
+        raw = raw[:BODY_CAP]
+        problems.append(
+            Problem(
+                source,
+                f"decompresses to more than {BODY_CAP:,} bytes (a decompression bomb?): read the first {BODY_CAP:,}",
+            )
+        )
+    return _read_format(raw, fmt, head, source, problems)
 
 
 def _repaired(raw: bytes) -> tuple[bytes, list[Notice]]:
@@ -154,59 +367,108 @@ def _label(source: str, n: int) -> str:
     return f"{Path(source).name if source != '<memory>' else 'memory'}#{n}"
 
 
+def _bounded_lines(handle: IO[bytes], source: str, problems: list[Problem]) -> Iterator[bytes | int]:
+    """The lines of `handle`, each read only up to `RECORD_CAP` bytes: a longer line is yielded
+    as its length (its bytes are read past, never held). A read that fails (a damaged gzip
+    stream) ends the lines with a problem."""
+    number = 0
+    try:
+        while line := handle.readline(RECORD_CAP + 1):
+            number += 1
+            if len(line) > RECORD_CAP and not line.endswith(b"\n"):
+                size = len(line)
+                del line
+                while rest := handle.readline(_READ_BYTES):
+                    size += len(rest)
+                    if rest.endswith(b"\n"):
+                        break
+                yield size
+            else:
+                yield line
+    except _UNZIP_ERRORS as exc:
+        problems.append(Problem(source, f"reading stopped after line {number}: {_failure(exc)}; the rest is lost"))
+
+
 def _read_lines(
-    lines: Iterator[bytes], source: str, fmt: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
+    lines: Iterable[bytes | int],
+    source: str,
+    fmt: str,
+    problems: list[Problem],
+    tick: Callable[[], None] = lambda: None,
 ) -> Iterator[Exchange]:
-    """One exchange per JSON line, read one line at a time; a bad line is a problem, not the end of the file."""
+    """One exchange per JSON line, read one line at a time; a bad line is a problem, not the end
+    of the file (the first few named, the rest counted). A line given as an int is one that was
+    too long to read: its length."""
     count = 0
-    last_bad: Problem | None = None
+    bad = _BadRecords(source, problems, "line", "lines")
     for number, line in enumerate(lines, 1):
         if number % 64 == 0:
             tick()
-        if not line.strip():
+        if isinstance(line, int):
+            bad.add(f"line {number}", f"line of {line:,} bytes is longer than {RECORD_CAP:,}: line skipped")
             continue
-        obj = _json_object(line)
-        if obj is None or not pairs.is_pair(obj):
+        if not line or line.isspace():
+            continue
+        try:
+            obj, repaired = _json_value(line)
+        except orjson.JSONDecodeError:
+            obj, repaired = None, False
+        if not pairs.is_pair(obj):
             if obj is None and not line.endswith(b"\n"):
                 reason = "torn last line (cut off mid-write, e.g. the writer was killed)"
-            elif obj is None:
+            elif not isinstance(obj, dict):
                 reason = "not a JSON object"
             else:
                 reason = "JSON object without request and response"
-            last_bad = Problem(source, f"{reason}; line skipped", f"line {number}")
-            problems.append(last_bad)
+            bad.add(f"line {number}", f"{reason}; line skipped")
             continue
-        count += 1
         line_fmt = "chatcap-jsonl" if _is_chatcap(obj) else fmt
-        yield pairs.exchange_from_pair(
-            obj,
-            id=_label(source, count),
-            source=source,
-            position=f"line {number}",
-            fmt=line_fmt,
-            raw=line.rstrip(b"\r\n"),
-        )
+        try:
+            exchange = pairs.exchange_from_pair(
+                obj,
+                id=_label(source, count + 1),
+                source=source,
+                position=f"line {number}",
+                fmt=line_fmt,
+                raw=line.rstrip(b"\r\n"),
+            )
+        except Exception as exc:  # a value no check foresaw: this line is lost, not the file
+            bad.add(f"line {number}", f"record could not be read ({_failure(exc)}); line skipped")
+            continue
+        if repaired:
+            exchange.warnings.append(_SURROGATE_NOTICE)
+        count += 1
+        yield exchange
+    bad.close()
     if count == 0:
-        raise NoExchangesFound(source, last_bad.reason if last_bad else "no exchanges found")
+        raise NoExchangesFound(source, bad.last or "no exchanges found")
 
 
 def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchange]:
     try:
-        obj = orjson.loads(raw)
+        obj, repaired = _json_value(raw)
     except orjson.JSONDecodeError as exc:
+        # One bad entry (nested too deep, a number out of range) or a cut-off end: entry by entry,
+        # the rest of a HAR file still loads; a first JSON line torn, the other lines do.
+        if _looks_like_har(raw[:_SNIFF_BYTES]):
+            return _read_large_har(io.BytesIO(raw), source, problems)
+        found = _after_a_bad_first_line(raw, source, problems)
+        if found:
+            return found
         raise LoadError(source, f"invalid JSON: {exc}") from None
     if isinstance(obj, dict) and isinstance(obj.get("log"), dict):
         entries = obj["log"].get("entries")
         if not isinstance(entries, list):
             raise LoadError(source, "HAR file without log.entries")
         del obj
-        return list(_har_entries(entries, source, problems))
+        return list(_har_entries(((entry, None, repaired) for entry in entries), source, problems))
     if pairs.is_pair(obj):
         if _is_chatcap(obj):  # a capture file with a single line
-            return _from_objects([obj], source, "chatcap-jsonl", "line")
-        return _from_objects([obj], source, "har-entry" if "startedDateTime" in obj else "json-dump", "")
-    if isinstance(obj, list) and obj and all(pairs.is_pair(item) for item in obj):
-        return _from_objects(obj, source, "json-dump", "item")
+            return _from_objects([obj], source, "chatcap-jsonl", "line", problems, repaired)
+        fmt = "har-entry" if "startedDateTime" in obj else "json-dump"
+        return _from_objects([obj], source, fmt, "", problems, repaired)
+    if isinstance(obj, list) and any(pairs.is_pair(item) for item in obj):
+        return _from_objects(obj, source, "json-dump", "item", problems, repaired)
     if (isinstance(obj, dict) and any(key in obj for key in _RESPONSE_KEYS)) or _is_message(obj):
         response = Response(status=None, headers=[("content-type", "application/json")], body=raw)
         return [
@@ -215,6 +477,20 @@ def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchang
             )
         ]
     raise NoExchangesFound(source, "no exchanges found: JSON, but neither a capture, a HAR file nor a response")
+
+
+def _after_a_bad_first_line(raw: bytes, source: str, problems: list[Problem]) -> list[Exchange]:
+    """JSON lines whose first line is broken (torn, or a value orjson refuses): the lines after
+    it, when any of them is a record; [] when none is (then it is one broken document)."""
+    if raw.lstrip(_BLANK)[:1] != b"{" or raw.count(b"\n", 0, _SNIFF_BYTES + RECORD_CAP) == 0:
+        return []
+    found: list[Problem] = []
+    try:
+        exchanges = list(_read_lines(_bounded_lines(io.BytesIO(raw), source, found), source, "jsonl", found))
+    except NoExchangesFound:
+        return []
+    problems.extend(found)
+    return exchanges
 
 
 # A bare response body in any protocol: chat's `choices`, an error, an `object` (chat
@@ -229,39 +505,215 @@ def _is_message(obj: Any) -> bool:
 
 def _record(obj: Any) -> bytes:
     """An entry's raw record: its JSON, copied to an exact-size buffer. orjson's own result can
-    sit in a block many times its length, and a large HAR keeps thousands of these."""
-    return bytes(memoryview(orjson.dumps(obj)))
+    sit in a block many times its length, and a large HAR keeps thousands of these. orjson
+    writes at most 254 levels; a deeper entry is written by the standard library."""
+    try:
+        return bytes(memoryview(orjson.dumps(obj)))
+    except orjson.JSONEncodeError:
+        pass
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 4000))  # orjson reads 1,024 levels; json's writer takes a frame for each
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+# -- HAR files, entry by entry ---------------------------------------------------------------------
 
 
 def _har_entries(
-    entries: Iterable[Any], source: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
+    entries: Iterable[tuple[Any, str | None, bool]],
+    source: str,
+    problems: list[Problem],
+    tick: Callable[[], None] = lambda: None,
 ) -> Iterator[Exchange]:
     """The LLM calls among a HAR file's entries, each judged before its bodies are decoded
-    (a browser's HAR is mostly assets); how many were left out is reported as a problem."""
+    (a browser's HAR is mostly assets); how many were left out is reported as a problem.
+    `entries`: (entry, why it could not be read or None, whether lone surrogates were replaced)."""
     total = count = skipped = 0
-    for total, entry in enumerate(entries, 1):
-        if total % 16 == 0:
-            tick()
-        if not pairs.is_pair(entry):
-            continue
-        if not pairs.is_llm_pair(entry):
-            skipped += 1
-            continue
-        count += 1
-        yield pairs.exchange_from_pair(
-            entry,
-            id=_label(source, count),
-            source=source,
-            position=f"entry {total}",
-            fmt="har",
-            raw=_record(entry),
-        )
+    bad = _BadRecords(source, problems, "entry", "entries")
+    damage: _Damaged | None = None
+    try:
+        for total, (entry, error, repaired) in enumerate(entries, 1):
+            if total % 16 == 0:
+                tick()
+            if error is not None:
+                bad.add(f"entry {total}", f"{error}; entry skipped")
+                continue
+            if not pairs.is_pair(entry):
+                if entry is not None:  # a scalar among the entries is no entry at all
+                    bad.add(f"entry {total}", "not an object with request and response objects; entry skipped")
+                continue
+            try:
+                if not pairs.is_llm_pair(entry):
+                    skipped += 1
+                    continue
+                exchange = pairs.exchange_from_pair(
+                    entry,
+                    id=_label(source, count + 1),
+                    source=source,
+                    position=f"entry {total}",
+                    fmt="har",
+                    raw=_record(entry),
+                )
+            except Exception as exc:  # a value no check foresaw: this entry is lost, not the file
+                bad.add(f"entry {total}", f"entry could not be read ({_failure(exc)}); entry skipped")
+                continue
+            if repaired:
+                exchange.warnings.append(_SURROGATE_NOTICE)
+            count += 1
+            yield exchange
+    except _Damaged as exc:
+        if count == 0:
+            raise LoadError(source, f"invalid JSON: {exc}") from None
+        damage = exc
+    if damage is not None:
+        problems.append(Problem(source, f"HAR file is damaged after {count} LLM call(s): {damage}; the rest is lost"))
+    bad.close()
     if skipped:
         problems.append(Problem(source, f"{skipped} of {total} entries are not LLM API calls: left out"))
     if count == 0:
+        if bad.count:
+            raise NoExchangesFound(source, f"no exchanges found: {bad.last}")
         if total == 0:
             raise NoExchangesFound(source, "no exchanges found: the HAR file has no entries")
         raise NoExchangesFound(source, f"no exchanges found: none of its {total} entries is an LLM API call")
+
+
+class _Damaged(Exception):
+    """A HAR file's structure breaks (or the file ends) inside log.entries."""
+
+
+def _read_large_har(
+    handle: IO[bytes], source: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
+) -> list[Exchange]:
+    """A HAR file read entry by entry: memory holds one entry (and the LLM calls kept), not the file.
+    Each entry is parsed alone, as the whole-file reader would parse it (orjson), so one entry
+    nested too deep or holding a number out of range is a problem for that entry only."""
+    try:
+        return list(_har_entries(map(_parse_entry, _har_elements(handle)), source, problems, tick))
+    except _UNZIP_ERRORS as exc:
+        raise LoadError(source, f"gzip file does not decompress: {_failure(exc)}") from None
+    except LoadError as exc:
+        if exc.source != "<data>":
+            raise
+        raise LoadError(source, exc.reason) from None
+
+
+def _parse_entry(element: bytes | int | None) -> tuple[Any, str | None, bool]:
+    if element is None:  # a number, string, true, false or null among the entries
+        return None, None, False
+    if isinstance(element, int):
+        return None, f"entry of {element:,} bytes is longer than {RECORD_CAP:,}", False
+    try:
+        entry, repaired = _json_value(element)
+    except orjson.JSONDecodeError as exc:
+        return None, _json_error(exc), False
+    return entry, None, repaired
+
+
+def _key_before(window: bytes, key: bytes) -> bool:
+    """Whether `window` ends with the object key `key` and its colon."""
+    text = window.rstrip()
+    return text.endswith(b":") and text[:-1].rstrip().endswith(b'"' + key + b'"')
+
+
+def _har_elements(handle: IO[bytes]) -> Iterator[bytes | int | None]:
+    """The elements of a HAR file's `log.entries`, in order, found by the file's bracket structure
+    (brackets inside strings skipped, found with numpy a block at a time; only the few at the
+    entries' own level are looked at in Python). Nothing is parsed here: each element is yielded
+    as its JSON text, as its length when longer than `RECORD_CAP` (never held), or as None for
+    a scalar. How deep an entry nests costs nothing. Raises LoadError when there is no
+    log.entries, `_Damaged` when the structure breaks inside it."""
+    import numpy as np
+
+    structural = np.zeros(256, dtype=bool)
+    structural[list(b"{}[],")] = True
+    step = np.zeros(256, dtype=np.int64)
+    step[list(b"{[")] = 1
+    step[list(b"}]")] = -1
+
+    depth = 0  # brackets open before the block
+    in_string = False  # the block starts inside a string
+    backslashes = 0  # how many backslashes end the previous block
+    tail = b""  # the previous block's last bytes, to read a key split across blocks
+    in_log = in_entries = found = False
+    started = -1  # where in the block the element being read started (0: in an earlier block)
+    parts: list[bytes] = []
+    size = 0
+    element_seen = False  # an object or array element since the last comma
+    while block := handle.read(_READ_BYTES):
+        view = np.frombuffer(block, dtype=np.uint8)
+        quotes = np.flatnonzero(view == 0x22)
+        if quotes.size:  # a quote after an odd run of backslashes is escaped
+            others = np.flatnonzero(view != 0x5C)
+            before = np.searchsorted(others, quotes) - 1
+            previous = np.where(before >= 0, others[np.maximum(before, 0)], -1 - backslashes)
+            quotes = quotes[((quotes - previous - 1) & 1) == 0]
+        marks = np.flatnonzero(structural[view])
+        marks = marks[((np.searchsorted(quotes, marks) + in_string) & 1) == 0]  # outside strings
+        steps = step[view[marks]]
+        after = depth + np.cumsum(steps)
+        before_mark = after - steps
+        wanted = (
+            ((steps == 1) & (before_mark <= 3)) | ((steps == -1) & (after <= 3)) | ((steps == 0) & (before_mark == 3))
+        )
+        for index in np.flatnonzero(wanted).tolist():
+            pos = int(marks[index])
+            char = block[pos]
+            level = int(before_mark[index])
+            if char == 0x2C:  # a comma between elements
+                if in_entries and not element_seen:
+                    yield None
+                element_seen = False
+            elif char in (0x7B, 0x5B):  # { or [
+                if level == 0 and char != 0x7B:
+                    raise LoadError("<data>", "not a HAR file: the top level is not an object")
+                if level == 1:
+                    in_log = char == 0x7B and _key_before(tail + block[max(0, pos - 1024) : pos], b"log")
+                elif level == 2 and in_log and char == 0x5B and not found:
+                    in_entries = found = _key_before(tail + block[max(0, pos - 1024) : pos], b"entries")
+                    element_seen = False
+                elif level == 3 and in_entries:
+                    started, parts, size, element_seen = pos, [], 0, True
+            else:  # } or ]
+                level -= 1
+                if level < 0:
+                    raise _Damaged(f"a closing bracket with nothing open (byte {handle.tell() - len(block) + pos:,})")
+                if level == 3 and in_entries and started >= 0:
+                    piece = block[started : pos + 1]
+                    size += len(piece)
+                    if size > RECORD_CAP:
+                        yield size
+                    else:
+                        yield b"".join([*parts, piece]) if parts else piece
+                    started, parts = -1, []
+                elif level == 2 and in_entries:
+                    in_entries = False
+                elif level == 1:
+                    in_log = False
+        if started >= 0:  # the element goes on in the next block
+            piece = block[started:]
+            size += len(piece)
+            if size > RECORD_CAP:
+                parts = []
+            elif piece:
+                parts.append(piece)
+            started = 0
+        if after.size:
+            depth = int(after[-1])
+        in_string ^= bool(quotes.size & 1)
+        run = len(block) - len(block.rstrip(b"\\"))
+        backslashes = backslashes + run if run == len(block) else run
+        tail = block[-1024:]
+    if in_entries or started >= 0:
+        raise _Damaged("the file ends inside log.entries")
+    if not found:
+        raise LoadError("<data>", "HAR file without log.entries")
+
+
+# -- other readers ---------------------------------------------------------------------------------
 
 
 def _read_flows(
@@ -269,35 +721,54 @@ def _read_flows(
 ) -> list[Exchange]:
     skipped: list[int] = []
     out: list[Exchange] = []
+    bad = _BadRecords(source, problems, "flow", "flows")
     try:
-        out.extend(flows.read(handle, source, label, skipped, tick))
+        out.extend(flows.read(handle, source, label, skipped, tick, bad.add))
     except LoadError as exc:
         if not out:
             raise
         problems.append(Problem(source, exc.reason))
+    bad.close()
     other, non_http = skipped or [0, 0]
-    total = len(out) + other + non_http
+    total = len(out) + other + non_http + bad.count
     if other or non_http:
         kinds = f"{other} not an LLM API call" + (f", {non_http} not HTTP" if non_http else "")
         problems.append(Problem(source, f"{other + non_http} of {total} flows left out ({kinds})"))
     if not out:
+        if bad.count:
+            raise NoExchangesFound(source, f"no exchanges found: {bad.last}")
         raise NoExchangesFound(source, f"no exchanges found: none of its {total} flows is an LLM API call")
     return out
 
 
-def _from_objects(items: list[Any], source: str, fmt: str, unit: str) -> list[Exchange]:
+def _from_objects(
+    items: list[Any], source: str, fmt: str, unit: str, problems: list[Problem], repaired: bool = False
+) -> list[Exchange]:
     out = []
+    bad = _BadRecords(source, problems, unit or "record", f"{unit or 'record'}s")
     for n, item in enumerate(items, 1):
-        if not pairs.is_pair(item):
-            continue
         position = f"{unit} {n}" if unit else ""
-        out.append(
-            pairs.exchange_from_pair(
+        if not pairs.is_pair(item):
+            bad.add(position, "not an object with request and response; skipped")
+            continue
+        try:
+            exchange = pairs.exchange_from_pair(
                 item, id=_label(source, len(out) + 1), source=source, position=position, fmt=fmt, raw=_record(item)
             )
-        )
+        except Exception as exc:  # a value no check foresaw: this item is lost, not the file
+            bad.add(position, f"record could not be read ({_failure(exc)}); skipped")
+            continue
+        if repaired:
+            exchange.warnings.append(_SURROGATE_NOTICE)
+        out.append(exchange)
+    bad.close()
     if not out:
-        raise NoExchangesFound(source, "no exchanges found: no entry has a request and a response")
+        raise NoExchangesFound(
+            source,
+            f"no exchanges found: {bad.last}"
+            if bad.count
+            else "no exchanges found: no entry has a request and a response",
+        )
     return out
 
 
@@ -451,44 +922,33 @@ def _size(path: Path) -> int:
 
 def _load_file(path: Path, label: str, problems: list[Problem], bar: _Progress | None = None) -> list[Exchange]:
     try:
-        with path.open("rb") as handle:
-            tick = (lambda: bar.at(handle.tell())) if bar is not None and bar.bar is not None else (lambda: None)
-            head = handle.read(_SNIFF_BYTES)
-            try:
-                fmt = sniff(head)
-            except NoExchangesFound as exc:
-                raise NoExchangesFound(str(path), exc.reason) from None
-            handle.seek(0)
-            if fmt in ("chatcap-jsonl", "jsonl"):
-                exchanges = list(_read_lines(iter(handle), str(path), fmt, problems, tick))
-            elif fmt == "mitmproxy-flows":
-                exchanges = _read_flows(handle, str(path), label, problems, tick)
-            elif fmt == "json" and _size(path) > STREAM_HAR_BYTES and _looks_like_har(head):
-                exchanges = _read_large_har(handle, str(path), problems, tick)
-            else:
-                exchanges = _read_bytes(handle.read(), str(path), problems)
+        exchanges = _read_file(path, problems, bar)
+    except LoadError:
+        raise
     except OSError as exc:
         raise LoadError(str(path), exc.strerror or str(exc)) from None
+    except Exception as exc:  # a bug met by odd input: one line naming the file, never a traceback
+        raise LoadError(str(path), f"could not be read: {_failure(exc)}") from None
     for n, exchange in enumerate(exchanges, 1):
         exchange.id = f"{label}#{n}"
     return exchanges
 
 
-def _looks_like_har(head: bytes) -> bool:
-    return re.match(rb'\s*\{\s*"log"\s*:', head.lstrip(b"\xef\xbb\xbf")) is not None
-
-
-def _read_large_har(handle: Any, source: str, problems: list[Problem], tick: Callable[[], None]) -> list[Exchange]:
-    """A HAR file read entry by entry: memory holds one entry (and the LLM calls kept), not the file."""
-    import ijson
-
-    if handle.read(3) != b"\xef\xbb\xbf":
+def _read_file(path: Path, problems: list[Problem], bar: _Progress | None) -> list[Exchange]:
+    source = str(path)
+    with path.open("rb") as handle:
+        tick = (lambda: bar.at(handle.tell())) if bar is not None and bar.bar is not None else (lambda: None)
+        try:
+            fmt, head = _sniff(handle)
+        except NoExchangesFound as exc:
+            raise NoExchangesFound(source, exc.reason) from None
         handle.seek(0)
-    out: list[Exchange] = []
-    try:
-        out.extend(_har_entries(ijson.items(handle, "log.entries.item", use_float=True), source, problems, tick))
-    except ijson.JSONError as exc:
-        if not out:
-            raise LoadError(source, f"invalid JSON: {exc}") from None
-        problems.append(Problem(source, f"HAR file is damaged after {len(out)} LLM call(s): {exc}; the rest is lost"))
-    return out
+        if fmt == "gzip":
+            return _read_gzip(handle, source, problems, tick)
+        if fmt in ("chatcap-jsonl", "jsonl"):
+            return list(_read_lines(_bounded_lines(handle, source, problems), source, fmt, problems, tick))
+        if fmt == "mitmproxy-flows":
+            return _read_flows(handle, source, path.name, problems, tick)
+        if fmt == "json" and _size(path) > STREAM_HAR_BYTES and _looks_like_har(head):
+            return _read_large_har(handle, source, problems, tick)
+        return _read_format(handle.read(), fmt, head, source, problems)

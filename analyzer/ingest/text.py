@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
+import io
 import re
 import zlib
+from collections.abc import Callable
 
 from analyzer.model import Notice
 
@@ -141,56 +142,175 @@ def mojibake_notice(codecs: list[str]) -> Notice:
     return Notice("mojibake_repaired", f"mojibake repaired: UTF-8 text had been read as {read_as}")
 
 
-def decode_content(body: bytes, content_encoding: str | None) -> tuple[bytes, Notice | None]:
+# The most bytes one decoded body may take: the addon's default `chatcap_max_body`. A body that
+# decodes to more (a decompression bomb: a few kB of brotli can ask for gigabytes) keeps this much.
+BODY_CAP = 64 * 1024 * 1024
+_OUTPUT_STEP = 1 << 20  # output asked of a zlib decoder at a time
+_INPUT_STEP = 1 << 16  # input given to a zlib decoder at a time
+# Input given to decoders that cannot cap their output (brotli 1.1, zstandard's decompressobj) at a
+# time: few enough bytes that one step cannot write much. A brotli meta-block holds at most 16 MiB
+# and takes about ten bytes at the least; a zstd block holds 128 KiB and takes four.
+_BROTLI_STEP = 16
+_ZSTD_STEP = 256
+
+
+class _Decoded:
+    """What a decoder made of a body: the bytes (at most the limit), and how it ended."""
+
+    __slots__ = ("capped", "cut_short", "data", "rest")
+
+    def __init__(self, data: bytes, *, capped: bool = False, cut_short: bool = False, rest: bool = False) -> None:
+        self.data = data
+        self.capped = capped  # the body decodes to more than the limit: `data` is its first `limit` bytes
+        self.cut_short = cut_short  # the stream ends before its end marker: `data` is what arrived
+        self.rest = rest  # bytes follow the stream that are not another stream of the same coding
+
+
+class _Sink:
+    """Decoded output, gathered up to `limit` bytes (a BytesIO: its value is taken without a copy)."""
+
+    def __init__(self, limit: int) -> None:
+        self.buffer = io.BytesIO()
+        self.room = limit
+
+    def add(self, data: bytes) -> bool:
+        """Keep what fits; False once more arrived than fits."""
+        if len(data) > self.room:
+            self.buffer.write(memoryview(data)[: self.room])
+            self.room = 0
+            return False
+        self.buffer.write(data)
+        self.room -= len(data)
+        return True
+
+    def result(self, **how: bool) -> _Decoded:
+        return _Decoded(self.buffer.getvalue(), **how)
+
+
+def decode_content(body: bytes, content_encoding: str | None, limit: int = BODY_CAP) -> tuple[bytes, Notice | None]:
     """Undo `Content-Encoding` (gzip, deflate, br, zstd) when the body is still encoded.
 
     Producers disagree on whether a dump holds the body before or after decoding, so the
-    bytes decide: a body that does not decode is kept as is, with a notice.
+    bytes decide: a body that does not decode is kept as is, with a notice. Each declared
+    coding is undone once (a gzip stream inside the gzip stream is not unpacked again), a
+    stream cut short keeps what arrived, and no body decodes to more than `limit` bytes.
     """
     if not body or not content_encoding:
         return body, None
-    for coding in reversed([c.strip().lower() for c in content_encoding.split(",") if c.strip()]):
-        if coding in ("identity", ""):
+    codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+    notice: Notice | None = None
+    for coding in reversed(codings):
+        if coding == "identity":
             continue
-        try:
-            body = _DECODERS[coding](body)
-        except KeyError:
+        decoder = _DECODERS.get(coding)
+        if decoder is None:
             return body, Notice("unknown_content_encoding", f"unknown Content-Encoding {coding!r}: body kept as is")
-        except Exception:
+        try:
+            decoded = decoder(body, limit)
+        except Exception:  # each library has its own error (zlib.error, brotli.error, ZstdError, ...)
             if coding in ("gzip", "x-gzip") and body[:2] == b"\x1f\x8b":
                 return body, Notice("content_decoding_failed", f"body declared {coding} is corrupt: kept as is")
             return body, None
-    return body, None
+        body = decoded.data
+        if decoded.capped:
+            return body, Notice(
+                "body_capped",
+                f"body declared {coding} decodes to more than {limit:,} bytes (a decompression bomb?): "
+                f"kept its first {limit:,} bytes",
+            )
+        if decoded.cut_short:
+            notice = Notice(
+                "content_cut_short", f"body declared {coding} is cut short: kept the {len(body):,} bytes it decodes to"
+            )
+        elif decoded.rest:
+            notice = Notice("content_trailing_bytes", f"body declared {coding} has bytes after its end: left out")
+    if body[:2] == b"\x1f\x8b" and notice is None and any(c in ("gzip", "x-gzip") for c in codings):
+        notice = Notice("nested_compression", "body declared gzip holds another gzip stream: not unpacked again")
+    return body, notice
 
 
-def _gunzip(body: bytes) -> bytes:
+def _zlib(body: bytes, limit: int, wbits: int, *, members: bool) -> _Decoded:
+    """A zlib, raw deflate or gzip stream (`members`: gzip's concatenated members too), decoded at
+    most `limit` bytes far, the input fed and the output taken a step at a time."""
+    sink = _Sink(limit)
+    decoder = zlib.decompressobj(wbits)
+    view = memoryview(body)
+    pos = 0
+    while True:
+        if decoder.unconsumed_tail:
+            piece = decoder.unconsumed_tail
+        elif pos < len(body):
+            piece, pos = view[pos : pos + _INPUT_STEP], pos + _INPUT_STEP
+        else:
+            break
+        if not sink.add(decoder.decompress(piece, min(_OUTPUT_STEP, sink.room + 1))):
+            return sink.result(capped=True)
+        if decoder.eof:
+            pos = min(pos, len(body)) - len(decoder.unused_data)  # where this stream ended
+            if members and view[pos : pos + 2] == b"\x1f\x8b":
+                decoder = zlib.decompressobj(wbits)
+                continue
+            return sink.result(rest=bool(bytes(view[pos:]).strip(b"\0")))
+    if not sink.add(decoder.flush()):
+        return sink.result(capped=True)
+    return sink.result(cut_short=True)
+
+
+def _gunzip(body: bytes, limit: int) -> _Decoded:
     if body[:2] != b"\x1f\x8b":
         raise ValueError("not gzip")
-    return gzip.decompress(body)
+    return _zlib(body, limit, 16 + zlib.MAX_WBITS, members=True)
 
 
-def _inflate(body: bytes) -> bytes:
+def _inflate(body: bytes, limit: int) -> _Decoded:
     try:
-        return zlib.decompress(body)
+        return _zlib(body, limit, zlib.MAX_WBITS, members=False)
     except zlib.error:
-        return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some servers send
+        return _zlib(body, limit, -zlib.MAX_WBITS, members=False)  # raw deflate, as some servers send
 
 
-def _unbrotli(body: bytes) -> bytes:
+def _unbrotli(body: bytes, limit: int) -> _Decoded:
     import brotli  # mitmproxy depends on it; an ImportError keeps the body as is
 
-    return brotli.decompress(body)
+    # brotli 1.1 (the newest mitmproxy 11 takes) cannot cap what one call writes: feed it a few bytes at a time.
+    sink = _Sink(limit)
+    decoder = brotli.Decompressor()
+    view = memoryview(body)
+    for pos in range(0, len(body), _BROTLI_STEP):
+        if not sink.add(decoder.process(view[pos : pos + _BROTLI_STEP])):
+            return sink.result(capped=True)
+        if decoder.is_finished():
+            return sink.result(rest=pos + _BROTLI_STEP < len(body))
+    return sink.result(cut_short=not decoder.is_finished())
 
 
-def _unzstd(body: bytes) -> bytes:
-    if body[:4] != b"\x28\xb5\x2f\xfd":
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _unzstd(body: bytes, limit: int) -> _Decoded:
+    if body[:4] != _ZSTD_MAGIC:
         raise ValueError("not zstd")
     import zstandard
 
-    return zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    # A frame may ask for a window of up to 2 GiB; one past the body cap is refused (kept as is).
+    context = zstandard.ZstdDecompressor(max_window_size=BODY_CAP)
+    sink = _Sink(limit)
+    decoder = context.decompressobj()
+    view = memoryview(body)
+    pos = 0
+    while pos < len(view):
+        piece, pos = view[pos : pos + _ZSTD_STEP], pos + _ZSTD_STEP
+        if not sink.add(decoder.decompress(piece)):
+            return sink.result(capped=True)
+        if decoder.eof:
+            pos = min(pos, len(view)) - len(decoder.unused_data)  # where this frame ended
+            if view[pos : pos + 4] != _ZSTD_MAGIC:
+                return sink.result(rest=pos < len(view))
+            decoder = context.decompressobj()
+    return sink.result(cut_short=not decoder.eof)
 
 
-_DECODERS = {
+_DECODERS: dict[str, Callable[[bytes, int], _Decoded]] = {
     "gzip": _gunzip,
     "x-gzip": _gunzip,
     "deflate": _inflate,

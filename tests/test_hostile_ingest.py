@@ -1,0 +1,476 @@
+"""Hostile input at the ingest layer: first lines longer than the sniff window, odd values in any
+field of a record, readers that were quadratic or unbounded, and decompression bombs. What each
+reader bounds, and how: docs/hostile-input.md.
+
+Bounds on work and memory are asserted in a child process (its peak RSS, and a generous timeout),
+never as measured speed; the measurements themselves are in benchmarks/large_inputs.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import analyzer
+import analyzer.frames
+import analyzer.ingest
+from analyzer.errors import LoadError
+from analyzer.ingest import BODY_CAP, RECORD_CAP
+from analyzer.model import Exchange, Notice
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURES = ROOT / "captures"
+DATA = ROOT / "tests" / "data"
+MiB = 1024 * 1024
+
+
+def _capture_lines(name: str) -> list[bytes]:
+    return (CAPTURES / name).read_bytes().splitlines()
+
+
+def _entry(name: str = "tool_calls.jsonl", n: int = 0) -> dict[str, Any]:
+    return orjson.loads(_capture_lines(name)[n])
+
+
+def _jsonl(*records: dict[str, Any] | bytes) -> bytes:
+    """JSON lines, written by the standard library (which writes integers past 64 bits and lone
+    surrogates as they are) unless given as bytes."""
+    return b"".join((r if isinstance(r, bytes) else json.dumps(r).encode()) + b"\n" for r in records)
+
+
+def _har(*entries: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}}
+    ).encode()
+
+
+def _child(code: str, timeout: float = 120) -> dict[str, Any]:
+    """Run `code` in a fresh Python; it sets `result` (a dict). Returns it with `grown_mb`: how far
+    the child's peak RSS rose above its RSS after its imports."""
+    program = (
+        textwrap.dedent(
+            """
+        import json, resource
+        import analyzer, analyzer.ingest
+        def _rss_mb():
+            with open("/proc/self/statm") as handle:
+                return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
+        _base = _rss_mb()
+        result = {}
+        """
+        )
+        + textwrap.dedent(code)
+        + textwrap.dedent(
+            """
+        result["grown_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - _base
+        print(json.dumps(result))
+        """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- 1. a first line longer than the sniff window -------------------------------------------------
+
+
+def _long_line_entry(size: int) -> bytes:
+    """A capture line of about `size` bytes: the tool-call exchange with a long system prompt."""
+    entry = _entry()
+    body = orjson.loads(entry["request"]["postData"]["text"])
+    body["messages"][0]["content"] += " " + "long context. " * (size // 14)
+    entry["request"]["postData"]["text"] = orjson.dumps(body).decode()
+    return orjson.dumps(entry)
+
+
+@pytest.mark.parametrize("size", [70 * 1024, 3 * MiB], ids=["70KiB", "3MiB"])
+def test_a_capture_whose_first_line_is_longer_than_the_sniff_window_loads_every_line(tmp_path: Path, size: int) -> None:
+    first = _long_line_entry(size)
+    data = first + b"\n" + _capture_lines("tool_calls.jsonl")[1] + b"\n"
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(data)
+    assert analyzer.ingest.sniff(data) == "chatcap-jsonl"
+    for loaded in (analyzer.load(path), analyzer.parse(data)):
+        assert len(loaded) == 2 and not loaded.problems
+        assert loaded[0].raw == first and loaded[0].format == "chatcap-jsonl"
+        assert loaded[0].reconstruct().choices[0].tool_calls
+
+
+def test_a_long_first_line_and_a_torn_later_line_keep_every_good_line(tmp_path: Path) -> None:
+    good = _capture_lines("tool_calls.jsonl")[1]
+    path = tmp_path / "torn.jsonl"
+    path.write_bytes(_long_line_entry(200 * 1024) + b"\n" + good + b"\n" + good[:-300])
+    loaded = analyzer.load(path)
+    assert len(loaded) == 2
+    assert [str(p) for p in loaded.problems] == [
+        f"{path} line 3: torn last line (cut off mid-write, e.g. the writer was killed); line skipped"
+    ]
+
+
+def test_a_torn_first_line_does_not_lose_the_lines_after_it(tmp_path: Path) -> None:
+    lines = _capture_lines("tool_calls.jsonl")
+    path = tmp_path / "torn_first.jsonl"
+    path.write_bytes(lines[0][:500] + b"\n" + lines[0] + b"\n" + lines[1] + b"\n")
+    loaded = analyzer.load(path)
+    assert [x.position for x in loaded] == ["line 2", "line 3"]
+    assert [str(p) for p in loaded.problems] == [f"{path} line 1: not a JSON object; line skipped"]
+
+
+@pytest.mark.slow
+def test_a_first_line_past_the_record_cap_is_skipped_and_the_rest_loads(tmp_path: Path) -> None:
+    path = tmp_path / "huge_first.jsonl"
+    with path.open("wb") as handle:
+        handle.write(b'{"request": {"method": "POST"}, "response": {"content": {"text": "')
+        block = b"a" * MiB
+        for _ in range(RECORD_CAP // MiB + 1):
+            handle.write(block)
+        handle.write(b'"}}}\n' + b"\n".join(_capture_lines("tool_calls.jsonl")) + b"\n")
+    result = _child(
+        f"""
+        loaded = analyzer.load({str(path)!r})
+        result["exchanges"] = [x.position for x in loaded]
+        result["problems"] = [str(p) for p in loaded.problems]
+        """
+    )
+    assert result["exchanges"] == ["line 2", "line 3"]
+    assert len(result["problems"]) == 1
+    assert f"line 1: line of {RECORD_CAP + MiB + 72:,} bytes is longer than {RECORD_CAP:,}" in result["problems"][0]
+    assert result["grown_mb"] < 2 * RECORD_CAP / MiB
+
+
+# -- 2. odd values in any field -------------------------------------------------------------------
+
+
+def _set(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    out = orjson.loads(orjson.dumps(record))  # a deep copy
+    node = out
+    for key in path[:-1]:
+        node = node.setdefault(key, {}) if isinstance(node, dict) else node[key]
+    node[path[-1]] = value
+    return out
+
+
+def _base64_text_not_a_string(record: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(record)
+    out["response"]["content"].update(encoding="base64", text=12345)
+    return out
+
+
+# (name, how the record is changed, the notice code the exchange gets, whether the body is kept)
+ODD_FIELDS = [
+    ("status-superscript-two", ("response", "status"), "²", "bad_status", True),
+    ("status-past-int16", ("response", "status"), 40000, "bad_status", True),
+    ("status-negative", ("response", "status"), -200, "bad_status", True),
+    ("status-past-2**64", ("response", "status"), 2**70, "bad_status", True),
+    ("base64-text-not-a-string", _base64_text_not_a_string, None, "odd_field", False),
+    ("redacted-not-a-list", ("_chatcap", "redacted"), 5, "odd_field", True),
+    ("warnings-not-a-list", ("_chatcap", "warnings"), 5, "odd_field", True),
+    ("method-not-a-string", ("request", "method"), 5, "odd_field", True),
+    ("url-with-a-broken-ipv6-bracket", ("request", "url"), "http://[::1/v1/chat/completions", "bad_url", True),
+    ("url-lone-surrogate", ("request", "url"), "http://h/v1/chat/completions\ud800", "lone_surrogate", True),
+    ("chunk-end-past-2**64", ("response", "_chunks"), [[1.5, 2**70]], "bad_chunks", True),
+    ("timing-past-2**64", ("timings", "wait"), 2**70, "odd_field", True),
+    ("header-value-an-object", ("request", "headers"), [{"name": "x", "value": {"a": {}}}], "odd_field", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "value", "code", "body_kept"),
+    [pytest.param(*row[1:], id=row[0]) for row in ODD_FIELDS],
+)
+def test_an_odd_field_is_a_notice_and_the_rest_of_the_record_loads(
+    change: Any, value: Any, code: str, body_kept: bool
+) -> None:
+    good = _entry()
+    odd = change(good) if callable(change) else _set(good, change, value)
+    loaded = analyzer.parse(_jsonl(good, odd, good))
+    assert [x.position for x in loaded] == ["line 1", "line 2", "line 3"] and not loaded.problems
+    assert code in {w.code for w in loaded[1].warnings}
+    assert not {w.code for w in loaded[0].warnings} & {code}
+    odd_rec = loaded[1].reconstruct()
+    if body_kept:
+        expected, got = loaded[0].reconstruct().choices[0], odd_rec.choices[0]
+        assert (got.content, got.tool_calls) == (expected.content, expected.tool_calls)
+    analyzer.frames.exchanges(loaded)
+
+
+def test_a_content_length_that_is_not_ascii_digits_is_not_honoured() -> None:
+    text = (DATA / "ingest" / "raw_http_two_exchanges.txt").read_bytes()
+    odd = text.replace(
+        b"Content-Type: application/json", b"Content-Length: \xc2\xb2\r\nContent-Type: application/json", 1
+    )
+    assert odd != text
+    loaded = analyzer.parse(odd)
+    assert len(loaded) == len(analyzer.parse(text))
+    assert loaded[0].request.body == analyzer.parse(text)[0].request.body
+
+
+def test_a_json_dump_list_with_one_item_not_a_pair_keeps_the_others() -> None:
+    good = _entry()
+    loaded = analyzer.parse(json.dumps([good, {"request": 5, "response": {}}, good]))
+    assert [x.position for x in loaded] == ["item 1", "item 3"]
+    assert [str(p) for p in loaded.problems] == ["<memory> item 2: not an object with request and response; skipped"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bit=st.integers(min_value=0))
+def test_a_corrupt_gzip_file_is_a_one_line_error_never_a_zlib_error(bit: int) -> None:
+    packed = bytearray(gzip.compress(b"\n".join(_capture_lines("tool_calls.jsonl")) + b"\n", mtime=0))
+    bit %= len(packed) * 8
+    packed[bit // 8] ^= 1 << (bit % 8)
+    try:
+        loaded = analyzer.parse(bytes(packed), "x.jsonl.gz")
+    except LoadError as exc:
+        assert str(exc).startswith("x.jsonl.gz") and "\n" not in str(exc)
+        return
+    for exchange in loaded:
+        exchange.reconstruct()
+
+
+def _flow_file(count: int) -> bytes:
+    pytest.importorskip("mitmproxy")
+    from mitmproxy.io import FlowWriter
+    from mitmproxy.test import tflow, tutils
+
+    exchange = analyzer.load(CAPTURES / "replayed" / "conversation.jsonl")[0]
+    out = io.BytesIO()
+    writer = FlowWriter(out)
+    for _ in range(count):
+        request = tutils.treq(
+            method=b"POST",
+            path=b"/v1/chat/completions",
+            headers=[(b"content-type", b"application/json")],
+            content=exchange.request.body,
+        )
+        response = tutils.tresp(
+            status_code=200, headers=[(b"content-type", b"text/event-stream")], content=exchange.response.body
+        )
+        writer.add(tflow.tflow(req=request, resp=response))
+    return out.getvalue()
+
+
+FLOWS = 3
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(at=st.integers(min_value=0), byte=st.integers(min_value=0, max_value=255))
+def test_a_damaged_flow_file_keeps_the_flows_before_the_damage_and_never_raises_past_load_error(
+    at: int, byte: int
+) -> None:
+    one = _flow_file(1)
+    data = bytearray(_flow_file(FLOWS))
+    at = len(one) * (FLOWS - 1) + at % len(one)  # somewhere in the last flow
+    data[at] = byte
+    try:
+        loaded = analyzer.parse(bytes(data), "x.flows")
+    except LoadError as exc:
+        pytest.fail(f"the flows before the damage were lost: {exc}")
+    assert len(loaded) >= FLOWS - 1
+    for exchange in loaded:
+        exchange.reconstruct()
+
+
+# The sweep: every field of a record from each bundled input format, replaced by each odd value.
+
+DEEP = "__deep__"  # a placeholder for a list nested 1,000 deep, put in as text
+ODD_VALUES: list[Any] = [
+    None,
+    True,
+    -1,
+    2**70,
+    -(2**70),
+    1.5,
+    1e300,
+    "",
+    "²",
+    "\x00",
+    "\ud800",
+    "http://[::1/x",
+    [],
+    {},
+    [[]],
+    {"a": {}},
+    [1, 2],
+    DEEP,
+    "y" * 70_000,
+]
+# Fields set even when a record does not have them.
+EXTRA_FIELDS = [
+    ("_error",),
+    ("_chatcap",),
+    ("_chatcap", "warnings"),
+    ("_chatcap", "redacted"),
+    ("_chatcap", "complete"),
+    ("response", "_chunks"),
+    ("response", "content", "encoding"),
+    ("request", "postData", "params"),
+    ("_webSocketMessages",),
+    ("timings",),
+]
+
+
+def _bases() -> list[tuple[str, dict[str, Any]]]:
+    """One record per bundled input kind: capture lines of each protocol and shape, HAR entries as
+    each producer writes them, a `{request, response}` dump, a WebSocket entry."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for name in ("tool_calls.jsonl", "four_protocols.jsonl", "errors.jsonl", "truncated.jsonl"):
+        out += [(f"{name}:{n}", orjson.loads(line)) for n, line in enumerate(_capture_lines(name)[:4])]
+    for name in ("replayed/gzip_stream.jsonl", "replayed/two_choices.jsonl", "replayed/client_abort.jsonl"):
+        out.append((name, orjson.loads(_capture_lines(name)[0])))
+    extra = [DATA / "ingest" / "gzip_body.har", DATA / "ingest" / "browser_mixed.har"]
+    for har in [*sorted((DATA / "har").glob("*.har")), *extra]:
+        entries = orjson.loads(har.read_bytes())["log"]["entries"]
+        llm = [e for e in entries if analyzer.ingest.pairs.is_llm_pair(e)]
+        out.append((har.name, llm[0]))
+    out.append(("dump_variant_shapes.json", orjson.loads((DATA / "ingest" / "dump_variant_shapes.json").read_bytes())))
+    chunk = json.dumps(
+        {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hi"}}]}
+    )
+    websocket = _set(_entry(), ("_webSocketMessages",), [{"type": "receive", "time": 1.0, "opcode": 1, "data": chunk}])
+    del websocket["_chatcap"]
+    out.append(("websocket", websocket))
+    return out
+
+
+def _paths(record: Any, prefix: tuple[Any, ...] = (), depth: int = 4) -> Iterator[tuple[Any, ...]]:
+    """Every field down to `depth` levels (a list's first and last item)."""
+    if depth == 0:
+        return
+    if isinstance(record, dict):
+        keys: list[Any] = [k for k in record if k != "comment"]
+    elif isinstance(record, list) and record:
+        keys = sorted({0, len(record) - 1})
+    else:
+        return
+    for key in keys:
+        yield (*prefix, key)
+        yield from _paths(record[key], (*prefix, key), depth - 1)
+
+
+def _mutants(record: dict[str, Any], full: bool, seed: int, share: int) -> list[tuple[tuple[Any, ...], Any]]:
+    """(field, odd value) pairs: all of them (`full`), or else every `SHARES`th field (the
+    `share`th), the value turning with the field, and in one container of four each value once:
+    the four containers between them try every field and every value on every record."""
+    paths = list(dict.fromkeys([*_paths(record), *EXTRA_FIELDS]))
+    if full:
+        return [(path, value) for path in paths for value in ODD_VALUES]
+    picks = [(path, ODD_VALUES[(seed + n) % len(ODD_VALUES)]) for n, path in enumerate(paths) if n % SHARES == share]
+    if seed % SHARES == share:
+        picks += [(paths[(seed * 7 + n) % len(paths)], value) for n, value in enumerate(ODD_VALUES)]
+    return picks
+
+
+SHARES = 4
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    return json.dumps(record).replace(json.dumps(DEEP), "[" * 1000 + "]" * 1000)
+
+
+def _container(kind: str, records: list[str]) -> bytes:
+    if kind == "jsonl":
+        return "".join(f"{r}\n" for r in records).encode("utf-8", "surrogatepass")
+    if kind == "json-dump":
+        return f"[{','.join(records)}]".encode("utf-8", "surrogatepass")
+    return f'{{"log":{{"version":"1.2","entries":[{",".join(records)}]}}}}'.encode("utf-8", "surrogatepass")
+
+
+def _well_typed(exchange: Exchange) -> None:
+    """What every later stage may take for granted about an Exchange, whatever the input held."""
+    request, response = exchange.request, exchange.response
+    if request is not None:
+        assert request.method is None or isinstance(request.method, str)
+        assert request.url is None or (isinstance(request.url, str) and urlsplit(request.url) is not None)
+        assert request.body is None or isinstance(request.body, bytes)
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in request.headers)
+    if response is not None:
+        assert response.status is None or (type(response.status) is int and 100 <= response.status <= 999)
+        assert isinstance(response.body, bytes) and len(response.body) <= BODY_CAP
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in response.headers)
+        assert response.chunks is None or all(
+            type(t) is float and math.isfinite(t) and type(end) is int and 0 <= end < 2**63
+            for t, end in response.chunks
+        )
+    assert exchange.timings is None or all(type(v) is float and math.isfinite(v) for v in exchange.timings.values())
+    assert exchange.error is None or isinstance(exchange.error, str)
+    assert exchange.complete is None or isinstance(exchange.complete, bool)
+    assert all(isinstance(name, str) for name in exchange.redacted)
+    assert all(
+        isinstance(w, Notice) and isinstance(w.code, str) and isinstance(w.message, str) for w in exchange.warnings
+    )
+
+
+def _reported(problems: list[analyzer.Problem]) -> int:
+    """How many records the problems account for: one each when they name a position, the count
+    of '... and N more', and the N of 'N of M entries are not LLM API calls'."""
+    total = 0
+    for problem in problems:
+        reason = problem.reason
+        if reason.startswith("... and "):
+            total += int(reason.split()[2].replace(",", ""))
+        elif " entries are not LLM API calls" in reason:
+            total += int(reason.split()[0])
+        elif problem.position:
+            total += 1
+    return total
+
+
+def _sweep_one(
+    name: str, record: dict[str, Any], kind: str, full: bool, seed: int, share: int, tmp: Path
+) -> analyzer.Exchanges:
+    good = _dumps({**record, "_probe": "good"})
+    mutants = _mutants(record, full, seed, share)
+    records = [good]
+    for n, (path, value) in enumerate(mutants):
+        records += [_dumps({**_set(record, path, value), "_probe": f"mutant-{n}"}), good]
+    data = _container(kind, records)
+    file = tmp / f"sweep.{kind}"
+    file.write_bytes(data)
+    loaded = analyzer.load(file)  # raises nothing: good records are there
+    assert sum(b'"_probe":"good"' in x.raw.replace(b": ", b":") for x in loaded) == len(mutants) + 1, name
+    kept = sum(b'"_probe":"mutant-' in x.raw.replace(b": ", b":") for x in loaded)
+    assert kept + _reported(loaded.problems) >= len(mutants), (name, [str(p) for p in loaded.problems])
+    for exchange in loaded:
+        _well_typed(exchange)
+        exchange.reconstruct()
+    return loaded
+
+
+SWEEP_FULL = os.environ.get("CHATCAP_HOSTILE_SWEEP") == "full"
+
+
+@pytest.mark.parametrize(("share", "kind"), list(enumerate(["jsonl", "har", "har-streamed", "json-dump"])))
+def test_one_odd_field_in_a_record_never_raises_and_never_costs_the_good_records(
+    share: int, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each field of each base record replaced by an odd value (a quarter of the fields per
+    container and each value at least once, or every pair in every container with
+    CHATCAP_HOSTILE_SWEEP=full: about 20 s a container), the mutants between good copies:
+    loading raises nothing, every good copy loads, every mutant loads or is reported, every
+    exchange is well typed and reconstructs, and the frames build."""
+    if kind == "har-streamed":
+        monkeypatch.setattr(analyzer.ingest, "STREAM_HAR_BYTES", 0)
+    exchanges: list[Exchange] = []
+    for seed, (name, record) in enumerate(_bases()):
+        container = "har" if kind == "har-streamed" else kind
+        exchanges += _sweep_one(name, record, container, SWEEP_FULL, seed, share, tmp_path)
+    analyzer.frames.exchanges(exchanges)
