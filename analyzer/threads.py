@@ -9,6 +9,12 @@ earlier request's messages followed by the reply that exchange received continue
 
 The rules:
 
+- **Who.** A conversation never spans hosts or credentials: only requests sent to the same
+  host (and port) with the same credentials (`session_identity`: API key headers,
+  `Authorization`, a `key` query parameter, compared by their redaction fingerprints) can
+  continue one another, so the same prompts sent to two providers, or with two keys, are
+  two conversations. Cookies do not count (browsers change them on every page); a client
+  whose bearer token rotates mid-conversation starts a new one.
 - **Order.** Exchanges are taken by `started_at` (ties keep their input order); those without
   a start time follow, in input order. "Earlier" below means earlier in this order, and
   conversation ids `c1`, `c2`, … are given in the order conversations first appear.
@@ -67,12 +73,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import blake2b
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import orjson
 
 from analyzer.model import Exchange, Notice
 from analyzer.protocols import request_messages
 from analyzer.protocols.openai_chat import split_think
+from analyzer.redact import is_secret_header, redact_header, redact_text
 
 # Content part types whose text is the message's text; other parts are compared whole.
 _TEXT_PARTS = {"text", "input_text", "output_text"}
@@ -128,6 +136,34 @@ def message_key(message: dict[str, Any]) -> bytes:
     """A digest of a chat message as the threads compare it: clients that re-serialise a
     message (whitespace at the ends, `null` for no content, reasoning fields) keep its key."""
     return _message_digest(_message(message))
+
+
+def session_identity(exchange: Exchange) -> tuple[str | None, tuple[str, ...]]:
+    """Where a request went and as whom: its host (and port), and the fingerprints of its
+    credentials (API key headers, `Authorization`, a `key` in the query) as redaction writes
+    them (`<redacted:…>`, the same whether the capture was redacted or not). Cookies are left
+    out: a browser's change on every page. Two exchanges of one conversation share it."""
+    request = exchange.request
+    if request is None:
+        return None, ()
+    url = request.url or ""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    except ValueError:  # a broken IPv6 bracket or port
+        parts, host = None, url.split("/")[2] if url.count("/") >= 2 else url
+    credentials = [
+        redact_header(name, value)
+        for name, value in request.headers
+        if value and is_secret_header(name) and name.lower() not in ("cookie", "set-cookie")
+    ]
+    if parts is not None and parts.query:
+        credentials += [redact_text(f"?{pair}") for pair in parts.query.split("&") if pair.lower().startswith("key=")]
+    fingerprints = sorted({found for value in credentials for found in _PLACEHOLDER.findall(value)})
+    return host.lower() or None, tuple(fingerprints)
+
+
+_PLACEHOLDER = re.compile(r"<redacted:[0-9a-f]{8}>")
 
 
 # -- messages -------------------------------------------------------------------------------
@@ -223,9 +259,11 @@ def _message_digest(message: _Message) -> bytes:
     return blake2b(orjson.dumps(tuple(message), default=list), digest_size=16).digest()  # named tuples as arrays
 
 
-def _prefixes(digests: list[bytes]) -> list[bytes]:
-    """Digests of every prefix of a history: [0] the empty one, [k] the first k messages."""
-    chain = [previous := b""]
+def _prefixes(digests: list[bytes], seed: bytes = b"") -> list[bytes]:
+    """Digests of every prefix of a history: [0] the empty one, [k] the first k messages.
+    `seed` (who the history was sent to, and as whom) starts the chain, so histories sent
+    to two hosts, or with two credentials, never match."""
+    chain = [previous := seed]
     for digest in digests:
         chain.append(previous := blake2b(previous + digest, digest_size=16).digest())
     return chain
@@ -424,7 +462,7 @@ def _walk(exchanges: Sequence[Exchange], *, notices: bool) -> tuple[dict[str, Th
         pairs = [normalised(m) for m in request_messages(exchange)]
         history = [message for message, _ in pairs]
         digests = [digest for _, digest in pairs]
-        prefixes = _prefixes(digests)
+        prefixes = _prefixes(digests, _digest(orjson.dumps(session_identity(exchange))))
         replies = _replies(exchange)
         exchange_notices: list[Notice] = []
         # Message number -> the reasoning received by the exchange that message continues.

@@ -331,3 +331,56 @@ def test_generated_sessions_give_their_threads_and_notices(
         carries = any("<think>" in text or any(thought in text for thought in received) for text in resent)
         expected = ["reasoning_in_history"] * carries + ["history_differs"] * node.differs
         assert [notice.code for notice in notices[f"x{n}"]] == expected, n
+
+
+# -- who a conversation talks to ---------------------------------------------------------------
+
+IDENTITIES = {
+    "other host": (
+        "https://api.other.example/v1/chat/completions",
+        [("Authorization", "Bearer sk-one-abcdefghijklmnop")],
+    ),
+    "other key": ("https://api.example/v1/chat/completions", [("Authorization", "Bearer sk-two-abcdefghijklmnop")]),
+    "other key in the query": ("https://api.example/v1/chat/completions?key=AIzaOtherKey", []),
+}
+
+
+@settings(max_examples=100, deadline=None)
+@given(steps=STEPS, other=st.sampled_from(sorted(IDENTITIES)), shuffle=st.randoms(use_true_random=False))
+def test_the_same_session_sent_to_another_host_or_with_another_key_is_another_conversation(
+    steps: list[tuple[str, int, str, str | None, int, int]], other: str, shuffle: Any
+) -> None:
+    """Comparing providers with the same prompts is a core use: the second run of a session
+    is a conversation of its own, with the same shape, never a regeneration of the first."""
+    nodes = grow(steps)
+    first = exchanges_of(nodes)
+    for exchange in first:
+        assert exchange.request is not None
+        exchange.request.headers = [("Authorization", "Bearer sk-one-abcdefghijklmnop")]
+    url, headers = IDENTITIES[other]
+    second = exchanges_of(nodes)
+    for exchange in second:
+        assert exchange.request is not None
+        exchange.id = "y" + exchange.id[1:]
+        exchange.request.url, exchange.request.headers = url, headers
+    both = [*first, *second]
+    shuffle.shuffle(both)
+    found = threads(both)
+    alone = threads(first)
+    conversations_of = {name: {found[x.id].conversation for x in xs} for name, xs in (("1", first), ("2", second))}
+    assert conversations_of["1"].isdisjoint(conversations_of["2"])
+    for n in range(len(nodes)):
+        one, two, expected = found[f"x{n}"], found[f"y{n}"], alone[f"x{n}"]
+        assert (one.turn, one.branch, one.parent) == (expected.turn, expected.branch, expected.parent)
+        assert (two.turn, two.branch) == (expected.turn, expected.branch)
+        assert two.parent == (None if expected.parent is None else "y" + expected.parent[1:])
+
+
+def test_one_key_redacted_in_one_capture_and_not_in_another_is_one_identity() -> None:
+    key = "sk-proj-sameKeyabcdefghijklmnopqrst"
+    plain = Exchange(id="a", source="s", format="har", request=Request("POST", "https://h/v1", headers=[("x-api-key", key)]),
+                     response=None)  # fmt: skip
+    redacted = Exchange(id="b", source="s", format="har", request=Request("POST", "https://h/v1",
+                        headers=[("x-api-key", analyzer.redact.token(key))]), response=None)  # fmt: skip
+    assert analyzer.threads.session_identity(plain) == analyzer.threads.session_identity(redacted)
+    assert analyzer.threads.session_identity(plain)[1] != ()
