@@ -421,12 +421,12 @@ def save(chart: Any, path: str | os.PathLike[str], scale: float = 2.0) -> Path:
     """Write a chart as PNG (at `scale`) or SVG, by the file's suffix, through vl-convert."""
     import vl_convert
 
+    from analyzer.files import write_private
+
     path = Path(path)
     spec = chart.to_json()
     if path.suffix.lower() == ".svg":
-        path.write_text(vl_convert.vegalite_to_svg(spec))
-    elif path.suffix.lower() == ".png":
-        path.write_bytes(vl_convert.vegalite_to_png(spec, scale=scale))
-    else:
-        raise ValueError(f"{path.name}: charts are saved as .png or .svg")
-    return path
+        return write_private(path, vl_convert.vegalite_to_svg(spec))
+    if path.suffix.lower() == ".png":
+        return write_private(path, vl_convert.vegalite_to_png(spec, scale=scale))
+    raise ValueError(f"{path.name}: charts are saved as .png or .svg")

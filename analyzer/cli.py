@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
@@ -233,6 +235,13 @@ def export(
     if not exchanges:
         raise click.ClickException("no exchange matches the filter")
     out = Path(out_dir)
+    with _refusals():
+        _export(exporters, exchanges, fmt, out, reasoning, conversation)
+
+
+def _export(
+    exporters: Any, exchanges: list[Exchange], fmt: str, out: Path, reasoning: bool | None, conversation: str | None
+) -> None:
     try:
         if fmt in ("markdown", "html"):
             write = exporters.markdown if fmt == "markdown" else exporters.html
@@ -250,6 +259,28 @@ def export(
             click.echo(f"wrote {', '.join(p.name for p in written)} to {out}")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(_os_error(exc)) from None
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Files a many-file export refused (analyzer.files.RefusedPath): one line each on
+    stderr after the export, and exit status 1."""
+    from analyzer.files import RefusedPath
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RefusedPath)
+        yield
+    lines = [str(w.message) for w in caught if issubclass(w.category, RefusedPath)]
+    for line in lines[:-1]:
+        click.echo(f"Error: {line}", err=True)
+    if lines:
+        raise click.ClickException(lines[-1])
+
+
+def _os_error(exc: OSError) -> str:
+    return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
 
 
 @main.command()
@@ -264,7 +295,12 @@ def convert(paths: tuple[str, ...], to: str, out: str | None) -> None:
 
     exchanges = _load(paths)
     target = Path(out or f"out/chatcap.{to}")
-    written = har.har(exchanges, target) if to == "har" else har.jsonl(exchanges, target)
+    try:
+        written = har.har(exchanges, target) if to == "har" else har.jsonl(exchanges, target)
+    except ValueError as exc:  # analyzer.files.UnsafePath
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(_os_error(exc)) from None
     click.echo(f"wrote {len(exchanges)} exchange(s) to {written}")
 
 

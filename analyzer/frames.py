@@ -314,14 +314,16 @@ def all_frames(xs: Iterable[Exchange], **options: Any) -> dict[str, pd.DataFrame
 def to_parquet(xs: Iterable[Exchange], directory: str | os.PathLike[str], **options: Any) -> list[Path]:
     """Write the four frames as `exchanges.parquet`, `chunks.parquet`, `messages.parquet`
     and `tool_calls.parquet` (pyarrow; DuckDB, Spark and polars read them)."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    from analyzer.files import open_private, private_dir
+
+    out = private_dir(directory)
     written = []
     for name, frame in all_frames(xs, **options).items():
         for column in [name for name, dtype in frame.dtypes.items() if dtype == "object"]:
             # Lists and parsed JSON as JSON text: one type per column, whatever the calls held.
             frame[column] = frame[column].map(lambda v: None if v is None else orjson.dumps(v).decode())
         path = out / f"{name}.parquet"
-        frame.to_parquet(path, index=False)
+        with open_private(path) as handle:
+            frame.to_parquet(handle, index=False)
         written.append(path)
     return written

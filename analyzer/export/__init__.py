@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from analyzer.conversations import conversations
+from analyzer.files import UnsafePath, open_private, private_dir, refused, write_private
 from analyzer.export.redaction import redacted, redacted_all
 from analyzer.export.transcript import Entry, Transcript, heading, pretty_json, select, transcripts
 from analyzer.ingest import PROGRESS_DELAY_S
@@ -199,13 +200,14 @@ def markdown(
 ) -> list[Path]:
     """Write one Markdown transcript per conversation into `out_dir` (all, or the one with
     id `conversation`); returns the files written."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_dir(out_dir)
     written = []
     for transcript in _conversations(exchanges, reasoning, conversation):
         path = out / f"{transcript.stem}.md"
-        path.write_text(conversation_markdown(transcript), encoding="utf-8")
-        written.append(path)
+        try:
+            written.append(write_private(path, conversation_markdown(transcript)))
+        except UnsafePath as exc:
+            refused(exc)
     return written
 
 
@@ -237,11 +239,11 @@ def jsonl(
     the history the conversation's latest reply answered, then that reply (with its tool
     calls; with `reasoning_content` when `reasoning`). Ready for fine-tuning tools; redacted."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     chats = conversations(_reconstructed(exchanges))
     if conversation is not None:
         chats = [c for c in chats if c.id == conversation or any(t.exchange.id == conversation for t in c.turns)]
-    with target.open("wb") as handle:
+    with open_private(target) as handle:
         for chat in chats:
             leaf = chat.leaf()
             if leaf is None:
@@ -277,18 +279,22 @@ def tables(exchanges: Iterable[Exchange], out_dir: str | Path, fmt: str = "parqu
         raise ValueError(f"tables are written as {' or '.join(TABLE_FORMATS)}, not {fmt!r}")
     if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
         raise ValueError("Parquet needs pyarrow: pip install 'chatcap[lab]' (or use --format csv)")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_dir(out_dir)
     written = []
     for name, frame in frames.all_frames(redacted_all(exchanges)).items():
         for column in frame.columns:
             if frame[column].dtype in ("object", "string"):
                 frame[column] = frame[column].map(_table_value, na_action="ignore")
         path = out / f"{name}.{fmt}"
-        if fmt == "parquet":
-            frame.to_parquet(path, index=False)
-        else:
-            frame.to_csv(path, index=False)
+        try:
+            with open_private(path) as handle:
+                if fmt == "parquet":
+                    frame.to_parquet(handle, index=False)
+                else:
+                    frame.to_csv(handle, index=False)
+        except UnsafePath as exc:
+            refused(exc)
+            continue
         written.append(path)
     return written
 

@@ -21,6 +21,7 @@ import orjson
 
 from analyzer import __version__
 from analyzer.export.redaction import redacted
+from analyzer.files import open_private, private_dir, write_private
 from analyzer.model import Exchange
 
 SCHEMA = "chatcap/1"
@@ -139,16 +140,15 @@ def har(exchanges: Iterable[Exchange], path: str | Path) -> Path:
         }
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps(log, option=orjson.OPT_INDENT_2))
-    return path
+    private_dir(path.parent)
+    return write_private(path, orjson.dumps(log, option=orjson.OPT_INDENT_2))
 
 
 def jsonl(exchanges: Iterable[Exchange], path: str | Path) -> Path:
     """Write chatcap/1 JSON lines (what the addon records): one HAR entry per line."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
+    private_dir(path.parent)
+    with open_private(path) as handle:
         for exchange in exchanges:
             handle.write(orjson.dumps(entry(exchange)) + b"\n")
     return path

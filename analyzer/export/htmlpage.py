@@ -27,6 +27,7 @@ from urllib.parse import quote
 from markdown_it import MarkdownIt
 
 from analyzer.export.transcript import HEADINGS, Entry, Transcript, pretty_json
+from analyzer.files import UnsafePath, private_dir, refused, write_private
 from analyzer.metrics import format_ms
 from analyzer.redact import redact_text
 
@@ -392,14 +393,12 @@ def index_html(transcripts: Sequence[Transcript]) -> str:
 
 def write(transcripts: Sequence[Transcript], out_dir: str | Path) -> list[Path]:
     """Write `<stem>.html` per conversation and `index.html` into `out_dir`; returns the paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_dir(out_dir)
+    pages = [(out / f"{transcript.stem}.html", transcript) for transcript in transcripts]
     written = []
-    for transcript in transcripts:
-        path = out / f"{transcript.stem}.html"
-        path.write_text(conversation_html(transcript), encoding="utf-8")
-        written.append(path)
-    index = out / "index.html"
-    index.write_text(index_html(transcripts), encoding="utf-8")
-    written.append(index)
+    for path, page in [*pages, (out / "index.html", None)]:
+        try:
+            written.append(write_private(path, conversation_html(page) if page else index_html(transcripts)))
+        except UnsafePath as exc:
+            refused(exc)
     return written
