@@ -8,7 +8,7 @@ never as measured speed; the measurements themselves are in benchmarks/large_inp
 
 from __future__ import annotations
 
-import copy
+import base64
 import gzip
 import io
 import json
@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,23 +63,26 @@ def _har(*entries: dict[str, Any]) -> bytes:
 
 def _child(code: str, timeout: float = 120) -> dict[str, Any]:
     """Run `code` in a fresh Python; it sets `result` (a dict). Returns it with `grown_mb`: how far
-    the child's peak RSS rose above its RSS after its imports."""
+    the child's peak RSS rose above its RSS after its imports (VmHWM, reset through clear_refs:
+    ru_maxrss would count the parent's memory from before the exec)."""
     program = (
         textwrap.dedent(
             """
-        import json, resource
-        import analyzer, analyzer.ingest
-        def _rss_mb():
-            with open("/proc/self/statm") as handle:
-                return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
-        _base = _rss_mb()
+        import json
+        import analyzer, analyzer.ingest, analyzer.ingest.text, numpy, brotli, zstandard
+        def _memory_mb(field):
+            with open("/proc/self/status") as handle:
+                return next(int(line.split()[1]) for line in handle if line.startswith(field)) / 1024
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # the peak starts again from here
+        _base = _memory_mb("VmRSS:")
         result = {}
         """
         )
         + textwrap.dedent(code)
         + textwrap.dedent(
             """
-        result["grown_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - _base
+        result["grown_mb"] = _memory_mb("VmHWM:") - _base
         print(json.dumps(result))
         """
         )
@@ -143,7 +147,9 @@ def test_a_first_line_past_the_record_cap_is_skipped_and_the_rest_loads(tmp_path
         block = b"a" * MiB
         for _ in range(RECORD_CAP // MiB + 1):
             handle.write(block)
-        handle.write(b'"}}}\n' + b"\n".join(_capture_lines("tool_calls.jsonl")) + b"\n")
+        handle.write(b'"}}}\n')
+        first_line = handle.tell()
+        handle.write(b"\n".join(_capture_lines("tool_calls.jsonl")) + b"\n")
     result = _child(
         f"""
         loaded = analyzer.load({str(path)!r})
@@ -153,7 +159,7 @@ def test_a_first_line_past_the_record_cap_is_skipped_and_the_rest_loads(tmp_path
     )
     assert result["exchanges"] == ["line 2", "line 3"]
     assert len(result["problems"]) == 1
-    assert f"line 1: line of {RECORD_CAP + MiB + 72:,} bytes is longer than {RECORD_CAP:,}" in result["problems"][0]
+    assert f"line 1: line of {first_line:,} bytes is longer than {RECORD_CAP:,}" in result["problems"][0]
     assert result["grown_mb"] < 2 * RECORD_CAP / MiB
 
 
@@ -170,7 +176,7 @@ def _set(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str,
 
 
 def _base64_text_not_a_string(record: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(record)
+    out = orjson.loads(orjson.dumps(record))  # a deep copy
     out["response"]["content"].update(encoding="base64", text=12345)
     return out
 
@@ -474,3 +480,210 @@ def test_one_odd_field_in_a_record_never_raises_and_never_costs_the_good_records
         container = "har" if kind == "har-streamed" else kind
         exchanges += _sweep_one(name, record, container, SWEEP_FULL, seed, share, tmp_path)
     analyzer.frames.exchanges(exchanges)
+
+
+# -- 3. readers that were quadratic or unbounded --------------------------------------------------
+
+
+def test_raw_http_with_20000_exchanges_is_read_in_time_linear_in_its_length(tmp_path: Path) -> None:
+    """Each exchange used to copy the rest of the text twice: 31 s for 6 MB of exchanges, and for
+    these 17 MB minutes; 100,000 exchanges never ended. Now about a second."""
+    one = (DATA / "ingest" / "raw_http_two_exchanges.txt").read_bytes().rstrip() + b"\n\n"
+    path = tmp_path / "many.txt"
+    path.write_bytes(one * 10_000)
+    expected = 2 * 10_000
+    result = _child(f"result['exchanges'] = len(analyzer.load({str(path)!r}))", timeout=20)
+    assert result["exchanges"] == expected
+
+
+def test_a_har_entry_nested_20000_deep_is_a_problem_for_that_entry_only(tmp_path: Path) -> None:
+    """ijson's builder took 0.9 GB for this entry (8 GB at 100,000 deep); entries are now parsed
+    one at a time by orjson, which stops at 1,024 levels."""
+    good = _entry()
+    deep = json.dumps({**good, "_deep": "@"}).replace('"@"', "[" * 20_000 + "]" * 20_000)
+    path = tmp_path / "deep.har"
+    path.write_bytes(
+        f'{{"log": {{"version": "1.2", "entries": [{json.dumps(good)}, {deep}, {json.dumps(good)}]}}}}'.encode()
+    )
+    for stream in (False, True):
+        result = _child(
+            f"""
+            analyzer.ingest.STREAM_HAR_BYTES = 0 if {stream} else analyzer.ingest.STREAM_HAR_BYTES
+            loaded = analyzer.load({str(path)!r})
+            result["positions"] = [x.position for x in loaded]
+            result["problems"] = [str(p) for p in loaded.problems]
+            """
+        )
+        assert result["positions"] == ["entry 1", "entry 3"]
+        assert result["problems"] == [f"{path} entry 2: nested deeper than 1,024 levels; entry skipped"]
+        assert result["grown_mb"] < 100
+
+
+def test_an_integer_past_2_64_loads_alike_from_a_small_and_a_large_har(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """yajl (ijson's backend) refused the whole file for one such integer; orjson reads it as a float."""
+    good = _entry()
+    odd = {**good, "_trace_id": 2**70}
+    path = tmp_path / "big_int.har"
+    path.write_bytes(_har(good, odd, good))
+    whole = analyzer.load(path)
+    monkeypatch.setattr(analyzer.ingest, "STREAM_HAR_BYTES", 0)
+    streamed = analyzer.load(path)
+    assert len(whole) == 3 and b'"_trace_id":1.1805916207174113e+21' in whole[1].raw
+    assert [x.raw for x in streamed] == [x.raw for x in whole]
+    assert [str(p) for p in streamed.problems] == [str(p) for p in whole.problems] == []
+
+
+def test_100000_bad_lines_are_a_handful_of_problems_and_of_lines_on_stderr(tmp_path: Path) -> None:
+    path = tmp_path / "noise.jsonl"
+    path.write_bytes(_capture_lines("tool_calls.jsonl")[0] + b"\n" + b"not json\n" * 100_000)
+    loaded = analyzer.load(path)
+    assert len(loaded) == 1
+    assert [str(p) for p in loaded.problems] == [
+        *(f"{path} line {n}: not a JSON object; line skipped" for n in range(2, 7)),
+        f"{path}: ... and 99,995 more bad lines",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer", "summary", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and len(done.stderr.splitlines()) == 6
+
+
+# -- 4. decompression bombs -----------------------------------------------------------------------
+
+
+def _compressed(encoding: str, data: bytes, repeat: int) -> bytes:
+    """`data` `repeat` times over, compressed a block at a time (never whole in memory)."""
+    if encoding == "br":
+        import brotli
+
+        packer: Any = brotli.Compressor(quality=5)
+        return b"".join([*(packer.process(data) for _ in range(repeat)), packer.finish()])
+    if encoding == "zstd":
+        import zstandard
+
+        packer = zstandard.ZstdCompressor().compressobj()
+        return b"".join([*(packer.compress(data) for _ in range(repeat)), packer.flush()])
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
+    return b"".join([*(packer.compress(data) for _ in range(repeat)), packer.flush()])
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
+def test_a_body_bomb_keeps_its_first_body_cap_bytes_in_bounded_memory(tmp_path: Path, encoding: str) -> None:
+    """A few kB of a HAR body that decodes to 200 MiB: the first BODY_CAP bytes, a notice, and the
+    memory of about one body (a 3 kB brotli body took 2.1 GB before)."""
+    bomb = _compressed(encoding, b"data: " + b"a" * (MiB - 6), 200)
+    entry = _entry()
+    del entry["_chatcap"]  # a HAR entry from any producer: its body is decoded here
+    entry["response"]["headers"].append({"name": "content-encoding", "value": encoding})
+    entry["response"]["content"] = {
+        "mimeType": "text/event-stream",
+        "encoding": "base64",
+        "text": base64.b64encode(bomb).decode(),
+    }
+    path = tmp_path / "bomb.har"
+    path.write_bytes(_har(entry))
+    result = _child(
+        f"""
+        loaded = analyzer.load({str(path)!r})
+        body = loaded[0].response.body
+        result["size"], result["start"] = len(body), body[:6].decode()
+        result["codes"] = [w.code for w in loaded[0].warnings]
+        """
+    )
+    assert (result["size"], result["start"]) == (BODY_CAP, "data: ")
+    assert "body_capped" in result["codes"]
+    assert result["grown_mb"] < 2 * BODY_CAP / MiB
+
+
+def test_a_gzip_file_inside_a_gzip_file_is_not_unpacked_again(tmp_path: Path) -> None:
+    inner = _compressed("gzip", bytes(MiB), 200)
+    path = tmp_path / "nested.jsonl.gz"
+    path.write_bytes(gzip.compress(inner))
+    result = _child(
+        f"""
+        try:
+            analyzer.load({str(path)!r})
+        except analyzer.LoadError as exc:
+            result["error"] = str(exc)
+        """
+    )
+    assert result["error"] == f"{path}: a gzip file inside a gzip file: not unpacked again (gunzip it once first)"
+    assert result["grown_mb"] < 2 * BODY_CAP / MiB
+
+
+def test_a_gzip_capture_is_read_line_by_line_and_a_line_past_the_cap_is_skipped(tmp_path: Path) -> None:
+    """A gzipped capture whose second line decompresses to more than RECORD_CAP: the other lines
+    load, that one is reported, and memory stays near one line's cap (it held the whole file)."""
+    lines = _capture_lines("tool_calls.jsonl")
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31)
+    start, end = b'{"request": {}, "response": {"content": {"text": "', b'"}}}\n'
+    parts = [packer.compress(lines[0] + b"\n" + start)]
+    parts += [packer.compress(b"a" * MiB) for _ in range(RECORD_CAP // MiB + 2)]
+    parts += [packer.compress(end + lines[1] + b"\n"), packer.flush()]
+    second_line = len(start) + (RECORD_CAP // MiB + 2) * MiB + len(end)
+    path = tmp_path / "capture.jsonl.gz"
+    path.write_bytes(b"".join(parts))
+    result = _child(
+        f"""
+        loaded = analyzer.load({str(path)!r})
+        result["positions"] = [x.position for x in loaded]
+        result["problems"] = [str(p) for p in loaded.problems]
+        """
+    )
+    assert result["positions"] == ["line 1", "line 3"]
+    assert len(result["problems"]) == 1 and f"line 2: line of {second_line:,} bytes" in result["problems"][0]
+    assert result["grown_mb"] < 2 * RECORD_CAP / MiB
+
+
+def test_a_gzipped_text_dump_past_the_body_cap_keeps_its_first_body_cap_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "stream.txt.gz"
+    path.write_bytes(
+        _compressed("gzip", b'data: {"choices": [{"index": 0, "delta": {"content": "a"}}]}\n\n' * 16384, 200)
+    )
+    result = _child(
+        f"""
+        loaded = analyzer.load({str(path)!r})
+        result["size"] = len(loaded[0].response.body)
+        result["problems"] = [str(p) for p in loaded.problems]
+        """
+    )
+    assert result["size"] == BODY_CAP
+    assert result["problems"] == [
+        f"{path}: decompresses to more than {BODY_CAP:,} bytes (a decompression bomb?): read the first {BODY_CAP:,}"
+    ]
+    assert result["grown_mb"] < 3 * BODY_CAP / MiB
+
+
+def _gzip_sse_entry(body: bytes) -> dict[str, Any]:
+    entry = _entry()
+    del entry["_chatcap"]
+    entry["response"]["headers"].append({"name": "content-encoding", "value": "gzip"})
+    entry["response"]["content"] = {
+        "mimeType": "text/event-stream",
+        "encoding": "base64",
+        "text": base64.b64encode(body).decode(),
+    }
+    return entry
+
+
+def test_a_gzip_body_holding_another_gzip_stream_is_decoded_once_with_a_notice() -> None:
+    stream = _entry()["response"]["content"]["text"].encode()
+    loaded = analyzer.parse(_har(_gzip_sse_entry(gzip.compress(gzip.compress(stream)))))
+    assert loaded[0].response.body == gzip.compress(stream)
+    assert "nested_compression" in {w.code for w in loaded[0].warnings}
+
+
+def test_a_gzip_body_cut_short_keeps_the_events_that_arrived() -> None:
+    stream = _entry()["response"]["content"]["text"].encode()
+    packed = gzip.compress(stream)
+    loaded = analyzer.parse(_har(_gzip_sse_entry(packed[: len(packed) * 2 // 3])))
+    body = loaded[0].response.body
+    assert body and stream.startswith(body) and len(body) < len(stream)
+    assert "content_cut_short" in {w.code for w in loaded[0].warnings}
+    assert loaded[0].reconstruct().chunks

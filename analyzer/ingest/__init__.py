@@ -169,13 +169,12 @@ def _lines_or_json(handle: IO[bytes], start: int, head: bytes) -> str:
         line, more = head[:newline], not head[newline:].isspace()
     else:
         handle.seek(start)
-        line = handle.readline(RECORD_CAP + 1)
-        if len(line) > RECORD_CAP and not line.endswith(b"\n"):
-            del line
-            if _RECORD_START.search(head) and _more_after_line(handle, ended=False):
+        line = _line(handle)
+        if isinstance(line, int):  # longer than RECORD_CAP: read past already
+            if _RECORD_START.search(head) and _more_after_line(handle):
                 return "jsonl"
             return "json"
-        more = line.endswith(b"\n") and _more_after_line(handle, ended=True)
+        more = line.endswith(b"\n") and _more_after_line(handle)
     if more:
         obj = _json_object(line)
         if obj is not None:
@@ -183,15 +182,9 @@ def _lines_or_json(handle: IO[bytes], start: int, head: bytes) -> str:
     return "json"
 
 
-def _more_after_line(handle: IO[bytes], *, ended: bool) -> bool:
-    """Whether anything but blanks follows the end of the line being read (`ended`: the handle
-    is past its end already)."""
+def _more_after_line(handle: IO[bytes]) -> bool:
+    """Whether anything but blanks follows (the handle is past the end of a line)."""
     while block := handle.read(_READ_BYTES):
-        if not ended:
-            newline = block.find(b"\n")
-            if newline < 0:
-                continue
-            ended, block = True, block[newline:]
         if not block.isspace():
             return True
     return False
@@ -367,24 +360,34 @@ def _label(source: str, n: int) -> str:
     return f"{Path(source).name if source != '<memory>' else 'memory'}#{n}"
 
 
+def _line(handle: IO[bytes]) -> bytes | int:
+    """The next line of `handle` (b"" at the end), read a piece at a time: a line longer than
+    `RECORD_CAP` is read past, never held, and given as its length."""
+    piece = handle.readline(_READ_BYTES)
+    if len(piece) < _READ_BYTES or piece.endswith(b"\n"):
+        return piece  # nearly every line: one read
+    pieces: list[bytes] | None = [piece]
+    size = len(piece)
+    while not piece.endswith(b"\n"):
+        piece = handle.readline(_READ_BYTES)
+        if not piece:
+            break
+        size += len(piece)
+        if pieces is not None and size > RECORD_CAP:
+            pieces = None
+        elif pieces is not None:
+            pieces.append(piece)
+    return b"".join(pieces) if pieces is not None else size
+
+
 def _bounded_lines(handle: IO[bytes], source: str, problems: list[Problem]) -> Iterator[bytes | int]:
-    """The lines of `handle`, each read only up to `RECORD_CAP` bytes: a longer line is yielded
-    as its length (its bytes are read past, never held). A read that fails (a damaged gzip
-    stream) ends the lines with a problem."""
+    """The lines of `handle` (see `_line`). A read that fails (a damaged gzip stream) ends the
+    lines with a problem."""
     number = 0
     try:
-        while line := handle.readline(RECORD_CAP + 1):
+        while line := _line(handle):
             number += 1
-            if len(line) > RECORD_CAP and not line.endswith(b"\n"):
-                size = len(line)
-                del line
-                while rest := handle.readline(_READ_BYTES):
-                    size += len(rest)
-                    if rest.endswith(b"\n"):
-                        break
-                yield size
-            else:
-                yield line
+            yield line
     except _UNZIP_ERRORS as exc:
         problems.append(Problem(source, f"reading stopped after line {number}: {_failure(exc)}; the rest is lost"))
 
