@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 
+from analyzer import tokens
 from analyzer.model import Exchange, Notice, Reconstruction
 
 # Usage that disagrees with the streamed text this much is flagged (estimate ÷ reported);
 # the estimate itself is good to about ±25 % on ordinary text (docs/tokens.md).
 MISMATCH_LOW, MISMATCH_HIGH = 0.4, 2.5
-MISMATCH_MIN_TOKENS = 20
+MISMATCH_MIN_TOKENS = 50
 _DATE_SUFFIX = re.compile(r"[-@](?:\d{4}-?\d{2}-?\d{2}|\d{4}|latest|preview)$")
 
 
@@ -37,22 +38,41 @@ def model_alias(rec: Reconstruction) -> Notice | None:
     return Notice("model_alias", f"asked for {asked!r}, served by {served!r}")
 
 
-def usage_mismatch(rec: Reconstruction, estimated_completion: int) -> Notice | None:
-    """Reported completion tokens far from what the streamed text suggests."""
+def usage_mismatch(rec: Reconstruction) -> Notice | None:
+    """Reported completion tokens far from what the reply's text suggests, judged only where
+    the text can tell (the estimate is good to about ±25 % on ordinary text, docs/tokens.md).
+
+    Generated text is content, refusals, tool calls and what the model wrote for server-side
+    tools (code, queries). Where the provider counts reasoning apart, the rest is compared
+    with that text alone. Where it does not, reasoning text tells nothing either way (Claude 4
+    and Responses send summaries of it; Groq's compound models put tool output in it), and a
+    reply with reasoning, server-side tools or a refusal may have cost far more than it shows:
+    there, only a reply far *longer* than its count is flagged. Below MISMATCH_MIN_TOKENS on
+    both sides, a tool call's or a short reply's formatting outweighs its text: no verdict."""
     usage = rec.usage
-    reported = usage.completion_tokens if usage else None
-    if not reported or reported < MISMATCH_MIN_TOKENS or not estimated_completion:
+    if usage is None or not usage.completion_tokens or usage.source != "reported":
         return None
-    if usage and usage.reasoning_tokens and not any(c.reasoning for c in rec.choices):
-        reported -= usage.reasoning_tokens  # reasoning counted but not sent (OpenAI's o-series)
-        if reported < MISMATCH_MIN_TOKENS:
-            return None
-    ratio = estimated_completion / reported
-    if MISMATCH_LOW <= ratio <= MISMATCH_HIGH:
+    # Reasoning the reply carries in any form: text, a summary, encrypted or redacted blocks.
+    shows_reasoning = any(choice.reasoning is not None or choice.reasoning_details for choice in rec.choices)
+    # A breakdown of 0 beside reasoning the reply carries is no breakdown (Azure's DeepSeek,
+    # Snowflake, OpenAI's encrypted reasoning in Responses).
+    apart = usage.reasoning_tokens if usage.reasoning_tokens or not shows_reasoning else None
+    reported = usage.completion_tokens - (apart or 0)
+    estimated = tokens.generated_estimate(rec)
+    if max(reported, estimated) < MISMATCH_MIN_TOKENS:
         return None
+    hidden = (
+        (shows_reasoning and apart is None)
+        or any(choice.extras.get("server_tools") or choice.refusal for choice in rec.choices)
+        or any(key.startswith("server_tool_use") for key in usage.raw)  # OpenRouter's server tools
+    )
+    ratio = estimated / max(reported, 1)
+    if ratio <= MISMATCH_HIGH and (hidden or ratio >= MISMATCH_LOW):
+        return None
+    besides = " besides reasoning" if apart else ""
     return Notice(
         "usage_mismatch",
-        f"{reported} completion tokens reported, but the streamed text looks like ~{estimated_completion}",
+        f"{reported} completion tokens reported{besides}, but the generated text looks like ~{estimated}",
     )
 
 
@@ -68,7 +88,7 @@ def rate_limited(exchange: Exchange) -> Notice | None:
     )
 
 
-def found(exchange: Exchange, rec: Reconstruction, estimated_completion: int) -> list[Notice]:
+def found(exchange: Exchange, rec: Reconstruction) -> list[Notice]:
     """The cross-cutting anomalies of one exchange (see the module docstring)."""
-    notices = [model_alias(rec), usage_mismatch(rec, estimated_completion), rate_limited(exchange)]
+    notices = [model_alias(rec), usage_mismatch(rec), rate_limited(exchange)]
     return [notice for notice in notices if notice is not None]

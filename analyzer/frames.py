@@ -120,7 +120,7 @@ def exchange_row(
     cost = cost_of(exchange, rec, usage, prices)
     host, path = _where(exchange)
     notices = list(rec.warnings) + list(history)
-    notices += anomalies.found(exchange, rec, tokens.completion_estimate(rec) if rec.usage else 0)
+    notices += anomalies.found(exchange, rec)
     priced = cost_notice(cost)  # no price known, or counts that do not add up
     if priced is not None:
         notices.append(priced)

@@ -75,6 +75,40 @@ def completion_estimate(rec: Reconstruction) -> int:
     return total
 
 
+def generated_estimate(rec: Reconstruction) -> int:
+    """Estimated tokens of what the model wrote besides its reasoning: content, refusals,
+    tool calls, and its inputs to server-side tools (code to run, search queries)."""
+    total = 0
+    for choice in rec.choices:
+        total += estimate(choice.content or "") + estimate(choice.refusal or "")
+        for call in choice.tool_calls:
+            total += estimate(call.name or "") + estimate(call.arguments)
+        total += estimate(server_tool_input(choice.extras.get("server_tools")))
+    return total
+
+
+def server_tool_input(items: Any) -> str:
+    """What the model wrote for server-side tools, as text: Anthropic's `server_tool_use`
+    input, Gemini's `executableCode`, a Responses call's action (query, code, arguments);
+    results the tools fed back are prompt, not generation, and are left out."""
+    import orjson
+
+    parts: list[str] = []
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") in ("server_tool_use", "mcp_tool_use"):
+            parts.append(orjson.dumps(item.get("input")).decode() if item.get("input") is not None else "")
+        elif isinstance(item.get("executableCode"), dict):
+            parts.append(str(item["executableCode"].get("code") or ""))
+        elif str(item.get("type", "")).endswith("_call"):
+            for key in ("action", "code", "arguments", "queries", "input"):
+                if item.get(key) is not None:
+                    value = item[key]
+                    parts.append(value if isinstance(value, str) else orjson.dumps(value, default=str).decode())
+    return "\n".join(parts)
+
+
 def usage_or_estimate(rec: Reconstruction, messages: list[dict[str, Any]], tools: list[Any] | None) -> Usage | None:
     """The reported usage, or an estimate labelled as one when the stream reported none.
     None when nothing was generated (an error before the first token, a 429): providers do

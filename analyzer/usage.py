@@ -13,7 +13,12 @@ figure) with the raw object kept:
   `output_tokens_details.thinking_tokens` where the API reports it).
 - Gemini `usageMetadata`: `promptTokenCount` (cached included, `cachedContentTokenCount`),
   `candidatesTokenCount` (the answer) plus `thoughtsTokenCount` (the reasoning, counted
-  apart by Gemini, included here as OpenAI does), `totalTokenCount`.
+  apart by Gemini, included here as OpenAI does), `totalTokenCount`. `toolUsePromptTokenCount`
+  (what server-side tools such as code execution and search fed back to the model) is prompt
+  too: `totalTokenCount` counts it, and it is billed as input.
+
+`identity_problem` checks what a provider states against itself: the parts it reports must
+add up to the total it reports (where it reports one: Anthropic does not).
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ def normalise(raw: dict[str, Any]) -> Usage:
         thoughts = _int(raw.get("thoughtsTokenCount"))
         return Usage(
             raw=raw,
-            prompt_tokens=_int(raw.get("promptTokenCount")),
+            prompt_tokens=_sum(_int(raw.get("promptTokenCount")), _int(raw.get("toolUsePromptTokenCount"))),
             completion_tokens=_sum(_int(raw.get("candidatesTokenCount")), thoughts),
             total_tokens=_int(raw.get("totalTokenCount")),
             cached_prompt_tokens=_int(raw.get("cachedContentTokenCount")),
@@ -80,11 +85,44 @@ def normalise(raw: dict[str, Any]) -> Usage:
     reasoning = _details(raw, "completion_tokens_details", "reasoning_tokens")
     if reasoning is None:
         reasoning = _int(raw.get("reasoning_tokens"))  # a few servers put it at the top level
+    prompt, completion, total = (
+        _int(raw.get("prompt_tokens")),
+        _int(raw.get("completion_tokens")),
+        _int(raw.get("total_tokens")),
+    )
+    if reasoning and completion is not None and prompt is not None and total == prompt + completion + reasoning:
+        completion += reasoning  # xAI (Grok): reasoning left out of completion_tokens, as its total shows
     return Usage(
         raw=raw,
-        prompt_tokens=_int(raw.get("prompt_tokens")),
-        completion_tokens=_int(raw.get("completion_tokens")),
-        total_tokens=_int(raw.get("total_tokens")),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=total,
         cached_prompt_tokens=cached,
         reasoning_tokens=reasoning,
     )
+
+
+def identity_problem(usage: Usage) -> str | None:
+    """How the provider's stated parts fail to add up to its stated total, or None when they
+    do (or when it states no total to check)."""
+    raw = usage.raw
+    if "totalTokenCount" in raw:  # Gemini
+        total_key, parts = "totalTokenCount", _parts(raw, "promptTokenCount", "toolUsePromptTokenCount",
+                                                    "candidatesTokenCount", "thoughtsTokenCount")  # fmt: skip
+        sums = [sum(parts.values())]
+    elif "prompt_tokens" in raw:  # chat/completions; xAI leaves reasoning out of completion_tokens
+        total_key, parts = "total_tokens", _parts(raw, "prompt_tokens", "completion_tokens")
+        reasoning = _details(raw, "completion_tokens_details", "reasoning_tokens") or 0
+        sums = [sum(parts.values()), sum(parts.values()) + reasoning]
+    else:  # Responses (Anthropic states no total)
+        total_key, parts = "total_tokens", _parts(raw, "input_tokens", "output_tokens")
+        sums = [sum(parts.values())]
+    total = _int(raw.get(total_key))
+    if total is None or not parts or total in sums:
+        return None
+    stated = " + ".join(f"{key} {value}" for key, value in parts.items())
+    return f"the provider's usage does not add up: {stated} = {sums[0]}, but {total_key} is {total}"
+
+
+def _parts(raw: dict[str, Any], *keys: str) -> dict[str, int]:
+    return {key: value for key in keys if (value := _int(raw.get(key))) is not None}

@@ -17,6 +17,7 @@ from analyzer.llmcalls import protocol_of_path
 from analyzer.model import Exchange, Part, Reconstruction, StreamChunk
 from analyzer.protocols import anthropic, gemini, openai_chat, openai_responses
 from analyzer.protocols.events import error_text, payload_of
+from analyzer.usage import identity_problem
 
 _UNPARSED: Any = object()
 # The protocols with an event-typed stream, by name.
@@ -193,7 +194,10 @@ def chunk_parts(rec: Reconstruction, chunk: StreamChunk) -> list[Part]:
 def reconstruct(exchange: Exchange) -> Reconstruction:
     """Reconstruct `exchange`; odd input becomes warnings on the result, never an exception."""
     try:
-        return _reconstruct(exchange)
+        rec = _reconstruct(exchange)
+        if rec.usage is not None and (problem := identity_problem(rec.usage)):
+            rec.warn("usage_identity", problem)
+        return rec
     except Exception as exc:  # a bug, not bad input: still one exchange, never the whole batch
         rec = Reconstruction(protocol=detect(exchange), streamed=is_event_stream(exchange))
         rec.warnings.extend(exchange.warnings)
