@@ -272,7 +272,9 @@ TABLE_FORMATS = ("parquet", "csv")
 
 def tables(exchanges: Iterable[Exchange], out_dir: str | Path, fmt: str = "parquet") -> list[Path]:
     """The four frames of `analyzer.frames` (exchanges, chunks, messages, tool_calls) as
-    Parquet or CSV files in `out_dir` (lists and parsed JSON as JSON text; text redacted)."""
+    Parquet or CSV files in `out_dir` (lists and parsed JSON as JSON text; text redacted).
+    In CSV a text cell a spreadsheet would take for a formula gets a leading `'` (see
+    `csv_cell`); Parquet keeps every text exact."""
     from analyzer import frames
 
     if fmt not in TABLE_FORMATS:
@@ -285,18 +287,34 @@ def tables(exchanges: Iterable[Exchange], out_dir: str | Path, fmt: str = "parqu
         for column in frame.columns:
             if frame[column].dtype in ("object", "string"):
                 frame[column] = frame[column].map(_table_value, na_action="ignore")
+            if fmt == "csv" and frame[column].dtype in ("object", "string", "category"):
+                frame[column] = frame[column].astype("object").map(csv_cell, na_action="ignore")
         path = out / f"{name}.{fmt}"
         try:
             with open_private(path) as handle:
                 if fmt == "parquet":
                     frame.to_parquet(handle, index=False)
-                else:
-                    frame.to_csv(handle, index=False)
+                else:  # RFC 4180 line ends, so a text holding a lone CR is quoted too
+                    frame.to_csv(handle, index=False, lineterminator="\r\n")
         except UnsafePath as exc:
             refused(exc)
             continue
         written.append(path)
     return written
+
+
+# OWASP, "CSV Injection": a cell starting with one of these is a formula to Excel, LibreOffice
+# and Google Sheets; a single quote before it makes it text (and is not shown).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs: text starting with = + - @, tab or CR gets a
+    leading `'`, unless it is a plain number (`-3`, `+1.5e3`), which stays a number."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def _table_value(value: Any) -> Any:
