@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 
 from analyzer.conversations import conversations
-from analyzer.files import UnsafePath, open_private, private_dir, refused, write_private
 from analyzer.export.redaction import redacted, redacted_all
 from analyzer.export.transcript import Entry, Transcript, heading, pretty_json, select, transcripts
+from analyzer.files import UnsafePath, open_private, private_dir, refused, write_private
 from analyzer.ingest import PROGRESS_DELAY_S
 from analyzer.metrics import format_ms, reported_cost
 from analyzer.model import Exchange
