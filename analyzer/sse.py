@@ -37,7 +37,7 @@ class Event:
 class SSEDecoder:
     """Turns byte pieces of an event stream into `Event`s."""
 
-    __slots__ = ("_after_cr", "_data", "_event", "_last_id", "_retry", "_started", "_tail", "comments")
+    __slots__ = ("_after_cr", "_data", "_event", "_last_id", "_retry", "_started", "_tail", "comments", "fields")
 
     def __init__(self) -> None:
         self._tail = b""
@@ -48,6 +48,9 @@ class SSEDecoder:
         self._last_id: str | None = None
         self._retry: int | None = None
         self.comments: list[tuple[float | None, str]] = []
+        # Lines with a field the spec does not know (`error: ...`): ignored as events, as the
+        # spec says, but kept here, since a server that sends one is saying something.
+        self.fields: list[tuple[float | None, str, str]] = []
 
     def decode(self, piece: bytes, t_ms: float | None = None) -> list[Event]:
         """Consume one piece; return the events it completed."""
@@ -131,7 +134,8 @@ class SSEDecoder:
                     self._data = [b""]
                 else:
                     self._data.append(b"")
-            # any other field name is ignored, as the spec says
+            else:  # any other field: no part of an event, as the spec says, but noted
+                self.fields.append((t_ms, name.decode("utf-8", "replace"), value.decode("utf-8", "replace")))
         return events
 
     def _dispatch(self, t_ms: float | None, unterminated: bool = False) -> Event:

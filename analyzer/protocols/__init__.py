@@ -215,6 +215,11 @@ def _reconstruct(exchange: Exchange) -> Reconstruction:
     rec = Reconstruction(protocol=protocol, streamed=streamed, requested_model=exchange.requested_model())
     rec.warnings.extend(exchange.warnings)
     response = exchange.response
+    if exchange.error and (response is None or (not response.status and not response.body)):
+        # The proxy recorded why there is no reply (an upstream TLS failure, a refused connection).
+        rec.error = {"message": exchange.error, "type": "no_response"}
+        rec.warn("no_response", f"no response: {exchange.error}")
+        return rec
     if response is None:
         rec.truncated = True
         rec.warn("no_response", "no response recorded")

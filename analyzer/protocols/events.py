@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import msgspec
+import orjson
 
 from analyzer.model import Exchange, Reconstruction, StreamChunk, ToolCall, dumps_exact
-from analyzer.sse import Event, decode, lenient_events
+from analyzer.sse import Event, SSEDecoder, decode, lenient_events
 
 try:  # the C cut of a stream body (setup.py builds it where there is a compiler)
     from analyzer import _sse
@@ -80,6 +81,7 @@ def stream_payloads(exchange: Exchange, rec: Reconstruction) -> list[Payload]:
         return fast
     events, decoder = decode(body, reads)
     rec.comments = [text for _, text in decoder.comments]
+    other_fields(rec, decoder)
     payloads, bad = _payloads(events, rec)
     if bad:
         trial = Reconstruction(protocol=rec.protocol, streamed=True)
@@ -313,6 +315,28 @@ def add_chunk(rec: Reconstruction, t_ms: float | None, payload: Any) -> int:
     seq = len(rec.chunks)
     rec.chunks.append(StreamChunk(seq, t_ms, payload))
     return seq
+
+
+def other_fields(rec: Reconstruction, decoder: SSEDecoder) -> None:
+    """Lines whose field the SSE spec does not know: an `error:` line is the server's error
+    (some servers end a failed stream so); any other is a warning, never a silent drop."""
+    others: dict[str, list[str]] = {}
+    for _, name, value in decoder.fields:
+        if name.strip().lower() == "error" and rec.error is None:
+            try:
+                parsed = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                parsed = value
+            if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+                parsed = parsed["error"]
+            rec.error = parsed if isinstance(parsed, dict) else {"message": str(parsed)}
+        else:
+            others.setdefault(name, []).append(value)
+    for name, values in others.items():
+        rec.warn(
+            "sse_field",
+            f"{len(values)} line(s) with the field {name!r}, which SSE clients ignore: {preview(values[0].encode())}",
+        )
 
 
 def ending(exchange: Exchange, rec: Reconstruction, finished: bool, what: str) -> None:

@@ -29,7 +29,7 @@ from analyzer.model import (
     created_unit_ms,
     dumps_exact,
 )
-from analyzer.protocols.events import decode_whole, error_text, preview, whole_lines
+from analyzer.protocols.events import decode_whole, error_text, other_fields, preview, whole_lines
 from analyzer.sse import Event, decode, lenient_events
 from analyzer.usage import normalise as normalise_usage
 
@@ -856,6 +856,7 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
             lenient.warnings.extend(w for w in rec.warnings if w.code not in ("bad_chunk", "chunk_shape"))
             rec, acc = lenient, lenient_acc
     rec.comments = [text for _, text in decoder.comments]
+    other_fields(rec, decoder)
     replayed = _replayed_events(events)
     if replayed:
         rec.warn("duplicate_events", f"{replayed} event(s) repeat an earlier event id (a replay after a reconnect?)")
