@@ -183,3 +183,22 @@ def test_har_keeps_llm_calls_and_says_how_many_entries_it_left_out() -> None:
     assert [x.id for x in exchanges] == ["browser_mixed.har#1", "browser_mixed.har#2"]
     assert [p.reason for p in exchanges.problems] == ["4 of 6 entries are not LLM API calls: left out"]
     assert all(x.reconstruct().choices[0].content == ANSWER for x in exchanges)
+
+
+def test_har_post_data_in_base64_is_decoded_and_its_messages_read() -> None:
+    """HAR's `postData.encoding: base64` (a body that is not UTF-8, as the addon stores one)."""
+    import base64
+    import json
+
+    body = b'{"model": "m", "messages": [{"role": "user", "content": "caf\xe9 \xff"}]}'
+    entry = {
+        "request": {"method": "POST", "url": "https://h/v1/chat/completions", "headers": [],
+                    "postData": {"mimeType": "application/json", "text": base64.b64encode(body).decode(),
+                                 "encoding": "base64"}},
+        "response": {"status": 200, "headers": [], "content": {"text": '{"choices": []}'}},
+    }  # fmt: skip
+    [exchange] = analyzer.parse(json.dumps(entry))
+    assert exchange.request is not None and exchange.request.body == body
+    from analyzer.protocols import request_messages
+
+    assert [m["role"] for m in request_messages(exchange)] == ["user"]

@@ -112,6 +112,16 @@ def _body_bytes(value: Any, where: str = "body", warnings: list[Notice] | None =
         return None
 
 
+def _base64_body(text: str, which: str, warnings: list[Notice] | None) -> bytes:
+    """A body a producer stored as base64 (not UTF-8: chatcap/1, HAR's `encoding`)."""
+    try:
+        return base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError):
+        if warnings is not None:
+            warnings.append(Notice("bad_base64", f"{which} body marked base64 does not decode: kept as text"))
+        return text.encode("utf-8", "surrogatepass")
+
+
 def _form_body(params: list[Any]) -> bytes:
     """A body a producer kept only as form `params`. A JSON body sent with a form content type
     (`curl -d`) comes back as one parameter named by the whole JSON, with no value: that JSON."""
@@ -174,7 +184,9 @@ def _request(data: dict[str, Any], warnings: list[Notice] | None = None) -> Requ
     body = None
     post = data.get("postData")
     if isinstance(post, dict):
-        if post.get("text") is not None:
+        if post.get("encoding") == "base64" and isinstance(post.get("text"), str):
+            body = _base64_body(post["text"], "request", warnings)
+        elif post.get("text") is not None:
             body = _body_bytes(post["text"], "request.postData.text", warnings)
         elif isinstance(post.get("params"), list):
             body = _form_body(post["params"])
@@ -226,11 +238,7 @@ def _response(data: dict[str, Any], warnings: list[Notice], *, decoded: bool, li
             if not isinstance(text, str):
                 _odd(warnings, "response.content.text", text, "base64 text")
             else:
-                try:
-                    body = base64.b64decode(text, validate=False)
-                except (binascii.Error, ValueError):
-                    warnings.append(Notice("bad_base64", "response body marked base64 does not decode: kept as text"))
-                    body = _body_bytes(text)
+                body = _base64_body(text, "response", warnings)
         else:
             body = _body_bytes(text, "response.content.text", warnings)
         if body is None:
