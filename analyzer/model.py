@@ -96,13 +96,22 @@ class Request:
         return header_value(self.headers, name)
 
     def json(self) -> Any:
-        """The body parsed as JSON, or None when there is no body or it is not JSON."""
+        """The body parsed as JSON, or None when there is no body or it is not JSON. A byte
+        that is not UTF-8 (a client that sent Latin-1) is read as U+FFFD, not the end of it."""
         if not self.body:
             return None
         try:
             return orjson.loads(self.body)
         except orjson.JSONDecodeError:
-            return None
+            pass
+        try:
+            self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                return orjson.loads(self.body.decode("utf-8", "replace"))
+            except orjson.JSONDecodeError:
+                return None
+        return None
 
 
 @dataclass(slots=True)
