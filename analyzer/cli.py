@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 import warnings
@@ -28,7 +29,10 @@ def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except click.ClickException as exc:
+            exc.message = visible(exc.message)  # it may quote captured text
+            raise
+        except (click.exceptions.Exit, click.Abort):
             raise
         except LoadError as exc:
             raise click.ClickException(str(exc)) from None
@@ -43,7 +47,7 @@ def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
 def _load(paths: tuple[str, ...]) -> Exchanges:
     exchanges = load(paths[0]) if len(paths) == 1 else load(list(paths))
     for problem in exchanges.problems:
-        click.echo(f"skipped {problem}", err=True)
+        click.echo(visible(f"skipped {problem}"), err=True)
     if not exchanges:
         raise click.ClickException("no exchanges found in " + ", ".join(paths))
     return exchanges
@@ -53,7 +57,7 @@ def _reconstruct(exchange: Exchange) -> Reconstruction | None:
     try:
         return exchange.reconstruct()
     except Exception as exc:
-        click.echo(f"{exchange.id}: could not reconstruct: {type(exc).__name__}: {exc}", err=True)
+        click.echo(visible(f"{exchange.id}: could not reconstruct: {type(exc).__name__}: {exc}"), err=True)
         return None
 
 
@@ -61,6 +65,32 @@ def _reconstruct(exchange: Exchange) -> Reconstruction | None:
 @click.version_option(package_name="chatcap")
 def main() -> None:
     """See what LLM chat apps actually sent and received."""
+
+
+# C0 control characters but tab and newline, DEL, and C1: a terminal acts on them (ESC
+# starts sequences that set the title, write the clipboard, make links or clear the screen).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CELL_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)  # ␀ … ␟ (ESC is ␛), the Unicode control pictures
+    return "\u2421" if code == 0x7F else f"\\x{code:02x}"  # ␡, or C1 as \x9b
+
+
+def visible(text: str, *, lines: bool = True) -> str:
+    """Captured text as a terminal may print it: control characters as visible stand-ins
+    (ESC as ␛, C1 as `\\x9b`); newline and tab kept when `lines`, else shown too (table cells)."""
+    return (_CONTROL if lines else _CELL_CONTROL).sub(_shown, text)
+
+
+def _cell(value: Any) -> Any:
+    """A table cell from captured text: control characters visible, Rich markup inert."""
+    from rich.text import Text
+
+    return Text(visible(str(value), lines=False))
 
 
 def _console() -> Any:
@@ -101,7 +131,7 @@ def summary(paths: tuple[str, ...]) -> None:
     for exchange in exchanges:
         rec = _reconstruct(exchange)
         if rec is None:
-            table.add_row(exchange.id, "—", "—", "—", "failed", *["—"] * 8)
+            table.add_row(_cell(exchange.id), "—", "—", "—", "failed", *["—"] * 8)
             continue
         timing = rec.timing
         resolution = timing.resolution_ms if timing else None
@@ -116,11 +146,11 @@ def summary(paths: tuple[str, ...]) -> None:
         cost = cost_of(exchange, rec, usage)
         status = exchange.response.status if exchange.response else None
         table.add_row(
-            exchange.id,
-            PROTOCOL_NAMES.get(rec.protocol, rec.protocol),
-            rec.served_model or rec.requested_model or "—",
+            _cell(exchange.id),
+            _cell(PROTOCOL_NAMES.get(rec.protocol, rec.protocol)),
+            _cell(rec.served_model or rec.requested_model or "—"),
             str(status) if status else "—",
-            _ending(rec),
+            _cell(_ending(rec)),
             format_ms(timing.ttfb_ms if timing else None, resolution),
             format_ms(timing.ttft_ms if timing else None, resolution),
             format_ms(timing.duration_ms if timing else None, resolution),
@@ -191,7 +221,8 @@ def show(path: str, exchange_id: str | None) -> None:
                 f"no exchange {exchange_id!r}; there are: " + ", ".join(x.id for x in exchanges[:10])
             )
         chosen = matches[0]
-    _console().print(Markdown(markdown_text(chosen, collapsible=False)))
+    # Links as text with their address beside it: a terminal link can hide where it goes.
+    _console().print(Markdown(visible(markdown_text(chosen, collapsible=False)), hyperlinks=False))
 
 
 @main.command()

@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analyzer import export
+from analyzer.export import har
 from analyzer.model import Exchange, Request, Response
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,3 +116,53 @@ def test_csv_cells_never_start_a_formula_and_quoted_text_reads_back(text: str) -
         assert list(parquet.loc[parquet["role"] == "user", "content"]) == [text]  # Parquet stays exact
         numbers = pd.read_csv(out / "csv" / "exchanges.csv")
         assert pd.api.types.is_float_dtype(numbers["temperature"]) and list(numbers["temperature"]) == [-0.5, -0.5]
+
+
+# -- Terminal: control sequences and Rich markup ------------------------------------------------
+
+TERMINAL = [p for p in PAYLOADS if re.search(r"[\x1b\x9b]|\[/?(link|bold)", p)]
+SGR = re.compile(r"\x1b\[[0-9;]*m")  # colour and style: all Rich itself writes to a terminal
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
+
+
+def terminal_capture(directory: Path) -> Path:
+    """A capture file whose name and every field carry the terminal payloads."""
+    text = " ".join(TERMINAL)
+    name = "".join(TERMINAL).replace("/", "_")[:150] + ".jsonl"
+    path = directory / name
+    har.jsonl(hostile_exchanges(text, source=name), path)
+    return path
+
+
+def chatcap(*args: str, color: bool) -> tuple[str, str]:
+    """The real CLI, its output off a terminal, or forced to be a colour terminal's."""
+    from click.testing import CliRunner
+
+    from analyzer.cli import main
+
+    env = {"FORCE_COLOR": "1", "TERM": "xterm-256color"} if color else {"NO_COLOR": "1", "TERM": "dumb"}
+    result = CliRunner().invoke(main, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return result.stdout, result.stderr
+
+
+def test_terminal_payloads_reach_every_field_of_the_capture(tmp_path: Path) -> None:
+    import analyzer
+
+    (exchange, failed) = analyzer.load(terminal_capture(tmp_path))
+    rec = exchange.reconstruct()
+    assert "\x1b]52;c;" in rec.served_model and "\x1b]52;c;" in rec.choices[0].content
+    assert "\x1b]52;c;" in exchange.id and "[link=" in failed.reconstruct().error["message"]
+
+
+def test_summary_and_show_write_no_control_character_and_no_live_rich_markup(tmp_path: Path) -> None:
+    path = str(terminal_capture(tmp_path))
+    for command in (["summary", path], ["show", path], ["show", path, "--id", "#2"]):
+        for color in (False, True):
+            stdout, stderr = chatcap(*command, color=color)
+            for stream in (stdout, stderr):
+                assert not CONTROL.findall(SGR.sub("", stream)), (command, color, CONTROL.findall(stream)[:5])
+                assert "\x1b]8;" not in stream  # no hyperlink, not even one of Rich's own
+            assert "␛]52;c;cGF5bG9hZA==" in stdout  # the sequence shown as visible text
+            if command[0] == "show":
+                assert "[link=https://tracker.invalid/]rich link[/link]" in stdout  # markup shown as typed
