@@ -252,6 +252,16 @@ def test_a_corrupt_gzip_file_is_a_one_line_error_never_a_zlib_error(bit: int) ->
         exchange.reconstruct()
 
 
+def test_a_gzip_capture_cut_short_keeps_the_lines_before_the_cut(tmp_path: Path) -> None:
+    lines = _capture_lines("replayed/conversation.jsonl")
+    packed = gzip.compress(b"\n".join(lines) + b"\n")
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    loaded = analyzer.load(path)
+    assert [x.raw for x in loaded] == lines[: len(loaded)] and len(loaded) >= 2
+    assert "the gzip stream is damaged or cut short after" in str(loaded.problems[-1])
+
+
 def _flow_file(count: int) -> bytes:
     pytest.importorskip("mitmproxy")
     from mitmproxy.io import FlowWriter

@@ -310,38 +310,88 @@ def _read_format(raw: bytes, fmt: str, head: bytes, source: str, problems: list[
     return [_sse_exchange(text, raw, notices, source)]
 
 
+class _Unzipped(io.RawIOBase):
+    """A gzip stream that ends, instead of raising, where it is damaged or cut short (`error` says
+    why), so that the readers keep every record before the damage."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        super().__init__()
+        self.stream = gzip.GzipFile(fileobj=handle, mode="rb")
+        self.error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            data = self.stream.read1(len(buffer))
+        except _UNZIP_ERRORS as exc:
+            self.error = exc
+            return 0
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.error = None
+        return self.stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.stream.tell()
+
+
 def _read_gzip(
     handle: IO[bytes], source: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
 ) -> list[Exchange]:
     """A gzipped input, decompressed as it is read: JSON lines, flows and HAR files stream (each
-    record bounded as in a plain file); anything else is read up to `BODY_CAP` bytes."""
-    unzipped = gzip.GzipFile(fileobj=handle, mode="rb")
+    record bounded as in a plain file); anything else is read up to `BODY_CAP` bytes. A stream
+    damaged or cut short keeps the records before the damage."""
+    stream = _Unzipped(handle)
+    unzipped = io.BufferedReader(stream, _READ_BYTES)
     try:
-        try:
-            fmt, head = _sniff(unzipped)
-        except NoExchangesFound as exc:
-            raise NoExchangesFound(source, f"{exc.reason} (in a gzip file)") from None
-        if fmt == "gzip":
-            raise LoadError(source, "a gzip file inside a gzip file: not unpacked again (gunzip it once first)")
-        unzipped.seek(0)
+        fmt, head = _sniff(unzipped)
+    except NoExchangesFound as exc:
+        if stream.error is not None:
+            raise LoadError(source, f"gzip file does not decompress: {_failure(stream.error)}") from None
+        raise NoExchangesFound(source, f"{exc.reason} (in a gzip file)") from None
+    if fmt == "gzip":
+        raise LoadError(source, "a gzip file inside a gzip file: not unpacked again (gunzip it once first)")
+    unzipped.seek(0)
+    try:
         if fmt in ("chatcap-jsonl", "jsonl"):
-            return list(_read_lines(_bounded_lines(unzipped, source, problems), source, fmt, problems, tick))
-        if fmt == "mitmproxy-flows":
-            return _read_flows(unzipped, source, _label(source, 0).rsplit("#", 1)[0], problems, tick)
-        if fmt == "json" and _looks_like_har(head):
-            return _read_large_har(unzipped, source, problems, tick)
-        raw = unzipped.read(BODY_CAP + 1)
-    except _UNZIP_ERRORS as exc:
-        raise LoadError(source, f"gzip file does not decompress: {_failure(exc)}") from None
-    if len(raw) > BODY_CAP:
-        raw = raw[:BODY_CAP]
+            exchanges = list(_read_lines(_bounded_lines(unzipped, source, problems), source, fmt, problems, tick))
+        elif fmt == "mitmproxy-flows":
+            exchanges = _read_flows(unzipped, source, _label(source, 0).rsplit("#", 1)[0], problems, tick)
+        elif fmt == "json" and _looks_like_har(head):
+            exchanges = _read_large_har(unzipped, source, problems, tick)
+        else:
+            raw = unzipped.read(BODY_CAP + 1)
+            if len(raw) > BODY_CAP:
+                raw = raw[:BODY_CAP]
+                problems.append(
+                    Problem(
+                        source,
+                        f"decompresses to more than {BODY_CAP:,} bytes (a decompression bomb?): read the first {BODY_CAP:,}",
+                    )
+                )
+            exchanges = _read_format(raw, fmt, head, source, problems)
+    except LoadError as exc:
+        if stream.error is None:
+            raise
+        raise LoadError(source, f"gzip file does not decompress ({_failure(stream.error)}): {exc.reason}") from None
+    if stream.error is not None:
         problems.append(
             Problem(
                 source,
-                f"decompresses to more than {BODY_CAP:,} bytes (a decompression bomb?): read the first {BODY_CAP:,}",
+                f"the gzip stream is damaged or cut short after {stream.tell():,} bytes ({_failure(stream.error)}): "
+                "the rest is lost",
             )
         )
-    return _read_format(raw, fmt, head, source, problems)
+    return exchanges
 
 
 def _repaired(raw: bytes) -> tuple[bytes, list[Notice]]:
@@ -464,6 +514,9 @@ def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchang
         if not isinstance(entries, list):
             raise LoadError(source, "HAR file without log.entries")
         del obj
+        if repaired and _looks_like_har(raw[:_SNIFF_BYTES]):  # say which entries held lone surrogates
+            del entries
+            return _read_large_har(io.BytesIO(raw), source, problems)
         return list(_har_entries(((entry, None, repaired) for entry in entries), source, problems))
     if pairs.is_pair(obj):
         if _is_chatcap(obj):  # a capture file with a single line
@@ -726,7 +779,7 @@ def _read_flows(
     out: list[Exchange] = []
     bad = _BadRecords(source, problems, "flow", "flows")
     try:
-        out.extend(flows.read(handle, source, label, skipped, tick, bad.add))
+        out.extend(flows.read(handle, source, label, skipped, tick, bad.add, RECORD_CAP))
     except LoadError as exc:
         if not out:
             raise

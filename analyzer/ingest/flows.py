@@ -168,7 +168,7 @@ def read(
     skipped: list[int],
     tick: Callable[[], None] = lambda: None,
     bad: Callable[[str, str], None] | None = None,
-    limit: int = 128 * 1024 * 1024,
+    limit: int = 128 * 1024 * 1024,  # analyzer.ingest.RECORD_CAP
 ) -> Iterator[Exchange]:
     """LLM API calls among the HTTP flows in `handle`; `skipped` gets [other flows, non-HTTP flows].
 
