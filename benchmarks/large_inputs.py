@@ -10,14 +10,15 @@ Three inputs, written by large_corpus.py and cached in benchmarks/data/ (see ben
 - API HAR       a HAR file in which every entry is an LLM call (`chatcap convert --to har`)
 - capture       a chatcap/1 capture (JSON lines, every line an LLM call), as the addon writes it
 
-chatcap reads a HAR file past `analyzer.ingest.STREAM_HAR_BYTES` entry by entry (ijson) and a
+chatcap reads a HAR file past `analyzer.ingest.STREAM_HAR_BYTES` entry by entry (the entries found
+by bracket structure with numpy, each parsed by orjson; docs/hostile-input.md) and a
 capture one line at a time. Every peer runs alone in a fresh Python process, so its peak RSS
 (`getrusage().ru_maxrss`) is its own; its baseline is its RSS after its imports.
 
 HAR peers:
 - chatcap                        analyzer.load(path), then x.reconstruct() for every exchange
 - ijson, entries discarded       ijson.items(file, "log.entries.item", use_float=True), nothing kept:
-                                 the streaming parse chatcap's HAR reader builds on
+                                 a streaming parse (chatcap's HAR reader built on it until issue 19)
 - orjson whole file              orjson.loads(open(path, "rb").read()): what a naive loader does
 - json whole file                json.load(open(path, "rb"))
 
@@ -229,7 +230,7 @@ class Peer:
 
 
 HAR_PEERS = [
-    Peer("chatcap", chatcap, ("analyzer", "analyzer.protocols", "analyzer.metrics", "ijson")),
+    Peer("chatcap", chatcap, ("analyzer", "analyzer.protocols", "analyzer.metrics", "numpy")),
     Peer("ijson, entries discarded", ijson_entries, ("ijson",)),
     Peer("orjson whole file", orjson_har, ("orjson",)),
     Peer("json whole file", json_har, ("json",), stdlib_json=True),
