@@ -78,6 +78,11 @@ def _label(frame: pd.DataFrame, by: str) -> pd.Series:
     return column.fillna("(unknown)")
 
 
+class NothingToDraw(ValueError):
+    """These frames hold nothing this chart draws (a HAR file has no per-read times, a
+    batch of single requests no conversation): the message says what is missing."""
+
+
 def timeline(
     chunks: pd.DataFrame, exchanges: pd.DataFrame | None = None, ids: list[str] | None = None, y: str = "tokens"
 ) -> Any:
@@ -89,7 +94,7 @@ def timeline(
     if ids is not None:
         text = text[text["exchange"].isin(ids)]
     if text.empty:
-        raise ValueError("no timed stream events to draw (a timeline needs per-read arrival times)")
+        raise NothingToDraw("no timed stream events to draw (a timeline needs per-read arrival times)")
     text = text.sort_values(["exchange", "seq"])
     amount = {"tokens": text["est_tokens"].fillna(0), "chars": text["chars"], "chunks": 1}[y]
     text["amount"] = amount
@@ -162,7 +167,7 @@ def explorer(chunks: pd.DataFrame, exchanges: pd.DataFrame, by: str = "served_mo
     streamed = set(text["exchange"])
     timed = exchanges[exchanges["id"].isin(streamed) & exchanges["ttft_ms"].notna()]
     if timed.empty:
-        raise ValueError("no exchanges with per-read arrival times to explore")
+        raise NothingToDraw("no exchanges with per-read arrival times to explore")
     points = timed.assign(group=_label(timed, by), exchange=timed["id"].astype("string"))[
         ["exchange", "group", "ttft_ms", "decode_tokens_per_s", "completion_tokens", "duration_ms"]
     ].copy()
@@ -378,12 +383,12 @@ def conversation(exchanges: pd.DataFrame, conversation: str | None = None) -> An
     regenerations and edits labelled."""
     frame = exchanges[exchanges["conversation"].notna()]
     if frame.empty:
-        raise ValueError("no conversations in these exchanges")
+        raise NothingToDraw("no conversations in these exchanges")
     if conversation is None:
         conversation = str(frame["conversation"].astype("string").value_counts().idxmax())
     frame = frame[frame["conversation"].astype("string") == conversation].copy()
     if frame.empty:
-        raise ValueError(f"no conversation {conversation!r}")
+        raise NothingToDraw(f"no conversation {conversation!r}")
     frame["step"] = [f"{n}. turn {turn}" for n, turn in enumerate(frame["turn"].astype("Int64").fillna(0), 1)]
     frame["branch"] = frame["branch"].astype("string").fillna("")
     long = _token_rows(frame).merge(frame[["id", "step", "branch"]], on="id")

@@ -177,3 +177,27 @@ def test_lab_serves_the_notebooks_and_stops_cleanly(tmp_path: Path) -> None:
         log.close()
     with pytest.raises(ProcessLookupError):  # nothing it started is left running
         os.killpg(server.pid, 0)
+
+
+@pytest.mark.parametrize("name", ["02_latency", "03_tokens_and_cost"])
+def test_notebook_on_captures_without_per_read_times_says_what_it_cannot_draw(name: str, tmp_path: Path) -> None:
+    """HAR files (DevTools, Charles, HTTP Toolkit) have no per-read times and single requests no
+    conversation: the notebook draws the rest and says what it could not, run as a user runs it
+    headless, through papermill with `-p CAPTURES`."""
+    out = tmp_path / f"{name}.ipynb"
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("papermill")), str(NOTEBOOKS / f"{name}.ipynb"), str(out),
+         "-p", "CAPTURES", str(ROOT / "tests" / "data" / "har"), "--cwd", str(NOTEBOOKS), "-k", "python3"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    notebook = nbformat.read(out, as_version=4)
+    assert not [o for o in outputs(notebook) if o.output_type == "error"]
+    said = text(notebook)
+    assert "from " + str(ROOT / "tests" / "data" / "har") in said
+    if name == "02_latency":
+        assert "no explorer: no exchanges with per-read arrival times" in said
+        assert "no exchange with per-read timing" in said  # and no timeline
+        assert drawn(notebook) == CHARTS[name] - 2
+    else:
+        assert drawn(notebook) >= 1
