@@ -287,7 +287,7 @@ def _flow_file(count: int) -> bytes:
 FLOWS = 3
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(at=st.integers(min_value=0), byte=st.integers(min_value=0, max_value=255))
 def test_a_damaged_flow_file_keeps_the_flows_before_the_damage_and_never_raises_past_load_error(
     at: int, byte: int
