@@ -22,7 +22,7 @@ from analyzer.export.transcript import Entry, Transcript, heading, pretty_json, 
 from analyzer.files import UnsafePath, open_private, private_dir, refused, write_private
 from analyzer.ingest import PROGRESS_DELAY_S
 from analyzer.metrics import format_ms, reported_cost
-from analyzer.model import Exchange
+from analyzer.model import Exchange, dumps_exact
 from analyzer.protocols import request_messages
 from analyzer.protocols.events import content_text
 from analyzer.redact import redact_text
@@ -248,12 +248,37 @@ def jsonl(
             leaf = chat.leaf()
             if leaf is None:
                 continue
-            messages = [_chat_message(m, reasoning) for m in [*leaf.history, leaf.reply]]
+            messages = [_chat_message(m, reasoning) for m in leaf.history]
+            messages.append(_chat_message({**leaf.reply, "role": "assistant"}, reasoning))  # whatever the wire said
             line: dict[str, Any] = {"messages": messages}
-            if chat.tools:
-                line["tools"] = chat.tools
+            functions, builtins = _function_tools(chat.tools)
+            if functions:
+                line["tools"] = functions
+            if builtins:  # a provider's own tools (web search, code execution): not OpenAI tool input
+                line["metadata"] = {"builtin_tools": builtins}
             handle.write(redact_text(orjson.dumps(line).decode()).encode() + b"\n")
     return target
+
+
+_FUNCTION_KEYS = ("name", "description", "parameters", "strict")
+
+
+def _function_tools(tools: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The request's tools as OpenAI function tools, and the names of the others: built-in
+    tools (`web_search_20250305`, `googleSearch`, `codeExecution`, `{"type": "web_search"}`)
+    that a chat-format consumer would reject."""
+    functions, builtins = [], []
+    for tool in tools:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and tool.get("type") in (None, "function") and isinstance(function.get("name"), str):
+            kept = {key: function[key] for key in _FUNCTION_KEYS if function.get(key) is not None}
+            functions.append({"type": "function", "function": kept})
+        elif isinstance(tool, dict) and tool:
+            name = tool.get("type") if isinstance(tool.get("type"), str) else next(iter(tool))
+            builtins.append(str(tool.get("name") or name) if name in ("custom",) else str(name))
+        else:
+            builtins.append(dumps_exact(tool))
+    return functions, builtins
 
 
 def html(
