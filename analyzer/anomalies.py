@@ -45,9 +45,10 @@ def usage_mismatch(rec: Reconstruction) -> Notice | None:
     Generated text is content, refusals, tool calls and what the model wrote for server-side
     tools (code, queries). Where the provider counts reasoning apart, the rest is compared
     with that text alone. Where it does not, reasoning text tells nothing either way (Claude 4
-    and Responses send summaries of it; Groq's compound models put tool output in it), and a
-    reply with reasoning, server-side tools or a refusal may have cost far more than it shows:
-    there, only a reply far *longer* than its count is flagged. Below MISMATCH_MIN_TOKENS on
+    and Responses send summaries of it; Groq's compound models put tool output in it). A reply
+    with such reasoning, tool calls (each costs 15-40 tokens of formatting beyond its text:
+    Anthropic, Responses), server-side tools or a refusal may have cost far more than it
+    shows: there, only a reply far *longer* than its count is flagged. Below MISMATCH_MIN_TOKENS on
     both sides, a tool call's or a short reply's formatting outweighs its text: no verdict."""
     usage = rec.usage
     if usage is None or not usage.completion_tokens or usage.source != "reported":
@@ -63,7 +64,7 @@ def usage_mismatch(rec: Reconstruction) -> Notice | None:
         return None
     hidden = (
         (shows_reasoning and apart is None)
-        or any(choice.extras.get("server_tools") or choice.refusal for choice in rec.choices)
+        or any(choice.tool_calls or choice.refusal or _server_side(choice.extras) for choice in rec.choices)
         or any(key.startswith("server_tool_use") for key in usage.raw)  # OpenRouter's server tools
     )
     ratio = estimated / max(reported, 1)
@@ -74,6 +75,15 @@ def usage_mismatch(rec: Reconstruction) -> Notice | None:
         "usage_mismatch",
         f"{reported} completion tokens reported{besides}, but the generated text looks like ~{estimated}",
     )
+
+
+# Where a reply says tools ran on the provider's side: every protocol's server tools, Gemini's
+# search grounding and URL context, Groq compound's executed tools.
+_SERVER_SIDE = ("server_tools", "groundingMetadata", "urlContextMetadata", "executed_tools")
+
+
+def _server_side(extras: dict[str, object]) -> bool:
+    return any(extras.get(key) for key in _SERVER_SIDE)
 
 
 def rate_limited(exchange: Exchange) -> Notice | None:
