@@ -82,6 +82,8 @@ def normalise(raw: dict[str, Any]) -> Usage:
     cached = _details(raw, "prompt_tokens_details", "cached_tokens")
     if cached is None:
         cached = _int(raw.get("prompt_cache_hit_tokens"))  # DeepSeek
+    if cached is None:
+        cached = _int(raw.get("cached_tokens"))  # Together, at the top level
     reasoning = _details(raw, "completion_tokens_details", "reasoning_tokens")
     if reasoning is None:
         reasoning = _int(raw.get("reasoning_tokens"))  # a few servers put it at the top level

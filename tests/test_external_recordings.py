@@ -40,43 +40,10 @@ wrap = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(wrap)
 
 # Where chatcap is wrong today: (check, format or "*", exchange) -> what it gets wrong.
-BARE_GEMINI_ARRAY = (
-    "ingest: a bare streamGenerateContent body (one JSON array of chunks, no alt=sse) is "
-    "'JSON, but neither a capture, a HAR file nor a response'"
-)
-BARE_ANTHROPIC_MESSAGE = (
-    "protocols.detect: a bare (request-less) Anthropic message body is judged by its first 8 kB; where "
-    "server-tool result blocks fill them (web_search, web_fetch: 22-59 kB bodies) it is 'unknown', no text"
-)
-LARGE_FLOW = (
-    "ingest: a mitmproxy flow file whose SSE body is larger than the sniff window is taken for a "
-    "page that quotes an event stream: 'no exchanges found'"
-)
-GEMINI_SSE_ERROR = (
-    "gemini: an HTTP 400 JSON error served as text/event-stream (streamGenerateContent?alt=sse) is read "
-    "as SSE lines (sse_field warnings), not as the error it is: no error, message lost"
-)
 GROUNDING = "gemini: search grounding / URL context (groundingMetadata, urlContextMetadata) is not among server_tools"
 EXECUTED_TOOLS = "openai_chat: Groq compound's message.executed_tools (the search it ran) is not among server_tools"
-TOGETHER_CACHED = "usage: Together's top-level usage.cached_tokens (0) is not read as cached prompt tokens"
 TRANSCRIPT = "export.markdown: server-side tool calls (their query, url or code) are not shown in the transcript"
 KNOWN: dict[tuple[str, str, str], str] = {}
-for _key in (
-    "llm-gemini/gemini-json-array-stream-thoughts",
-    "llm-gemini/gemini-json-array-stream-tool-call",
-    "llm-gemini/gemini3-json-array-stream-thought-signature",
-):
-    KNOWN["load", "body", _key] = KNOWN["reconstruct", "body", _key] = BARE_GEMINI_ARRAY
-for _key in (
-    "mirascope/anthropic-web-search",
-    "pydantic-ai/anthropic-web-fetch",
-    "pydantic-ai/anthropic-web-search-thinking",
-):
-    KNOWN["reconstruct", "body", _key] = BARE_ANTHROPIC_MESSAGE
-for _key in ("mirascope/anthropic-web-search-stream", "pydantic-ai/openai-responses-mcp-stream"):
-    KNOWN["load", "flows", _key] = KNOWN["reconstruct", "flows", _key] = LARGE_FLOW
-for _fmt in FORMATS:
-    KNOWN["reconstruct", _fmt, "mirascope/gemini-auth-error-400-sse-endpoint"] = GEMINI_SSE_ERROR
 for _key in (
     "mirascope/gemini-google-search",
     "mirascope/gemini-google-search-stream",
@@ -85,7 +52,6 @@ for _key in (
 ):
     KNOWN["server_tools", "*", _key] = GROUNDING
 KNOWN["server_tools", "*", "pydantic-ai/groq-compound-web-search"] = EXECUTED_TOOLS
-KNOWN["usage", "*", "mirascope/together-chat"] = TOGETHER_CACHED
 for _key in WITH_SERVER_TOOLS:
     KNOWN["transcript", "*", _key] = TRANSCRIPT
 

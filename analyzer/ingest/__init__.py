@@ -6,7 +6,7 @@ Formats, sniffed from the bytes (never from the file name):
 - `jsonl`: other JSON lines, each a HAR entry or a `{request, response}` dump
 - `har`: a HAR 1.2 file (`{"log": {"entries": [...]}}`)
 - `json-dump`: one `{request, response}` object (or a list of them) with string bodies
-- `response-json`: a bare response body (a `chat.completion` or an error object)
+- `response-json`: a bare response body (a `chat.completion`, an error object, Gemini's array of chunks)
 - `raw-http`: pasted HTTP/1.x text, request then response
 - `sse-text`: a bare event stream, possibly pretty-printed or wrapped by a log
 - `mitmproxy-flows`: a mitmproxy flow file (`mitmdump -w`), read with mitmproxy itself
@@ -525,7 +525,11 @@ def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchang
         return _from_objects([obj], source, fmt, "", problems, repaired)
     if isinstance(obj, list) and any(pairs.is_pair(item) for item in obj):
         return _from_objects(obj, source, "json-dump", "item", problems, repaired)
-    if (isinstance(obj, dict) and any(key in obj for key in _RESPONSE_KEYS)) or _is_message(obj):
+    if (
+        (isinstance(obj, dict) and any(key in obj for key in _RESPONSE_KEYS))
+        or _is_message(obj)
+        or _is_gemini_array(obj)
+    ):
         response = Response(status=None, headers=[("content-type", "application/json")], body=raw)
         return [
             Exchange(
@@ -552,6 +556,15 @@ def _after_a_bad_first_line(raw: bytes, source: str, problems: list[Problem]) ->
 # A bare response body in any protocol: chat's `choices`, an error, an `object` (chat
 # completion, Responses' response), Gemini's `candidates`.
 _RESPONSE_KEYS = ("choices", "error", "object", "candidates")
+
+
+def _is_gemini_array(obj: Any) -> bool:
+    """Gemini's streamGenerateContent without `alt=sse`: one JSON array of response chunks."""
+    return (
+        isinstance(obj, list)
+        and bool(obj)
+        and all(isinstance(item, dict) and ("candidates" in item or "usageMetadata" in item) for item in obj)
+    )
 
 
 def _is_message(obj: Any) -> bool:

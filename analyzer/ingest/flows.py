@@ -23,6 +23,7 @@ from analyzer.model import Exchange, Notice, Request, Response
 
 # A tnetstring: `<length>:<payload><type>`; a flow's state is a dict, type `}`.
 _TNETSTRING = re.compile(rb"(\d{1,12}):")
+_FIRST_KEY = re.compile(rb"(\d{1,2}):([a-z_]{1,40});")
 NEEDS_MITMPROXY = (
     "a mitmproxy flow file: reading it needs mitmproxy (pip install 'chatcap[capture]', or make demo/test)"
 )
@@ -36,6 +37,11 @@ def looks_like_flows(head: bytes) -> bool:
     end = match.end() + int(match.group(1))
     if end < len(head):
         return head[end : end + 1] == b"}"
+    # A flow larger than the head: its dict opens with a key (`9:websocket;`, `2:id;`) and
+    # names `type` and `version` somewhere, often after a body longer than the head.
+    key = _FIRST_KEY.match(head, match.end())
+    if key is not None and int(key.group(1)) == len(key.group(2)):
+        return True
     return b"4:type;" in head or b"7:version;" in head
 
 

@@ -47,7 +47,9 @@ def is_event_stream(exchange: Exchange) -> bool:
         return False
     content_type = (response.header("content-type") or "").lower()
     if "event-stream" in content_type:
-        return True
+        # A stream starts with a field or a comment; a JSON body under this content type is
+        # an error the server sent before streaming (Gemini's 400 on `alt=sse`).
+        return response.body.lstrip()[:1] not in (b"{", b"[")
     if "json" in content_type:
         return False
     return bool(_STREAM_START.match(response.body[:256]))
@@ -77,7 +79,33 @@ def detect(exchange: Exchange) -> str:
         for pattern, name in _OTHER_SHAPES:
             if pattern.search(body, start, end):
                 return name
-    return _request_shape(exchange.request.json() if exchange.request else None) or "unknown"
+    return (
+        _whole_body_shape(body)
+        or _request_shape(exchange.request.json() if exchange.request else None)
+        or "unknown"
+    )
+
+
+def _whole_body_shape(body: bytes) -> str | None:
+    """A JSON body past the 8 kB looked at, judged by its parsed top level (an Anthropic
+    message whose server-tool results fill the first 60 kB, before `stop_reason`)."""
+    if len(body) <= 8192 or body.lstrip()[:1] != b"{":
+        return None
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    if obj.get("type") == "message" and "content" in obj:
+        return anthropic.PROTOCOL
+    if obj.get("object") == "response":
+        return openai_responses.PROTOCOL
+    if "candidates" in obj or "usageMetadata" in obj:
+        return gemini.PROTOCOL
+    if "choices" in obj:
+        return openai_chat.PROTOCOL
+    return None
 
 
 def _request_shape(body: Any) -> str | None:
