@@ -54,22 +54,35 @@ redact = _load("redact")
 llmcalls = _load("llmcalls")
 
 
+# Decoders without an output limit get their input in pieces small enough that one piece
+# cannot inflate far past the room left: brotli turns one input byte into at most about a
+# meta-block (16 MiB, 2**24; 8 MiB measured), zstd into at most a block (128 KiB, 2**17).
+_MOST_PER_INPUT_BYTE_LOG2 = {"br": 24, "zstd": 17}
+
+
 class _Inflater:
-    """Incremental Content-Encoding decoding for the record (the client gets the original bytes)."""
+    """Incremental Content-Encoding decoding for the record (the client gets the original bytes),
+    one level, as the header says, and never more output than asked for: a body that inflates
+    past the cap (a decompression bomb: 1 kB of brotli can be 1 GB of zeros) costs the proxy
+    the cap and one piece, not what it would inflate to."""
 
     def __init__(self, encoding: str) -> None:
         self.encoding = encoding
         self.failed: str | None = None
         self._decoder: Any = None
+        self._limited = False  # the decoder itself stops at an output limit
         if encoding in ("gzip", "x-gzip"):
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._limited = True
         elif encoding == "deflate":
             self._decoder = zlib.decompressobj()
+            self._limited = True
         elif encoding == "br":
             try:
                 import brotli  # mitmproxy depends on it
 
                 self._decoder = brotli.Decompressor()
+                self._limited = _brotli_has_output_limit(brotli)
             except ImportError:
                 self.failed = "brotli is not installed"
         elif encoding == "zstd":
@@ -83,20 +96,64 @@ class _Inflater:
             self.failed = f"unknown Content-Encoding {encoding!r}"
         self._raw_deflate_tried = False
 
-    def feed(self, data: bytes) -> bytes:
-        if self.failed or not data:
-            return b""
+    def feed(self, data: bytes, most: int) -> tuple[bytes, bool]:
+        """`data` decoded: at most `most` bytes, and whether there was more (then stop feeding)."""
+        if self.failed or self._decoder is None or not data:
+            return b"", False
         try:
-            if self.encoding == "br":
-                return self._decoder.process(data)
-            return self._decoder.decompress(data)
+            if self._limited:
+                # Ask for one byte more than fits: getting it says the body goes on past the cap.
+                if self.encoding == "br":
+                    decoded = self._decoder.process(data, output_buffer_limit=most + 1)
+                else:  # zlib: 0 would mean no limit, and most + 1 is never 0
+                    decoded = self._decoder.decompress(data, most + 1)
+            else:
+                decoded = self._in_pieces(data, most)
         except Exception as exc:
             if self.encoding == "deflate" and not self._raw_deflate_tried:
                 self._raw_deflate_tried = True  # some servers send raw deflate without the zlib header
                 self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
-                return self.feed(data)
+                return self.feed(data, most)
             self.failed = f"{self.encoding} decoding failed: {exc}"
-            return b""
+            return b"", False
+        if len(decoded) > most:
+            self._decoder = None  # nothing more will be asked of it: let its window go
+            return decoded[:most], True
+        return decoded, False
+
+    def _in_pieces(self, data: bytes, most: int) -> bytes:
+        decode = self._decoder.process if self.encoding == "br" else self._decoder.decompress
+        shift = _MOST_PER_INPUT_BYTE_LOG2[self.encoding]
+        decoded = bytearray()
+        view = memoryview(data)
+        while view and len(decoded) <= most:
+            piece = max(1, (most - len(decoded)) >> shift)
+            decoded += decode(view[:piece])
+            view = view[piece:]
+        return bytes(decoded)
+
+
+def _brotli_has_output_limit(brotli: Any) -> bool:
+    """Brotli >= 1.2 can stop at an output limit (`output_buffer_limit`); older ones cannot."""
+    try:
+        brotli.Decompressor().process(b"", output_buffer_limit=1)
+    except TypeError:
+        return False
+    return True
+
+
+def _decoded(message: http.Message, limit: int) -> bytes:
+    """A request body decoded as its Content-Encoding says when it fits in `limit` bytes;
+    as sent when it does not (said in the log), or when it does not decode."""
+    raw = message.raw_content or b""
+    encoding = message.headers.get("content-encoding", "").strip().lower()
+    if not raw or not encoding or encoding == "identity":
+        return raw
+    inflater = _Inflater(encoding)
+    decoded, more = inflater.feed(raw, limit)
+    if more:
+        log.warning(f"chatcap: a {encoding} request body inflates past {limit} bytes: recorded as sent, encoded")
+    return raw if more or inflater.failed else decoded
 
 
 class Recording:
@@ -129,7 +186,7 @@ class Recording:
         self.inflater: _Inflater | None = None
         self.limit = limit
         self.raw_size = 0
-        self.truncated = False
+        self.truncated: str | None = None  # why the record stops short of the body, when it does
         # Chosen by its response (an event stream), kept only if it turns out to carry `choices`.
         self.tentative = tentative
 
@@ -144,19 +201,38 @@ class Recording:
             if data:
                 arrived = time.perf_counter()
                 self.raw_size += len(data)
-                decoded = self.inflater.feed(data) if self.inflater else data
-                if not self.truncated:
-                    room = self.limit - len(self.body)
-                    if len(decoded) > room:
-                        decoded, self.truncated = decoded[:room], True
-                    self.body += decoded
+                if not self.truncated:  # past the cap nothing is decoded or kept
+                    self.body += self._take(data)
                     self.times.append(arrived)
                     self.ends.append(len(self.body))
             else:  # the end of the stream: hand the body back to the flow
                 self._restore_body()
-        except Exception:
-            log.exception("chatcap: could not record a read; the stream continues")
+        except Exception as exc:
+            _trouble("could not record a read; the stream continues", exc)
         return data
+
+    def whole(self, raw: bytes) -> bytes:
+        """The body of a response that was not streamed (an addon turned streaming off),
+        decoded and capped as a streamed one is."""
+        self.body += self._take(raw)
+        return bytes(self.body)
+
+    def _take(self, data: bytes) -> bytes:
+        """What of one read goes into the record: decoded, and cut where the cap falls."""
+        room = self.limit - len(self.body)
+        if self.inflater is None:
+            if len(data) <= room:
+                return data
+            decoded = data[:room]
+            self.truncated = f"record capped at {self.limit} bytes; the client got everything"
+        else:
+            decoded, more = self.inflater.feed(data, room)
+            if more:
+                self.truncated = (
+                    f"record capped at {self.limit} bytes: the {self.inflater.encoding} body inflates past it "
+                    "and was not decoded further; the client got every original byte"
+                )
+        return decoded
 
     def _restore_body(self) -> None:
         """A streamed flow keeps no body in mitmproxy; put the recorded one back, so that
@@ -194,11 +270,29 @@ except ImportError:
         return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
 
 
+# Bytes JSON can only write as a six-character escape (\u0000): all controls but \b \t \n \f \r.
+_SIX_CHARACTER_ESCAPES = bytes(sorted(set(range(32)) - set(b"\b\t\n\f\r")))
+_SIX_CHARACTER_ESCAPE = re.compile(b"[" + re.escape(_SIX_CHARACTER_ESCAPES) + b"]")
+
+
 def _text(data: bytes) -> tuple[str, str | None]:
+    """HAR `content.text` and `encoding`: the text itself, or base64 when the bytes are not UTF-8
+    or are mostly control characters (a body of NULs would be six times its size as JSON
+    escapes, base64 is 4/3; a decompression bomb inflates to just that)."""
+    if _SIX_CHARACTER_ESCAPE.search(data) is not None:
+        escaped = len(data) - len(data.translate(None, _SIX_CHARACTER_ESCAPES))
+        if 5 * escaped > len(data) // 3:  # the escapes would cost more than base64 does
+            return base64.b64encode(data).decode("ascii"), "base64"
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError:
         return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def _trouble(what: str, exc: BaseException) -> None:
+    """One line for the user on the terminal; the traceback only in the debug log."""
+    log.error(f"chatcap: {what}: {type(exc).__name__}: {exc}")
+    log.debug("chatcap: the traceback", exc_info=exc)
 
 
 def _iso(timestamp: float) -> str:
@@ -262,8 +356,8 @@ class ChatCapture:
         try:
             if self._wanted(flow):
                 self.recordings[flow.id] = Recording(flow, ctx.options.chatcap_max_body)
-        except Exception:
-            log.exception("chatcap: could not start a recording")
+        except Exception as exc:
+            _trouble("could not start a recording", exc)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         recording = self.recordings.get(flow.id)
@@ -277,8 +371,8 @@ class ChatCapture:
             if encoding and encoding != "identity":
                 recording.inflater = _Inflater(encoding)
             flow.response.stream = recording.observe
-        except Exception:
-            log.exception("chatcap: could not observe a response")
+        except Exception as exc:
+            _trouble("could not observe a response", exc)
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._finish(flow, error=None)
@@ -307,8 +401,8 @@ class ChatCapture:
             self._file().write(line + b"\n")
             self.written += 1
             log.info(self._summary(entry))
-        except Exception:
-            log.exception("chatcap: could not write an exchange")
+        except Exception as exc:
+            _trouble("could not write an exchange", exc)
 
     def _entry(self, recording: Recording, error: str | None) -> dict[str, Any]:
         flow = recording.flow
@@ -318,7 +412,7 @@ class ChatCapture:
         url = redact.redact_text(request.pretty_url) if redacting else request.pretty_url
         body = request.raw_content or b""
         with contextlib.suppress(Exception):
-            body = request.get_content(strict=False) or b""
+            body = _decoded(request, ctx.options.chatcap_max_body)
         if redacting:  # by structure, whatever the encoding: JSON stays JSON, other bytes stay
             body = redact.redact_body(body)[0]
         request_text, request_encoding = _text(body)
@@ -351,7 +445,7 @@ class ChatCapture:
             redacted += more
             chunks = recording.chunks()
             # Not streamed only when an addon before us turned streaming off: then the whole body.
-            data = bytes(recording.body) if chunks or response.stream else response.get_content(strict=False) or b""
+            data = bytes(recording.body) if chunks or response.stream else recording.whole(response.raw_content or b"")
             if redacting:  # a key the model repeats, a token the server sends: the reads' ends move with the edits
                 data, ends = redact.redact_body(data, [end for _, end in chunks])
                 chunks = [[t, end] for (t, _), end in zip(chunks, ends or [], strict=True)]
@@ -386,7 +480,7 @@ class ChatCapture:
             entry["time"] = round(sum(v for v in entry["timings"].values() if v > 0), 3)
             if recording.truncated:
                 complete = False
-                entry["response"]["_truncated"] = f"record capped at {recording.limit} bytes; the client got everything"
+                entry["response"]["_truncated"] = recording.truncated
             if recording.inflater and recording.inflater.failed:
                 entry["response"]["_decodeError"] = recording.inflater.failed
         if error is not None:

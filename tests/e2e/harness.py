@@ -14,7 +14,9 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -117,3 +119,45 @@ def start_proxy(tmp_path: Path, *options: str, addon: bool = True) -> Proxy:
         )
     wait_for_port(port, process)
     return Proxy(process, port, out, log)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # fifty clients connect at once
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client or proxy that went away mid-answer is what these tests make happen
+
+
+class FixedBody:
+    """A loopback upstream that answers every request with one fixed body under `headers`
+    (a prebuilt compressed body, say), sent in 64 KiB writes with its Content-Length."""
+
+    def __init__(self, body: bytes, headers: list[tuple[str, str]]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.send_response(200)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                view = memoryview(body)
+                for start in range(0, len(body), 65536):
+                    self.wfile.write(view[start : start + 65536])
+
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,180 @@
+"""Faults around a live capture, with real processes: a full disk, a proxy stopped while fifty
+responses start, a capture killed outright, decompression bombs, a planted symlink.
+
+Every process a test starts is stopped in its `finally`, whatever the test found.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import brotli
+import pytest
+import zstandard
+from harness import ROOT, FixedBody, free_port, start_proxy
+
+from analyzer.capture import wait_for_port
+
+pytestmark = pytest.mark.e2e
+
+MiB = 1024 * 1024
+PAGE = 4096
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def start_capture(
+    tmp_path: Path, *options: str, out: Path | None = None
+) -> tuple[subprocess.Popen[bytes], int, Path, Path]:
+    """`chatcap capture` as a user runs it, its terminal output going to a file; HOME is the
+    test's own, so mitmproxy's CA is made there. Returns the process, port, out dir and output."""
+    port = free_port()
+    out = out or tmp_path / "live"
+    terminal = tmp_path / "terminal.txt"
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    with terminal.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "analyzer", "capture", "--port", str(port), "--out", str(out), *options],
+            stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT,
+            env={**os.environ, "HOME": str(home), "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+    try:
+        wait_for_port(port, process, timeout=60)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process, port, out, terminal
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def lines_of(directory: Path) -> list[bytes]:
+    """The capture files' lines, each with its newline (one still being written has none)."""
+    return [line for path in sorted(directory.glob("*.jsonl")) for line in path.read_bytes().splitlines(keepends=True)]
+
+
+def whole_lines(directory: Path) -> int:
+    return sum(line.endswith(b"\n") for line in lines_of(directory))
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a dead child nobody has reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, set[int]] = collections.defaultdict(set)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children[parent].add(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children[todo.pop()] - found:
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def kill_all(pids: set[int]) -> None:
+    for pid in pids:
+        if alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def curl_chat(proxy_url: str, upstream_url: str, message: str) -> subprocess.CompletedProcess[bytes]:
+    body = json.dumps({"model": "gpt-e2e", "messages": [{"role": "user", "content": message}], "stream": True})
+    return subprocess.run(
+        ["curl", "-sN", "-x", proxy_url, f"{upstream_url}/v1/chat/completions",
+         "-H", "content-type: application/json", "-d", body],
+        capture_output=True, timeout=60, check=True,
+    )  # fmt: skip
+
+
+# -- decompression bombs --------------------------------------------------------------------
+
+BOMB_SIZE = 512 * MiB
+CAP = 4 * MiB
+
+
+def _compress(encoding: str) -> bytes:
+    zeros = bytes(MiB)
+    if encoding == "gzip":
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        return b"".join(compressor.compress(zeros) for _ in range(BOMB_SIZE // MiB)) + compressor.flush()
+    if encoding == "br":
+        compressor = brotli.Compressor(quality=5)
+        return b"".join(compressor.process(zeros) for _ in range(BOMB_SIZE // MiB)) + compressor.finish()
+    compressor = zstandard.ZstdCompressor(level=3).compressobj()
+    return b"".join(compressor.compress(zeros) for _ in range(BOMB_SIZE // MiB)) + compressor.flush()
+
+
+def peak_rss(pid: int) -> int:
+    """VmHWM: the most resident memory the process has had, in bytes."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "zstd"])
+def test_a_decompression_bomb_is_recorded_only_to_the_cap_and_reaches_the_client_whole(
+    tmp_path: Path, encoding: str
+) -> None:
+    bomb = _compress(encoding)
+    assert len(bomb) < MiB  # small on the wire, 512 MiB inflated
+    upstream = FixedBody(bomb, [("content-type", "application/json"), ("content-encoding", encoding)])
+    proxy = start_proxy(tmp_path, "--set", f"chatcap_max_body={CAP}")
+    received = tmp_path / "received"
+    try:
+        before = peak_rss(proxy.process.pid)
+        subprocess.run(
+            ["curl", "-s", "-x", proxy.url, f"{upstream.url}/v1/chat/completions", "-d", "{}", "-o", str(received)],
+            timeout=120, check=True,
+        )  # fmt: skip
+        wait_until(lambda: whole_lines(proxy.out) == 1, "the exchange recorded", timeout=60)
+        grown = peak_rss(proxy.process.pid) - before
+    finally:
+        proxy.stop()
+        upstream.close()
+    assert hashlib.sha256(received.read_bytes()).digest() == hashlib.sha256(bomb).digest()  # every original byte
+    assert grown < 100 * MiB, f"the proxy grew by {grown / MiB:.0f} MiB"
+    (line,) = lines_of(proxy.out)
+    assert len(line) < 2 * CAP, f"a {len(line) / MiB:.1f} MiB line for a {CAP / MiB:.0f} MiB cap"
+    entry = json.loads(line)
+    assert entry["_chatcap"]["complete"] is False
+    assert encoding in entry["response"]["_truncated"] and str(CAP) in entry["response"]["_truncated"]
+    assert entry["response"]["content"]["size"] == CAP and entry["response"]["bodySize"] == len(bomb)
