@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import importlib.util
 import json
 import logging
 import os
 import re
+import secrets
 import sys
 import time
 import zlib
@@ -300,14 +302,15 @@ def _iso(timestamp: float) -> str:
 
 
 class ChatCapture:
-    """Records LLM API exchanges to `<chatcap_dir>/chatcap-<date>.jsonl`."""
+    """Records LLM API exchanges to `<chatcap_dir>/chatcap-<date>-<time>-<pid>.jsonl`."""
 
     def __init__(self) -> None:
         self.recordings: dict[str, Recording] = {}
         self.filter: flowfilter.TFilter | None = None
         self.path: Path | None = None
-        self.handle: Any = None
-        self.written = 0
+        self.descriptor: int | None = None
+        self.written = 0  # records written whole
+        self.lost = 0  # exchanges that could not be written
 
     # -- configuration ------------------------------------------------------------------
 
@@ -327,18 +330,62 @@ class ChatCapture:
         if "chatcap_filter" in updated:
             expression = ctx.options.chatcap_filter
             self.filter = flowfilter.parse(expression) if expression else None
-        if "chatcap_dir" in updated and self.handle is not None:
-            self.handle.close()
-            self.handle = None
+        if "chatcap_dir" in updated:
+            self._close()
 
-    def _file(self) -> Any:
-        if self.handle is None:
+    # -- the capture file ---------------------------------------------------------------
+
+    def _file(self) -> int:
+        """The capture file, made on first use: always a new file (O_EXCL), never one reached
+        through a symlink, 0600, in a directory made 0700. Its name is predictable, so a
+        name already taken (a symlink planted there, say) is refused and a random one used."""
+        if self.descriptor is None:
             directory = Path(ctx.options.chatcap_dir)
-            directory.mkdir(parents=True, exist_ok=True)
-            self.path = directory / f"chatcap-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self.handle = os.fdopen(descriptor, "ab", buffering=0)
-        return self.handle
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            stem = f"chatcap-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+            path = directory / f"{stem}.jsonl"
+            try:
+                descriptor = os.open(path, flags, 0o600)
+            except FileExistsError:
+                taken = path
+                path = directory / f"{stem}-{secrets.token_hex(4)}.jsonl"
+                descriptor = os.open(path, flags, 0o600)
+                if taken.is_symlink():
+                    log.error(f"chatcap: {taken} is a symlink chatcap did not make: refusing to write through it; "
+                              f"recording to {path}")  # fmt: skip
+                elif taken != self.path:
+                    log.warning(f"chatcap: {taken} already exists: recording to {path}")
+            self.descriptor, self.path = descriptor, path
+        return self.descriptor
+
+    def _append(self, line: bytes) -> None:
+        """Append one record and its newline whole, or nothing: a failed or short write (a full
+        disk) is cut back to where the file ended, so the file always ends with a whole line."""
+        descriptor = self._file()
+        start = os.lseek(descriptor, 0, os.SEEK_END)
+        try:
+            for part in (line, b"\n"):
+                view = memoryview(part)
+                while view:
+                    written = os.write(descriptor, view)
+                    if written == 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    view = view[written:]
+        except OSError:
+            try:
+                os.ftruncate(descriptor, start)
+            except OSError as cut:
+                log.error(f"chatcap: could not cut {self.path} back to its last whole line ({cut.strerror}): "
+                          "its last line is torn; the next exchange goes to a new file")  # fmt: skip
+                self._close()
+            raise
+
+    def _close(self) -> None:
+        if self.descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.descriptor)
+            self.descriptor = None
 
     # -- which flows ----------------------------------------------------------------------
 
@@ -383,9 +430,10 @@ class ChatCapture:
     def done(self) -> None:
         for flow_id in list(self.recordings):
             self._finish(self.recordings[flow_id].flow, error="proxy shutdown")
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
+        if self.lost:
+            log.error(f"chatcap: {self.lost} exchange(s) could not be written; {self.written} recorded"
+                      + (f" in {self.path}" if self.path else ""))  # fmt: skip
+        self._close()
 
     # -- the record ---------------------------------------------------------------------
 
@@ -398,11 +446,23 @@ class ChatCapture:
         try:
             entry = self._entry(recording, error)
             line = _dumps(entry)
-            self._file().write(line + b"\n")
-            self.written += 1
+        except Exception as exc:
+            self.lost += 1
+            _trouble(f"could not record an exchange ({self.lost} lost so far)", exc)
+            return
+        try:
+            self._append(line)
+        except OSError as exc:
+            self.lost += 1
+            where = self.path or ctx.options.chatcap_dir
+            log.error(f"chatcap: could not write an exchange to {where}: {exc.strerror or exc}; "
+                      f"{self.lost} exchange(s) lost so far (the file still ends with a whole line)")  # fmt: skip
+            return
+        self.written += 1
+        try:
             log.info(self._summary(entry))
         except Exception as exc:
-            _trouble("could not write an exchange", exc)
+            _trouble("could not summarise an exchange (it is recorded)", exc)
 
     def _entry(self, recording: Recording, error: str | None) -> dict[str, Any]:
         flow = recording.flow

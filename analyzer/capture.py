@@ -1,12 +1,14 @@
 """Run a live capture: mitmdump with the chatcap addon, and optionally a browser routed through it.
 
 The browser gets a fresh throw-away profile, the proxy, and trust in mitmproxy's CA for
-that profile only (an SPKI pin), so nothing on the user's machine changes.
+that profile only (an SPKI pin), so nothing on the user's machine changes. mitmdump's
+warnings and errors (a full disk, a refused file) go to the same terminal.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import shutil
@@ -18,6 +20,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import orjson
 
 ADDON = Path(__file__).resolve().parent.parent / "addons" / "chatcap.py"
 
@@ -109,6 +113,23 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, tim
     raise CaptureError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
+def recorded(files: list[Path]) -> int:
+    """How many exchanges `files` hold that can be read back: whole lines that parse as JSON
+    (a line cut short by a full disk or a killed proxy does not count). One line in memory at a time."""
+    count = 0
+    for path in files:
+        with path.open("rb") as handle:
+            for line in handle:
+                if not line.endswith(b"\n") or not line.strip():
+                    continue
+                try:
+                    orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                count += 1
+    return count
+
+
 @dataclass
 class Capture:
     """A running capture; `stop()` ends the browser and the proxy cleanly."""
@@ -142,7 +163,12 @@ class Capture:
     def new_files(self) -> list[Path]:
         return sorted(set(self.out.glob("*.jsonl")) - self.started_files)
 
+    def recorded(self) -> int:
+        """Exchanges this capture recorded that can be read back."""
+        return recorded(self.new_files())
+
     def stop(self) -> None:
+        """The browser first, then mitmdump (it writes the exchanges still open), then the profile."""
         # The throw-away browser gets a few seconds; mitmdump more, to write its last exchanges.
         for process, grace in ((self.browser, 5), (self.proxy, 15)):
             if process is not None and process.poll() is None:
@@ -168,11 +194,13 @@ def start(
     confdir: str | Path | None = None,
     log: Path | None = None,
 ) -> Capture:
-    """Start mitmdump with the addon on 127.0.0.1:`port` writing to `out`, and a routed browser if asked."""
+    """Start mitmdump with the addon on 127.0.0.1:`port` writing to `out`, and a routed browser if asked.
+
+    mitmdump's warnings and errors go to this process's terminal (all its output to `log`, if given)."""
     if not ADDON.exists():
         raise CaptureError(f"the addon is not at {ADDON}: run chatcap from a checkout of the project")
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     conf = Path(confdir) if confdir else Path.home() / ".mitmproxy"
     command = [
         mitmdump_path(), "--listen-host", "127.0.0.1", "--listen-port", str(port), "-s", str(ADDON),
@@ -180,8 +208,13 @@ def start(
     ]  # fmt: skip
     if flow_filter:
         command += ["--set", f"chatcap_filter={flow_filter}"]
-    sink = log.open("ab") if log else subprocess.DEVNULL
-    proxy = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    if log is None:  # the terminal: what needs the user (a full disk, a refused file), not every flow
+        command += ["--set", "termlog_verbosity=warn", "--set", "flow_detail=0"]
+    with log.open("ab") if log else contextlib.nullcontext() as sink:
+        proxy = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
     capture = Capture(port, out_dir, conf, proxy, started_files=set(out_dir.glob("*.jsonl")))
     try:
         wait_for_port(port, proxy)

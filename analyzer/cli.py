@@ -377,7 +377,7 @@ def capture(
     finally:
         running.stop()
     files = running.new_files()
-    count = sum(1 for f in files for line in f.read_bytes().splitlines() if line.strip())
+    count = running.recorded()  # what can be read back: a line a full disk cut short does not count
     click.echo(f"captured {count} exchange(s)" + (f" in {', '.join(map(str, files))}" if files else ""))
     if count:
         click.echo(f"  chatcap summary {out_dir}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -18,13 +19,14 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import brotli
 import pytest
 import zstandard
-from harness import ROOT, FixedBody, free_port, start_proxy
+from harness import ROOT, FixedBody, free_port, scripted_stream, start_proxy, start_upstream
 
 from analyzer.capture import wait_for_port
 
@@ -126,6 +128,81 @@ def curl_chat(proxy_url: str, upstream_url: str, message: str) -> subprocess.Com
     )  # fmt: skip
 
 
+# -- a full disk ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs: a real filesystem that fills up."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mount)],
+                            capture_output=True, text=True)  # fmt: skip
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill ({result.stderr.strip() or result.returncode}): needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Fill `disk` to the last page, then give back `leave` bytes (whole pages)."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\xff" * PAGE)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        handle.truncate(handle.tell() - leave)
+    return filler
+
+
+def test_a_full_disk_leaves_every_line_whole_the_user_told_and_the_count_what_is_readable(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    # Each line is ~25 kB: more than a page plus the slack left, so writing one on the full
+    # disk gets part way (a short write) before ENOSPC.
+    exchange = scripted_stream([f"word{n:04d} " for n in range(150)], gap_ms=0.5, first_ms=5)
+    server = start_upstream([exchange])
+    capture, port, out, terminal = start_capture(tmp_path, out=small_disk / "live")
+    proxy_url = f"http://127.0.0.1:{port}"
+    try:
+        curl_chat(proxy_url, server.url, "before the disk filled")
+        wait_until(lambda: whole_lines(out) == 1, "the first exchange recorded")
+        filler = fill(small_disk, leave=PAGE)
+        for n in range(2):
+            received = curl_chat(proxy_url, server.url, f"on the full disk {n}")
+            assert received.stdout == exchange.response.body  # the client is not hurt by the disk
+        # Told at once, while the capture still runs.
+        wait_until(lambda: "No space left on device" in terminal.read_text(), "the failure on the terminal")
+        filler.unlink()
+        for n in range(2):
+            curl_chat(proxy_url, server.url, f"after space was freed {n}")
+        wait_until(lambda: whole_lines(out) >= 3, "the exchanges after space was freed")
+        capture.send_signal(signal.SIGINT)  # Ctrl-C
+        capture.wait(timeout=60)
+    finally:
+        if capture.poll() is None:
+            capture.kill()
+            capture.wait()
+        server.shutdown()
+        server.server_close()
+    output = terminal.read_text()
+    lines = lines_of(out)
+    entries = [json.loads(line) for line in lines]  # every line parses
+    assert all(line.endswith(b"\n") for line in lines)
+    asked = [json.loads(entry["request"]["postData"]["text"])["messages"][0]["content"] for entry in entries]
+    assert asked == ["before the disk filled", "after space was freed 0", "after space was freed 1"]
+    printed = re.search(r"captured (\d+) exchange\(s\)", output)
+    assert printed and int(printed.group(1)) == len(lines) == 3, output
+    failures = [line for line in output.splitlines() if "No space left on device" in line]
+    assert failures and all("chatcap" in line and ".jsonl" in line for line in failures), output
+    assert "2 exchange(s) lost" in output, output
+    assert "Traceback" not in output
+
+
 # -- decompression bombs --------------------------------------------------------------------
 
 BOMB_SIZE = 512 * MiB
@@ -178,3 +255,51 @@ def test_a_decompression_bomb_is_recorded_only_to_the_cap_and_reaches_the_client
     assert entry["_chatcap"]["complete"] is False
     assert encoding in entry["response"]["_truncated"] and str(CAP) in entry["response"]["_truncated"]
     assert entry["response"]["content"]["size"] == CAP and entry["response"]["bodySize"] == len(bomb)
+
+
+# -- the capture file ----------------------------------------------------------------------
+
+
+def test_a_symlink_planted_at_the_capture_file_name_is_refused_and_nothing_is_written_through_it(
+    tmp_path: Path,
+) -> None:
+    exchange = scripted_stream(["planted"], gap_ms=5, first_ms=5)
+    server = start_upstream([exchange])
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"")
+    proxy = start_proxy(tmp_path)
+    try:
+        proxy.out.mkdir(exist_ok=True)
+        # The name is chatcap-<local time to the second>-<pid>.jsonl: plant one for every
+        # second the first write could happen in.
+        now = datetime.now()
+        for second in range(-2, 60):
+            stamp = (now + timedelta(seconds=second)).strftime("%Y%m%d-%H%M%S")
+            (proxy.out / f"chatcap-{stamp}-{proxy.process.pid}.jsonl").symlink_to(victim)
+        curl_chat(proxy.url, server.url, "hello")
+        wait_until(lambda: any(not p.is_symlink() for p in proxy.out.glob("*.jsonl")), "the exchange recorded")
+        wait_until(lambda: "symlink" in proxy.log.read_text(), "the refusal in the log")
+    finally:
+        proxy.stop()
+        server.shutdown()
+        server.server_close()
+    assert victim.read_bytes() == b""  # nothing went through the link
+    (recorded,) = [path for path in proxy.out.glob("*.jsonl") if not path.is_symlink()]
+    assert recorded.stat().st_mode & 0o777 == 0o600
+    assert json.loads(recorded.read_bytes())["response"]["status"] == 200
+    refusal = [line for line in proxy.log.read_text().splitlines() if "symlink" in line]
+    assert refusal and "refus" in refusal[0] and str(recorded) in refusal[0]
+
+
+def test_the_capture_directory_is_created_private(tmp_path: Path) -> None:
+    exchange = scripted_stream(["private"], gap_ms=5, first_ms=5)
+    server = start_upstream([exchange])
+    proxy = start_proxy(tmp_path)
+    try:
+        curl_chat(proxy.url, server.url, "hello")
+        wait_until(lambda: whole_lines(proxy.out) == 1, "the exchange recorded")
+    finally:
+        proxy.stop()
+        server.shutdown()
+        server.server_close()
+    assert proxy.out.stat().st_mode & 0o777 == 0o700
