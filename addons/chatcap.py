@@ -301,6 +301,11 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# Set in a flow's metadata once its record is written (or dropped): whatever hook mitmproxy
+# calls for it later, during shutdown or after a script reload, records it no second time.
+_FINISHED = "chatcap_finished"
+
+
 class ChatCapture:
     """Records LLM API exchanges to `<chatcap_dir>/chatcap-<date>-<time>-<pid>.jsonl`."""
 
@@ -311,6 +316,7 @@ class ChatCapture:
         self.descriptor: int | None = None
         self.written = 0  # records written whole
         self.lost = 0  # exchanges that could not be written
+        self.stopped = False  # `done` has run: no new recordings
 
     # -- configuration ------------------------------------------------------------------
 
@@ -400,6 +406,8 @@ class ChatCapture:
     # -- a flow's life ------------------------------------------------------------------
 
     def request(self, flow: http.HTTPFlow) -> None:
+        if self.stopped:
+            return
         try:
             if self._wanted(flow):
                 self.recordings[flow.id] = Recording(flow, ctx.options.chatcap_max_body)
@@ -409,7 +417,9 @@ class ChatCapture:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         recording = self.recordings.get(flow.id)
         if recording is None:
-            if self.filter is not None or "text/event-stream" not in flow.response.headers.get("content-type", ""):
+            if self.stopped or flow.metadata.get(_FINISHED) or self.filter is not None:
+                return
+            if "text/event-stream" not in flow.response.headers.get("content-type", ""):
                 return
             # An event stream on a path we do not know: watch it, keep it if it has `choices`.
             recording = self.recordings[flow.id] = Recording(flow, ctx.options.chatcap_max_body, tentative=True)
@@ -428,6 +438,10 @@ class ChatCapture:
         self._finish(flow, error=flow.error.msg if flow.error else "unknown error")
 
     def done(self) -> None:
+        # mitmproxy goes on calling `responseheaders`, `response` and `error` for the flows
+        # still open while it tears their connections down after this: they are recorded
+        # here, once, as cut by the shutdown, and those later calls find them finished.
+        self.stopped = True
         for flow_id in list(self.recordings):
             self._finish(self.recordings[flow_id].flow, error="proxy shutdown")
         if self.lost:
@@ -441,6 +455,7 @@ class ChatCapture:
         recording = self.recordings.pop(flow.id, None)
         if recording is None:
             return
+        flow.metadata[_FINISHED] = True
         if recording.tentative and not llmcalls.is_chat_stream("text/event-stream", bytes(recording.body[:65536])):
             return  # an event stream, but not a chat completion: not ours to record
         try:

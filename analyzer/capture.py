@@ -1,14 +1,18 @@
 """Run a live capture: mitmdump with the chatcap addon, and optionally a browser routed through it.
 
 The browser gets a fresh throw-away profile, the proxy, and trust in mitmproxy's CA for
-that profile only (an SPKI pin), so nothing on the user's machine changes. mitmdump's
-warnings and errors (a full disk, a refused file) go to the same terminal.
+that profile only (an SPKI pin), so nothing on the user's machine changes.
+
+mitmdump and the browser die with the process that started them, however it dies (on Linux:
+PR_SET_PDEATHSIG), and a small watchdog removes the browser's profile if that process could
+not. mitmdump's warnings and errors (a full disk, a refused file) go to the same terminal.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import hashlib
 import os
 import shutil
@@ -18,8 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import orjson
 
@@ -113,6 +119,64 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, tim
     raise CaptureError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _dies_with_this_process() -> Callable[[], None] | None:
+    """A `preexec_fn` that has Linux send the child SIGTERM when the thread starting it dies,
+    whether it exits, crashes or gets SIGKILL; None where there is no prctl (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+# Removes the browser's profile (and any browser process left) once the capture is gone without
+# doing it: stdin closes when the capture's process dies, however it dies. The capture writes the
+# browser's pid when it has one, and "stopped" when it cleaned up itself.
+_WATCHDOG = """
+import os, shutil, signal, sys, time
+profile, browser, stopped = sys.argv[1], None, False
+for line in sys.stdin:
+    if line.strip() == "stopped":
+        stopped = True
+    elif line.strip().isdigit():
+        browser = int(line)
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+if not stopped:
+    if browser is not None:
+        deadline = time.monotonic() + 10  # it got SIGTERM with its parent: a moment to close
+        while alive(browser) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            os.killpg(browser, signal.SIGKILL)  # the browser leads its own group: what is left of it
+        except OSError:
+            pass
+    for _ in range(3):
+        shutil.rmtree(profile, ignore_errors=True)
+        if not os.path.exists(profile):
+            break
+        time.sleep(0.2)
+"""
+
+
 def recorded(files: list[Path]) -> int:
     """How many exchanges `files` hold that can be read back: whole lines that parse as JSON
     (a line cut short by a full disk or a killed proxy does not count). One line in memory at a time."""
@@ -140,6 +204,7 @@ class Capture:
     proxy: subprocess.Popen[bytes]
     browser: subprocess.Popen[bytes] | None = None
     profile: Path | None = None
+    watchdog: subprocess.Popen[bytes] | None = None
     started_files: set[Path] = field(default_factory=set)
 
     @property
@@ -178,8 +243,27 @@ class Capture:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+        if self.browser is not None:
+            with contextlib.suppress(OSError):  # its helpers, if any outlived it (they share its group)
+                os.killpg(self.browser.pid, signal.SIGKILL)
         if self.profile is not None:
             shutil.rmtree(self.profile, ignore_errors=True)
+        if self.watchdog is not None:
+            _tell(self.watchdog, "stopped")
+            with contextlib.suppress(OSError):
+                self.watchdog.stdin.close()  # type: ignore[union-attr]
+            try:
+                self.watchdog.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.watchdog.kill()
+                self.watchdog.wait()
+
+
+def _tell(watchdog: subprocess.Popen[bytes], line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        stdin: IO[bytes] = watchdog.stdin  # type: ignore[assignment]
+        stdin.write(f"{line}\n".encode())
+        stdin.flush()
 
 
 def start(
@@ -196,7 +280,8 @@ def start(
 ) -> Capture:
     """Start mitmdump with the addon on 127.0.0.1:`port` writing to `out`, and a routed browser if asked.
 
-    mitmdump's warnings and errors go to this process's terminal (all its output to `log`, if given)."""
+    mitmdump's warnings and errors go to this process's terminal (all its output to `log`, if given).
+    Both children get SIGTERM from the kernel if the calling thread dies without `Capture.stop()`."""
     if not ADDON.exists():
         raise CaptureError(f"the addon is not at {ADDON}: run chatcap from a checkout of the project")
     out_dir = Path(out)
@@ -210,10 +295,12 @@ def start(
         command += ["--set", f"chatcap_filter={flow_filter}"]
     if log is None:  # the terminal: what needs the user (a full disk, a refused file), not every flow
         command += ["--set", "termlog_verbosity=warn", "--set", "flow_detail=0"]
+    # Started from a new session, so the terminal's Ctrl-C reaches only this process, which
+    # stops the children in order (`Capture.stop`).
     with log.open("ab") if log else contextlib.nullcontext() as sink:
         proxy = subprocess.Popen(
             command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_dies_with_this_process(),
         )  # fmt: skip
     capture = Capture(port, out_dir, conf, proxy, started_files=set(out_dir.glob("*.jsonl")))
     try:
@@ -221,11 +308,18 @@ def start(
         if browser:
             if headless is None:
                 headless = not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")
+            executable, pin = find_browser(), spki_pin(capture.ca)
             capture.profile = Path(tempfile.mkdtemp(prefix="chatcap-browser-"))
-            command = browser_command(find_browser(), port, spki_pin(capture.ca), capture.profile, url, headless)
+            capture.watchdog = subprocess.Popen(
+                [sys.executable, "-c", _WATCHDOG, str(capture.profile)], stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+            command = browser_command(executable, port, pin, capture.profile, url, headless)
             capture.browser = subprocess.Popen(
-                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-            )
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=_dies_with_this_process(),
+            )  # fmt: skip
+            _tell(capture.watchdog, str(capture.browser.pid))
     except BaseException:
         capture.stop()
         raise

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -127,6 +128,65 @@ class _QuietServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client or proxy that went away mid-answer is what these tests make happen
+
+
+class HeldStreams:
+    """A loopback upstream that answers every POST with a slow chat stream, but sends no byte
+    of any answer until `release()`: `arrived` counts the requests waiting. Each stream's
+    events carry its request's first message, so a capture line can be matched to it."""
+
+    def __init__(self, events: int = 40, gap_s: float = 0.05) -> None:
+        self.arrived = 0
+        self.stagger_s = 0.0
+        self._lock = threading.Lock()
+        self._gate = threading.Event()
+        held = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # the body ends when the connection closes
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with held._lock:
+                    held.arrived += 1
+                    place = held.arrived
+                if not held._gate.wait(60):
+                    return
+                time.sleep(place * held.stagger_s)
+                name = orjson.loads(body)["messages"][0]["content"]
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.end_headers()
+                try:
+                    for n in range(events):
+                        chunk = {"id": name, "object": "chat.completion.chunk", "model": "held",
+                                 "choices": [{"index": 0, "delta": {"content": f"{n} "}, "finish_reason": None}]}  # fmt: skip
+                        self.wfile.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+                        self.wfile.flush()
+                        time.sleep(gap_s)
+                    self.wfile.write(b"data: [DONE]\n\n")
+                except OSError:
+                    pass
+
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def release(self, stagger_s: float = 0.0) -> None:
+        """Let the answers go: the n-th request's first bytes `n * stagger_s` seconds from now."""
+        self.stagger_s = stagger_s
+        self._gate.set()
+
+    def close(self) -> None:
+        self._gate.set()
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class FixedBody:

@@ -13,10 +13,12 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,9 +26,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import brotli
+import httpx
+import openai
 import pytest
 import zstandard
-from harness import ROOT, FixedBody, free_port, scripted_stream, start_proxy, start_upstream
+from harness import ROOT, FixedBody, HeldStreams, free_port, scripted_stream, start_proxy, start_upstream
 
 from analyzer.capture import wait_for_port
 
@@ -201,6 +205,103 @@ def test_a_full_disk_leaves_every_line_whole_the_user_told_and_the_count_what_is
     assert failures and all("chatcap" in line and ".jsonl" in line for line in failures), output
     assert "2 exchange(s) lost" in output, output
     assert "Traceback" not in output
+
+
+# -- SIGTERM while fifty responses start ----------------------------------------------------
+
+
+def stop_while_responses_start(tmp_path: Path) -> list[dict]:
+    """Fifty openai-SDK streams through mitmdump to an upstream that holds back every first
+    byte; once all fifty wait there, their first bytes leave 0.5 ms apart and the proxy gets
+    SIGTERM 10 ms in, when about a third have started and the rest are on their way."""
+    upstream = HeldStreams(events=40, gap_s=0.05)
+    proxy = start_proxy(tmp_path)
+
+    def ask(n: int) -> None:
+        client = openai.OpenAI(base_url=f"{upstream.url}/v1", api_key="sk-e2e", max_retries=0, timeout=30,
+                               http_client=httpx.Client(proxy=proxy.url))  # fmt: skip
+        try:
+            for _ in client.chat.completions.create(
+                model="held", messages=[{"role": "user", "content": f"request-{n}"}], stream=True
+            ):
+                pass
+        except openai.APIError:
+            pass  # cut by the shutdown: expected
+
+    threads = [threading.Thread(target=ask, args=(n,), daemon=True) for n in range(50)]
+    try:
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: upstream.arrived == 50, "fifty requests at the upstream", timeout=60)
+        upstream.release(stagger_s=0.0005)
+        time.sleep(0.01)
+        proxy.process.send_signal(signal.SIGTERM)
+        proxy.process.wait(timeout=30)
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        proxy.stop(signal.SIGKILL)
+        upstream.close()
+    return [json.loads(line) for line in lines_of(proxy.out)]  # every line parses
+
+
+@pytest.mark.slow
+def test_sigterm_while_50_streaming_responses_start_records_each_exchange_once(tmp_path: Path) -> None:
+    for attempt in range(3):  # the shutdown races the first bytes: give the race three goes
+        entries = stop_while_responses_start(tmp_path / f"attempt{attempt}")
+        asked = collections.Counter(
+            json.loads(entry["request"]["postData"]["text"])["messages"][0]["content"] for entry in entries
+        )
+        twice = {name: count for name, count in asked.items() if count > 1}
+        assert not twice, f"attempt {attempt}: recorded more than once: {twice}"
+        assert set(asked) == {f"request-{n}" for n in range(50)}  # and none lost
+        assert all(entry["_error"] == "proxy shutdown" for entry in entries)
+
+
+# -- the capture killed outright ------------------------------------------------------------
+
+
+def browser_available() -> bool:
+    return shutil.which("chromium") is not None
+
+
+@pytest.mark.parametrize(
+    "browser",
+    [False, pytest.param(True, marks=pytest.mark.skipif(not browser_available(), reason="Debian's chromium is not installed"))],
+    ids=["proxy", "proxy+browser"],
+)  # fmt: skip
+def test_sigkill_on_the_capture_parent_takes_mitmdump_and_the_browser_with_it(tmp_path: Path, browser: bool) -> None:
+    options = ["--browser", "--headless"] if browser else []
+    capture, port, _, terminal = start_capture(tmp_path, *options)
+    children: set[int] = set()
+    profile: Path | None = None
+    devtools_port: int | None = None
+    try:
+        if browser:
+            wait_until(lambda: "profile " in terminal.read_text(), "the browser's profile named")
+            profile = Path(re.search(r"profile (\S+?),", terminal.read_text()).group(1))
+            wait_until(lambda: (profile / "DevToolsActivePort").exists(), "the browser up", timeout=60)
+            devtools_port = int((profile / "DevToolsActivePort").read_text().split()[0])
+            wait_until(lambda: len(descendants(capture.pid)) >= 4, "the browser's processes")
+        children = descendants(capture.pid)
+        assert children, "chatcap capture started no process"
+        capture.send_signal(signal.SIGKILL)
+        capture.wait(timeout=10)
+        with contextlib.suppress(TimeoutError):  # asserted below, naming the survivors
+            wait_until(lambda: not any(alive(pid) for pid in children), "every child gone", timeout=20)
+        survivors = {pid: Path(f"/proc/{pid}/cmdline").read_bytes()[:80] for pid in children if alive(pid)}
+        assert not survivors, f"outlived their parent: {survivors}"
+        assert port_is_free(port)
+        if browser:
+            assert devtools_port is not None and port_is_free(devtools_port)
+            assert profile is not None and not profile.exists(), "the throw-away profile was left behind"
+    finally:
+        if capture.poll() is None:
+            capture.kill()
+            capture.wait()
+        kill_all(children | descendants(capture.pid))
+        if profile is not None:
+            shutil.rmtree(profile, ignore_errors=True)
 
 
 # -- decompression bombs --------------------------------------------------------------------
