@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
 
-from analyzer.ingest.text import BODY_CAP, decode_content
+from analyzer.ingest.text import BODY_CAP, decode_content, undo_legacy_decode
 from analyzer.llmcalls import is_chat_stream, is_llm_request
 from analyzer.model import Exchange, Notice, Request, Response, header_value
 
@@ -112,6 +112,27 @@ def _body_bytes(value: Any, where: str = "body", warnings: list[Notice] | None =
         return None
 
 
+def _as_sent(text: str, body: bytes | None, declared: Any, which: str, warnings: list[Notice] | None) -> bytes | None:
+    """A JSON or event-stream body served without a charset, which the producer stored as
+    text decoded from Latin-1 or windows-1252 (Chromium, mitmproxy's hardump): the UTF-8
+    bytes it was (see `undo_legacy_decode`), with a notice; else the body as it is."""
+    kind = declared.lower() if isinstance(declared, str) else ""
+    if "charset" in kind or not ("json" in kind or "event-stream" in kind):
+        return body
+    undone = undo_legacy_decode(text)
+    if undone is None:
+        return body
+    if warnings is not None:
+        warnings.append(
+            Notice(
+                "mojibake_repaired",
+                f"{which}: stored as text decoded from {undone[1]} (it was served without a charset); "
+                "read as the UTF-8 it is",
+            )
+        )
+    return undone[0]
+
+
 def _base64_body(text: str, which: str, warnings: list[Notice] | None) -> bytes:
     """A body a producer stored as base64 (not UTF-8: chatcap/1, HAR's `encoding`)."""
     try:
@@ -188,6 +209,9 @@ def _request(data: dict[str, Any], warnings: list[Notice] | None = None) -> Requ
             body = _base64_body(post["text"], "request", warnings)
         elif post.get("text") is not None:
             body = _body_bytes(post["text"], "request.postData.text", warnings)
+            if isinstance(post["text"], str):
+                declared = header_value(headers_of(data.get("headers")), "content-type") or post.get("mimeType")
+                body = _as_sent(post["text"], body, declared, "request body", warnings)
         elif isinstance(post.get("params"), list):
             body = _form_body(post["params"])
     elif post is not None:
@@ -241,6 +265,9 @@ def _response(data: dict[str, Any], warnings: list[Notice], *, decoded: bool, li
                 body = _base64_body(text, "response", warnings)
         else:
             body = _body_bytes(text, "response.content.text", warnings)
+            if not decoded and isinstance(text, str):
+                declared = header_value(headers, "content-type") or content.get("mimeType")
+                body = _as_sent(text, body, declared, "response body", warnings)
         if body is None:
             _missing_body(data, content, warnings)
     else:

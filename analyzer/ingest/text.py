@@ -142,6 +142,41 @@ def mojibake_notice(codecs: list[str]) -> Notice:
     return Notice("mojibake_repaired", f"mojibake repaired: UTF-8 text had been read as {read_as}")
 
 
+# -- UTF-8 bodies a producer stored decoded from a legacy code page -------------------------
+#
+# An event stream is always UTF-8 (the SSE spec) and so is JSON (RFC 8259), but a producer that
+# meets a body served without `charset` may decode it by another rule and store that text:
+# Chromium's HAR (DevTools, Playwright's record_har) by windows-1252 as the WHATWG Encoding
+# Standard defines it (its five undefined bytes 81 8D 8F 90 9D as U+0081 ...), mitmproxy's
+# `hardump` by Latin-1. Either is undone exactly: the text encoded back to the bytes it came
+# from, kept only when those bytes are valid UTF-8 and decode back to the same text.
+
+_TO_WINDOWS_1252 = {
+    ord(bytes([byte]).decode("cp1252")): byte
+    for byte in range(0x80, 0xA0)
+    if byte not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+}
+_FROM_WINDOWS_1252 = {byte: char for char, byte in _TO_WINDOWS_1252.items()}
+
+
+def undo_legacy_decode(text: str) -> tuple[bytes, str] | None:
+    """The UTF-8 bytes behind `text` when a producer decoded them as Latin-1 or windows-1252
+    (WHATWG), with that code page's name; None when `text` is not such a decode."""
+    if text.isascii():
+        return None
+    for name, table in (("Latin-1", None), ("windows-1252", _TO_WINDOWS_1252)):
+        try:
+            raw = (text.translate(table) if table else text).encode("latin-1")
+            raw.decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            continue
+        back = raw.decode("latin-1")
+        if table and back.translate(_FROM_WINDOWS_1252) != text:
+            continue  # a C1 character windows-1252 would have shown as another one: not its decode
+        return raw, name
+    return None
+
+
 # The most bytes one decoded body may take: the addon's default `chatcap_max_body`. A body that
 # decodes to more (a decompression bomb: a few kB of brotli can ask for gigabytes) keeps this much.
 BODY_CAP = 64 * 1024 * 1024
