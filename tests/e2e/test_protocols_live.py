@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -144,7 +145,8 @@ def assert_key_redacted(recorded: Exchange, proxy: Proxy, header: str, key: str)
     assert key not in text
     assert header.lower() in {name.lower() for name in recorded.redacted}
     value = recorded.request.header(header)
-    assert value is not None and value.startswith("<redacted:")
+    # The whole value, or the credential after its scheme (`Bearer <redacted:…>`).
+    assert value is not None and re.fullmatch(r"(?:Bearer )?<redacted:[0-9a-f]{8}>", value), value
 
 
 # -- Anthropic Messages -------------------------------------------------------------------------
