@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import tempfile
 from pathlib import Path
@@ -166,3 +167,111 @@ def test_summary_and_show_write_no_control_character_and_no_live_rich_markup(tmp
             assert "␛]52;c;cGF5bG9hZA==" in stdout  # the sequence shown as visible text
             if command[0] == "show":
                 assert "[link=https://tracker.invalid/]rich link[/link]" in stdout  # markup shown as typed
+
+
+# -- Markdown: what a stock CommonMark renderer makes of an exported transcript ---------------------
+
+# Pieces of Markdown and HTML that hostile text is made of; a property test strings them together.
+MARKDOWN_ATOMS = (
+    "<script>window.__pwned=1</script>", "<img src=x onerror=alert(1)>", "<", ">", "</", "<!--", "-->", "<?", "<!X",
+    "<a href='javascript:alert(1)'>", "<details>", "</details>", "<sub>", "</sub>", "<pre>", "</pre>",
+    "[", "]", "(", ")", "![", "](", "javascript:alert(1)", "JaVa&#115;cript:", "https://tracker.invalid/p.png",
+    "<https://example.com/a>", "[r]: ", "[r]", "data:text/html,x", "mailto:a@b.c", "`", "``", "```", "~~~", "\\",
+    "#", "## assistant", "### User", "User", "===", "---", "***", "- ", "1. ", "> ", "|", "| a | b |\n|---|---|\n",
+    "    ", "\t", "\n", "\n\n", "\r", "\r\n", "\u2028", "\x00", " ", "word", "&amp;", "&lt;", "&#60;", "*", "_",
+)  # fmt: skip
+HOSTILE_TEXT = st.lists(st.sampled_from(MARKDOWN_ATOMS), min_size=1, max_size=40).map("".join)
+OWN_HTML = {"<sub>", "</sub>", "<details><summary>Reasoning</summary>", "</details>"}
+SAFE_LINK = re.compile(r"(https?:|mailto:|[^:]*$|[^:]*[/?#])", re.I)  # a scheme allowed, or none before / ? #
+
+
+def rendered(markdown: str) -> list[Any]:
+    """markdown-it's tokens for the file: CommonMark, raw HTML on, every link accepted (so a
+    link any renderer would make shows up), with the children of inline tokens in line."""
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark", {"html": True})
+    parser.validateLink = lambda url: True
+    tokens = []
+    for token in parser.parse(markdown):
+        tokens += [token, *(token.children or [])]
+    return tokens
+
+
+def inert_problems(markdown: str) -> list[str]:
+    problems = []
+    for token in rendered(markdown):
+        if token.type in ("html_block", "html_inline") and token.content.strip() not in OWN_HTML:
+            problems.append(f"raw HTML {token.content!r}")
+        if token.type == "image":
+            problems.append(f"picture {token.attrGet('src')!r}")
+        if token.type == "link_open" and not SAFE_LINK.match(str(token.attrGet("href"))):
+            problems.append(f"link {token.attrGet('href')!r}")
+    return problems
+
+
+def headings(markdown: str) -> list[tuple[str, str]]:
+    """(h1 | h2 | h3, the text a reader sees) of each heading above h4."""
+    from markdown_it import MarkdownIt
+
+    found = []
+    tokens = MarkdownIt("commonmark", {"html": True}).parse(markdown)
+    for opening, content in itertools.pairwise(tokens):
+        if opening.type == "heading_open" and opening.tag < "h4":
+            text = "".join(
+                c.content for c in content.children or [] if c.type in ("text", "text_special", "code_inline")
+            )
+            found.append((opening.tag, text))
+    return found
+
+
+def fenced(markdown: str) -> list[str]:
+    return [t.content for t in rendered(markdown) if t.type == "fence"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=HOSTILE_TEXT)
+def test_markdown_transcript_renders_no_html_picture_or_unsafe_link_and_only_its_own_headings(text: str) -> None:
+    from analyzer.conversations import conversations
+    from analyzer.export.transcript import heading, pretty_json, transcripts
+
+    (transcript,) = transcripts(conversations(hostile_exchanges(text)))
+    markdown = export.conversation_markdown(transcript)
+    assert inert_problems(markdown) == []
+    own = [(("h1", " ".join(transcript.title.split())))]
+    for entry in transcript.entries:
+        if entry.role == "tool":
+            label = f"Tool result: {' '.join((entry.call_name or '?').split()) or '?'}"
+            own.append(("h3", label + (f" ({' '.join(entry.call_id.split())})" if entry.call_id else "")))
+        elif entry.role != "note":
+            own.append(("h3", " ".join(heading(entry).split())))
+    assert [tag for tag, _ in headings(markdown)] == [tag for tag, _ in own]
+    blocks = fenced(markdown)
+    normal = re.sub(r"\r\n?", "\n", text).replace("\x00", "\ufffd")  # as CommonMark reads any text
+    for shown in (normal, pretty_json(normal)):  # user and system text, the tool's result
+        assert shown + "\n" in blocks
+
+
+def test_markdown_headings_read_as_the_entries_they_head() -> None:
+    """Every payload in every position: the headings are the title and one per entry, each
+    reading as its role (a tool result's with the call's name and id, as typed)."""
+    from analyzer.conversations import conversations
+    from analyzer.export.transcript import transcripts
+
+    for text in PAYLOADS:
+        (transcript,) = transcripts(conversations(hostile_exchanges(text)))
+        markdown = export.conversation_markdown(transcript)
+        assert inert_problems(markdown) == [], text
+        seen = " ".join(text.replace("\x00", "\ufffd").split())  # one line, as CommonMark reads it
+        assert headings(markdown) == [
+            ("h1", " ".join(transcript.title.replace("\x00", "\ufffd").split())), ("h3", "System prompt"), ("h3", "User"), ("h3", "Assistant (as sent back)"),
+            ("h3", f"Tool result: {seen} ({seen})"), ("h3", "Assistant"), ("h3", "Error"),
+        ], text  # fmt: skip
+
+
+def test_show_markdown_renders_no_html_picture_or_unsafe_link() -> None:
+    for text in PAYLOADS:
+        for exchange in hostile_exchanges(text):
+            for collapsible in (True, False):
+                markdown = export.markdown_text(exchange, collapsible=collapsible)
+                assert inert_problems(markdown) == [], (text, collapsible)

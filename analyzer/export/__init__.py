@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import orjson
 
 from analyzer.conversations import conversations
 from analyzer.export.redaction import redacted, redacted_all
+from analyzer.export.safemd import code, inline, literal, model, unsafe
 from analyzer.export.transcript import Entry, Transcript, heading, pretty_json, select, transcripts
 from analyzer.files import UnsafePath, open_private, private_dir, refused, write_private
 from analyzer.ingest import PROGRESS_DELAY_S
@@ -36,18 +37,40 @@ def file_name(exchange: Exchange, suffix: str) -> str:
     return _UNSAFE.sub("_", exchange.id).strip("_") + suffix
 
 
-def _fence(text: str, lang: str = "") -> str:
-    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
-    fence = "`" * (longest + 1)
-    return f"{fence}{lang}\n{text}\n{fence}"
+# The HTML the Markdown transcripts hold of their own; captured text brings none (safemd).
+_OWN_HTML = ("<sub>", "</sub>", "</details>", "<details><summary>Reasoning</summary>",
+             "<details><summary>Reasoning (from &lt;think&gt; in the content)</summary>")  # fmt: skip
 
 
 def markdown_text(exchange: Exchange, collapsible: bool = True) -> str:
     """One exchange as a Markdown transcript: request history, reply, usage, timing, warnings.
-    `collapsible=False` shows reasoning as a labelled quote (for terminals, which drop HTML)."""
+    `collapsible=False` shows reasoning as a labelled quote (for terminals, which drop HTML).
+    Captured text is made inert as in `conversation_markdown`."""
+    document = _exchange_markdown(exchange, collapsible, model)
+    if unsafe(document, _OWN_HTML, _exchange_headings(exchange)):
+        document = _exchange_markdown(exchange, collapsible, _as_text)
+    return document
+
+
+def _as_text(text: str) -> str:
+    """The model's Markdown shown literally: the fallback when a transcript is not inert."""
+    return literal(text, "markdown")
+
+
+def _exchange_headings(exchange: Exchange) -> int:
+    """How many headings `markdown_text` writes: the id, the request and one per message,
+    the reply and one per choice when there are several, the warnings."""
     exchange = redacted(exchange)
     rec = exchange.reconstruct()
-    lines = [f"# {exchange.id}", ""]
+    messages = request_messages(exchange)
+    choices = len(rec.choices) if len(rec.choices) > 1 else 0
+    return 2 + (1 + len(messages) if messages else 0) + choices + bool(rec.warnings)
+
+
+def _exchange_markdown(exchange: Exchange, collapsible: bool, reply: Callable[[str], str]) -> str:
+    exchange = redacted(exchange)
+    rec = exchange.reconstruct()
+    lines = [f"# {inline(exchange.id)}", ""]
     facts = [
         ("source", f"{exchange.where} ({exchange.format})"),
         ("url", exchange.request.url if exchange.request else None),
@@ -64,18 +87,18 @@ def markdown_text(exchange: Exchange, collapsible: bool = True) -> str:
         t = rec.timing
         ttft, duration = format_ms(t.ttft_ms, t.resolution_ms), format_ms(t.duration_ms, t.resolution_ms)
         facts.append(("timing", f"TTFT {ttft}, duration {duration} (source: {t.source})"))
-    lines += [f"- **{name}**: {value}" for name, value in facts if value is not None]
+    lines += [f"- **{name}**: {inline(str(value))}" for name, value in facts if value is not None]
     messages = request_messages(exchange)
     if messages:
         lines += ["", "## Request", ""]
         for message in messages:
-            lines += _message(message)
+            lines += _message(message, reply)
     _heading(lines, "## Reply")
     if not rec.choices and not rec.error:
         missing = rec.has("body_not_recorded")
         lines += ["*(no reply: the producer kept no response body)*" if missing else "*(no reply)*", ""]
     if rec.error:
-        lines += ["**Error:**", "", _fence(orjson.dumps(rec.error, option=orjson.OPT_INDENT_2).decode(), "json"), ""]
+        lines += ["**Error:**", "", literal(orjson.dumps(rec.error, option=orjson.OPT_INDENT_2).decode(), "json"), ""]
     for choice in rec.choices:
         if len(rec.choices) > 1:
             lines += [f"### choice {choice.index}", ""]
@@ -84,26 +107,26 @@ def markdown_text(exchange: Exchange, collapsible: bool = True) -> str:
             source = "" if choice.reasoning else " (from {} in the content)"
             if collapsible:  # inside HTML the tag must be escaped
                 summary = "Reasoning" + source.format("&lt;think&gt;")
-                lines += [f"<details><summary>{summary}</summary>", "", reasoning, "", "</details>", ""]
+                lines += [f"<details><summary>{summary}</summary>", "", reply(reasoning), "", "</details>", ""]
             else:
                 label = "Reasoning" + source.format("`<think>`")
-                lines += [f"**{label}:**", "", *[f"> {line}" for line in reasoning.splitlines()], ""]
+                lines += [f"**{label}:**", "", *[f"> {line}" for line in reply(reasoning).split("\n")], ""]
         answer = choice.content if choice.think is None or choice.reasoning else choice.answer
         if answer:
-            lines += [answer, ""]
+            lines += [reply(answer), ""]
         if choice.refusal:
-            lines += [f"**Refusal:** {choice.refusal}", ""]
+            lines += ["**Refusal:**", "", reply(choice.refusal), ""]
         for call in choice.tool_calls:
             lines += [
-                f"**Tool call** `{call.name}` ({call.id}):",
+                f"**Tool call** {code(call.name)} ({inline(str(call.id))}):",
                 "",
-                _fence(pretty_json(call.arguments), "json"),
+                literal(pretty_json(call.arguments), "json"),
                 "",
             ]
-        lines += [f"*finish reason: {choice.finish_reason or '—'}*", ""]
+        lines += [f"*finish reason: {inline(choice.finish_reason or '—')}*", ""]
     if rec.warnings:
         _heading(lines, "## Warnings")
-        lines += [f"- {w.message}" for w in rec.warnings]
+        lines += [f"- {inline(w.message)}" for w in rec.warnings]
     return redact_text("\n".join(lines).rstrip() + "\n")
 
 
@@ -114,20 +137,20 @@ def _heading(lines: list[str], heading: str) -> None:
     lines += ["", heading, ""]
 
 
-def _message(message: dict[str, Any]) -> list[str]:
+def _message(message: dict[str, Any], reply: Callable[[str], str]) -> list[str]:
     role = str(message.get("role", "?"))
     label = message.get("name") or (f"result of {message['tool_call_id']}" if message.get("tool_call_id") else None)
-    lines = [f"### {role}" + (f" ({label})" if label else ""), ""]
+    lines = [f"### {inline(role)}" + (f" ({inline(str(label))})" if label else ""), ""]
     text = content_text(message.get("content"))
-    if text:
-        lines += [text, ""]
+    if text:  # the model's own Markdown, or someone else's text shown exactly
+        lines += [reply(text) if role == "assistant" else literal(text), ""]
     for call in message.get("tool_calls") or []:
         function = call.get("function", {}) if isinstance(call, dict) else {}
         call_id = call.get("id") if isinstance(call, dict) else None
         lines += [
-            f"**Tool call** `{function.get('name')}` ({call_id}):",
+            f"**Tool call** {code(str(function.get('name')))} ({inline(str(call_id))}):",
             "",
-            _fence(pretty_json(str(function.get("arguments", ""))), "json"),
+            literal(pretty_json(str(function.get("arguments", ""))), "json"),
             "",
         ]
     return lines
@@ -136,37 +159,45 @@ def _message(message: dict[str, Any]) -> list[str]:
 def conversation_markdown(transcript: Transcript) -> str:
     """One conversation as Markdown: the system prompt, each turn with role headings,
     reasoning folded in `<details>`, tool calls as fenced JSON with their results, a footer
-    per reply (model, TTFT, tokens, cost). Redacted."""
-    lines = [f"# {_inline(transcript.title)}", ""]
-    lines += [f"- **{name}**: {_inline(value)}" for name, value in transcript.facts]
+    per reply (model, TTFT, tokens, cost). Redacted.
+
+    Captured text renders inert (`analyzer.export.safemd`): user, system and tool text, tool
+    arguments and results are fenced, shown exactly; the model's replies and reasoning keep
+    their Markdown without HTML, pictures or unsafe links, their headings below the role
+    headings. Should the whole file still hold any of that, the model's text is fenced too."""
+    headings = 1 + sum(entry.role != "note" for entry in transcript.entries)
+    document = _conversation_markdown(transcript, model)
+    if unsafe(document, _OWN_HTML, headings):
+        document = _conversation_markdown(transcript, _as_text)
+    return redact_text(document)
+
+
+def _conversation_markdown(transcript: Transcript, reply: Callable[[str], str]) -> str:
+    lines = [f"# {inline(transcript.title)}", ""]
+    lines += [f"- **{name}**: {inline(value)}" for name, value in transcript.facts]
     for entry in transcript.entries:
-        lines += _markdown_entry(entry)
-    return redact_text("\n".join(lines).rstrip() + "\n")
+        lines += _markdown_entry(entry, reply)
+    return "\n".join(lines).rstrip() + "\n"
 
 
-def _inline(text: str) -> str:
-    """Text for a heading or a list item: one line, Markdown's own characters escaped."""
-    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", " ".join(text.split()))
-
-
-def _markdown_entry(entry: Entry) -> list[str]:
+def _markdown_entry(entry: Entry, reply: Callable[[str], str]) -> list[str]:
     if entry.role == "note":
         return ["", f"> *{entry.text}*"]
     if entry.role == "tool":
-        label = f"Tool result: `{entry.call_name or '?'}`" + (f" ({entry.call_id})" if entry.call_id else "")
-        return ["", f"### {label}", "", _fence(pretty_json(entry.text))]
-    lines = ["", f"### {heading(entry)}", ""]
+        label = f"Tool result: {code(entry.call_name)}" + (f" ({inline(entry.call_id)})" if entry.call_id else "")
+        return ["", f"### {label}", "", literal(pretty_json(entry.text))]
+    lines = ["", f"### {inline(heading(entry))}", ""]
     if entry.reasoning:
-        lines += ["<details><summary>Reasoning</summary>", "", entry.reasoning, "", "</details>", ""]
+        lines += ["<details><summary>Reasoning</summary>", "", reply(entry.reasoning), "", "</details>", ""]
     if entry.role == "error":
-        lines += [_fence(entry.text, "json"), ""]
-    elif entry.text:
-        lines += [entry.text, ""]
+        lines += [literal(entry.text, "json"), ""]
+    elif entry.text:  # the model's own Markdown, or someone else's text shown exactly
+        lines += [reply(entry.text) if entry.role == "assistant" else literal(entry.text), ""]
     for call in entry.calls:
-        lines += [f"**Tool call** `{call.name}`" + (f" ({call.id})" if call.id else "") + ":", ""]
-        lines += [_fence(pretty_json(call.arguments), "json"), ""]
+        lines += [f"**Tool call** {code(call.name)}" + (f" ({inline(call.id)})" if call.id else "") + ":", ""]
+        lines += [literal(pretty_json(call.arguments), "json"), ""]
     if entry.footer:
-        lines += [f"<sub>{' · '.join(_inline(fact) for fact in entry.footer)}</sub>", ""]
+        lines += [f"<sub>{' · '.join(inline(fact) for fact in entry.footer)}</sub>", ""]
     while lines and not lines[-1]:
         lines.pop()
     return lines

@@ -19,20 +19,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
 from markdown_it import MarkdownIt
 
+from analyzer.export.safemd import safe_link
 from analyzer.export.transcript import HEADINGS, Entry, Transcript, pretty_json
 from analyzer.files import UnsafePath, private_dir, refused, write_private
 from analyzer.metrics import format_ms
 from analyzer.redact import redact_text
 
-_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):")
-_SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 SPARK_WIDTH, SPARK_HEIGHT = 120, 22
 
 _STYLE = """
@@ -218,20 +216,9 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def _safe_link(url: str) -> bool:
-    """Links may be http(s), mailto or relative. markdown-it has decoded entities and
-    percent-encoded control characters and spaces by now; a colon before the first `/`, `?`
-    or `#` (as in `java%09script:`) is refused unless it ends an allowed scheme."""
-    url = url.strip().lower()
-    scheme = _SCHEME.match(url)
-    if scheme is not None:
-        return scheme.group(1) in _SAFE_SCHEMES
-    return ":" not in re.split(r"[/?#]", url, maxsplit=1)[0]
-
-
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("js-default", {"html": False, "linkify": False, "typographer": False, "breaks": True})
-    md.validateLink = _safe_link
+    md.validateLink = safe_link  # the Markdown export's rule: http(s), mailto or relative
 
     def link_open(self, tokens, idx, options, env):  # type: ignore[no-untyped-def]
         tokens[idx].attrSet("rel", "noopener noreferrer nofollow")
