@@ -25,6 +25,7 @@ import secrets
 import sys
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -248,13 +249,45 @@ class Recording:
             response.content = bytes(self.body)  # encoded again as its Content-Encoding says
 
 
-def _headers(headers: http.Headers, redacting: bool) -> tuple[list[dict[str, str]], list[str]]:
-    """HAR headers (redacted with analyzer/redact.py's rule when asked) and the names replaced whole."""
-    pairs = list(headers.items(multi=True))
-    if not redacting:
-        return [{"name": name, "value": value} for name, value in pairs], []
-    redacted = [name for name, value in pairs if value and redact.is_secret_header(name)]
-    return [{"name": name, "value": value} for name, value in redact.redact_headers(pairs)], redacted
+def _headers(headers: http.Headers) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in headers.items(multi=True)]
+
+
+def _redact(entry: dict[str, Any]) -> None:
+    """Credentials out of a record, with analyzer/redact.py's rules (by structure): URL,
+    headers (their names noted in `_chatcap.redacted`), and both bodies, stream payloads
+    included, the reads' end offsets moved with the edits."""
+    request, response = entry["request"], entry["response"]
+    request["url"] = redact.redact_text(request["url"])
+    names: set[str] = set()
+    for message in (request, response):
+        pairs = [(header["name"], header["value"]) for header in message["headers"]]
+        names |= {name for name, value in pairs if value and redact.is_secret_header(name)}
+        message["headers"] = [{"name": name, "value": value} for name, value in redact.redact_headers(pairs)]
+    post = request["postData"]
+    body = redact.redact_body(_bytes(post))[0]
+    post["text"], encoding = _text(body)
+    post.pop("encoding", None)
+    if encoding:
+        post["encoding"] = encoding
+    content = response["content"]
+    if "text" in content:
+        chunks = response.get("_chunks") or []
+        data, ends = redact.redact_body(_bytes(content), [end for _, end in chunks])
+        response["_chunks"] = [[t, end] for (t, _), end in zip(chunks, ends or [], strict=True)]
+        content["text"], encoding = _text(data)
+        content.pop("encoding", None)
+        if encoding:
+            content["encoding"] = encoding
+        content["size"] = len(data)
+    entry["_chatcap"]["redacted"] = sorted(names)
+
+
+def _bytes(holder: dict[str, Any]) -> bytes:
+    """The bytes a HAR `text` (and `encoding`) holds."""
+    if holder.get("encoding") == "base64":
+        return base64.b64decode(holder["text"])
+    return holder["text"].encode("utf-8", "surrogatepass")
 
 
 try:  # faster where the proxy's Python has it (chatcap's own environment does); optional
@@ -317,6 +350,10 @@ class ChatCapture:
         self.written = 0  # records written whole
         self.lost = 0  # exchanges that could not be written
         self.stopped = False  # `done` has run: no new recordings
+        # Redaction, JSON and the write happen on one thread of their own, in order: a large
+        # exchange finishing never holds up the event loop that streams every other one (and
+        # stamps their reads' arrival times).
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatcap-writer")
 
     # -- configuration ------------------------------------------------------------------
 
@@ -337,7 +374,7 @@ class ChatCapture:
             expression = ctx.options.chatcap_filter
             self.filter = flowfilter.parse(expression) if expression else None
         if "chatcap_dir" in updated:
-            self._close()
+            self.writer.submit(self._close)
 
     # -- the capture file ---------------------------------------------------------------
 
@@ -444,6 +481,7 @@ class ChatCapture:
         self.stopped = True
         for flow_id in list(self.recordings):
             self._finish(self.recordings[flow_id].flow, error="proxy shutdown")
+        self.writer.shutdown(wait=True)  # every exchange handed over is written (or counted lost)
         if self.lost:
             log.error(f"chatcap: {self.lost} exchange(s) could not be written; {self.written} recorded"
                       + (f" in {self.path}" if self.path else ""))  # fmt: skip
@@ -459,7 +497,22 @@ class ChatCapture:
         if recording.tentative and not llmcalls.is_chat_stream("text/event-stream", bytes(recording.body[:65536])):
             return  # an event stream, but not a chat completion: not ours to record
         try:
-            entry = self._entry(recording, error)
+            entry = self._entry(recording, error)  # what the flow holds, copied: cheap
+            redacting = ctx.options.chatcap_redact
+        except Exception as exc:
+            self.lost += 1
+            _trouble(f"could not record an exchange ({self.lost} lost so far)", exc)
+            return
+        try:
+            self.writer.submit(self._write, entry, redacting)
+        except RuntimeError:  # the writer has shut down (a hook after `done`): write it here
+            self._write(entry, redacting)
+
+    def _write(self, entry: dict[str, Any], redacting: bool) -> None:
+        """On the writer thread: redact, serialise and append one record."""
+        try:
+            if redacting:
+                _redact(entry)
             line = _dumps(entry)
         except Exception as exc:
             self.lost += 1
@@ -482,14 +535,11 @@ class ChatCapture:
     def _entry(self, recording: Recording, error: str | None) -> dict[str, Any]:
         flow = recording.flow
         request, response = flow.request, flow.response
-        redacting = ctx.options.chatcap_redact
-        request_headers, redacted = _headers(request.headers, redacting)
-        url = redact.redact_text(request.pretty_url) if redacting else request.pretty_url
+        request_headers = _headers(request.headers)
+        url = request.pretty_url
         body = request.raw_content or b""
         with contextlib.suppress(Exception):
             body = _decoded(request, ctx.options.chatcap_max_body)
-        if redacting:  # by structure, whatever the encoding: JSON stays JSON, other bytes stay
-            body = redact.redact_body(body)[0]
         request_text, request_encoding = _text(body)
         entry: dict[str, Any] = {
             "startedDateTime": _iso(recording.started),
@@ -516,14 +566,10 @@ class ChatCapture:
         }  # fmt: skip
         complete = error is None
         if response is not None:
-            response_headers, more = _headers(response.headers, redacting)
-            redacted += more
+            response_headers = _headers(response.headers)
             chunks = recording.chunks()
             # Not streamed only when an addon before us turned streaming off: then the whole body.
             data = bytes(recording.body) if chunks or response.stream else recording.whole(response.raw_content or b"")
-            if redacting:  # a key the model repeats, a token the server sends: the reads' ends move with the edits
-                data, ends = redact.redact_body(data, [end for _, end in chunks])
-                chunks = [[t, end] for (t, _), end in zip(chunks, ends or [], strict=True)]
             text, encoding = _text(data)
             content: dict[str, Any] = {
                 "size": len(data),
@@ -563,7 +609,7 @@ class ChatCapture:
         entry["_chatcap"] = {
             "schema": SCHEMA,
             "version": VERSION,
-            "redacted": sorted(set(redacted)),
+            "redacted": [],
             "complete": complete,
         }
         return entry
