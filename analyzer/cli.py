@@ -392,18 +392,36 @@ def capture(
 )
 @click.option("--cert", type=click.Path(exists=True), help="PEM certificate (with --key) to serve HTTPS.")
 @click.option("--key", type=click.Path(exists=True), help="PEM private key for --cert.")
+@click.option(
+    "--cors",
+    multiple=True,
+    callback=lambda ctx, param, values: _origins(values),
+    help="A browser origin allowed to call it, like http://localhost:3000 (repeatable; none by default).",
+)
 @_friendly
-def replay(paths: tuple[str, ...], host: str, port: int, speed: float, cert: str | None, key: str | None) -> None:
+def replay(
+    paths: tuple[str, ...], host: str, port: int, speed: float, cert: str | None, key: str | None, cors: tuple[str, ...]
+) -> None:
     """Serve recorded streams as an OpenAI-compatible endpoint, with their original timing."""
-    from analyzer.replay import serve
+    from analyzer.replay import is_loopback, serve
 
     if bool(cert) != bool(key):
         raise click.UsageError("--cert and --key go together")
     exchanges = _load(paths)
+    if not is_loopback(host):
+        click.echo(
+            f"warning: listening on {host}:{port}, not loopback: anyone who can reach this machine can read "
+            "every recorded reply",
+            err=True,
+        )
     try:
-        server = serve(exchanges, host, port, speed, (cert, key) if cert and key else None)
+        server = serve(exchanges, host, port, speed, (cert, key) if cert and key else None, cors)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # nothing to replay
+        raise click.ClickException(str(exc)) from None
+    if cors:
+        click.echo(f"browser pages of {', '.join(cors)} may call it")
     click.echo(f"replaying {len(server.matcher.exchanges)} exchange(s) on {server.url}  (Ctrl-C stops)")
     click.echo(f"  OPENAI_BASE_URL={server.url}/v1 OPENAI_API_KEY=replay")
     try:
@@ -412,6 +430,15 @@ def replay(paths: tuple[str, ...], host: str, port: int, speed: float, cert: str
         click.echo(f"served {server.served} request(s)")
     finally:
         server.server_close()
+
+
+def _origins(values: tuple[str, ...]) -> tuple[str, ...]:
+    from analyzer.replay import origin
+
+    try:
+        return tuple(origin(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--cors'") from None
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -1,20 +1,27 @@
 """Serve recorded exchanges as an OpenAI-compatible endpoint, with their original timing.
 
 Each request is answered with the recorded exchange whose request body matches it best
-(same messages, else same path and model, else the next one in turn), streamed read by
-read at the recorded arrival times (scaled by `speed`). Sources without per-read times
-get a synthetic but realistic schedule. It is the test upstream for the capture tests
-and a way to test a client offline.
+(same messages, else same path and model, else the least served on the same path, else
+one recorded without a request line), streamed read by read at the recorded arrival times
+(scaled by `speed`). Sources without per-read times get a synthetic but realistic
+schedule. A request no recording answers gets a 404 JSON error. It is the test upstream
+for the capture tests and a way to test a client offline.
+
+The recordings are someone's conversations, so the server is for local clients: it sends
+no CORS header unless the origin is one the user named (`cors`), refuses a request from
+any other browser origin, and refuses a Host header that is not a loopback name while it
+listens on loopback (a page reaching it through DNS rebinding).
 """
 
 from __future__ import annotations
 
-import itertools
+import ipaddress
+import socket
 import ssl
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -63,7 +70,9 @@ def schedule(exchange: Exchange) -> list[tuple[float, bytes]]:
 
 def reply_for(exchange: Exchange) -> Reply:
     response = exchange.response
-    headers = [(k, v) for k, v in (response.headers if response else []) if k.lower() not in _HOP_BY_HOP]
+    # The recorded server's CORS headers are not ours to repeat: the user says who may call (`cors`).
+    headers = [(k, v) for k, v in (response.headers if response else [])
+               if k.lower() not in _HOP_BY_HOP and not k.lower().startswith("access-control-")]  # fmt: skip
     return Reply(
         status=(response.status if response and response.status else 200),
         reason=(response.reason if response and response.reason else "OK"),
@@ -77,7 +86,8 @@ class Matcher:
     Gemini's `contents` or the Responses API's `input`; the least served of those, so a
     regenerated reply is replayed as the second answer), else the same path and model, else
     the least served on the same path (Gemini names the model only in the path), else the
-    next one in turn."""
+    least served of those recorded without a request line (a bare SSE dump answers any
+    path), else none."""
 
     def __init__(self, exchanges: Sequence[Exchange]) -> None:
         self.exchanges = [x for x in exchanges if x.response is not None]
@@ -85,10 +95,10 @@ class Matcher:
             raise ValueError("nothing to replay: no exchange has a response")
         self._served = [0] * len(self.exchanges)
         self._requests = [_json(x.request.body) if x.request else None for x in self.exchanges]
-        self._turn = itertools.cycle(range(len(self.exchanges)))
         self._lock = threading.Lock()
+        self.paths = sorted({p for p in map(_path, self.exchanges) if p is not None})
 
-    def match(self, path: str, body: bytes) -> Exchange:
+    def match(self, path: str, body: bytes) -> Exchange | None:
         wanted = _json(body)
         wanted = wanted if isinstance(wanted, dict) else {}
         path = path.split("?", 1)[0]
@@ -104,10 +114,10 @@ class Matcher:
                 ]
                 if found:
                     return self._serve(min(found, key=lambda n: (self._served[n], n)))
-            on_path = [n for n in same_path if _path(self.exchanges[n]) == path]
+            on_path = [n for n in same_path if _path(self.exchanges[n]) == path] or same_path
             if on_path:
                 return self._serve(min(on_path, key=lambda n: (self._served[n], n)))
-            return self._serve(next(self._turn))
+            return None
 
     def _serve(self, n: int) -> Exchange:
         self._served[n] += 1
@@ -143,11 +153,16 @@ class ReplayServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256  # many clients connect at once in the load tests
 
-    def __init__(self, address: tuple[str, int], exchanges: Sequence[Exchange], speed: float = 1.0) -> None:
+    def __init__(
+        self, address: tuple[str, int], exchanges: Sequence[Exchange], speed: float = 1.0, cors: Iterable[str] = ()
+    ) -> None:
         self.matcher = Matcher(exchanges)
         self.speed = speed
         self.served = 0
+        # Browser origins allowed to call (and read) the server, as `origin()` writes them.
+        self.allowed_origins = frozenset(origin(value) for value in cors)
         super().__init__(address, _Handler)
+        self.loopback = is_loopback(str(self.server_address[0]), resolve=False)
 
     @property
     def url(self) -> str:
@@ -165,18 +180,48 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def end_headers(self) -> None:
-        # Browser chat pages on another local origin may call the replay server.
-        self.send_header("access-control-allow-origin", "*")
+        # Only an origin the user named may read the answer (`chatcap replay --cors ORIGIN`).
+        allowed = self._origin()
+        if allowed is not None:
+            self.send_header("access-control-allow-origin", allowed)
+            self.send_header("vary", "Origin")
         super().end_headers()
 
+    def _origin(self) -> str | None:
+        """The request's Origin when the user allowed it, else None."""
+        value = self.headers.get("origin")
+        return value if value is not None and value in self.server.allowed_origins else None
+
+    def _refused(self) -> bool:
+        """Answer 403 to a browser origin the user did not name, or, while listening on
+        loopback, to a Host that is not a loopback name; True when it did."""
+        host = self.headers.get("host")
+        if self.server.loopback and host is not None and not is_loopback(_hostname(host), resolve=False):
+            message = f"this replay server answers loopback names only, not Host {host!r}"
+            self._json(403, {"error": {"message": message, "type": "host_not_allowed"}})
+            return True
+        origin_header = self.headers.get("origin")
+        if origin_header is not None and self._origin() is None:
+            message = (f"origin {origin_header!r} may not use this replay server: "
+                       f"start it with --cors {origin_header} to allow it")  # fmt: skip
+            self._json(403, {"error": {"message": message, "type": "origin_not_allowed"}})
+            return True
+        return False
+
     def do_OPTIONS(self) -> None:
+        if self._refused():
+            return
         self.send_response(204)
         self.send_header("access-control-allow-methods", "GET, POST, OPTIONS")
         self.send_header("access-control-allow-headers", self.headers.get("access-control-request-headers", "*"))
+        if self.headers.get("access-control-request-private-network") == "true":
+            self.send_header("access-control-allow-private-network", "true")  # Chrome's local-network preflight
         self.send_header("content-length", "0")
         self.end_headers()
 
     def do_GET(self) -> None:
+        if self._refused():
+            return
         if self.path.rstrip("/").endswith("/models"):
             models = sorted({x.requested_model() or "replay" for x in self.server.matcher.exchanges})
             self._json(
@@ -193,7 +238,15 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         arrived = time.perf_counter()
-        reply = reply_for(self.server.matcher.match(self.path, body))
+        if self._refused():
+            return
+        found = self.server.matcher.match(self.path, body)
+        if found is None:
+            paths = ", ".join(self.server.matcher.paths[:5]) or "none"
+            message = f"no recorded exchange answers POST {self.path.split('?', 1)[0]} (recorded paths: {paths})"
+            self._json(404, {"error": {"message": message, "type": "not_found"}})
+            return
+        reply = reply_for(found)
         self.server.served += 1
         encoder = _encoder(reply.headers)
         try:
@@ -234,16 +287,58 @@ def _paced(pieces: list[tuple[float, bytes]], start: float, speed: float) -> Ite
         yield data
 
 
+def origin(value: str) -> str:
+    """`value` as a browser writes an Origin header (`scheme://host[:port]`, lower case, no
+    default port); ValueError when it is not one (a path, `*`, `null`)."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(f"{value!r} is not an origin: give scheme, host and port, like http://localhost:3000")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{value!r} is not an origin: give scheme, host and port, like http://localhost:3000")
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = f":{parts.port}" if parts.port not in (None, default) else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def is_loopback(host: str, resolve: bool = True) -> bool:
+    """Whether `host` (an address or a name) is this machine only: 127.0.0.0/8, ::1,
+    localhost; with `resolve`, also a name that resolves only to those (never for a Host
+    header: a rebinding name resolves to 127.0.0.1 by design)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        if not resolve:
+            return False
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(found) and all(ipaddress.ip_address(address.split("%")[0]).is_loopback for address in found)
+
+
+def _hostname(host: str) -> str:
+    """The name in a Host header, without its port."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def serve(
     exchanges: Sequence[Exchange],
     host: str = "127.0.0.1",
     port: int = 8000,
     speed: float = 1.0,
     certificate: tuple[str, str] | None = None,
+    cors: Iterable[str] = (),
 ) -> ReplayServer:
     """A replay server bound to host:port (port 0 picks one); call `serve_forever()` on it.
-    `certificate` = (certfile, keyfile) serves HTTPS."""
-    server = ReplayServer((host, port), exchanges, speed)
+    `certificate` = (certfile, keyfile) serves HTTPS; `cors` names the browser origins that
+    may call it (none by default)."""
+    server = ReplayServer((host, port), exchanges, speed, cors)
     if certificate is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*certificate)

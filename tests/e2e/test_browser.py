@@ -54,6 +54,8 @@ def pages() -> Iterator[str]:
 def test_headless_chromium_chat_page_is_captured_as_it_streams(upstream: Upstream, proxy: Proxy, pages: str) -> None:
     from playwright.sync_api import sync_playwright
 
+    upstream.server.allowed_origins = frozenset({pages})  # as `chatcap replay --cors` would
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium(), headless=True, args=browser_flags(proxy.port, None)
@@ -80,6 +82,7 @@ def test_headless_chromium_chat_page_is_captured_as_it_streams(upstream: Upstrea
 
 @pytest.mark.slow
 def test_chatcap_capture_browser_records_a_chat_page(tmp_path: Path, upstream: Upstream, pages: str) -> None:
+    upstream.server.allowed_origins = frozenset({pages})  # as `chatcap replay --cors` would
     port = free_port()
     out = tmp_path / "live"
     env = {**os.environ, "HOME": str(tmp_path)}  # mitmproxy's CA is made under this HOME, not the user's

@@ -16,7 +16,7 @@ import openai
 import pytest
 from harness import Proxy, Upstream, scripted_stream, start_proxy, start_upstream
 
-from analyzer.model import Exchange, Response
+from analyzer.model import Exchange, Request, Response
 
 pytestmark = pytest.mark.e2e
 
@@ -291,12 +291,13 @@ def test_replay_without_recorded_times_uses_a_synthetic_schedule() -> None:
 
 def test_event_stream_with_choices_on_an_unknown_path_is_recorded_others_not(tmp_path: Path) -> None:
     chat = scripted_stream(["found ", "anyway"], gap_ms=10)
-    ticks = Exchange(id="t", source="t", format="sse-text", request=None,
+    chat.request.url = "http://upstream/api/generate"  # replay answers a path only with what was recorded there
+    ticks = Exchange(id="t", source="t", format="sse-text", request=Request(method="POST", url="http://upstream/api/generate"),
                      response=Response(200, None, None, [("content-type", "text/event-stream")], b'data: {"tick": 1}\n\n'))  # fmt: skip
     server = start_upstream([chat, ticks])
     proxy = start_proxy(tmp_path)
     try:
-        for _ in range(2):  # the replay server answers these in turn: the chat stream, then the ticks
+        for _ in range(2):  # the least served recording of the path first: the chat stream, then the ticks
             httpx.post(f"{server.url}/api/generate", json={"prompt": "no messages here"}, proxy=proxy.url)
         entries = wait_for_lines(proxy, 1)
         time.sleep(0.5)
