@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, urlsplit
 
 import msgspec
 import orjson
@@ -67,12 +68,43 @@ def loads_exact(text: str | bytes) -> Any:
     return value
 
 
-def dumps_exact(value: Any) -> str:
-    """JSON text of `value`, compact; integers past 64 bits (which orjson refuses) included."""
+def dumps_exact(value: Any, *, sort_keys: bool = False, indent: bool = False) -> str:
+    """JSON text of `value`, compact (or indented by 2); integers past 64 bits (which orjson
+    refuses) included. Containers nested deeper than a JSON writer goes (orjson stops at 255
+    levels, the standard library at Python's recursion limit, and a parsed body may hold
+    1,024) are written down to MAX_DEPTH levels, each deeper one as the string TOO_DEEP."""
+    option = (orjson.OPT_SORT_KEYS if sort_keys else 0) | (orjson.OPT_INDENT_2 if indent else 0)
     try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return orjson.dumps(value, option=option).decode()
+    except TypeError:  # orjson.JSONEncodeError: a long integer, or nested too deep
+        pass
+    layout: dict[str, Any] = {"indent": 2} if indent else {"separators": (",", ":")}
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=sort_keys, **layout)
+    except RecursionError:
+        return json.dumps(_cut(value, MAX_DEPTH), ensure_ascii=False, sort_keys=sort_keys, **layout)
+
+
+MAX_DEPTH = 200
+TOO_DEEP = "…(nested too deep)"
+
+
+def _cut(value: Any, depth: int) -> Any:
+    """`value` with its containers below `depth` levels replaced by TOO_DEEP."""
+    if isinstance(value, dict):
+        return {key: _cut(item, depth - 1) for key, item in value.items()} if depth else TOO_DEEP
+    if isinstance(value, list | tuple):
+        return [_cut(item, depth - 1) for item in value] if depth else TOO_DEEP
+    return value
+
+
+def url_parts(url: str | None) -> SplitResult | None:
+    """`url` split into its parts, or None when there is no URL or Python refuses to split it
+    (an IPv6 host whose bracket is not closed)."""
+    try:
+        return urlsplit(url) if url else None
+    except ValueError:
+        return None
 
 
 def header_value(headers: list[tuple[str, str]], name: str) -> str | None:

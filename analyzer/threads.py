@@ -77,7 +77,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from analyzer.model import Exchange, Notice
+from analyzer.model import Exchange, Notice, dumps_exact
 from analyzer.protocols import request_messages
 from analyzer.protocols.openai_chat import split_think
 from analyzer.redact import is_secret_header, redact_header, redact_text
@@ -187,7 +187,7 @@ class _Message(NamedTuple):
 
 
 def _canonical(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return dumps_exact(value, sort_keys=True)
 
 
 def _arguments(arguments: Any) -> str:

@@ -72,3 +72,15 @@ def test_json_nested_deeper_than_the_stack_is_read_or_refused_never_a_recursion_
     assert loads_exact("[" * 1000 + "]" * 1000) is not None  # within orjson's 1024 levels
     with pytest.raises(ValueError, match="depth"):
         loads_exact("[" * 1500 + "]" * 1500)
+
+
+def test_dumps_exact_writes_a_value_nested_past_every_writers_limit_cut_at_max_depth() -> None:
+    from analyzer.model import MAX_DEPTH, TOO_DEEP
+
+    deep = loads_exact("[" * 1000 + "2" + "]" * 1000)  # as a parsed body may hold it
+    written = json.loads(dumps_exact({"a": deep, "big": 2**70}))
+    assert written["big"] == 2**70
+    inner = written["a"]
+    for _ in range(MAX_DEPTH - 1):
+        inner = inner[0]
+    assert inner == TOO_DEEP
