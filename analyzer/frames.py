@@ -19,9 +19,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import orjson
 import pandas as pd
 
 from analyzer import anomalies, protocols, threads, tokens
@@ -29,7 +27,7 @@ from analyzer.conversations import Turn, chronological, conversations
 from analyzer.cost import Prices, cost_of
 from analyzer.cost import notice as cost_notice
 from analyzer.metrics import Timing
-from analyzer.model import Exchange, Notice, Reconstruction
+from analyzer.model import Exchange, Notice, Reconstruction, dumps_exact, url_parts
 from analyzer.protocols.events import error_text
 
 __all__ = ["all_frames", "chunks", "exchanges", "messages", "provider_of", "to_parquet", "tool_calls"]
@@ -61,11 +59,8 @@ def provider_of(host: str | None) -> str | None:
 
 
 def _where(exchange: Exchange) -> tuple[str | None, str | None]:
-    url = exchange.request.url if exchange.request else None
-    if not url:
-        return None, None
-    parts = urlsplit(url)
-    return parts.hostname, parts.path or None
+    parts = url_parts(exchange.request.url if exchange.request else None)
+    return (parts.hostname, parts.path or None) if parts else (None, None)
 
 
 def _request_body(exchange: Exchange) -> dict[str, Any]:
@@ -79,6 +74,11 @@ def _finish(rec: Reconstruction) -> str | None:
 
 
 def _frame(columns: dict[str, list[Any]], dtypes: dict[str, str]) -> pd.DataFrame:
+    for name, dtype in dtypes.items():
+        values = columns[name]
+        if dtype in ("string", "category") and not all(value is None or type(value) is str for value in values):
+            # A wire value of another type (a role that is a number, a name that is a list): as JSON text.
+            columns[name] = [value if value is None or type(value) is str else dumps_exact(value) for value in values]
     frame = pd.DataFrame(columns)
     for name, dtype in dtypes.items():
         if dtype == "datetime":
@@ -125,7 +125,7 @@ def exchange_row(
     if priced is not None:
         notices.append(priced)
     timing = rec.timing or Timing()
-    return {
+    row = {
         "id": exchange.id,
         "source": exchange.source,
         "position": exchange.position or None,
@@ -163,9 +163,36 @@ def exchange_row(
         "turn": thread.turn if thread else None,
         "parent": thread.parent if thread else None,
         "branch": thread.branch if thread else None,
-        "n_warnings": len(notices),
-        "warnings": [notice.code for notice in notices],
     }
+    for name, value in row.items():
+        if value is not None and not _fits(value, _EXCHANGE_DTYPES[name]):
+            row[name] = None
+            notices.append(
+                Notice("unrepresentable", f"{name} {_shown(value)} is not a {_EXCHANGE_DTYPES[name]}: left empty")
+            )
+    row["n_warnings"] = len(notices)
+    row["warnings"] = [notice.code for notice in notices]
+    return row
+
+
+# The range of each integer dtype, and the largest magnitude a float holds.
+_INT_RANGES = {"Int16": 2**15, "Int32": 2**31, "Int64": 2**63}
+_FLOAT_MAX = 1.7976931348623157e308
+
+
+def _fits(value: Any, dtype: str) -> bool:
+    """Whether a cell's value is one `dtype` holds: a wire value can be a number too large for
+    it (a status of 99999, a token count past 2**63) or of another type (a temperature of "hot")."""
+    if dtype in _INT_RANGES:
+        return type(value) is int and -_INT_RANGES[dtype] <= value < _INT_RANGES[dtype]
+    if dtype == "Float64":
+        return type(value) is float or (type(value) is int and -_FLOAT_MAX <= value <= _FLOAT_MAX)
+    return True
+
+
+def _shown(value: Any) -> str:
+    text = dumps_exact(value)
+    return text if len(text) <= 60 else text[:60] + "…"
 
 
 # The sampling parameters a request set (analyzer.protocols.request_params), one name for every protocol.
@@ -321,7 +348,7 @@ def to_parquet(xs: Iterable[Exchange], directory: str | os.PathLike[str], **opti
     for name, frame in all_frames(xs, **options).items():
         for column in [name for name, dtype in frame.dtypes.items() if dtype == "object"]:
             # Lists and parsed JSON as JSON text: one type per column, whatever the calls held.
-            frame[column] = frame[column].map(lambda v: None if v is None else orjson.dumps(v).decode())
+            frame[column] = frame[column].map(lambda v: None if v is None else dumps_exact(v))
         path = out / f"{name}.parquet"
         with open_private(path) as handle:
             frame.to_parquet(handle, index=False)

@@ -193,3 +193,21 @@ def test_to_parquet_writes_four_frames_pyarrow_reads_back(tmp_path: Path) -> Non
     back = pd.read_parquet(tmp_path / "exchanges.parquet")
     assert list(back["id"]) == [x.id for x in bundled()]
     assert json.loads(back["warnings"].iloc[0]) == list(frame()["warnings"].iloc[0])
+
+
+def test_a_value_too_large_for_its_column_is_left_empty_with_an_unrepresentable_warning() -> None:
+    """The model lets a status be any int and a request say anything: a status past Int16, a
+    max_tokens past Int64 and a temperature that is a word must not overflow or break the frame."""
+    (exchange,) = analyzer.load(ROOT / "captures" / "replayed" / "rate_limited.jsonl")
+    exchange.response.status = 99_999
+    exchange.request.body = orjson.dumps({"model": "m", "messages": [], "temperature": "hot", "max_tokens": 2**63 + 5})
+    row = frames.exchanges([exchange]).iloc[0]
+    assert pd.isna(row["status"]) and pd.isna(row["temperature"]) and pd.isna(row["max_tokens"])
+    assert row["warnings"].count("unrepresentable") == 3
+
+
+def test_text_columns_hold_a_wire_value_of_another_type_as_json_text() -> None:
+    (exchange,) = analyzer.load(ROOT / "captures" / "replayed" / "rate_limited.jsonl")
+    exchange.request.body = orjson.dumps({"model": "m", "messages": [{"role": ["user"], "content": "hi"}]})
+    got = frames.messages([exchange])
+    assert list(got["role"]) == ['["user"]']
