@@ -9,14 +9,13 @@ from __future__ import annotations
 import functools
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from analyzer.llmcalls import protocol_of_path
-from analyzer.model import Exchange, Part, Reconstruction, StreamChunk
+from analyzer.model import Exchange, Part, Reconstruction, StreamChunk, dumps_exact, url_parts
 from analyzer.protocols import anthropic, gemini, openai_chat, openai_responses
-from analyzer.protocols.events import error_text, payload_of
+from analyzer.protocols.events import error_text, payload_of, shown
 from analyzer.usage import identity_problem
 
 _UNPARSED: Any = object()
@@ -57,7 +56,8 @@ def is_event_stream(exchange: Exchange) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _protocol_of_url(url: str) -> str | None:
-    return protocol_of_path(urlsplit(url).path)
+    parts = url_parts(url)
+    return protocol_of_path(parts.path) if parts else None
 
 
 def detect(exchange: Exchange) -> str:
@@ -136,9 +136,38 @@ def request_messages(exchange: Exchange, body: Any = _UNPARSED) -> list[dict[str
         return []
     module = MODULES.get(detect_request(exchange, body))
     if module is not None:
-        return module.request_messages(body)
+        return [_with_text_fields(m) for m in module.request_messages(body)]
     messages = body.get("messages")
-    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+    return [_with_text_fields(m) for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+# The fields of a chat message, and of each of its tool calls and their `function`, that hold
+# text: a value of another type (a role that is a number, a call id that is a list) is kept as
+# its JSON text, so that every reader of a history (threads, transcripts, frames, exports)
+# meets text where text belongs. Tool call arguments are JSON text in chat's shape anyway.
+_TEXT_FIELDS = ("role", "name", "tool_call_id")
+_CALL_TEXT_FIELDS = ("id", "type")
+_FUNCTION_TEXT_FIELDS = ("name", "arguments")
+
+
+def _with_text_fields(message: dict[str, Any], fields: tuple[str, ...] = _TEXT_FIELDS) -> dict[str, Any]:
+    odd = {key: dumps_exact(message[key]) for key in fields if not isinstance(message.get(key), str | None)}
+    calls = message.get("tool_calls") if fields is _TEXT_FIELDS else None
+    if isinstance(calls, list) and calls:
+        fixed = [_with_call_text_fields(call) if isinstance(call, dict) else call for call in calls]
+        if any(new is not old for new, old in zip(fixed, calls, strict=True)):
+            odd["tool_calls"] = fixed
+    return {**message, **odd} if odd else message
+
+
+def _with_call_text_fields(call: dict[str, Any]) -> dict[str, Any]:
+    fixed = _with_text_fields(call, _CALL_TEXT_FIELDS)
+    function = call.get("function")
+    if isinstance(function, dict):
+        checked = _with_text_fields(function, _FUNCTION_TEXT_FIELDS)
+        if checked is not function:
+            fixed = {**fixed, "function": checked}
+    return fixed
 
 
 def request_tools(exchange: Exchange, body: Any = _UNPARSED) -> list[dict[str, Any]]:
@@ -186,20 +215,20 @@ def _reasoning_setting(protocol: str, body: dict[str, Any], config: dict[str, An
         thinking = body.get("thinking")
         if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
             budget = thinking.get("budget_tokens")
-            return f"thinking, budget {budget}" if budget else f"thinking, {thinking['type']}"
+            return f"thinking, budget {shown(budget)}" if budget else f"thinking, {thinking['type']}"
         return None
     if protocol == gemini.PROTOCOL:
         thinking = config.get("thinkingConfig") or {}
         if not isinstance(thinking, dict):
             return None
         if thinking.get("thinkingLevel"):
-            return str(thinking["thinkingLevel"]).lower()
+            return shown(thinking["thinkingLevel"]).lower()
         budget = thinking.get("thinkingBudget")
-        return None if budget is None else f"budget {budget}"
+        return None if budget is None else f"budget {shown(budget)}"
     effort = body.get("reasoning_effort")
     if effort is None and isinstance(body.get("reasoning"), dict):
         effort = body["reasoning"].get("effort")  # Responses, OpenRouter
-    return str(effort) if effort is not None else None
+    return shown(effort) if effort is not None else None
 
 
 def detect_request(exchange: Exchange, body: Any) -> str:
@@ -210,13 +239,16 @@ def detect_request(exchange: Exchange, body: Any) -> str:
 
 
 def chunk_parts(rec: Reconstruction, chunk: StreamChunk) -> list[Part]:
-    """What one stream chunk carries, piece by piece, in any protocol."""
+    """What one stream chunk carries, piece by piece, in any protocol. A text field of another
+    type (a delta's text that is a number) carries nothing, as the folds read it (`as_text`)."""
     module = MODULES.get(rec.protocol)
     if module is not None:
-        return module.chunk_parts(payload_of(chunk.payload))
-    if rec.protocol == openai_chat.PROTOCOL:
-        return openai_chat.chunk_parts(chunk)
-    return []
+        parts = module.chunk_parts(payload_of(chunk.payload))
+    elif rec.protocol == openai_chat.PROTOCOL:
+        parts = openai_chat.chunk_parts(chunk)
+    else:
+        return []
+    return parts if all(type(part.text) is str for part in parts) else [p for p in parts if type(p.text) is str]
 
 
 def reconstruct(exchange: Exchange) -> Reconstruction:
@@ -227,7 +259,11 @@ def reconstruct(exchange: Exchange) -> Reconstruction:
             rec.warn("usage_identity", problem)
         return rec
     except Exception as exc:  # a bug, not bad input: still one exchange, never the whole batch
-        rec = Reconstruction(protocol=detect(exchange), streamed=is_event_stream(exchange))
+        try:
+            protocol, streamed = detect(exchange), is_event_stream(exchange)
+        except Exception:  # the bug is in detecting it: say so all the same
+            protocol, streamed = "unknown", False
+        rec = Reconstruction(protocol=protocol, streamed=streamed)
         rec.warnings.extend(exchange.warnings)
         rec.truncated = True
         rec.warn(
@@ -281,7 +317,7 @@ def _reconstruct(exchange: Exchange) -> Reconstruction:
         return rec
     if isinstance(obj, dict) and "error" in obj and not obj.get("choices") and not _whole_object(obj):
         # Every protocol's error body is {"error": ...}: no need to know which one it was.
-        rec.error = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
+        rec.error = obj["error"] if isinstance(obj["error"], dict) else {"message": shown(obj["error"])}
         status = f"HTTP {response.status}: " if response.status else ""
         rec.warn("error_response", f"error response: {status}{error_text(rec.error)}")
         return rec

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 import orjson
@@ -287,6 +287,17 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+# The largest choice or tool call index a stream may name (OpenAI allows n up to 128): a larger
+# or a negative one is a corrupt or hostile value, which the protocols drop with a warning.
+MAX_INDEX = 2**15 - 1
+Index = Annotated[int, msgspec.Meta(ge=0, le=MAX_INDEX)]
+
+
+def index_of(value: Any) -> int | None:
+    """`value` when it is an index (an integer from 0 to MAX_INDEX, not a bool), else None."""
+    return value if type(value) is int and 0 <= value <= MAX_INDEX else None
+
+
 def payload_of(payload: Any) -> Any:
     """A chunk's payload as plain JSON values: a typed event (a fast path's) as the dict it was,
     a field it kept raw (`msgspec.Raw`, e.g. Gemini's usage) parsed where it stands."""
@@ -358,9 +369,17 @@ def error_text(error: Any) -> str:
     if isinstance(error, dict):
         inner = error.get("error", error)
         if isinstance(inner, dict):
-            return str(inner.get("message") or inner.get("code") or inner.get("type") or inner)[:200]
-        return str(inner)[:200]
-    return str(error)[:200]
+            return shown(inner.get("message") or inner.get("code") or inner.get("type") or inner)[:200]
+        return shown(inner)[:200]
+    return shown(error)[:200]
+
+
+def shown(value: Any) -> str:
+    """A wire value as text for a person: a string as it is, a list or an object as JSON
+    (which, unlike `str`, never recurses past `dumps_exact`'s depth), anything else by `str`."""
+    if isinstance(value, str):
+        return value
+    return dumps_exact(value) if isinstance(value, dict | list) else str(value)
 
 
 def json_text(value: Any) -> str:

@@ -43,10 +43,12 @@ import msgspec
 import orjson
 from msgspec import UNSET, UnsetType
 
-from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk
+from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, dumps_exact
 from analyzer.protocols.events import (
+    Index,
     Marks,
     add_chunk,
+    as_list,
     as_text,
     content_text,
     ending,
@@ -54,7 +56,9 @@ from analyzer.protocols.events import (
     guarded,
     history_call,
     history_turn,
+    index_of,
     json_text,
+    shown,
     stream_payloads,
     tool_call,
     typed_events,
@@ -122,7 +126,7 @@ class Content(_Wire):
 class Candidate(_Wire):
     content: Content | UnsetType = UNSET
     finishReason: str | UnsetType = UNSET
-    index: int | UnsetType = UNSET
+    index: Index | UnsetType = UNSET
 
 
 class GenerateContentResponse(_Wire):
@@ -322,7 +326,7 @@ class _Fold:
             return
         if "error" in payload and "candidates" not in payload:
             error = payload["error"]
-            self.rec.error = error if isinstance(error, dict) else {"message": str(error)}
+            self.rec.error = error if isinstance(error, dict) else {"message": shown(error)}
             return
         fields = self.fields
         for key, value in payload.items():
@@ -337,8 +341,12 @@ class _Fold:
                 fields[key] = value
 
     def _candidate(self, candidate: dict[str, Any], seq: int) -> None:
-        index = candidate.get("index")
-        if not isinstance(index, int):
+        index = index_of(candidate.get("index"))
+        if index is None:
+            if candidate.get("index") is not None:
+                self.rec.warn(
+                    "chunk_shape", f"event {seq + 1}: candidate index {shown(candidate['index'])[:40]}: taken as 0"
+                )
             index = 0
         state = self.candidates.get(index)
         if state is None:
@@ -652,23 +660,25 @@ def chunk_parts(payload: Any) -> list[Part]:
     if not isinstance(payload, dict):
         return []
     parts: list[Part] = []
-    for candidate in payload.get("candidates") or ():
+    for candidate in as_list(payload.get("candidates")):  # of the wrong type: the fold warned of it
         if not isinstance(candidate, dict):
             continue
-        index = candidate.get("index", 0)
-        for part in (candidate.get("content") or {}).get("parts") or ():
+        index = index_of(candidate.get("index")) or 0  # as the fold takes it
+        content = candidate.get("content")
+        for part in as_list(content.get("parts")) if isinstance(content, dict) else ():
             if not isinstance(part, dict):
                 continue
             if isinstance(part.get("functionCall"), dict):
                 parts.append(Part(index, "tool_call", json_text(part["functionCall"].get("args") or {})))
-            elif part.get("text"):
-                parts.append(Part(index, "reasoning" if part.get("thought") else "content", part["text"]))
-            elif "text" not in part:
-                parts.append(Part(index, "extra", orjson.dumps(part).decode()))
+            elif "text" in part:
+                if as_text(part["text"]):  # text of another type is none, as in the fold
+                    parts.append(Part(index, "reasoning" if part.get("thought") else "content", part["text"]))
+            else:
+                parts.append(Part(index, "extra", dumps_exact(part)))
     if payload.get("usageMetadata"):
-        parts.append(Part(None, "usage", orjson.dumps(payload["usageMetadata"]).decode()))
+        parts.append(Part(None, "usage", dumps_exact(payload["usageMetadata"])))
     if payload.get("error"):
-        parts.append(Part(None, "error", orjson.dumps(payload["error"]).decode()))
+        parts.append(Part(None, "error", dumps_exact(payload["error"])))
     return parts
 
 
@@ -724,7 +734,7 @@ def request_tools(body: Any) -> list[dict[str, Any]]:
         if not isinstance(tool, dict):
             continue
         declarations = tool.get("functionDeclarations") or tool.get("function_declarations")
-        if declarations:
+        if declarations and isinstance(declarations, list):  # else the tool as it is, odd field and all
             for declaration in declarations:
                 if isinstance(declaration, dict):
                     function = {"name": declaration.get("name")}

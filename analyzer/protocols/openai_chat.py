@@ -29,7 +29,7 @@ from analyzer.model import (
     created_unit_ms,
     dumps_exact,
 )
-from analyzer.protocols.events import decode_whole, error_text, other_fields, preview, whole_lines
+from analyzer.protocols.events import Index, decode_whole, error_text, other_fields, preview, shown, whole_lines
 from analyzer.sse import Event, decode, lenient_events
 from analyzer.usage import normalise as normalise_usage
 
@@ -125,7 +125,7 @@ class FunctionDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 class ToolCallDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    index: int | None = None
+    index: Index | None = None
     id: str | None = None
     type: str | None = None
     function: FunctionDelta | None = None
@@ -146,7 +146,7 @@ class Delta(_DeltaExtensions, forbid_unknown_fields=True, gc=False, kw_only=True
 
 
 class ChoiceDelta(_ChoiceExtensions, forbid_unknown_fields=True, gc=False, kw_only=True):
-    index: int | None = None
+    index: Index | None = None
     delta: Delta | None = None
     # Non-streaming responses carry `message`; Writer sends it beside `delta` in every chunk.
     message: Delta | None = None
@@ -193,7 +193,7 @@ class LeanDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 class LeanChoice(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     delta: LeanDelta
-    index: int = 0
+    index: Index = 0
     logprobs: None = None
     finish_reason: str | None = None
 
@@ -274,8 +274,8 @@ def _coerce(obj: Any, cls: type, extras: dict[str, Any], problems: list[str], pa
             continue
         try:
             values[key] = msgspec.convert(value, fields[key], strict=False)
-        except msgspec.ValidationError:
-            problems.append(f"{path}.{key} has unexpected type {type(value).__name__}")
+        except msgspec.ValidationError as exc:  # a value of another type, or out of range (an index)
+            problems.append(f"{path}.{key}: {exc}")
     return cls(**values)
 
 
@@ -385,7 +385,7 @@ class Accumulator:
             rec.usage = Usage(raw=chunk.usage)  # cumulative where repeated: the last one wins
         lean = chunk.__class__ is LeanChunk
         if not lean and chunk.error is not None:
-            rec.error = chunk.error if isinstance(chunk.error, dict) else {"message": str(chunk.error)}
+            rec.error = chunk.error if isinstance(chunk.error, dict) else {"message": shown(chunk.error)}
         choices = chunk.choices
         if not choices:
             return
@@ -760,8 +760,9 @@ def chunk_parts(chunk: StreamChunk) -> list[Part]:
                     parts.append(Part(index, "content", delta.content))
             elif delta.content:
                 for part in delta.content:
-                    if isinstance(part, dict) and part.get("type") == "text" and part.get("text"):
-                        parts.append(Part(index, "content", part["text"]))
+                    if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                        if part["text"]:  # as the fold reads it
+                            parts.append(Part(index, "content", part["text"]))
                     elif isinstance(part, dict) and part.get("type") == "thinking":
                         parts.append(Part(index, "reasoning", _thinking_text(part.get("thinking"))))
             if delta.reasoning_details:
@@ -795,7 +796,7 @@ def _thinking_text(inner: Any) -> str:
 
 def _detail_text(detail: Any) -> str:
     if isinstance(detail, dict):
-        return str(detail.get("text") or detail.get("summary") or "")
+        return shown(detail.get("text") or detail.get("summary") or "")
     return ""
 
 

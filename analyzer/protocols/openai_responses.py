@@ -629,9 +629,9 @@ def _apply(rec: Reconstruction, response: dict[str, Any], terminal: str | None) 
 
 def chunk_parts(payload: Any) -> list[Part]:
     """What one event carries (frames.chunks)."""
-    if not isinstance(payload, dict):
-        return []
-    kind = payload.get("type")
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+        return []  # an event without a type names no part (the fold warned of it)
+    kind = payload["type"]
     delta = payload.get("delta")
     if kind == "response.output_text.delta":
         return [Part(0, "content", delta)] if delta else []
