@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from analyzer.conversations import conversations
 from analyzer.export.redaction import redacted, redacted_all
 from analyzer.export.safemd import code, inline, literal, model, unsafe
@@ -98,7 +96,7 @@ def _exchange_markdown(exchange: Exchange, collapsible: bool, reply: Callable[[s
         missing = rec.has("body_not_recorded")
         lines += ["*(no reply: the producer kept no response body)*" if missing else "*(no reply)*", ""]
     if rec.error:
-        lines += ["**Error:**", "", literal(orjson.dumps(rec.error, option=orjson.OPT_INDENT_2).decode(), "json"), ""]
+        lines += ["**Error:**", "", literal(dumps_exact(rec.error, indent=True), "json"), ""]
     for choice in rec.choices:
         if len(rec.choices) > 1:
             lines += [f"### choice {choice.index}", ""]
@@ -145,7 +143,7 @@ def _message(message: dict[str, Any], reply: Callable[[str], str]) -> list[str]:
     if text:  # the model's own Markdown, or someone else's text shown exactly
         lines += [reply(text) if role == "assistant" else literal(text), ""]
     for call in message.get("tool_calls") or []:
-        function = call.get("function", {}) if isinstance(call, dict) else {}
+        function = call.get("function") if isinstance(call, dict) and isinstance(call.get("function"), dict) else {}
         call_id = call.get("id") if isinstance(call, dict) else None
         lines += [
             f"**Tool call** {code(str(function.get('name')))} ({inline(str(call_id))}):",
@@ -287,7 +285,7 @@ def jsonl(
                 line["tools"] = functions
             if builtins:  # a provider's own tools (web search, code execution): not OpenAI tool input
                 line["metadata"] = {"builtin_tools": builtins}
-            handle.write(redact_text(orjson.dumps(line).decode()).encode() + b"\n")
+            handle.write(redact_text(dumps_exact(line)).encode() + b"\n")
     return target
 
 
@@ -377,4 +375,4 @@ def _table_value(value: Any) -> Any:
     """A cell as written: text redacted, lists and parsed JSON as (redacted) JSON text."""
     if isinstance(value, str):
         return redact_text(value)
-    return redact_text(orjson.dumps(value).decode())
+    return redact_text(dumps_exact(value))

@@ -15,14 +15,12 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
-
-import orjson
+from urllib.parse import parse_qsl
 
 from analyzer import __version__
 from analyzer.export.redaction import redacted
 from analyzer.files import open_private, private_dir, write_private
-from analyzer.model import Exchange
+from analyzer.model import Exchange, dumps_exact, url_parts
 
 SCHEMA = "chatcap/1"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -63,7 +61,8 @@ def entry(exchange: Exchange) -> dict[str, Any]:
     exchange = redacted(exchange)
     request, response = exchange.request, exchange.response
     url = (request.url if request else None) or ""
-    query = [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
+    parts = url_parts(url)
+    query = [{"name": k, "value": v} for k, v in parse_qsl(parts.query if parts else "", keep_blank_values=True)]
     har_request: dict[str, Any] = {
         "method": (request.method if request else None) or "",
         "url": url,
@@ -141,7 +140,7 @@ def har(exchanges: Iterable[Exchange], path: str | Path) -> Path:
     }
     path = Path(path)
     private_dir(path.parent)
-    return write_private(path, orjson.dumps(log, option=orjson.OPT_INDENT_2))
+    return write_private(path, dumps_exact(log, indent=True).encode())
 
 
 def jsonl(exchanges: Iterable[Exchange], path: str | Path) -> Path:
@@ -150,5 +149,5 @@ def jsonl(exchanges: Iterable[Exchange], path: str | Path) -> Path:
     private_dir(path.parent)
     with open_private(path) as handle:
         for exchange in exchanges:
-            handle.write(orjson.dumps(entry(exchange)) + b"\n")
+            handle.write(dumps_exact(entry(exchange)).encode() + b"\n")
     return path

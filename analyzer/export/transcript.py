@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -24,7 +23,7 @@ from analyzer import tokens
 from analyzer.conversations import Conversation, Turn, message_text
 from analyzer.cost import cost_of
 from analyzer.metrics import format_ms
-from analyzer.model import Exchange
+from analyzer.model import Exchange, dumps_exact, url_parts
 from analyzer.protocols import chunk_parts
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -42,7 +41,7 @@ def heading(entry: Entry) -> str:
 def pretty_json(text: str) -> str:
     """Tool arguments or results indented when they are JSON, as they are when not."""
     try:
-        return orjson.dumps(orjson.loads(text), option=orjson.OPT_INDENT_2).decode()
+        return dumps_exact(orjson.loads(text), indent=True)
     except orjson.JSONDecodeError:
         return text
 
@@ -111,7 +110,8 @@ def select(
                 continue
         if host is not None:
             url = exchange.request.url if exchange.request else None
-            name = (urlsplit(url).hostname or "") if url else ""
+            parts = url_parts(url)
+            name = (parts.hostname or "") if parts else ""
             if not fnmatchcase(name.lower(), host.lower()):
                 continue
         if since is not None or until is not None:
@@ -154,10 +154,9 @@ def transcript(conversation: Conversation, *, reasoning: bool = True) -> Transcr
 
 def _endpoint(exchange: Exchange) -> str | None:
     """Host and path the request went to (no query: it may hold a key)."""
-    url = exchange.request.url if exchange.request else None
-    if not url:
+    parts = url_parts(exchange.request.url if exchange.request else None)
+    if parts is None:
         return None
-    parts = urlsplit(url)
     return f"{parts.netloc.rpartition('@')[2]}{parts.path}" if parts.netloc else parts.path or None
 
 
@@ -168,7 +167,7 @@ def _calls(message: dict[str, Any], names: dict[str, str | None]) -> list[Call]:
             continue
         function = call.get("function") if isinstance(call.get("function"), dict) else {}
         arguments = function.get("arguments")
-        text = arguments if isinstance(arguments, str) else orjson.dumps(arguments).decode()
+        text = arguments if isinstance(arguments, str) else dumps_exact(arguments)
         calls.append(Call(call.get("id"), function.get("name"), text))
         if isinstance(call.get("id"), str):
             names[call["id"]] = function.get("name")
@@ -196,7 +195,7 @@ def _reply_entries(turn: Turn, names: dict[str, str | None], reasoning: bool) ->
     out = []
     if rec.error is not None:
         status = turn.exchange.response.status if turn.exchange.response else None
-        text = orjson.dumps(rec.error, option=orjson.OPT_INDENT_2).decode()
+        text = dumps_exact(rec.error, indent=True)
         out.append(Entry("error", text, footer=[f"HTTP {status}"] if status else [], exchange=turn.exchange.id))
     if turn.reply is None:
         if rec.error is None:
