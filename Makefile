@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lab bench recordings compatibility clean chromium charts golden
+.PHONY: demo test fuzz lab bench recordings compatibility clean chromium charts golden
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ chromium:
 test: $(VENV)/.test chromium
 	$(PY) -m ruff check $(wildcard analyzer tests benchmarks addons docs)
 	$(PY) -m pytest
+
+# tests/test_fuzz_layers.py with a long budget: `make test` runs a fixed sample of 240 mutants
+# of the bundled inputs (about 20 s); this runs FUZZ_EXAMPLES of them (drawn with FUZZ_SEED:
+# change it to draw others).
+FUZZ_EXAMPLES ?= 6000
+FUZZ_SEED ?= 19
+fuzz: $(VENV)/.test
+	CHATCAP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CHATCAP_FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest tests/test_fuzz_layers.py -q
 
 # JupyterLab on notebooks/ (chatcap lab).
 lab: $(VENV)/.test
