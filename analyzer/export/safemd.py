@@ -88,6 +88,8 @@ def _parser(tables: bool) -> MarkdownIt:
 
 _PARSERS = (_parser(tables=False), _parser(tables=True))
 _END = "chatcap-end-of-text"
+# Without one of these a text holds no HTML, link, picture, heading or fence.
+_MARKUP = re.compile(r"[<\[#`~]|^[ \t>]*(?:=+|-+)[ \t]*$", re.MULTILINE)
 # `<` that could open a tag, a comment, a declaration or an autolink.
 _HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
 _SAFE_AUTOLINK = re.compile(r"<https?://[^\x00-\x20<>`]*>", re.IGNORECASE)
@@ -99,15 +101,21 @@ def model(text: str) -> str:
     """The model's own Markdown, made inert as the module docstring says; shown literally
     (a ```markdown fence) when it cannot be."""
     text = re.sub(r"\r\n?", "\n", text)  # CommonMark's other line ends, as markdown-it reads them
+    if not _MARKUP.search(text):
+        return text  # no HTML, link, picture, heading or fence can start without these
     rewritten = _rewrite(text, first=True)
-    for _ in range(3):  # what the escaping uncovers (text an HTML block held) is looked at again
+    for _ in range(4):
+        verdict = _verdict(rewritten)
+        if verdict is None:
+            return rewritten
+        if verdict.startswith(("`", "~")):  # a fence left open at the end: close it
+            rewritten += "\n" + verdict
+            continue
+        # What the escaping uncovered (text an HTML block held) is looked at again.
         again = _rewrite(rewritten, first=False)
         if again == rewritten:
             break
         rewritten = again
-    closed = _close_fence(rewritten)
-    if closed is not None and not _problems(closed, ()):
-        return closed
     return literal(text, "markdown")
 
 
@@ -116,8 +124,8 @@ class _Plan:
     """What to change in which source lines."""
 
     verbatim: list[set[int]] = field(default_factory=list)  # per parser: lines in fenced or indented code
-    # (first line, end line, per line the column ranges inside code spans): one reading each.
-    spans: list[tuple[int, int, list[list[tuple[int, int]]]]] = field(default_factory=list)
+    # Per line, each reading of it: the column ranges inside code spans.
+    readings: dict[int, list[list[tuple[int, int]]]] = field(default_factory=dict)
     links: set[int] = field(default_factory=set)  # lines whose `[` are all escaped
     definitions: set[int] = field(default_factory=set)  # unsafe link reference definitions
     atx: dict[int, int] = field(default_factory=dict)  # line -> heading level
@@ -141,7 +149,7 @@ def _rewrite(text: str, first: bool) -> str:
         if number in verbatim:
             out.append(line)
             continue
-        readings = [spans[number - start] for start, end, spans in plan.spans if start <= number < end]
+        readings = plan.readings.get(number, [])
         line = _escape_html(line, readings)
         line = _replace(line, _PICTURE, "[image: ", readings)
         if number in plan.links:
@@ -175,7 +183,7 @@ def _plan(tokens: Sequence[Token], lines: list[str], plan: _Plan) -> None:
             verbatim.update(range(*token.map))
         elif token.type == "table_open" and token.map:
             in_table = True
-            plan.spans.append((token.map[0], token.map[1], _code_spans(lines[token.map[0] : token.map[1]])))
+            _read(plan, token.map[0], _code_spans(lines[token.map[0] : token.map[1]]))
         elif token.type == "table_close":
             in_table = False
         elif token.type == "heading_open" and token.map:
@@ -186,9 +194,9 @@ def _plan(tokens: Sequence[Token], lines: list[str], plan: _Plan) -> None:
                 plan.setext[token.map[1] - 1] = (token.map[0], level, token.level == 0)
         elif token.type == "inline" and token.map:
             start, end = token.map
-            plan.spans.append((start, end, _code_spans(lines[start:end])))
+            _read(plan, start, _code_spans(lines[start:end]))
             if in_table:  # GFM cuts a row into cells before it looks for code
-                plan.spans.append((start, start + 1, [_cell_spans(lines[start])]))
+                _read(plan, start, [_cell_spans(lines[start])])
             for child in _walk(token.children or []):
                 url = child.attrGet("src") if child.type == "image" else child.attrGet("href")
                 if child.type in ("image", "link_open") and not safe_link(str(url or "")):
@@ -196,21 +204,31 @@ def _plan(tokens: Sequence[Token], lines: list[str], plan: _Plan) -> None:
     plan.verbatim.append(verbatim)
 
 
+def _read(plan: _Plan, first: int, per_line: list[list[tuple[int, int]]]) -> None:
+    for number, spans in enumerate(per_line, first):
+        plan.readings.setdefault(number, []).append(spans)
+
+
 def _code_spans(lines: list[str]) -> list[list[tuple[int, int]]]:
     """Per line: the (from, to) column ranges inside code spans, as CommonMark pairs
     backtick runs over the whole block (a backslash-escaped backtick opens none)."""
     text = "\n".join(lines)
     runs = [(m.start(), len(m.group())) for m in re.finditer(r"`+", text)]
+    by_length: dict[int, list[int]] = {}
+    for n, (_, length) in enumerate(runs):
+        by_length.setdefault(length, []).append(n)
     inside: list[tuple[int, int]] = []
     n = 0
     while n < len(runs):
         at, length = runs[n]
         if _backslashes_before(text, at) % 2:  # `\`` is a backtick; the rest of the run may open
             at, length = at + 1, length - 1
-        close = next((m for m in range(n + 1, len(runs)) if runs[m][1] == length), None) if length else None
-        if close is None:
+        same = by_length.get(length, [])
+        later = bisect.bisect_right(same, n)
+        if not length or later == len(same):
             n += 1
             continue
+        close = same[later]
         inside.append((at, runs[close][0] + length))
         n = close + 1
     per_line: list[list[tuple[int, int]]] = []
@@ -287,27 +305,22 @@ def _replace(line: str, pattern: re.Pattern[str], by: str, readings: list[list[t
     return "".join(out) + line[last:]
 
 
-def _close_fence(text: str) -> str | None:
-    """`text`, with a fence it leaves open at its end closed; None when something else
-    would swallow what follows it."""
-    for _ in range(2):
-        tokens = _PARSERS[0].parse(text + "\n\n" + _END + "\n")
-        if _ends_free(tokens):
-            return text
-        last = [t for t in tokens if t.level == 0 and t.type != "paragraph_close"]
-        if not last or last[-1].type != "fence":
-            return None
-        text += "\n" + last[-1].markup
+def _verdict(text: str) -> str | None:
+    """None when `text` is inert and leaves what follows it alone; the markup of a fence it
+    leaves open at its end; else what is wrong."""
+    for parser in _PARSERS:
+        tokens = parser.parse(text + "\n\n" + _END + "\n")
+        problems = _problems(tokens, ())
+        if problems:
+            return problems[0]
+        ends_free = (
+            len(tokens) >= 3 and tokens[-3].type == "paragraph_open" and tokens[-3].level == 0
+            and tokens[-2].content == _END
+        )  # fmt: skip
+        if not ends_free:
+            last = [t for t in tokens if t.level == 0 and t.type != "paragraph_close"]
+            return last[-1].markup if last and last[-1].type == "fence" else "swallows what follows"
     return None
-
-
-def _ends_free(tokens: Sequence[Token]) -> bool:
-    return (
-        len(tokens) >= 3
-        and tokens[-3].type == "paragraph_open"
-        and tokens[-3].level == 0
-        and tokens[-2].content == _END
-    )
 
 
 def _walk(tokens: Iterable[Token]) -> Iterable[Token]:
@@ -317,30 +330,28 @@ def _walk(tokens: Iterable[Token]) -> Iterable[Token]:
             yield from _walk(token.children)
 
 
-def _problems(text: str, allowed_html: Iterable[str], max_heading: int = 4) -> list[str]:
-    """What would render as HTML of the text's own, a picture, an unsafe link or a heading
-    above h`max_heading`, with or without GFM tables."""
+def _problems(tokens: Sequence[Token], allowed_html: Iterable[str], headings: int = 0) -> list[str]:
+    """What in a parse would render as HTML other than `allowed_html`, a picture or an
+    unsafe link, and a count of headings above h4 other than `headings`."""
     allowed = set(allowed_html)
     found = []
-    for parser in _PARSERS:
-        for token in _walk(parser.parse(text)):
-            if token.type in ("html_block", "html_inline") and token.content.strip() not in allowed:
-                found.append(f"HTML {token.content.strip()[:40]!r}")
-            elif token.type == "image":
-                found.append(f"picture {token.attrGet('src')!r}")
-            elif token.type == "link_open" and not safe_link(str(token.attrGet("href") or "")):
-                found.append(f"link {token.attrGet('href')!r}")
-            elif token.type == "heading_open" and int(token.tag[1]) < max_heading:
-                found.append(f"heading {token.tag}")
+    above = 0
+    for token in _walk(tokens):
+        if token.type in ("html_block", "html_inline") and token.content.strip() not in allowed:
+            found.append(f"HTML {token.content.strip()[:40]!r}")
+        elif token.type == "image":
+            found.append(f"picture {token.attrGet('src')!r}")
+        elif token.type == "link_open" and not safe_link(str(token.attrGet("href") or "")):
+            found.append(f"link {token.attrGet('href')!r}")
+        elif token.type == "heading_open" and int(token.tag[1]) < 4:
+            above += 1
+    if above != headings:
+        found.append(f"{above} headings above h4, not {headings}")
     return found
 
 
 def unsafe(document: str, allowed_html: Iterable[str], headings: int) -> list[str]:
-    """What in a whole transcript would run, load or link unsafely, or a heading count above
-    h4 other than `headings` (the title's and the role headings): empty when it is inert."""
-    found = [p for p in _problems(document, allowed_html, max_heading=7) if not p.startswith("heading")]
-    for parser in _PARSERS:
-        count = sum(1 for t in parser.parse(document) if t.type == "heading_open" and int(t.tag[1]) < 4)
-        if count != headings:
-            found.append(f"{count} headings above h4, not {headings}")
-    return found
+    """What in a whole transcript would run, load or link unsafely, or a count of headings
+    above h4 other than `headings` (the title's and the role headings), with or without GFM
+    tables: empty when it is inert."""
+    return [problem for parser in _PARSERS for problem in _problems(parser.parse(document), allowed_html, headings)]
