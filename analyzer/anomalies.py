@@ -27,11 +27,16 @@ def _bare(model: str) -> str:
     return name
 
 
+def same_model(a: str, b: str) -> bool:
+    """Whether two model names name one model (`gpt-4o` and `gpt-4o-2024-08-06`, `openai/gpt-4o`)."""
+    return a == b or _bare(a) == _bare(b)
+
+
 def model_alias(rec: Reconstruction) -> Notice | None:
     """Served under another name than the one asked for (`ds-v3` → `deepseek-v3`); a dated
     snapshot of the requested model (`gpt-4o-mini` → `gpt-4o-mini-2024-07-18`) is not one."""
     asked, served = rec.requested_model, rec.served_model
-    if not asked or not served or asked == served or _bare(asked) == _bare(served):
+    if not asked or not served or same_model(asked, served):
         return None
     if rec.has("blank_model"):
         return None  # the served name was filled in from the request: nothing to compare

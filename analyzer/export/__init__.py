@@ -16,14 +16,25 @@ from typing import Any
 
 from analyzer.conversations import conversations
 from analyzer.export.redaction import redacted, redacted_all
-from analyzer.export.safemd import code, inline, literal, model, unsafe
-from analyzer.export.transcript import Entry, Transcript, heading, pretty_json, select, transcripts
+from analyzer.export.safemd import code, inline, literal, model, safe_link, unsafe
+from analyzer.export.transcript import (
+    Entry,
+    Transcript,
+    clipped,
+    end_reason,
+    heading,
+    pretty_json,
+    select,
+    tool_title,
+    transcripts,
+)
 from analyzer.files import UnsafePath, open_private, private_dir, refused, write_private
 from analyzer.ingest import PROGRESS_DELAY_S
 from analyzer.metrics import format_ms, reported_cost
 from analyzer.model import Exchange, dumps_exact
 from analyzer.protocols import request_messages
 from analyzer.protocols.events import content_text
+from analyzer.protocols.server_tools import ServerTool, has_server_tools, segments
 from analyzer.redact import redact_text
 
 __all__ = ["conversation_markdown", "html", "jsonl", "markdown", "markdown_text", "select", "tables"]
@@ -110,18 +121,25 @@ def _exchange_markdown(exchange: Exchange, collapsible: bool, reply: Callable[[s
                 label = "Reasoning" + source.format("`<think>`")
                 lines += [f"**{label}:**", "", *[f"> {line}" for line in reply(reasoning).split("\n")], ""]
         answer = choice.content if choice.think is None or choice.reasoning else choice.answer
-        if answer:
+        found = segments(rec, rec.choices.index(choice)) if has_server_tools(rec) else []
+        if any(isinstance(segment, ServerTool) for segment in found):
+            for segment in found:
+                lines += [reply(segment), ""] if isinstance(segment, str) else [*_tool_markdown(segment), ""]
+        elif answer:
             lines += [reply(answer), ""]
         if choice.refusal:
             lines += ["**Refusal:**", "", reply(choice.refusal), ""]
         for call in choice.tool_calls:
             lines += [
-                f"**Tool call** {code(call.name)} ({inline(str(call.id))}):",
+                f"**Tool call** {code(call.name)}" + (f" ({inline(str(call.id))})" if call.id else "") + ":",
                 "",
                 literal(pretty_json(call.arguments), "json"),
                 "",
             ]
         lines += [f"*finish reason: {inline(choice.finish_reason or '—')}*", ""]
+    ending = end_reason(exchange, rec)
+    if ending and (ending.startswith("ended early") or ending == "cut off"):
+        lines += [f"*{inline(ending)}*", ""]
     if rec.warnings:
         _heading(lines, "## Warnings")
         lines += [f"- {inline(w.message)}" for w in rec.warnings]
@@ -189,6 +207,9 @@ def _markdown_entry(entry: Entry, reply: Callable[[str], str]) -> list[str]:
         lines += ["<details><summary>Reasoning</summary>", "", reply(entry.reasoning), "", "</details>", ""]
     if entry.role == "error":
         lines += [literal(entry.text, "json"), ""]
+    elif entry.segments:  # the reply with the tools its provider ran, in their place
+        for segment in entry.segments:
+            lines += [reply(segment), ""] if isinstance(segment, str) else [*_tool_markdown(segment), ""]
     elif entry.text:  # the model's own Markdown, or someone else's text shown exactly
         lines += [reply(entry.text) if entry.role == "assistant" else literal(entry.text), ""]
     for call in entry.calls:
@@ -198,6 +219,21 @@ def _markdown_entry(entry: Entry, reply: Callable[[str], str]) -> list[str]:
         lines += [f"<sub>{' · '.join(inline(fact) for fact in entry.footer)}</sub>", ""]
     while lines and not lines[-1]:
         lines.pop()
+    return lines
+
+
+def _tool_markdown(tool: ServerTool) -> list[str]:
+    """A server-side tool as a transcript shows it: what was asked, what came back, the sources."""
+    lines = [f"**{inline(tool_title(tool))}**" + (":" if tool.request or tool.result or tool.sources else ""), ""]
+    if tool.request:
+        lines += [literal(tool.request, "python" if tool.kind == "code_execution" else ""), ""]
+    if tool.result:
+        lines += ["Result:", "", literal(clipped(tool.result)), ""]
+    for title, url in tool.sources:
+        shown = inline(title or url)
+        lines.append(
+            f"- [{shown}](<{url}>)" if safe_link(url) and not set(url) & set("<>\n\r ") else f"- {shown}: {code(url)}"
+        )
     return lines
 
 
@@ -299,7 +335,11 @@ def _function_tools(tools: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
     functions, builtins = [], []
     for tool in tools:
         function = tool.get("function") if isinstance(tool, dict) else None
-        if isinstance(function, dict) and tool.get("type") in (None, "function") and isinstance(function.get("name"), str):
+        if (
+            isinstance(function, dict)
+            and tool.get("type") in (None, "function")
+            and isinstance(function.get("name"), str)
+        ):
             kept = {key: function[key] for key in _FUNCTION_KEYS if function.get(key) is not None}
             functions.append({"type": "function", "function": kept})
         elif isinstance(tool, dict) and tool:

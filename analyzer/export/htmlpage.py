@@ -26,9 +26,10 @@ from urllib.parse import quote
 from markdown_it import MarkdownIt
 
 from analyzer.export.safemd import safe_link
-from analyzer.export.transcript import HEADINGS, Entry, Transcript, pretty_json
+from analyzer.export.transcript import HEADINGS, Entry, Transcript, clipped, pretty_json, tool_title
 from analyzer.files import UnsafePath, private_dir, refused, write_private
 from analyzer.metrics import format_ms
+from analyzer.protocols.server_tools import ServerTool
 from analyzer.redact import redact_text
 
 SPARK_WIDTH, SPARK_HEIGHT = 120, 22
@@ -107,6 +108,10 @@ details.reasoning summary { cursor: pointer; font-weight: 600; }
 details.reasoning[open] summary { margin-bottom: 0.4rem; }
 .call { margin-top: 0.6rem; }
 .call-head { font-size: 0.85rem; }
+.call.server { margin: 0.6rem 0; padding-left: 0.7rem; border-left: 3px solid var(--line); }
+.call.server pre.plain { background: var(--code); padding: 0.4rem 0.7rem; border-radius: 6px; margin: 0.2rem 0 0.4rem;
+  font: 0.85rem/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+.sources { margin: 0.2rem 0; padding-left: 1.2rem; font-size: 0.85rem; }
 .footer { display: flex; align-items: center; flex-wrap: wrap; gap: 0.2rem 0.8rem; margin-top: 0.6rem; color: var(--muted); font-size: 0.78rem; }
 .footer span { flex: 1 1 16rem; min-width: 0; overflow-wrap: anywhere; }
 .spark { flex: none; color: var(--accent); }
@@ -299,6 +304,10 @@ def _entry(entry: Entry, number: int) -> str:
         parts.append(f'<pre class="json">{_escape(entry.text)}</pre>')
     elif entry.role == "tool":
         parts.append(f'<pre class="json">{_escape(pretty_json(entry.text))}</pre>')
+    elif entry.segments:  # the reply with the tools its provider ran, in their place
+        parts += [
+            _rendered(segment) if isinstance(segment, str) else _server_tool(segment) for segment in entry.segments
+        ]
     elif entry.text and entry.role == "assistant":
         parts.append(_rendered(entry.text))
     elif entry.text:
@@ -313,6 +322,25 @@ def _entry(entry: Entry, number: int) -> str:
         facts = " · ".join(_escape(fact) for fact in entry.footer)
         parts.append(f'<div class="footer">{sparkline(entry.curve)}<span>{facts}</span></div>')
     parts.append("</article>")
+    return "".join(parts)
+
+
+def _server_tool(tool: ServerTool) -> str:
+    """A tool the provider ran: its name, what was asked, what came back, the sources."""
+    parts = [f'<div class="call server"><div class="call-head">{_escape(tool_title(tool))}</div>']
+    if tool.request:
+        parts.append(f'<pre class="plain">{_escape(tool.request)}</pre>')
+    if tool.result:
+        parts.append(f'<div class="call-head">Result</div><pre class="plain">{_escape(clipped(tool.result))}</pre>')
+    if tool.sources:
+        items = [
+            f'<li><a href="{_escape(url)}" rel="noreferrer nofollow">{_escape(title or url)}</a></li>'
+            if safe_link(url)
+            else f"<li>{_escape(title)} <code>{_escape(url)}</code></li>"
+            for title, url in tool.sources
+        ]
+        parts.append(f'<ul class="sources">{"".join(items)}</ul>')
+    parts.append("</div>")
     return "".join(parts)
 
 

@@ -20,11 +20,14 @@ from typing import Any
 import orjson
 
 from analyzer import tokens
+from analyzer.anomalies import same_model
 from analyzer.conversations import Conversation, Turn, message_text
 from analyzer.cost import cost_of
 from analyzer.metrics import format_ms
 from analyzer.model import Exchange, dumps_exact, url_parts
 from analyzer.protocols import chunk_parts
+from analyzer.protocols.events import error_text
+from analyzer.protocols.server_tools import ServerTool, has_server_tools, segments
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -72,6 +75,32 @@ class Entry:
     # What to add to the role's heading: "choice 1" (an n>1 reply), "as sent back" (an
     # assistant message from a request's history, not a reply the capture holds).
     label: str | None = None
+    # A reply whose provider ran tools itself: its text and those tools in the order they
+    # came (protocols.server_tools); empty otherwise, and `text` is the whole answer.
+    segments: list[str | ServerTool] = field(default_factory=list)
+
+
+# How each kind of server tool is named in a transcript.
+TOOL_NAMES = {
+    "web_search": "Web search", "web_fetch": "Web fetch", "code_execution": "Code execution",
+    "file_search": "File search", "mcp": "MCP tool", "mcp_list_tools": "MCP tools listed",
+    "url_context": "URL context", "x_search": "X search", "image_generation": "Image generation",
+    "citations": "Sources",
+}  # fmt: skip
+# A tool's result is cut to this many characters in a transcript (a fetched page can be long).
+RESULT_SHOWN = 2000
+
+
+def tool_title(tool: ServerTool) -> str:
+    """`Web search (google_search, completed)`: the kind, with the tool's own name and status."""
+    title = TOOL_NAMES.get(tool.kind, tool.kind.replace("_", " ").capitalize())
+    details = [part for part in (tool.name, tool.status) if part]
+    return title + (f" ({', '.join(details)})" if details else "")
+
+
+def clipped(text: str, limit: int = RESULT_SHOWN) -> str:
+    """`text`, or its first `limit` characters and how many more there were."""
+    return text if len(text) <= limit else f"{text[:limit]}\n… ({len(text) - limit:,} more characters)"
 
 
 @dataclass(slots=True)
@@ -129,7 +158,12 @@ def transcript(conversation: Conversation, *, reasoning: bool = True) -> Transcr
     """The conversation in reading order (see the module docstring)."""
     entries: list[Entry] = []
     names: dict[str, str | None] = {}  # tool call id → tool name, from the replies and histories seen
+    model: str | None = None
     for turn in conversation.turns:
+        served = turn.rec.served_model or turn.rec.requested_model
+        if model and served and not same_model(model, served):
+            entries.append(Entry("note", f"Model changed: {model} → {served}."))
+        model = served or model
         if turn.branch == "regeneration":
             entries.append(Entry("note", "Regenerated: the same request was sent again and got another reply."))
         elif turn.branch == "edit":
@@ -208,19 +242,22 @@ def _reply_entries(turn: Turn, names: dict[str, str | None], reasoning: bool) ->
         if choice.refusal:
             text = (text + "\n\n" if text else "") + f"Refused: {choice.refusal}"
         first = choice is rec.choices[0]
-        out.append(
-            Entry(
-                "assistant",
-                text or "",
-                reasoning=thought if reasoning else None,
-                calls=_calls(message, names),
-                footer=footer(turn) if first else [],
-                curve=curve(turn) if first else [],
-                exchange=turn.exchange.id,
-                origin="reply",
-                label=f"choice {choice.index}" if len(rec.choices) > 1 else None,
-            )
+        entry = Entry(
+            "assistant",
+            text or "",
+            reasoning=thought if reasoning else None,
+            calls=_calls(message, names),
+            footer=footer(turn) if first else [],
+            curve=curve(turn) if first else [],
+            exchange=turn.exchange.id,
+            origin="reply",
+            label=f"choice {choice.index}" if len(rec.choices) > 1 else None,
         )
+        if has_server_tools(rec):
+            found = segments(rec, rec.choices.index(choice))
+            if any(isinstance(segment, ServerTool) for segment in found):
+                entry.segments = found + ([f"Refused: {choice.refusal}"] if choice.refusal else [])
+        out.append(entry)
     return out
 
 
@@ -243,13 +280,23 @@ def footer(turn: Turn) -> list[str]:
     if cost.usd is not None:
         mark = "" if cost.source == "reported" else "≈"
         facts.append(f"{mark}${cost.usd:.6f}".rstrip("0").rstrip("."))
-    finish = rec.choices[0].finish_reason if rec.choices else None
-    if rec.truncated:
-        facts.append("cut off")
-    elif finish and finish != "stop":
-        facts.append(f"ended: {finish}")
+    facts += [ending] if (ending := end_reason(exchange, rec)) else []
     facts.append(exchange.id)
     return facts
+
+
+def end_reason(exchange: Exchange, rec: Any) -> str | None:
+    """How a reply ended when it did not simply stop: the server's error, the proxy's reason
+    (a shutdown, a reset, a failed upstream TLS handshake), a finish reason other than stop;
+    "cut off" only when nothing explains the end."""
+    if rec.error is not None:
+        return f"error: {error_text(rec.error)}"
+    if exchange.error:
+        return f"ended early: {exchange.error}"
+    if rec.truncated:
+        return "cut off"
+    finish = rec.choices[0].finish_reason if rec.choices else None
+    return f"ended: {finish}" if finish and finish != "stop" else None
 
 
 def curve(turn: Turn) -> list[tuple[float, int]]:
