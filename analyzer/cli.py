@@ -93,11 +93,27 @@ def _cell(value: Any) -> Any:
     return Text(visible(str(value), lines=False))
 
 
+def _print(renderable: Any) -> None:
+    """Print to the terminal as Rich lays it out; piped, without the padding Rich adds to the
+    width (a log or an editor gets the lines as they end)."""
+    console = _console()
+    if sys.stdout.isatty():
+        console.print(renderable)
+        return
+    with console.capture() as captured:
+        console.print(renderable)
+    click.echo("\n".join(line.rstrip() for line in captured.get().split("\n")), nl=False)
+
+
 def _console() -> Any:
     from rich.console import Console
 
-    # Off a terminal rich assumes 80 columns; a piped table is read in an editor or a log.
-    return Console(soft_wrap=False) if sys.stdout.isatty() else Console(width=200)
+    # Off a terminal rich assumes 80 columns; a piped table is read in an editor or a log, as
+    # wide as COLUMNS says (else 200, so rows stay whole).
+    if sys.stdout.isatty():
+        return Console(soft_wrap=False)
+    columns = os.environ.get("COLUMNS", "")
+    return Console(width=int(columns) if columns.isdigit() and int(columns) > 0 else 200)
 
 
 @main.command()
@@ -117,7 +133,7 @@ def summary(paths: tuple[str, ...]) -> None:
         title_justify="left",
         caption="protocol: chat = OpenAI chat/completions, responses = OpenAI Responses, messages = Anthropic "
         "Messages · ~ tokens estimated from the text · ≈ cost priced by chatcap (genai-prices or CHATCAP_PRICES) · "
-        "$ as reported by the provider · ~ s: 1 s resolution",
+        "$ as reported by the provider · no price: the model is in neither · ~ s: 1 s resolution",
         caption_justify="left",
     )
     for name, justify in [
@@ -126,7 +142,10 @@ def summary(paths: tuple[str, ...]) -> None:
         ("timed by", "left"), ("cost", "right"), ("warnings", "right"),
     ]:  # fmt: skip
         table.add_column(
-            name, justify=justify, no_wrap=name in ("exchange", "model", "TTFB", "TTFT", "duration", "timed by", "cost")
+            name,
+            justify=justify,
+            no_wrap=name in ("exchange", "model", "TTFB", "TTFT", "duration", "timed by", "cost"),
+            max_width=32 if name == "ends" else None,
         )
     for exchange in exchanges:
         rec = _reconstruct(exchange)
@@ -150,7 +169,7 @@ def summary(paths: tuple[str, ...]) -> None:
             _cell(PROTOCOL_NAMES.get(rec.protocol, rec.protocol)),
             _cell(rec.served_model or rec.requested_model or "—"),
             str(status) if status else "—",
-            _cell(_ending(rec)),
+            _cell(_ending(exchange, rec)),
             format_ms(timing.ttfb_ms if timing else None, resolution),
             format_ms(timing.ttft_ms if timing else None, resolution),
             format_ms(timing.duration_ms if timing else None, resolution),
@@ -158,9 +177,18 @@ def summary(paths: tuple[str, ...]) -> None:
             f"{rate:.1f}" if rate else "—",
             TIMED_BY.get(timing.source, timing.source) if timing else "—",
             _dollars(cost),
-            str(len(rec.warnings)) if rec.warnings else "",
+            str(len(warned)) if (warned := _notices(exchange, rec, cost)) else "",
         )
-    _console().print(table)
+    _print(table)
+
+
+def _notices(exchange: Exchange, rec: Reconstruction, cost: Any) -> list[Any]:
+    """Everything odd about one exchange, as the frames' `warnings` column lists it: the
+    reconstruction's warnings, the cross-cutting anomalies, an unknown price."""
+    from analyzer.anomalies import found
+    from analyzer.cost import notice
+
+    return [*rec.warnings, *found(exchange, rec), *([missing] if (missing := notice(cost)) else [])]
 
 
 # The protocol column: short names for the four wire protocols.
@@ -178,9 +206,13 @@ def _count(value: int | None) -> str:
 
 
 def _dollars(cost: Any) -> str:
-    """The provider's own figure as is; a price chatcap worked out with ≈ (from estimated tokens: ~≈)."""
+    """The provider's own figure as is; a price chatcap worked out with ≈ (from estimated tokens:
+    ~≈); "no price" when the model's price is not known (nothing generated: —)."""
+    from analyzer.cost import notice
+
     if cost.usd is None:
-        return "—"
+        missing = notice(cost)
+        return "no price" if missing is not None and missing.code == "unknown_price" else "—"
     mark = "" if cost.source == "reported" else ("~≈" if cost.estimated_tokens else "≈")
     return f"{mark}${cost.usd:.6f}".rstrip("0").rstrip(".") if cost.usd else f"{mark}$0"
 
@@ -191,11 +223,16 @@ def _dollars(cost: Any) -> str:
 TIMED_BY = {"chunks": "reads", "har": "HAR", "mitmproxy": "flow", "created": "created", "none": "—"}
 
 
-def _ending(rec: Reconstruction) -> str:
+def _ending(exchange: Exchange, rec: Reconstruction) -> str:
+    """How the reply ended: the server's error or the proxy's reason with its message,
+    "truncated" only when nothing explains a cut, else the finish reasons."""
+    from analyzer.export.transcript import end_reason
+
     if rec.has("body_not_recorded"):
         return "no body kept"
-    if rec.error:
-        return "error"
+    ending = end_reason(exchange, rec)
+    if ending and ending != "cut off" and not ending.startswith("ended: "):
+        return ending if len(ending) <= 60 else ending[:59] + "…"
     if rec.truncated:
         return "truncated"
     reasons = sorted({c.finish_reason for c in rec.choices if c.finish_reason})
@@ -205,12 +242,13 @@ def _ending(rec: Reconstruction) -> str:
 @main.command()
 @click.argument("path", type=click.Path())
 @click.option("--id", "exchange_id", help="Exchange id (as `summary` lists them); default: the first.")
+@click.option("--render", is_flag=True, help="Render the replies' Markdown (default: every text exactly as received).")
 @_friendly
-def show(path: str, exchange_id: str | None) -> None:
-    """One reconstructed exchange, readable in a terminal."""
+def show(path: str, exchange_id: str | None, render: bool) -> None:
+    """One reconstructed exchange, every text exactly as it was received."""
     from rich.markdown import Markdown
 
-    from analyzer.export import markdown_text
+    from analyzer.export import markdown_text, plain_text
 
     exchanges = _load((path,))
     chosen = exchanges[0]
@@ -221,8 +259,11 @@ def show(path: str, exchange_id: str | None) -> None:
                 f"no exchange {exchange_id!r}; there are: " + ", ".join(x.id for x in exchanges[:10])
             )
         chosen = matches[0]
+    if not render:  # `__init__` stays `__init__`, a leading `+` stays a `+`: what came over the wire
+        click.echo(visible(plain_text(chosen)), nl=False)
+        return
     # Links as text with their address beside it: a terminal link can hide where it goes.
-    _console().print(Markdown(visible(markdown_text(chosen, collapsible=False)), hyperlinks=False))
+    _print(Markdown(visible(markdown_text(chosen, collapsible=False)), hyperlinks=False))
 
 
 @main.command()

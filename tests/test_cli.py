@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,9 +14,15 @@ SEEDS = ROOT / "tests" / "data" / "seeds"
 DATA = ROOT / "tests" / "data" / "ingest"
 
 
-def chatcap(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def chatcap(*args: str | Path, columns: int = 250) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, its output piped and COLUMNS wide enough for a summary row."""
     return subprocess.run(
-        [sys.executable, "-m", "analyzer", *map(str, args)], capture_output=True, text=True, timeout=120, cwd=ROOT
+        [sys.executable, "-m", "analyzer", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": str(columns)},
     )
 
 
@@ -88,7 +96,7 @@ def test_import_analyzer_stays_light() -> None:
 
 
 def test_show_labels_the_reasoning_in_a_terminal() -> None:
-    result = chatcap("show", "captures/001_abeb99c31e8268f6.txt")
+    result = chatcap("show", "captures/001_abeb99c31e8268f6.txt", "--render")
     assert result.returncode == 0, result.stderr
     assert "Reasoning:" in result.stdout and "Hello there friend" in result.stdout
 
@@ -101,3 +109,34 @@ def test_summary_marks_estimated_tokens_and_priced_costs() -> None:
     assert "│          $0 │" in lines["001_abeb99c31e8268f6.txt#1"]  # the gateway's own cost after [DONE]
     assert "≈$0.000026" in lines["branching_conversation.jsonl#1"]  # 44 in, 33 out at gpt-4o-mini's price
     assert "~ tokens estimated" in result.stdout
+
+
+def test_show_prints_the_reply_exactly_as_received(tmp_path: Path) -> None:
+    """Not rendered: `__init__` is not bold "init", a leading `+` is no bullet, `# x` no heading."""
+    reply = "Call __init__ first.\n+ keep this plus\n# not a heading\n    indented code stays"
+    body = {"id": "c1", "object": "chat.completion", "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]}  # fmt: skip
+    capture = tmp_path / "reply.json"
+    capture.write_text(json.dumps(body))
+    result = chatcap("show", capture)
+    assert result.returncode == 0, result.stderr
+    assert reply in result.stdout
+    rendered = chatcap("show", capture, "--render")  # rendering is asked for: a list item, a heading
+    assert "keep this plus" in rendered.stdout and "+ keep this plus" not in rendered.stdout
+
+
+def test_piped_output_is_not_padded_and_follows_columns() -> None:
+    for columns in (120, 250):
+        result = chatcap("summary", "captures/errors.jsonl", columns=columns)
+        lines = result.stdout.splitlines()
+        assert all(line == line.rstrip() for line in lines)
+        assert max(len(line) for line in lines) <= columns
+
+
+def test_summary_says_why_a_reply_ended_and_when_a_price_is_unknown() -> None:
+    rows = {
+        line.split("│")[1].strip(): line for line in chatcap("summary", "captures/").stdout.splitlines() if "│" in line
+    }
+    assert "error: The server had an error" in rows["errors.jsonl#2"]  # the stream's error, with its message
+    assert "ended early: client" in rows["truncated.jsonl#1"]  # the proxy's reason, not "truncated"
+    assert "no price" in rows["000_d638e083d5fc0320.txt#1"]  # deepseek-v3 is in no price list

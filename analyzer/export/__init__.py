@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.conversations import conversations
+from analyzer.cost import cost_of
+from analyzer.cost import notice as cost_notice
 from analyzer.export.redaction import redacted, redacted_all
 from analyzer.export.safemd import code, inline, literal, model, safe_link, unsafe
 from analyzer.export.transcript import (
@@ -30,14 +32,15 @@ from analyzer.export.transcript import (
 )
 from analyzer.files import UnsafePath, open_private, private_dir, refused, write_private
 from analyzer.ingest import PROGRESS_DELAY_S
-from analyzer.metrics import format_ms, reported_cost
+from analyzer.metrics import format_ms
 from analyzer.model import Exchange, dumps_exact
 from analyzer.protocols import request_messages
 from analyzer.protocols.events import content_text
 from analyzer.protocols.server_tools import ServerTool, has_server_tools, segments
 from analyzer.redact import redact_text
+from analyzer.tokens import usage_or_estimate
 
-__all__ = ["conversation_markdown", "html", "jsonl", "markdown", "markdown_text", "select", "tables"]
+__all__ = ["conversation_markdown", "html", "jsonl", "markdown", "markdown_text", "plain_text", "select", "tables"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -80,23 +83,7 @@ def _exchange_markdown(exchange: Exchange, collapsible: bool, reply: Callable[[s
     exchange = redacted(exchange)
     rec = exchange.reconstruct()
     lines = [f"# {inline(exchange.id)}", ""]
-    facts = [
-        ("source", f"{exchange.where} ({exchange.format})"),
-        ("url", exchange.request.url if exchange.request else None),
-        ("model", f"{rec.requested_model or '—'} requested, {rec.served_model or '—'} served"),
-        ("status", exchange.response.status if exchange.response else None),
-        ("protocol", f"{rec.protocol}, {'streamed' if rec.streamed else 'not streamed'}"),
-    ]
-    if rec.usage:
-        facts.append(("tokens", f"{rec.usage.prompt_tokens} prompt, {rec.usage.completion_tokens} completion"))
-    cost = reported_cost(rec)
-    if cost is not None:
-        facts.append(("cost", f"${cost:g} (reported by the provider)"))
-    if rec.timing and rec.timing.source != "none":
-        t = rec.timing
-        ttft, duration = format_ms(t.ttft_ms, t.resolution_ms), format_ms(t.duration_ms, t.resolution_ms)
-        facts.append(("timing", f"TTFT {ttft}, duration {duration} (source: {t.source})"))
-    lines += [f"- **{name}**: {inline(str(value))}" for name, value in facts if value is not None]
+    lines += [f"- **{name}**: {inline(value)}" for name, value in exchange_facts(exchange, rec)]
     messages = request_messages(exchange)
     if messages:
         lines += ["", "## Request", ""]
@@ -144,6 +131,105 @@ def _exchange_markdown(exchange: Exchange, collapsible: bool, reply: Callable[[s
         _heading(lines, "## Warnings")
         lines += [f"- {inline(w.message)}" for w in rec.warnings]
     return redact_text("\n".join(lines).rstrip() + "\n")
+
+
+def exchange_facts(exchange: Exchange, rec: Any) -> list[tuple[str, str]]:
+    """What `show` lists first about an exchange: source, URL, models, status, protocol,
+    tokens, cost (or why there is none), timing, and how it ended when not simply."""
+    facts = [
+        ("source", f"{exchange.where} ({exchange.format})"),
+        ("url", exchange.request.url if exchange.request else None),
+        ("model", f"{rec.requested_model or '—'} requested, {rec.served_model or '—'} served"),
+        ("status", exchange.response.status if exchange.response else None),
+        ("protocol", f"{rec.protocol}, {'streamed' if rec.streamed else 'not streamed'}"),
+    ]
+    usage = usage_or_estimate(rec, request_messages(exchange), None)
+    if usage is not None:
+        mark = "~" if usage.source == "estimated" else ""
+        facts.append(("tokens", f"{mark}{usage.prompt_tokens} prompt, {mark}{usage.completion_tokens} completion"))
+    cost = cost_of(exchange, rec, usage)
+    if cost.usd is not None:
+        facts.append(("cost", f"${cost.usd:.6g} ({cost.detail})"))
+    elif (missing := cost_notice(cost)) is not None:
+        facts.append(("cost", f"unknown: {missing.message}"))
+    if rec.timing and rec.timing.source != "none":
+        t = rec.timing
+        ttft, duration = format_ms(t.ttft_ms, t.resolution_ms), format_ms(t.duration_ms, t.resolution_ms)
+        facts.append(("timing", f"TTFT {ttft}, duration {duration} (source: {t.source})"))
+    ending = end_reason(exchange, rec)
+    if ending:
+        facts.append(("ended", ending))
+    return [(name, str(value)) for name, value in facts if value is not None]
+
+
+def plain_text(exchange: Exchange) -> str:
+    """One exchange as plain text, every captured text exactly as it came (`chatcap show`):
+    the facts, the request's messages, the reply with its reasoning, server tools in their
+    place and tool calls, the warnings. Redacted."""
+    exchange = redacted(exchange)
+    rec = exchange.reconstruct()
+    width = max(len(name) for name, _ in exchange_facts(exchange, rec))
+    lines = [exchange.id, *(f"  {name:<{width}}  {value}" for name, value in exchange_facts(exchange, rec))]
+    messages = request_messages(exchange)
+    if messages:
+        lines += ["", "━━ request ━━"]
+        for message in messages:
+            role = str(message.get("role", "?"))
+            label = message.get("name") or (
+                f"result of {message['tool_call_id']}" if message.get("tool_call_id") else None
+            )
+            lines += ["", f"[{role}" + (f": {label}" if label else "") + "]"]
+            text = content_text(message.get("content"))
+            if text:
+                lines.append(text)
+            for call in message.get("tool_calls") or []:
+                function = (
+                    call.get("function") if isinstance(call, dict) and isinstance(call.get("function"), dict) else {}
+                )
+                call_id = call.get("id") if isinstance(call, dict) else None
+                lines += [f"→ tool call {function.get('name')}" + (f" ({call_id})" if call_id else ""),
+                          pretty_json(str(function.get("arguments", "")))]  # fmt: skip
+    lines += ["", "━━ reply ━━"]
+    if rec.error:
+        lines += ["", "[error]", dumps_exact(rec.error, indent=True)]
+    elif not rec.choices:
+        lines += [
+            "",
+            "(no reply: the producer kept no response body)" if rec.has("body_not_recorded") else "(no reply)",
+        ]
+    for choice in rec.choices:
+        lines += ["", f"[choice {choice.index}]"] if len(rec.choices) > 1 else []
+        reasoning = choice.reasoning or choice.think
+        if reasoning:
+            lines += ["", "[reasoning" + ("" if choice.reasoning else ", from <think> in the content") + "]", reasoning]
+        answer = choice.content if choice.think is None or choice.reasoning else choice.answer
+        found = segments(rec, rec.choices.index(choice)) if has_server_tools(rec) else []
+        if not any(isinstance(segment, ServerTool) for segment in found):
+            found = [answer] if answer else []
+        for segment in found:
+            lines += ["", "[answer]", segment] if isinstance(segment, str) else ["", *_tool_lines(segment)]
+        if choice.refusal:
+            lines += ["", "[refusal]", choice.refusal]
+        for call in choice.tool_calls:
+            lines += [
+                "",
+                f"[tool call {call.name}" + (f" ({call.id})" if call.id else "") + "]",
+                pretty_json(call.arguments),
+            ]
+        lines += ["", f"finish reason: {choice.finish_reason or '—'}"]
+    if rec.warnings:
+        lines += ["", "━━ warnings ━━", *(f"- {w.message}" for w in rec.warnings)]
+    return redact_text("\n".join(lines) + "\n")
+
+
+def _tool_lines(tool: ServerTool) -> list[str]:
+    lines = [f"[{tool_title(tool)}]"]
+    if tool.request:
+        lines.append(tool.request)
+    if tool.result:
+        lines += ["→ result:", clipped(tool.result)]
+    lines += [f"→ source: {title + ' — ' if title else ''}{url}" for title, url in tool.sources]
+    return lines
 
 
 def _heading(lines: list[str], heading: str) -> None:
