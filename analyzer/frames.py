@@ -293,14 +293,26 @@ _MESSAGE_DTYPES = {"exchange": "string", "conversation": "category", "turn": "In
 
 def tool_calls(xs: Iterable[Exchange]) -> pd.DataFrame:
     """One row per tool call a reply made: name, id, arguments (as streamed), parsed
-    arguments or the parse error, and the tool result a later request sent back for it."""
+    arguments or the parse error, and the tool result a later request sent back for it: by
+    the call's id, or for a call without one (Gemini's) by its name and order among the
+    results the next requests send back first."""
     xs = list(xs)
+    order = sorted(xs, key=chronological(xs))
+    position = {exchange.id: n for n, exchange in enumerate(order)}
     results: dict[str, tuple[str, str | None]] = {}  # tool_call_id → (exchange that sent it, content)
-    for exchange in sorted(xs, key=chronological(xs)):
-        for message in protocols.request_messages(exchange):
+    fresh: list[tuple[int, str, str, str | None]] = []  # results first sent: (position, exchange, key, content)
+    for n, exchange in enumerate(order):
+        messages = protocols.request_messages(exchange)
+        last_reply = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+        for i, message in enumerate(messages):
             call_id = message.get("tool_call_id")
-            if message.get("role") == "tool" and isinstance(call_id, str) and call_id not in results:
-                results[call_id] = (exchange.id, _content_text(message.get("content")))
+            if message.get("role") != "tool" or not isinstance(call_id, str):
+                continue
+            content = _content_text(message.get("content"))
+            results.setdefault(call_id, (exchange.id, content))
+            if i > last_reply:
+                fresh.append((n, exchange.id, call_id, content))
+    claimed: set[int] = set()
     cols: dict[str, list[Any]] = {name: [] for name in _TOOL_DTYPES}
     for exchange in xs:
         rec = exchange.reconstruct()
@@ -308,7 +320,9 @@ def tool_calls(xs: Iterable[Exchange]) -> pd.DataFrame:
             calls = list(choice.tool_calls) + ([choice.function_call] if choice.function_call else [])
             for call in calls:
                 call.parse()
-                answered = results.get(call.id or "")
+                answered = (call.id and results.get(call.id)) or _by_name(
+                    fresh, claimed, position[exchange.id], call.name
+                )
                 cols["exchange"].append(exchange.id)
                 cols["choice"].append(choice.index)
                 cols["index"].append(call.index)
@@ -320,6 +334,17 @@ def tool_calls(xs: Iterable[Exchange]) -> pd.DataFrame:
                 cols["result"].append(answered[1] if answered else None)
                 cols["result_exchange"].append(answered[0] if answered else None)
     return _frame(cols, _TOOL_DTYPES)
+
+
+def _by_name(
+    fresh: list[tuple[int, str, str, str | None]], claimed: set[int], after: int, name: str | None
+) -> tuple[str, str | None] | None:
+    """The first result not yet claimed that a later request sent back under `name`."""
+    for number, (at, exchange_id, key, content) in enumerate(fresh):
+        if at > after and key == name and number not in claimed:
+            claimed.add(number)
+            return exchange_id, content
+    return None
 
 
 _TOOL_DTYPES = {"exchange": "string", "choice": "Int16", "index": "Int16", "id": "string", "name": "category",

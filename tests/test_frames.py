@@ -211,3 +211,16 @@ def test_text_columns_hold_a_wire_value_of_another_type_as_json_text() -> None:
     exchange.request.body = orjson.dumps({"model": "m", "messages": [{"role": ["user"], "content": "hi"}]})
     got = frames.messages([exchange])
     assert list(got["role"]) == ['["user"]']
+
+
+def test_gemini_calls_without_ids_are_paired_with_their_results_by_name_and_order() -> None:
+    """tests/data/gemini_tool_results: two parallel calls answered in the next request, a third
+    in a later turn; Gemini 2.x gives no ids, so name and order are what pairs them."""
+    xs = analyzer.load(ROOT / "tests" / "data" / "gemini_tool_results" / "conversation.jsonl")
+    calls = frames.tool_calls(xs)
+    pairs = list(zip(calls["arguments"], calls["result"], calls["result_exchange"], strict=True))
+    assert pairs == [
+        ('{"city":"Paris"}', '{"city":"Paris","c":21}', "conversation.jsonl#2"),
+        ('{"city":"Oslo"}', '{"city":"Oslo","c":9}', "conversation.jsonl#2"),
+        ('{"city":"Rome"}', '{"city":"Rome","c":25}', "conversation.jsonl#4"),
+    ]
