@@ -303,31 +303,39 @@ def export(
 
     exchanges = [x for x in _load(paths) if _reconstruct(x) is not None]
     utc = {name: value.replace(tzinfo=UTC) for name, value in (("since", since), ("until", until)) if value}
-    exchanges = exporters.select(exchanges, model=model, host=host, **utc)
-    if not exchanges:
-        raise click.ClickException("no exchange matches the filter")
+    only = None
+    if model or host or utc:  # threaded among all of them, so conversation ids never depend on a filter
+        only = {x.id for x in exporters.select(exchanges, model=model, host=host, **utc)}
+        if not only:
+            raise click.ClickException("no exchange matches the filter")
     out = Path(out_dir)
     with _refusals():
-        _export(exporters, exchanges, fmt, out, reasoning, conversation)
+        _export(exporters, exchanges, fmt, out, reasoning, conversation, only)
 
 
 def _export(
-    exporters: Any, exchanges: list[Exchange], fmt: str, out: Path, reasoning: bool | None, conversation: str | None
+    exporters: Any,
+    exchanges: list[Exchange],
+    fmt: str,
+    out: Path,
+    reasoning: bool | None,
+    conversation: str | None,
+    only: set[str] | None,
 ) -> None:
     try:
         if fmt in ("markdown", "html"):
             write = exporters.markdown if fmt == "markdown" else exporters.html
-            written = write(exchanges, out, reasoning=reasoning is not False, conversation=conversation)
+            written = write(exchanges, out, reasoning=reasoning is not False, conversation=conversation, only=only)
             click.echo(
                 f"wrote {len(written)} file(s) to {out}" + (f" (open {out / 'index.html'})" if fmt == "html" else "")
             )
         elif fmt == "jsonl":
             target = exporters.jsonl(exchanges, out / "conversations.jsonl", reasoning=bool(reasoning),
-                                     conversation=conversation)  # fmt: skip
+                                     conversation=conversation, only=only)  # fmt: skip
             lines = target.read_bytes().count(b"\n")
             click.echo(f"wrote {lines} conversation(s) to {target}")
         else:
-            written = exporters.tables(exchanges, out, fmt)
+            written = exporters.tables(exchanges, out, fmt, only=only)
             click.echo(f"wrote {', '.join(p.name for p in written)} to {out}")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None

@@ -140,3 +140,18 @@ def test_summary_says_why_a_reply_ended_and_when_a_price_is_unknown() -> None:
     assert "error: The server had an error" in rows["errors.jsonl#2"]  # the stream's error, with its message
     assert "ended early: client" in rows["truncated.jsonl#1"]  # the proxy's reason, not "truncated"
     assert "no price" in rows["000_d638e083d5fc0320.txt#1"]  # deepseek-v3 is in no price list
+
+
+def test_filters_never_renumber_conversations(tmp_path: Path) -> None:
+    """The README's example: a conversation keeps the id it has in the whole input."""
+    everything = chatcap("export", "captures/", "--format", "markdown", "--out", tmp_path / "all")
+    assert everything.returncode == 0, everything.stderr
+    filtered = chatcap("export", "captures/", "--model", "claude*", "--host", "*.anthropic.com",
+                       "--since", "2025-10-01", "--format", "markdown", "--out", tmp_path / "some")  # fmt: skip
+    assert filtered.returncode == 0, filtered.stderr
+    some = {path.name for path in (tmp_path / "some").iterdir()}
+    assert some and some < {path.name for path in (tmp_path / "all").iterdir()}
+    readme = chatcap("export", "captures/", "--model", "claude*", "--host", "*.anthropic.com", "--since",
+                     "2025-10-01", "--conversation", "c9", "--out", tmp_path / "c9")  # fmt: skip
+    assert readme.returncode == 0, readme.stderr
+    assert [path.name.split("-")[0] for path in (tmp_path / "c9").iterdir()] == ["c9"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -337,8 +337,14 @@ def _reconstructed(exchanges: Iterable[Exchange]) -> list[Exchange]:
     return xs
 
 
-def _conversations(exchanges: Iterable[Exchange], reasoning: bool, conversation: str | None) -> list[Transcript]:
+def _conversations(
+    exchanges: Iterable[Exchange], reasoning: bool, conversation: str | None, only: Collection[str] | None = None
+) -> list[Transcript]:
+    """The transcripts, threaded over all of `exchanges` (so ids never depend on a filter);
+    with `only`, those holding an exchange whose id is in it."""
     found = transcripts(conversations(_reconstructed(exchanges)), reasoning=reasoning)
+    if only is not None:
+        found = [t for t in found if any(exchange in only for exchange in t.exchanges)]
     if conversation is not None:
         found = [t for t in found if conversation in (t.id, t.stem) or conversation in t.exchanges]
         if not found:
@@ -347,13 +353,20 @@ def _conversations(exchanges: Iterable[Exchange], reasoning: bool, conversation:
 
 
 def markdown(
-    exchanges: Iterable[Exchange], out_dir: str | Path, *, reasoning: bool = True, conversation: str | None = None
+    exchanges: Iterable[Exchange],
+    out_dir: str | Path,
+    *,
+    reasoning: bool = True,
+    conversation: str | None = None,
+    only: Collection[str] | None = None,
 ) -> list[Path]:
     """Write one Markdown transcript per conversation into `out_dir` (all, or the one with
-    id `conversation`); returns the files written."""
+    id `conversation`, or those holding an exchange whose id is in `only`); returns the
+    files written. Conversations are found in all of `exchanges`, so a filter given as
+    `only` never renumbers them."""
     out = private_dir(out_dir)
     written = []
-    for transcript in _conversations(exchanges, reasoning, conversation):
+    for transcript in _conversations(exchanges, reasoning, conversation, only):
         path = out / f"{transcript.stem}.md"
         try:
             written.append(write_private(path, conversation_markdown(transcript)))
@@ -384,7 +397,12 @@ def _chat_message(message: dict[str, Any], reasoning: bool) -> dict[str, Any]:
 
 
 def jsonl(
-    exchanges: Iterable[Exchange], path: str | Path, *, reasoning: bool = False, conversation: str | None = None
+    exchanges: Iterable[Exchange],
+    path: str | Path,
+    *,
+    reasoning: bool = False,
+    conversation: str | None = None,
+    only: Collection[str] | None = None,
 ) -> Path:
     """One conversation per line in OpenAI's chat format, `{"messages": [...], "tools": [...]}`:
     the history the conversation's latest reply answered, then that reply (with its tool
@@ -394,6 +412,8 @@ def jsonl(
     chats = conversations(_reconstructed(exchanges))
     if conversation is not None:
         chats = [c for c in chats if c.id == conversation or any(t.exchange.id == conversation for t in c.turns)]
+    if only is not None:
+        chats = [c for c in chats if any(t.exchange.id in only for t in c.turns)]
     with open_private(target) as handle:
         for chat in chats:
             leaf = chat.leaf()
@@ -437,24 +457,32 @@ def _function_tools(tools: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def html(
-    exchanges: Iterable[Exchange], out_dir: str | Path, *, reasoning: bool = True, conversation: str | None = None
+    exchanges: Iterable[Exchange],
+    out_dir: str | Path,
+    *,
+    reasoning: bool = True,
+    conversation: str | None = None,
+    only: Collection[str] | None = None,
 ) -> list[Path]:
     """Write one self-contained HTML transcript per conversation and an `index.html` listing
     them into `out_dir` (no scripts, fonts or styles from elsewhere: they open from disk);
     returns the files written, the index last."""
     from analyzer.export import htmlpage
 
-    return htmlpage.write(_conversations(exchanges, reasoning, conversation), Path(out_dir))
+    return htmlpage.write(_conversations(exchanges, reasoning, conversation, only), Path(out_dir))
 
 
 TABLE_FORMATS = ("parquet", "csv")
 
 
-def tables(exchanges: Iterable[Exchange], out_dir: str | Path, fmt: str = "parquet") -> list[Path]:
+def tables(
+    exchanges: Iterable[Exchange], out_dir: str | Path, fmt: str = "parquet", *, only: Collection[str] | None = None
+) -> list[Path]:
     """The four frames of `analyzer.frames` (exchanges, chunks, messages, tool_calls) as
     Parquet or CSV files in `out_dir` (lists and parsed JSON as JSON text; text redacted).
     In CSV a text cell a spreadsheet would take for a formula gets a leading `'` (see
-    `csv_cell`); Parquet keeps every text exact."""
+    `csv_cell`); Parquet keeps every text exact. With `only`, the rows of those exchanges,
+    threaded among all of `exchanges` (conversation ids as in the whole input)."""
     from analyzer import frames
 
     if fmt not in TABLE_FORMATS:
@@ -464,7 +492,11 @@ def tables(exchanges: Iterable[Exchange], out_dir: str | Path, fmt: str = "parqu
     out = private_dir(out_dir)
     written = []
     for name, frame in frames.all_frames(redacted_all(exchanges)).items():
+        if only is not None:
+            frame = frame[frame["id" if name == "exchanges" else "exchange"].isin(list(only))].reset_index(drop=True)
         for column in frame.columns:
+            if frame[column].dtype == "category":  # model names, roles, tool names: text too
+                frame[column] = frame[column].astype("object")
             if frame[column].dtype in ("object", "string"):
                 frame[column] = frame[column].map(_table_value, na_action="ignore")
             if fmt == "csv" and frame[column].dtype in ("object", "string", "category"):
