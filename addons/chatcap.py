@@ -1,6 +1,8 @@
 """chatcap — a mitmproxy addon that records LLM API exchanges without slowing them.
 
-    mitmdump -s addons/chatcap.py --set chatcap_dir=captures/live
+    mitmdump --listen-host 127.0.0.1 -s addons/chatcap.py --set chatcap_dir=captures/live
+
+(mitmdump listens on every interface unless told otherwise: keep it on loopback.)
 
 Every finished exchange (complete, failed, aborted by either side, or cut by the proxy
 shutting down) is appended as one line to a `chatcap/1` JSONL file: a HAR 1.2 entry with

@@ -69,14 +69,18 @@ def main() -> None:
 
 # C0 control characters but tab and newline, DEL, and C1: a terminal acts on them (ESC
 # starts sequences that set the title, write the clipboard, make links or clear the screen).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_CELL_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Bidirectional overrides and isolates reorder what a terminal shows ("Trojan Source"): shown too.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
+_CELL_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
 
 
 def _shown(match: re.Match[str]) -> str:
     code = ord(match.group())
     if code < 0x20:
         return chr(0x2400 + code)  # ␀ … ␟ (ESC is ␛), the Unicode control pictures
+    if code > 0xFF:
+        return f"\\u{code:04x}"  # a bidi control as \u202e
     return "\u2421" if code == 0x7F else f"\\x{code:02x}"  # ␡, or C1 as \x9b
 
 

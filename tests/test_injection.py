@@ -121,9 +121,10 @@ def test_csv_cells_never_start_a_formula_and_quoted_text_reads_back(text: str) -
 
 # -- Terminal: control sequences and Rich markup ------------------------------------------------
 
-TERMINAL = [p for p in PAYLOADS if re.search(r"[\x1b\x9b]|\[/?(link|bold)", p)]
+TERMINAL = [p for p in PAYLOADS if re.search(r"[\x1b\x9b\u202a-\u202e\u2066-\u2069]|\[/?(link|bold)", p)]
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # colour and style: all Rich itself writes to a terminal
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1
+# C0 but tab and newline, DEL, C1, and the bidi overrides and isolates that reorder what is shown.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def terminal_capture(directory: Path) -> Path:
