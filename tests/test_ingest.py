@@ -202,3 +202,19 @@ def test_har_post_data_in_base64_is_decoded_and_its_messages_read() -> None:
     from analyzer.protocols import request_messages
 
     assert [m["role"] for m in request_messages(exchange)] == ["user"]
+
+
+def test_raw_http_whose_response_body_is_still_compressed_loads() -> None:
+    """Copied from a debugger before the body was decoded: gzip bytes after the headers are a
+    body, not a sign the file is no capture (the same bytes load from HAR)."""
+    import gzip
+
+    answer = "Hello from a gzipped body"
+    body = gzip.compress(('{"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":'
+                          '{"role":"assistant","content":"' + answer + '"},"finish_reason":"stop"}]}').encode())  # fmt: skip
+    raw = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/json\r\n"
+           b"Content-Length: 2\r\n\r\n{}\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+           b"Content-Encoding: gzip\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
+    assert b"\0" in raw
+    [exchange] = analyzer.parse(raw, "compressed.txt")
+    assert exchange.format == "raw-http" and exchange.reconstruct().choices[0].content == answer

@@ -129,14 +129,14 @@ def _sniff(handle: IO[bytes]) -> tuple[str, bytes]:
         return "gzip", head
     if flows.looks_like_flows(head):
         return "mitmproxy-flows", head
+    if rawhttp.looks_like_http(head):  # its bodies may be binary (still compressed, an image)
+        return "raw-http", head
     if b"\0" in head[:4096]:
         raise NoExchangesFound("<data>", "binary data, not a capture: no exchanges found")
     if head[:1] in (b"{", b"["):
         if head[:1] == b"{" and not _looks_like_har(head):
             return _lines_or_json(handle, start, head), head
         return "json", head
-    if rawhttp.looks_like_http(head):
-        return "raw-http", head
     if _SSE_START.match(head):
         return "sse-text", head
     hint = " (it quotes an event stream, but a capture would start with one)" if b"\ndata:" in head else ""
