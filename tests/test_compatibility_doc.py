@@ -1,0 +1,39 @@
+"""docs/compatibility.md is generated: a run of every layer (fold, usage, show, transcript, JSONL)
+over the real-provider corpus and the external recordings, by docs/compatibility.py.
+
+The corpus is CI test data, not part of the project: in a clone without it these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "real"
+pytestmark = pytest.mark.skipif(
+    not CORPUS.is_dir(), reason="../shared/corpus/real is absent: it is CI test data, not part of a clone"
+)
+
+
+@pytest.fixture(scope="module")
+def generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("compatibility", ROOT / "docs" / "compatibility.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def found(generator: ModuleType) -> Any:
+    """Every verdict of both tables (one run: it goes through every layer of 177 exchanges)."""
+    return generator.results(CORPUS)
+
+
+def test_compatibility_page_is_what_the_generator_writes(generator: ModuleType, found: Any) -> None:
+    assert generator.TARGET.read_text(encoding="utf-8") == generator.page(found), "run `make compatibility`"
