@@ -385,15 +385,42 @@ def _chat_message(message: dict[str, Any], reasoning: bool) -> dict[str, Any]:
     if out.get("role") == "developer":
         out["role"] = "system"
     if out.get("tool_calls"):
-        out["tool_calls"] = [
-            {"id": c.get("id"), "type": c.get("type") or "function", "function": c.get("function")}
-            for c in out["tool_calls"]
-            if isinstance(c, dict)
-        ]
+        out["tool_calls"] = [_chat_call(c) for c in out["tool_calls"] if isinstance(c, dict)]
     kept = message.get("reasoning_content") or message.get("reasoning")
     if reasoning and out.get("role") == "assistant" and isinstance(kept, str) and kept:
         out["reasoning_content"] = kept
     return out
+
+
+def _chat_call(call: dict[str, Any]) -> dict[str, Any]:
+    """A tool call as OpenAI's chat format has it: a function call, or a custom tool's input."""
+    if call.get("type") == "custom" and isinstance(call.get("custom"), dict):
+        return {"id": call.get("id"), "type": "custom", "custom": call["custom"]}
+    return {"id": call.get("id"), "type": "function", "function": call.get("function")}
+
+
+def _fill_ids(messages: list[dict[str, Any]]) -> int:
+    """Ids where a client sent none (a tool call without `id`, a tool result without
+    `tool_call_id`: Writer's API takes such a history; OpenAI's format needs them): each
+    result answers the earliest call still unanswered, as the order of a history says.
+    How many were filled."""
+    filled = 0
+    waiting: list[str] = []
+    for message in messages:
+        if message.get("role") == "assistant":
+            waiting = []
+            for call in message.get("tool_calls") or ():
+                if not isinstance(call.get("id"), str) or not call["id"]:
+                    filled += 1
+                    call["id"] = f"call_chatcap_{filled}"
+                waiting.append(call["id"])
+        elif message.get("role") == "tool":
+            if isinstance(message.get("tool_call_id"), str) and message["tool_call_id"]:
+                waiting = [w for w in waiting if w != message["tool_call_id"]]
+            else:
+                filled += 1
+                message["tool_call_id"] = waiting.pop(0) if waiting else f"call_chatcap_{filled}"
+    return filled
 
 
 def jsonl(
@@ -422,11 +449,16 @@ def jsonl(
             messages = [_chat_message(m, reasoning) for m in leaf.history]
             messages.append(_chat_message({**leaf.reply, "role": "assistant"}, reasoning))  # whatever the wire said
             line: dict[str, Any] = {"messages": messages}
+            metadata: dict[str, Any] = {}
+            if filled := _fill_ids(messages):
+                metadata["filled_ids"] = filled  # ids the client did not send, made up in order
             functions, builtins = _function_tools(chat.tools)
             if functions:
                 line["tools"] = functions
             if builtins:  # a provider's own tools (web search, code execution): not OpenAI tool input
-                line["metadata"] = {"builtin_tools": builtins}
+                metadata["builtin_tools"] = builtins
+            if metadata:
+                line["metadata"] = metadata
             handle.write(redact_text(dumps_exact(line)).encode() + b"\n")
     return target
 
