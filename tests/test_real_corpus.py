@@ -194,14 +194,3 @@ def test_a_local_server_sending_created_in_milliseconds_is_flagged() -> None:
     # One created for all 195 chunks: it dates the request, so no duration is made up from it.
     assert rec.created_range[0] == rec.created_range[2] and rec.timing.duration_ms is None
     assert "same created" in rec.timing.notes[0]
-
-
-def test_docs_compatibility_is_what_a_run_over_the_corpus_gives() -> None:
-    import importlib.util
-
-    script = Path(__file__).resolve().parent.parent / "docs" / "compatibility.py"
-    spec = importlib.util.spec_from_file_location("compatibility", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.TARGET.read_text(encoding="utf-8") == module.render(CORPUS), "run `make compatibility`"
