@@ -330,12 +330,8 @@ def _text_with(text: str, step: Inside, rest: Path_, raw: str) -> str:
 def _shifted(chunks: list[Any], old: str, new: str) -> list[Any]:
     """`_chunks` offsets moved past an edit of the body from `old` to `new`."""
     before, after = old.encode("utf-8", "surrogatepass"), new.encode("utf-8", "surrogatepass")
-    same = 0
-    for same, (a, b) in enumerate(zip(before, after, strict=False)):  # noqa: B007
-        if a != b:
-            break
-    else:
-        same = min(len(before), len(after))
+    pairs = enumerate(zip(before, after, strict=False))
+    same = next((n for n, (a, b) in pairs if a != b), min(len(before), len(after)))  # bytes alike before the edit
     delta = len(after) - len(before)
     return [
         [chunk[0], chunk[1] + delta] if isinstance(chunk, list) and len(chunk) == 2 and chunk[1] > same else chunk

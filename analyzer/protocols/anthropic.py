@@ -37,6 +37,7 @@ from analyzer.protocols.events import (
     history_call,
     history_turn,
     json_text,
+    shown,
     stream_payloads,
     tool_call,
     typed_events,
@@ -168,7 +169,13 @@ class _Fold:
                 self.text(index, field, delta.get(field), seq)
                 return
             if delta_type == "input_json_delta":
-                self.tool_input(index, delta.get("partial_json") or "", seq)
+                piece = delta.get("partial_json")
+                if piece is not None and not isinstance(piece, str):
+                    rec.warn(
+                        "chunk_shape", f"event {seq + 1}: partial_json is a {type(piece).__name__}, not text: ignored"
+                    )
+                    piece = None
+                self.tool_input(index, piece or "", seq)
                 return
             block = blocks.get(index)  # type: ignore[arg-type]
             if block is None:
@@ -387,7 +394,7 @@ def _typed_events(exchange: Exchange) -> tuple[list[Any], list[Any]] | None:
 def _final_input(block: dict[str, Any], pieces: list[str], rec: Reconstruction) -> None:
     """A tool block's input from its input_json_delta pieces, parsed once whole."""
     text = "".join(pieces)
-    if text and block.get("type") in TOOL_INPUT_BLOCKS:
+    if text and isinstance(block.get("type"), str) and block["type"] in TOOL_INPUT_BLOCKS:
         try:
             block["input"] = loads_exact(text)
         except ValueError as exc:
@@ -522,7 +529,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
     system = body.get("system")
     if system:
         out.append({"role": "system", "content": content_text(system)})
-    for message in body.get("messages") or ():
+    for message in as_list(body.get("messages")):
         if not isinstance(message, dict):
             continue
         role = message.get("role")
@@ -556,7 +563,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
                     }
                 )
             elif kind not in ("redacted_thinking",):
-                texts.append(f"[{kind}]")
+                texts.append(f"[{shown(kind)}]")
         text = "".join(texts) if role == "assistant" else "\n".join(texts)
         history_turn(out, role, text, "\n\n".join(thoughts), calls, results)
     return out
@@ -566,7 +573,7 @@ def request_tools(body: Any) -> list[dict[str, Any]]:
     """Tools offered, as chat/completions function tools (server tools keep their own shape)."""
     tools = body.get("tools") if isinstance(body, dict) else None
     out = []
-    for tool in tools or ():
+    for tool in as_list(tools):
         if not isinstance(tool, dict):
             continue
         if "input_schema" in tool:

@@ -456,6 +456,6 @@ def content_text(content: Any) -> str:
                 if isinstance(part.get("text"), str):
                     texts.append(part["text"])
                 elif part.get("type"):
-                    texts.append(f"[{part['type']}]")
+                    texts.append(f"[{shown(part['type'])}]")
         return "\n".join(texts)
     return str(content)

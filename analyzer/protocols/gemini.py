@@ -695,7 +695,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
         out.append(
             {"role": "system", "content": content_text(system.get("parts") if isinstance(system, dict) else system)}
         )
-    for content in body.get("contents") or ():
+    for content in as_list(body.get("contents")):
         if not isinstance(content, dict):
             continue
         role = "assistant" if content.get("role") == "model" else "user"
@@ -703,7 +703,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
         thoughts: list[str] = []
         calls: list[dict[str, Any]] = []
         results: list[dict[str, Any]] = []
-        for part in content.get("parts") or ():
+        for part in as_list(content.get("parts")):
             if not isinstance(part, dict):
                 continue
             if isinstance(part.get("functionCall"), dict):
@@ -730,7 +730,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
 def request_tools(body: Any) -> list[dict[str, Any]]:
     """Function declarations as chat/completions function tools; other tools as they are."""
     out = []
-    for tool in (body.get("tools") if isinstance(body, dict) else None) or ():
+    for tool in as_list(body.get("tools") if isinstance(body, dict) else None):
         if not isinstance(tool, dict):
             continue
         declarations = tool.get("functionDeclarations") or tool.get("function_declarations")

@@ -40,6 +40,7 @@ from analyzer.protocols.events import (
     ending,
     guarded,
     json_text,
+    shown,
     stream_payloads,
     tool_call,
     typed_events,
@@ -418,7 +419,7 @@ def _at(response: dict[str, Any], where: tuple[Any, ...]) -> str:
 def _texts(response: dict[str, Any]) -> tuple[str, str]:
     """Answer text and tool arguments of a response, to compare two versions of it."""
     text, arguments = [], []
-    for item in response.get("output") or ():
+    for item in as_list(response.get("output")):
         if not isinstance(item, dict):
             continue
         if item.get("type") == "message":
@@ -561,7 +562,7 @@ def _apply(rec: Reconstruction, response: dict[str, Any], terminal: str | None) 
     calls = []
     server: list[Any] = []
     role = "assistant"
-    for item in response.get("output") or ():
+    for item in as_list(response.get("output")):
         if not isinstance(item, dict):
             continue
         kind = item.get("type")
@@ -672,7 +673,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
     if isinstance(items, str):
         return [*out, {"role": "user", "content": items}]
     pending: dict[str, Any] | None = None  # an assistant turn being assembled from items
-    for item in items or ():
+    for item in as_list(items):
         if not isinstance(item, dict):
             continue
         kind = item.get("type") or ("message" if "role" in item else None)
@@ -695,7 +696,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
                 out.append(pending)
             if kind == "reasoning":
                 summary = "\n\n".join(
-                    str(s.get("text") or "") for s in as_list(item.get("summary")) if isinstance(s, dict)
+                    shown(s.get("text") or "") for s in as_list(item.get("summary")) if isinstance(s, dict)
                 )
                 if summary:
                     pending["reasoning_content"] = summary
@@ -725,7 +726,7 @@ def request_messages(body: Any) -> list[dict[str, Any]]:
             continue
         else:
             pending = None
-            out.append({"role": "user", "content": f"[{kind}]"})
+            out.append({"role": "user", "content": f"[{shown(kind)}]"})
     return out
 
 
@@ -733,7 +734,7 @@ def request_tools(body: Any) -> list[dict[str, Any]]:
     """Function tools in chat/completions' shape; built-in tools keep their own."""
     tools = body.get("tools") if isinstance(body, dict) else None
     out = []
-    for tool in tools or ():
+    for tool in as_list(tools):
         if isinstance(tool, dict) and tool.get("type") == "function":
             function = {k: tool[k] for k in ("name", "description", "parameters", "strict") if k in tool}
             out.append({"type": "function", "function": function})
