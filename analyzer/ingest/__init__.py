@@ -105,6 +105,32 @@ class _BadRecords:
             )
 
 
+def _exchange(
+    obj: dict[str, Any],
+    bad: _BadRecords,
+    source: str,
+    number: int,
+    position: str,
+    fmt: str,
+    raw: bytes | None,
+    repaired: bool,
+    what: str,
+    unit: str,
+) -> Exchange | None:
+    """One record as the file's `number`th exchange (`raw`: its bytes as read, or None for its
+    JSON written again); a value no check foresaw costs this record (a problem naming it),
+    never the file."""
+    try:
+        exchange = pairs.exchange_from_pair(obj, id=_label(source, number), source=source, position=position,
+                                            fmt=fmt, raw=_record(obj) if raw is None else raw)  # fmt: skip
+    except Exception as exc:
+        bad.add(position, f"{what} could not be read ({_failure(exc)}); {unit + ' ' if unit else ''}skipped")
+        return None
+    if repaired:
+        exchange.warnings.append(_SURROGATE_NOTICE)
+    return exchange
+
+
 def _failure(exc: BaseException) -> str:
     """An unexpected exception, as one short line."""
     text = str(exc).splitlines()[0] if str(exc) else ""
@@ -476,22 +502,11 @@ def _read_lines(
             bad.add(f"line {number}", f"{reason}; line skipped")
             continue
         line_fmt = "chatcap-jsonl" if _is_chatcap(obj) else fmt
-        try:
-            exchange = pairs.exchange_from_pair(
-                obj,
-                id=_label(source, count + 1),
-                source=source,
-                position=f"line {number}",
-                fmt=line_fmt,
-                raw=line.rstrip(b"\r\n"),
-            )
-        except Exception as exc:  # a value no check foresaw: this line is lost, not the file
-            bad.add(f"line {number}", f"record could not be read ({_failure(exc)}); line skipped")
-            continue
-        if repaired:
-            exchange.warnings.append(_SURROGATE_NOTICE)
-        count += 1
-        yield exchange
+        raw = line.rstrip(b"\r\n")
+        exchange = _exchange(obj, bad, source, count + 1, f"line {number}", line_fmt, raw, repaired, "record", "line")
+        if exchange is not None:
+            count += 1
+            yield exchange
     bad.close()
     if count == 0:
         raise NoExchangesFound(source, bad.last or "no exchanges found")
@@ -618,21 +633,15 @@ def _har_entries(
                 if not pairs.is_llm_pair(entry):
                     skipped += 1
                     continue
-                exchange = pairs.exchange_from_pair(
-                    entry,
-                    id=_label(source, count + 1),
-                    source=source,
-                    position=f"entry {total}",
-                    fmt="har",
-                    raw=_record(entry),
-                )
             except Exception as exc:  # a value no check foresaw: this entry is lost, not the file
                 bad.add(f"entry {total}", f"entry could not be read ({_failure(exc)}); entry skipped")
                 continue
-            if repaired:
-                exchange.warnings.append(_SURROGATE_NOTICE)
-            count += 1
-            yield exchange
+            exchange = _exchange(
+                entry, bad, source, count + 1, f"entry {total}", "har", None, repaired, "entry", "entry"
+            )
+            if exchange is not None:
+                count += 1
+                yield exchange
     except _Damaged as exc:
         if count == 0:
             raise LoadError(source, f"invalid JSON: {exc}") from None
@@ -820,16 +829,9 @@ def _from_objects(
         if not pairs.is_pair(item):
             bad.add(position, "not an object with request and response; skipped")
             continue
-        try:
-            exchange = pairs.exchange_from_pair(
-                item, id=_label(source, len(out) + 1), source=source, position=position, fmt=fmt, raw=_record(item)
-            )
-        except Exception as exc:  # a value no check foresaw: this item is lost, not the file
-            bad.add(position, f"record could not be read ({_failure(exc)}); skipped")
-            continue
-        if repaired:
-            exchange.warnings.append(_SURROGATE_NOTICE)
-        out.append(exchange)
+        exchange = _exchange(item, bad, source, len(out) + 1, position, fmt, None, repaired, "record", "")
+        if exchange is not None:
+            out.append(exchange)
     bad.close()
     if not out:
         raise NoExchangesFound(
