@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from analyzer import threads
@@ -97,9 +97,18 @@ def message_text(message: dict[str, Any]) -> str:
 
 
 def chronological(xs: Sequence[Exchange]) -> Any:
-    """A sort key: by start time, those without one last, ties in input order."""
+    """A sort key: by start time (a naive one taken as UTC, as the threads take it), those
+    without one last, ties in input order. Compared as datetimes, never turned into seconds,
+    which a naive time near year 1 or 9999 cannot be in every local zone."""
     order = {id(x): n for n, x in enumerate(xs)}
-    return lambda x: (x.started_at is None, x.started_at.timestamp() if x.started_at else 0.0, order[id(x)])
+    return lambda x: (x.started_at is None, _aware(x.started_at) if x.started_at else _NO_START, order[id(x)])
+
+
+_NO_START = datetime.min.replace(tzinfo=UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def conversations(xs: Iterable[Exchange], thread_of: dict[str, threads.Thread] | None = None) -> list[Conversation]:

@@ -28,7 +28,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from analyzer.errors import LoadError
 from analyzer.metrics import reported_cost
-from analyzer.model import Exchange, Notice, Reconstruction, Usage, created_unit_ms
+from analyzer.model import Exchange, Notice, Reconstruction, Usage, as_utc, created_unit_ms
 
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, PriceCalculation, Provider, TieredPrices
@@ -302,8 +302,7 @@ def _usd(value: Decimal) -> str:
 def _when(exchange: Exchange, rec: Reconstruction) -> datetime | None:
     """When the request was made, in UTC (prices change with the date, DeepSeek's with the hour), or None: now."""
     if exchange.started_at is not None:
-        started = exchange.started_at  # naive: taken as UTC
-        return started.replace(tzinfo=UTC) if started.tzinfo is None else started.astimezone(UTC)
+        return as_utc(exchange.started_at)  # naive: taken as UTC; None (now) past datetime's years
     if isinstance(rec.created, int | float) and rec.created > 0:
         try:
             return datetime.fromtimestamp(rec.created * created_unit_ms(rec.created) / 1000, tz=UTC)

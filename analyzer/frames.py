@@ -27,7 +27,7 @@ from analyzer.conversations import Turn, chronological, conversations
 from analyzer.cost import Prices, cost_of
 from analyzer.cost import notice as cost_notice
 from analyzer.metrics import Timing
-from analyzer.model import Exchange, Notice, Reconstruction, dumps_exact, url_parts
+from analyzer.model import Exchange, Notice, Reconstruction, as_utc, dumps_exact, url_parts
 from analyzer.protocols.events import error_text
 
 __all__ = ["all_frames", "chunks", "exchanges", "messages", "provider_of", "to_parquet", "tool_calls"]
@@ -187,6 +187,8 @@ def _fits(value: Any, dtype: str) -> bool:
         return type(value) is int and -_INT_RANGES[dtype] <= value < _INT_RANGES[dtype]
     if dtype == "Float64":
         return type(value) is float or (type(value) is int and -_FLOAT_MAX <= value <= _FLOAT_MAX)
+    if dtype == "datetime":  # in UTC, within the years a datetime holds (pandas' own go further)
+        return as_utc(value) is not None
     return True
 
 

@@ -10,7 +10,7 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -96,6 +96,17 @@ def _cut(value: Any, depth: int) -> Any:
     if isinstance(value, list | tuple):
         return [_cut(item, depth - 1) for item in value] if depth else TOO_DEEP
     return value
+
+
+def as_utc(moment: datetime) -> datetime | None:
+    """`moment` in UTC (a naive one taken as UTC, as HAR producers mean it), or None when in
+    UTC it would fall outside the years a datetime holds (1 January of year 1 at +05:00)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def url_parts(url: str | None) -> SplitResult | None:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from analyzer import __version__
 from analyzer.export.redaction import redacted
 from analyzer.files import open_private, private_dir, write_private
-from analyzer.model import Exchange, dumps_exact, url_parts
+from analyzer.model import Exchange, as_utc, dumps_exact, url_parts
 
 SCHEMA = "chatcap/1"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -38,9 +38,8 @@ def _headers(headers: list[tuple[str, str]]) -> list[dict[str, str]]:
 
 
 def _iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    utc = as_utc(moment)  # None: in UTC it would fall before year 1: written with its own offset
+    return (utc or moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _started(exchange: Exchange) -> tuple[datetime, str | None]:

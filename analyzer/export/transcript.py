@@ -24,7 +24,7 @@ from analyzer.anomalies import same_model
 from analyzer.conversations import Conversation, Turn, message_text
 from analyzer.cost import cost_of
 from analyzer.metrics import format_ms
-from analyzer.model import Exchange, dumps_exact, url_parts
+from analyzer.model import Exchange, as_utc, dumps_exact, url_parts
 from analyzer.protocols import chunk_parts
 from analyzer.protocols.events import error_text
 from analyzer.protocols.server_tools import ServerTool, has_server_tools, segments
@@ -178,12 +178,17 @@ def transcript(conversation: Conversation, *, reasoning: bool = True) -> Transcr
         ("conversation", f"{conversation.id}, {len(conversation.turns)} exchange(s)"),
         ("models", ", ".join(conversation.models) or "—"),
         ("endpoint", ", ".join(e for e in endpoints if e) or "—"),
-        ("started", started.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if started else "—"),
+        ("started", _started_text(started) if started else "—"),
         ("source", first.source if first else "—"),
     ]
     return Transcript(
         conversation.id, conversation.title, facts, entries, [turn.exchange.id for turn in conversation.turns]
     )
+
+
+def _started_text(started: datetime) -> str:
+    utc = as_utc(started)  # None: in UTC it would fall before year 1 or after 9999
+    return utc.strftime("%Y-%m-%d %H:%M:%S UTC") if utc else started.isoformat()
 
 
 def _endpoint(exchange: Exchange) -> str | None:

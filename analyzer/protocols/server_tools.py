@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.model import Reconstruction, dumps_exact, loads_exact
+from analyzer.protocols.events import as_list
 
 
 @dataclass(slots=True)
@@ -120,7 +121,7 @@ def _anthropic(blocks: list[Any]) -> list[Segment]:
         kind = block.get("type")
         if kind == "text":
             out.append(_text(block.get("text")) or "")
-            for citation in block.get("citations") or ():
+            for citation in as_list(block.get("citations")):
                 if isinstance(citation, dict):
                     cited.append(_source(citation.get("title"), citation.get("url")))
         elif kind in ("server_tool_use", "mcp_tool_use"):
@@ -191,10 +192,10 @@ def _responses(items: list[Any]) -> list[Segment]:
             continue
         kind = item.get("type")
         if kind == "message":
-            for part in item.get("content") or ():
+            for part in as_list(item.get("content")):
                 if isinstance(part, dict) and part.get("type") == "output_text":
                     out.append(_text(part.get("text")) or "")
-                    for note in part.get("annotations") or ():
+                    for note in as_list(part.get("annotations")):
                         if isinstance(note, dict) and note.get("type") == "url_citation":
                             cited.append(_source(note.get("title"), note.get("url")))
         elif isinstance(kind, str) and (kind.endswith("_call") or kind == "mcp_list_tools") and kind != "function_call":
@@ -222,21 +223,25 @@ def _responses_tool(kind: str, item: dict[str, Any]) -> ServerTool:
     status = item.get("status") if isinstance(item.get("status"), str) else None
     if kind == "web_search_call":
         action = item.get("action") if isinstance(item.get("action"), dict) else {}
-        query = action.get("query") or "; ".join(q for q in action.get("queries") or () if isinstance(q, str)) or None
+        query = (
+            action.get("query") or "; ".join(q for q in as_list(action.get("queries")) if isinstance(q, str)) or None
+        )
         request = _text(query) or _text(action.get("url"))
         sources = _sources(
-            _source(s.get("title"), s.get("url")) for s in action.get("sources") or () if isinstance(s, dict)
+            _source(s.get("title"), s.get("url")) for s in as_list(action.get("sources")) if isinstance(s, dict)
         )
         action_type = action.get("type") if action.get("type") != "search" else None  # open_page, find_in_page
         return ServerTool("web_search", _text(action_type), request, None, sources, status)
     if kind == "file_search_call":
-        queries = "; ".join(q for q in item.get("queries") or () if isinstance(q, str)) or None
-        results = [r for r in item.get("results") or () if isinstance(r, dict)]
+        queries = "; ".join(q for q in as_list(item.get("queries")) if isinstance(q, str)) or None
+        results = [r for r in as_list(item.get("results")) if isinstance(r, dict)]
         texts = [f"{r.get('filename') or r.get('file_id') or '?'}: {_text(r.get('text')) or ''}" for r in results]
         return ServerTool("file_search", None, queries, "\n".join(texts) or None, [], status)
     if kind == "code_interpreter_call":
         logs = [
-            o.get("logs") for o in item.get("outputs") or () if isinstance(o, dict) and isinstance(o.get("logs"), str)
+            o.get("logs")
+            for o in as_list(item.get("outputs"))
+            if isinstance(o, dict) and isinstance(o.get("logs"), str)
         ]
         code = _text(item.get("code")) or _argument(item.get("arguments"), "code")  # xAI: the code in `arguments`
         return ServerTool("code_execution", "code_interpreter", code, "\n".join(logs) or None, [], status)
@@ -248,7 +253,7 @@ def _responses_tool(kind: str, item: dict[str, Any]) -> ServerTool:
         )
     if kind == "mcp_list_tools":
         names = [
-            t.get("name") for t in item.get("tools") or () if isinstance(t, dict) and isinstance(t.get("name"), str)
+            t.get("name") for t in as_list(item.get("tools")) if isinstance(t, dict) and isinstance(t.get("name"), str)
         ]
         return ServerTool("mcp_list_tools", _text(item.get("server_label")), None, ", ".join(names) or None, [], status)
     if kind == "image_generation_call":
@@ -262,13 +267,13 @@ def _responses_tool(kind: str, item: dict[str, Any]) -> ServerTool:
 
 
 def _gemini(native: dict[str, Any], index: int, extras: dict[str, Any]) -> list[Segment]:
-    candidates = [c for c in native.get("candidates") or () if isinstance(c, dict)]
+    candidates = [c for c in as_list(native.get("candidates")) if isinstance(c, dict)]
     candidate = next(
         (c for c in candidates if c.get("index", 0) == index), candidates[index] if index < len(candidates) else {}
     )
     parts = (candidate.get("content") or {}).get("parts") if isinstance(candidate.get("content"), dict) else None
     out: list[Segment] = []
-    for part in parts or ():
+    for part in as_list(parts):
         if not isinstance(part, dict):
             continue
         if isinstance(part.get("text"), str) and not part.get("thought") and "functionCall" not in part:
@@ -287,10 +292,10 @@ def _gemini(native: dict[str, Any], index: int, extras: dict[str, Any]) -> list[
             tool.status = None if outcome in (None, "OUTCOME_OK") else _text(outcome)
     grounding = candidate.get("groundingMetadata") or extras.get("groundingMetadata")
     if isinstance(grounding, dict):
-        queries = "; ".join(q for q in grounding.get("webSearchQueries") or () if isinstance(q, str)) or None
+        queries = "; ".join(q for q in as_list(grounding.get("webSearchQueries")) if isinstance(q, str)) or None
         chunks = [
             c.get("web") or c.get("retrievedContext")
-            for c in grounding.get("groundingChunks") or ()
+            for c in as_list(grounding.get("groundingChunks"))
             if isinstance(c, dict)
         ]
         sources = _sources(_source(c.get("title"), c.get("uri")) for c in chunks if isinstance(c, dict))
@@ -298,7 +303,7 @@ def _gemini(native: dict[str, Any], index: int, extras: dict[str, Any]) -> list[
             out.append(ServerTool("web_search", "google_search", queries, None, sources))
     context = candidate.get("urlContextMetadata") or extras.get("urlContextMetadata")
     if isinstance(context, dict):
-        read = [m for m in context.get("urlMetadata") or () if isinstance(m, dict)]
+        read = [m for m in as_list(context.get("urlMetadata")) if isinstance(m, dict)]
         sources = _sources(_source(_text(m.get("urlRetrievalStatus")), m.get("retrievedUrl")) for m in read)
         if sources:
             out.append(ServerTool("url_context", None, None, None, sources))
@@ -311,7 +316,7 @@ def _gemini(native: dict[str, Any], index: int, extras: dict[str, Any]) -> list[
 def _chat_tools(extras: dict[str, Any]) -> list[Segment]:
     """Groq compound's `executed_tools`: each search or code run with its output."""
     out: list[Segment] = []
-    for run in extras.get("executed_tools") or ():
+    for run in as_list(extras.get("executed_tools")):
         if not isinstance(run, dict):
             continue
         kind = run.get("type") if isinstance(run.get("type"), str) else "tool"
@@ -323,10 +328,10 @@ def _chat_tools(extras: dict[str, Any]) -> list[Segment]:
 def _chat_sources(annotations: Any, extras: dict[str, Any]) -> list[Segment]:
     """OpenRouter's `url_citation` annotations, Perplexity's top-level `citations`."""
     found: list[tuple[str, str] | None] = []
-    for note in annotations or ():
+    for note in as_list(annotations):
         if isinstance(note, dict):
             cited = note.get("url_citation") if isinstance(note.get("url_citation"), dict) else note
             found.append(_source(cited.get("title"), cited.get("url")))
-    found += [_source("", url) for url in extras.get("citations") or () if isinstance(url, str)]
+    found += [_source("", url) for url in as_list(extras.get("citations")) if isinstance(url, str)]
     sources = _sources(iter(found))
     return [ServerTool("citations", sources=sources)] if sources else []
