@@ -8,6 +8,7 @@ Every expected value is what tests/data/make_mixed_capture.py meant to write.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,7 +134,9 @@ def test_frames_have_the_same_columns_for_every_protocol(xs: list[Exchange]) -> 
 
 def test_summary_names_the_protocol_and_exports_take_every_exchange(tmp_path: Path) -> None:
     run = [sys.executable, "-m", "analyzer"]
-    summary = subprocess.run([*run, "summary", str(CAPTURE)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    wide = {**os.environ, "COLUMNS": "250"}  # a row on one line, whatever width the test runner's terminal has
+    summary = subprocess.run([*run, "summary", str(CAPTURE)], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                             env=wide)  # fmt: skip
     assert summary.returncode == 0, summary.stderr
     rows = [line for line in summary.stdout.splitlines() if "four_protocols.jsonl#" in line]
     assert [next(p for p in ("messages", "responses", "gemini", "chat") if p in row) for row in rows] == [

@@ -17,7 +17,7 @@ INPUTS = sorted(
         p
         for p in (ROOT / "tests" / "data").rglob("*")
         if p.suffix in (".sse", ".txt", ".json", ".jsonl", ".har")
-        and p.parent.name != "seeds"
+        and p.parent.name not in ("seeds", "injection", "secrets")  # payload and key lists, no captures
         and "golden" not in p.parts  # exports, not inputs
         and p.name != "expected.json"
     ]

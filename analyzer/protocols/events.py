@@ -330,8 +330,8 @@ def add_chunk(rec: Reconstruction, t_ms: float | None, payload: Any) -> int:
 
 def other_fields(rec: Reconstruction, decoder: SSEDecoder) -> None:
     """Lines whose field the SSE spec does not know: an `error:` line is the server's error
-    (some servers end a failed stream so); any other is a warning, never a silent drop."""
-    others: dict[str, list[str]] = {}
+    (some servers end a failed stream so); any other is ignored, as the spec says and every
+    SSE client does (its bytes stay in the body kept beside the reconstruction)."""
     for _, name, value in decoder.fields:
         if name.strip().lower() == "error" and rec.error is None:
             try:
@@ -341,13 +341,6 @@ def other_fields(rec: Reconstruction, decoder: SSEDecoder) -> None:
             if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
                 parsed = parsed["error"]
             rec.error = parsed if isinstance(parsed, dict) else {"message": str(parsed)}
-        else:
-            others.setdefault(name, []).append(value)
-    for name, values in others.items():
-        rec.warn(
-            "sse_field",
-            f"{len(values)} line(s) with the field {name!r}, which SSE clients ignore: {preview(values[0].encode())}",
-        )
 
 
 def ending(exchange: Exchange, rec: Reconstruction, finished: bool, what: str) -> None:
