@@ -255,18 +255,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
-            for data in _paced(reply.pieces, arrived, self.server.speed):
+            last = len(reply.pieces) - 1
+            for n, data in enumerate(_paced(reply.pieces, arrived, self.server.speed)):
                 if encoder is not None:
                     data = encoder.compress(data) + encoder.flush(zlib.Z_SYNC_FLUSH)
-                if data:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                    self.wfile.flush()
-            if encoder is not None:
-                tail = encoder.flush()
-                if tail:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(tail), tail))
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
+                    if n == last:
+                        data += encoder.flush()
+                chunk = b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+                # The last read carries the end of the body: a client that stops reading at
+                # [DONE] finds the response ended, as a real server's would be.
+                self.wfile.write(chunk + (b"0\r\n\r\n" if n == last else b""))
+                self.wfile.flush()
+            if last < 0:
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client went away mid-stream: nothing to do
 

@@ -108,8 +108,9 @@ def test_chatcap_capture_browser_records_a_chat_page(tmp_path: Path, upstream: U
     assert f"capturing on http://127.0.0.1:{port}" in stdout and "NODE_EXTRA_CA_CERTS" in stdout
     assert "captured 1 exchange(s)" in stdout
     summary = subprocess.run(
-        [sys.executable, "-m", "analyzer", "summary", str(out)], capture_output=True, text=True, timeout=60
-    )
+        [sys.executable, "-m", "analyzer", "summary", str(out)], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "COLUMNS": "250"},  # a row on one line, whatever the test runner's terminal is
+    )  # fmt: skip
     assert "gpt-e2e" in summary.stdout and "7→20" in summary.stdout and " ms " in summary.stdout
     profile = re.search(r"\(profile (\S+),", stdout)
     assert profile and not Path(profile.group(1)).exists()  # the throw-away profile is gone

@@ -100,6 +100,8 @@ def test_playwright_record_har_from_headless_chromium(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
+    upstream.server.allowed_origins = frozenset({pages})  # as `chatcap replay --cors` would
+
     har = tmp_path / "playwright.har"
     proxy = start_proxy(tmp_path)
     try:
@@ -131,6 +133,8 @@ def test_playwright_replays_a_page_from_the_har_chatcap_writes(tmp_path: Path, u
     """Playwright's HAR router is an independent HAR reader: the page gets its answer from
     `chatcap convert`'s file alone, the upstream server already gone."""
     from playwright.sync_api import sync_playwright
+
+    upstream.server.allowed_origins = frozenset({pages})  # as `chatcap replay --cors` would
 
     proxy = start_proxy(tmp_path)
     try:

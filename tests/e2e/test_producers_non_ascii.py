@@ -77,6 +77,7 @@ def test_playwright_record_har_of_a_stream_without_charset_is_repaired(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
+    upstream_non_ascii.server.allowed_origins = frozenset({pages})  # as `chatcap replay --cors` would
     har = tmp_path / "playwright.har"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
