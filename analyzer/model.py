@@ -62,10 +62,22 @@ def loads_exact(text: str | bytes) -> Any:
     except (ValueError, RecursionError):  # msgspec.DecodeError, or nested past the stack
         value = orjson.loads(text)  # raises, with a line and column: the usual case
     # Valid JSON msgspec did not take (nested deeper than Python's recursion limit lets it
-    # go): orjson's value, unless a long integer needs the standard library.
+    # go): orjson's value, unless a long integer needs the standard library, which goes as
+    # deep as the recursion limit and no further.
     if _LONG_INTEGER.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise TooDeepForExactIntegers from None
     return value
+
+
+class TooDeepForExactIntegers(ValueError):
+    """Valid JSON nested deeper than Python's recursion limit, holding an integer past 64
+    bits: no reader here keeps that integer exact, so it is not parsed (the text is kept)."""
+
+    def __str__(self) -> str:
+        return "nested deeper than Python's recursion limit with an integer past 64 bits: not parsed, kept as text"
 
 
 def dumps_exact(value: Any, *, sort_keys: bool = False, indent: bool = False) -> str:

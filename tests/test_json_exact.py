@@ -72,6 +72,10 @@ def test_json_nested_deeper_than_the_stack_is_read_or_refused_never_a_recursion_
     assert loads_exact("[" * 1000 + "]" * 1000) is not None  # within orjson's 1024 levels
     with pytest.raises(ValueError, match="depth"):
         loads_exact("[" * 1500 + "]" * 1500)
+    # Within orjson's levels but past the recursion limit, with an integer only the standard
+    # library would keep exact: refused as a ValueError (a parse error), never a RecursionError.
+    with pytest.raises(ValueError, match="recursion limit with an integer past 64 bits"):
+        loads_exact("[" * 1000 + "1234567890123456789" + "]" * 1000)
 
 
 def test_dumps_exact_writes_a_value_nested_past_every_writers_limit_cut_at_max_depth() -> None:

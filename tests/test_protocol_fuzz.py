@@ -13,7 +13,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyzer.model import Exchange, Request, Response
+from analyzer.model import Exchange, Reconstruction, Request, Response
 
 URLS = {
     "anthropic_messages": "https://api.anthropic.com/v1/messages",
@@ -73,7 +73,7 @@ def body(events: list[Any], named: bool, crlf: bool) -> bytes:
     return out
 
 
-def reconstructs(protocol: str, data: bytes, reads: list[tuple[float, int]] | None) -> None:
+def reconstructs(protocol: str, data: bytes, reads: list[tuple[float, int]] | None) -> Reconstruction:
     exchange = Exchange(
         id="fuzz",
         source="<fuzz>",
@@ -86,6 +86,7 @@ def reconstructs(protocol: str, data: bytes, reads: list[tuple[float, int]] | No
     rec.to_openai()
     rec.to_native()
     assert all(notice.message for notice in rec.warnings)
+    return rec
 
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -154,7 +155,9 @@ def test_odd_values_inside_the_typed_fast_path_are_warnings() -> None:
         {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": None},
         {"type": "message_stop"},
     ]
-    reconstructs("anthropic_messages", body(events, named=True, crlf=False), None)
+    rec = reconstructs("anthropic_messages", body(events, named=True, crlf=False), None)
+    assert rec.choices[0].content == "Hi"  # the block's deltas say what it is: its text is kept
+    assert any("is no name: read as text" in str(w) for w in rec.warnings)
 
 
 def test_odd_values_in_a_gemini_part_and_a_final_response_are_warnings() -> None:
@@ -162,7 +165,10 @@ def test_odd_values_in_a_gemini_part_and_a_final_response_are_warnings() -> None
         {"candidates": [{"content": {"parts": [{"text": 7, "thought": True}, {"text": ["x"]}, {"text": "ok"}]}}]},
         {"candidates": [{"content": {"parts": [{"functionCall": {"name": 3, "args": "x"}}]}, "finishReason": 5}]},
     ]
-    reconstructs("gemini", body(gemini, named=False, crlf=True), None)
+    rec = reconstructs("gemini", body(gemini, named=False, crlf=True), None)
+    assert "ok" in (rec.choices[0].content or "")
+    assert [call.name for call in rec.choices[0].tool_calls] == ["3"]  # a name that is a number, kept as text
+    assert any("functionCall name 3 is a int" in str(w) for w in rec.warnings)
     responses = [
         {"type": "response.created", "response": {"id": "r", "output": []}},
         {"type": "response.completed", "response": {"id": "r", "status": "completed", "usage": [], "output": [
@@ -171,7 +177,9 @@ def test_odd_values_in_a_gemini_part_and_a_final_response_are_warnings() -> None
             {"type": "function_call", "call_id": 1, "name": None, "arguments": {"a": 1}},
         ]}},
     ]  # fmt: skip
-    reconstructs("openai_responses", body(responses, named=True, crlf=False), None)
+    rec = reconstructs("openai_responses", body(responses, named=True, crlf=False), None)
+    assert [call.arguments for call in rec.choices[0].tool_calls] == ['{"a":1}']  # JSON, not Python's repr
+    assert any("arguments given as a dict" in str(w) for w in rec.warnings)
 
 
 def test_responses_outputs_too_deep_to_compare_are_left_to_the_texts() -> None:
@@ -187,3 +195,14 @@ def test_responses_outputs_too_deep_to_compare_are_left_to_the_texts() -> None:
         deep, other = [deep], [other]
     assert _same_output({"output": [1]}, {"output": [1]}) and not _same_output({"output": [1]}, {"output": [2]})
     assert _same_output({"output": deep}, {"output": other}) is False
+
+
+def test_a_byte_that_is_not_utf8_in_gemini_usage_is_a_warning_with_the_text_kept() -> None:
+    """Gemini's fast path keeps usageMetadata raw and reads it last: a byte there that is not
+    UTF-8 is a warning, not the whole exchange failed."""
+    data = (b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hi there"}]},"finishReason":"STOP",'
+            b'"index":0}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":2,"totalTokenCount":3,'
+            b'"note":"caf\xe9"}}\r\n\r\n')  # fmt: skip
+    rec = reconstructs("gemini", data, None)
+    assert rec.choices[0].content == "Hi there" and rec.usage is not None and rec.usage.total_tokens == 3
+    assert [w.message for w in rec.warnings] == ["usageMetadata holds bytes that are not UTF-8: read as U+FFFD"]

@@ -281,6 +281,8 @@ class _Fold:
             block[field] = as_text(block.get(field)) + "".join(found)
         for index, pieces in self.inputs.items():  # only started blocks have pieces
             _final_input(blocks[index], pieces, rec)
+        for index, block in blocks.items():
+            _typed_by_its_deltas(index, block, rec)
         message = self.message if self.message is not None else {}
         message["content"] = list(map(blocks.__getitem__, sorted(blocks)))  # in index order
         _apply(rec, message)
@@ -290,6 +292,19 @@ class _Fold:
         if rec.done and server and any(block.get("type") is None for block in server):
             rec.warn("chunk_shape", "a content block without a type")
         return rec
+
+
+def _typed_by_its_deltas(index: int, block: dict[str, Any], rec: Reconstruction) -> None:
+    """A block whose `type` is no name (a list, a number) but whose deltas were text or
+    thinking: read as that, with a warning, rather than lose its text."""
+    kind = block.get("type")
+    if isinstance(kind, str) or kind is None:
+        return
+    for field in ("text", "thinking"):
+        if isinstance(block.get(field), str) and block[field]:
+            block["type"] = field
+            rec.warn("chunk_shape", f"block {index}: its type {shown(kind)} is no name: read as {field}, as its deltas were")
+            return
 
 
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:

@@ -441,7 +441,7 @@ class _Fold:
                             state.fields[name] = value
         if last_piece is not None and (marks.last_token is None or last_piece > marks.last_token):
             marks.last_token = last_piece
-        self.usage = _latest_usage(responses)
+        self.usage = _latest_usage(responses, self.rec)
         for name in responses[0].__struct_fields__:
             if name != "candidates" and name != "usageMetadata" and (value := _latest(responses, name)) is not unset:
                 self.fields[name] = value
@@ -461,13 +461,18 @@ def _latest(responses: list[GenerateContentResponse], name: str) -> Any:
     return UNSET
 
 
-def _latest_usage(responses: list[GenerateContentResponse]) -> dict[str, Any] | None:
+def _latest_usage(responses: list[GenerateContentResponse], rec: Reconstruction) -> dict[str, Any] | None:
     """The last usage object the responses gave (as the general fold keeps it: a value that
-    is not an object is passed over), whether kept raw (`GenerateContentResponse`) or whole."""
+    is not an object is passed over), whether kept raw (`GenerateContentResponse`) or whole.
+    A byte in it that is not UTF-8 is read as U+FFFD, with a warning, not the stream's end."""
     for response in reversed(responses):
         value = response.usageMetadata
         if value.__class__ is msgspec.Raw:
-            value = msgspec.json.decode(value)
+            try:
+                value = msgspec.json.decode(value)
+            except msgspec.DecodeError:
+                value = msgspec.json.decode(bytes(value).decode("utf-8", "replace").encode())
+                rec.warn("chunk_shape", "usageMetadata holds bytes that are not UTF-8: read as U+FFFD")
         if isinstance(value, dict):
             return value
     return None
@@ -569,7 +574,7 @@ def _apply(rec: Reconstruction, response: dict[str, Any], usage: dict[str, Any] 
     if isinstance(created, str):
         with contextlib.suppress(ValueError):
             rec.created = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
-    rec.choices = [_choice(candidate) for candidate in response.get("candidates") or ()]
+    rec.choices = [_choice(candidate, rec) for candidate in response.get("candidates") or ()]
     if usage is not None:
         rec.usage = normalise_usage(usage)
     for key in ("promptFeedback", "modelStatus"):
@@ -577,7 +582,7 @@ def _apply(rec: Reconstruction, response: dict[str, Any], usage: dict[str, Any] 
             rec.extras[key] = response[key]
 
 
-def _choice(candidate: dict[str, Any]) -> Choice:
+def _choice(candidate: dict[str, Any], rec: Reconstruction) -> Choice:
     texts: list[str] = []
     thoughts: list[str] = []
     calls = []
@@ -590,7 +595,11 @@ def _choice(candidate: dict[str, Any]) -> Choice:
             (thoughts if part.get("thought") else texts).append(as_text(part.get("text")))
         elif isinstance(part.get("functionCall"), dict):
             call = part["functionCall"]
-            calls.append(tool_call(len(calls), call.get("id"), call.get("name"), json_text(call.get("args") or {})))
+            name = call.get("name")
+            if name is not None and not isinstance(name, str):  # kept as its text, not lost
+                rec.warn("chunk_shape", f"functionCall name {shown(name)} is a {type(name).__name__}, not text: kept as text")
+                name = shown(name)
+            calls.append(tool_call(len(calls), call.get("id"), name, json_text(call.get("args") or {})))
         else:
             server.append(part)
     native_finish = candidate.get("finishReason")

@@ -582,7 +582,12 @@ def _apply(rec: Reconstruction, response: dict[str, Any], terminal: str | None) 
             reasoning_texts += [str(c.get("text") or "") for c in as_list(item.get("content")) if isinstance(c, dict)]
             details.append(item)
         elif kind == "function_call":
-            calls.append(tool_call(len(calls), item.get("call_id"), item.get("name"), str(item.get("arguments") or "")))
+            arguments = item.get("arguments")
+            if arguments is not None and not isinstance(arguments, str):  # JSON's text, not a repr
+                rec.warn("chunk_shape", f"tool call {shown(item.get('name'))}: arguments given as a "
+                                        f"{type(arguments).__name__}, not text: written as JSON")  # fmt: skip
+                arguments = json_text(arguments)
+            calls.append(tool_call(len(calls), item.get("call_id"), item.get("name"), arguments or ""))
         elif kind == "custom_tool_call":
             calls.append(
                 tool_call(len(calls), item.get("call_id"), item.get("name"), str(item.get("input") or ""), "custom")
