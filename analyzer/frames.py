@@ -28,7 +28,7 @@ from analyzer.cost import Prices, cost_of
 from analyzer.cost import notice as cost_notice
 from analyzer.metrics import Timing
 from analyzer.model import Exchange, Notice, Reconstruction, as_utc, dumps_exact, url_parts
-from analyzer.protocols.events import error_text
+from analyzer.protocols.events import error_text, shown
 
 __all__ = ["all_frames", "chunks", "exchanges", "messages", "provider_of", "to_parquet", "tool_calls"]
 
@@ -246,8 +246,8 @@ def _content_text(content: Any) -> str | None:
     if content is None or isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return str(content)
+        return "".join(shown(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return shown(content)
 
 
 def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:

@@ -222,11 +222,14 @@ def _content(content: Any) -> tuple[str, tuple[str, ...]]:
         return "", (_canonical(content),)
     texts, others = [], []
     for part in content:
+        kind = part.get("type", "text") if isinstance(part, dict) else None
         if isinstance(part, str):
             texts.append(part)
-        elif isinstance(part, dict) and part.get("type") in _REASONING_PARTS:
+        elif not isinstance(kind, str):  # not an object, or a type that is not a name: compared whole
+            others.append(_canonical(part))
+        elif kind in _REASONING_PARTS:
             continue
-        elif isinstance(part, dict) and part.get("type", "text") in _TEXT_PARTS and isinstance(part.get("text"), str):
+        elif kind in _TEXT_PARTS and isinstance(part.get("text"), str):
             texts.append(part["text"])
         else:
             others.append(_canonical(part))

@@ -41,7 +41,7 @@ import orjson
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from fuzz_inputs import ROOT, Mutant, sample_confused, sample_damaged
+from fuzz_inputs import ODD, ROOT, Mutant, sample_confused, sample_damaged
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -375,12 +375,27 @@ _HEADERS = st.lists(
               st.sampled_from(["text/event-stream", "application/json", "", "Mon, 99 Foo"]) | st.text(max_size=12)),
     max_size=4,
 )  # fmt: skip
+# A chat request body with one odd value (fuzz_inputs.ODD) in a place its readers look.
+_REQUESTS = (
+    '{"model":"m","messages":[{"role":"user","content":%s}]}',
+    '{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":%s}]}]}',
+    '{"model":"m","messages":[{"role":"user","content":[{"type":%s,"text":"x"}]}]}',
+    '{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function",'
+    '"function":{"name":"f","arguments":%s}}]},{"role":"tool","tool_call_id":"c","content":"ok"}]}',
+    '{"model":"m","tools":%s,"messages":[{"role":"user","content":"hi"}]}',
+    '{"model":"m","tools":[{"type":"function","function":{"name":"f","parameters":%s}}],"messages":[]}',
+    '{"model":%s,"temperature":0.5,"messages":[{"role":"user","content":"hi"}]}',
+    '{"model":"m","max_tokens":%s,"reasoning_effort":"low","messages":[{"role":"system","content":"s"}]}',
+    '{"model":"m","messages":%s}',
+)
+_ODD_JSON = st.sampled_from([odd for odd in ODD.values() if isinstance(odd, str)])
+_REQUEST_BODIES = st.builds(lambda template, odd: (template % odd).encode(), st.sampled_from(_REQUESTS), _ODD_JSON)
 _FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "request.url": st.sampled_from(_HOSTILE_URLS) | st.text(max_size=30) | st.none(),
     "request.method": st.text(max_size=8) | st.none(),
     "request.http_version": st.text(max_size=8) | st.none(),
     "request.headers": _HEADERS,
-    "request.body": st.binary(max_size=64) | st.none(),
+    "request.body": _REQUEST_BODIES | st.binary(max_size=64) | st.none(),
     "response.status": _INTS | st.none(),
     "response.reason": st.text(max_size=12) | st.none(),
     "response.headers": _HEADERS,

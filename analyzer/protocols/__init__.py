@@ -145,6 +145,7 @@ def request_messages(exchange: Exchange, body: Any = _UNPARSED) -> list[dict[str
 # text: a value of another type (a role that is a number, a call id that is a list) is kept as
 # its JSON text, so that every reader of a history (threads, transcripts, frames, exports)
 # meets text where text belongs. Tool call arguments are JSON text in chat's shape anyway.
+# `tool_calls` that is not a list holds no call (the threads never read one from it either).
 _TEXT_FIELDS = ("role", "name", "tool_call_id")
 _CALL_TEXT_FIELDS = ("id", "type")
 _FUNCTION_TEXT_FIELDS = ("name", "arguments")
@@ -153,7 +154,9 @@ _FUNCTION_TEXT_FIELDS = ("name", "arguments")
 def _with_text_fields(message: dict[str, Any], fields: tuple[str, ...] = _TEXT_FIELDS) -> dict[str, Any]:
     odd = {key: dumps_exact(message[key]) for key in fields if not isinstance(message.get(key), str | None)}
     calls = message.get("tool_calls") if fields is _TEXT_FIELDS else None
-    if isinstance(calls, list) and calls:
+    if calls is not None and not isinstance(calls, list):
+        odd["tool_calls"] = None
+    elif calls:
         fixed = [_with_call_text_fields(call) if isinstance(call, dict) else call for call in calls]
         if any(new is not old for new, old in zip(fixed, calls, strict=True)):
             odd["tool_calls"] = fixed
