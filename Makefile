@@ -39,10 +39,13 @@ test: $(VENV)/.test chromium
 # tests/test_fuzz_layers.py with a long budget: `make test` runs a fixed sample of 240 mutants
 # of the bundled inputs (about 20 s); this runs FUZZ_EXAMPLES of them (drawn with FUZZ_SEED:
 # change it to draw others).
+# FUZZ_SWEEP: seeds (comma-separated file names) to sweep besides, every place with every value.
 FUZZ_EXAMPLES ?= 6000
 FUZZ_SEED ?= 19
+FUZZ_SWEEP ?=
 fuzz: $(VENV)/.test
-	CHATCAP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CHATCAP_FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest tests/test_fuzz_layers.py -q
+	CHATCAP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CHATCAP_FUZZ_SEED=$(FUZZ_SEED) CHATCAP_FUZZ_SWEEP=$(FUZZ_SWEEP) \
+		$(PY) -m pytest tests/test_fuzz_layers.py -q
 
 # JupyterLab on notebooks/ (chatcap lab).
 lab: $(VENV)/.test

@@ -444,3 +444,15 @@ def sample_damaged(count: int, rng: random.Random) -> list[Mutant]:
     """`count` byte-damaged mutants, seeds drawn evenly."""
     every = seeds()
     return [damaged(rng.choice(every), rng) for _ in range(count)]
+
+
+def every_confused(names: list[str], kinds: tuple[str, ...] = ("event", "embedded")) -> list[Mutant]:
+    """Every place of these kinds in the named seeds, with every odd value: a sweep, for what
+    sampling reaches too rarely (one field of one protocol's event, with one value)."""
+    return [
+        confused(name, line, path, how)
+        for name in names
+        for kind in kinds
+        for line, path in places(name).get(kind, ())
+        for how in ODD
+    ]

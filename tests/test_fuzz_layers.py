@@ -11,6 +11,9 @@ names the mutant that causes it (`str(mutant)`: seed, place, value).
 Below ingest, a hypothesis test gives the later layers Exchanges that keep the model's types but
 hold hostile values (a URL with an unclosed IPv6 bracket, a status of 2**70, NaN read times).
 
+CHATCAP_FUZZ_SWEEP names seeds to sweep besides: every place in their events and embedded
+JSON, with every odd value (`make fuzz FUZZ_SWEEP=gemini.jsonl`).
+
 Budget: CHATCAP_FUZZ_EXAMPLES mutants (default 240: two thirds type confusion, one third byte
 damage), drawn from a seeded RNG (CHATCAP_FUZZ_SEED, default 19), and half as many hypothesis
 examples (derandomized), so `make test` runs the same sample every time (about 20 s of one
@@ -41,7 +44,7 @@ import orjson
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from fuzz_inputs import ODD, ROOT, Mutant, sample_confused, sample_damaged
+from fuzz_inputs import ODD, ROOT, Mutant, every_confused, sample_confused, sample_damaged
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -58,12 +61,19 @@ BUDGET = int(os.environ.get("CHATCAP_FUZZ_EXAMPLES", "240"))
 RNG_SEED = int(os.environ.get("CHATCAP_FUZZ_SEED", "19"))
 BATCH = 20
 GOOD = ROOT / "captures" / "four_protocols.jsonl"
+# Seeds to sweep (comma-separated names, e.g. anthropic-messages.jsonl): every event and
+# embedded place of each with every odd value, on top of the sample. None by default.
+SWEEP = [name for name in os.environ.get("CHATCAP_FUZZ_SWEEP", "").split(",") if name]
 KINDS = {"confused": BUDGET - BUDGET // 3, "damaged": BUDGET // 3}
+if SWEEP:
+    KINDS["swept"] = len(every_confused(SWEEP))
 BATCHES = [(kind, n) for kind, count in KINDS.items() for n in range(-(-count // BATCH))]
 
 
 @functools.cache
 def mutants(kind: str) -> list[Mutant]:
+    if kind == "swept":
+        return every_confused(SWEEP)
     rng = random.Random(f"{RNG_SEED}-{kind}")
     return (sample_confused if kind == "confused" else sample_damaged)(KINDS[kind], rng)
 
@@ -365,7 +375,7 @@ def test_no_mutant_is_saved_only_by_the_last_resort_guard(run: Run) -> None:
 # builds (or a reader yet to come makes) with any values of those types must reconstruct,
 # frame and export. Hypothesis replaces a few of a bundled exchange's fields with such values.
 
-MODEL_EXAMPLES = BUDGET // 2
+MODEL_EXAMPLES = max(1, BUDGET // 2)
 _HOSTILE_URLS = ["http://[::1/v1/chat/completions", "https://[zz]/v1/messages", "https://h:99999999/v1/responses",
                  "https://h/v1beta/models/:streamGenerateContent", "//", "", "https://h/%zz/chat/completions"]  # fmt: skip
 _INTS = st.one_of(st.integers(-(2**70), 2**70), st.sampled_from([0, -1, 2**15, 2**31, 2**63, 2**64, 2**70]))
