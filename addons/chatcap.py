@@ -267,21 +267,25 @@ def _redact(entry: dict[str, Any]) -> None:
         names |= {name for name, value in pairs if value and redact.is_secret_header(name)}
         message["headers"] = [{"name": name, "value": value} for name, value in redact.redact_headers(pairs)]
     post = request["postData"]
-    body = redact.redact_body(_bytes(post))[0]
-    post["text"], encoding = _text(body)
-    post.pop("encoding", None)
-    if encoding:
-        post["encoding"] = encoding
+    body = _bytes(post)
+    redacted = redact.redact_body(body)[0]
+    if redacted is not body:  # something was redacted (else the text stands: no second copy of a large body)
+        post["text"], encoding = _text(redacted)
+        post.pop("encoding", None)
+        if encoding:
+            post["encoding"] = encoding
     content = response["content"]
     if "text" in content:
         chunks = response.get("_chunks") or []
-        data, ends = redact.redact_body(_bytes(content), [end for _, end in chunks])
-        response["_chunks"] = [[t, end] for (t, _), end in zip(chunks, ends or [], strict=True)]
-        content["text"], encoding = _text(data)
-        content.pop("encoding", None)
-        if encoding:
-            content["encoding"] = encoding
-        content["size"] = len(data)
+        body = _bytes(content)
+        data, ends = redact.redact_body(body, [end for _, end in chunks])
+        if data is not body:  # something was redacted: the text and the reads' ends move
+            response["_chunks"] = [[t, end] for (t, _), end in zip(chunks, ends or [], strict=True)]
+            content["text"], encoding = _text(data)
+            content.pop("encoding", None)
+            if encoding:
+                content["encoding"] = encoding
+            content["size"] = len(data)
     entry["_chatcap"]["redacted"] = sorted(names)
 
 
@@ -572,6 +576,7 @@ class ChatCapture:
             chunks = recording.chunks()
             # Not streamed only when an addon before us turned streaming off: then the whole body.
             data = bytes(recording.body) if chunks or response.stream else recording.whole(response.raw_content or b"")
+            recording.body = bytearray()  # the copy is the record's now: one body in memory, not two
             text, encoding = _text(data)
             content: dict[str, Any] = {
                 "size": len(data),
