@@ -179,8 +179,10 @@ def test_a_full_disk_leaves_every_line_whole_the_user_told_and_the_count_what_is
         for n in range(2):
             received = curl_chat(proxy_url, server.url, f"on the full disk {n}")
             assert received.stdout == exchange.response.body  # the client is not hurt by the disk
-        # Told at once, while the capture still runs.
+        # Told at once, while the capture still runs: both exchanges' writes failed (the addon
+        # writes on a thread of its own, so wait for the second before freeing space).
         wait_until(lambda: "No space left on device" in terminal.read_text(), "the failure on the terminal")
+        wait_until(lambda: "2 exchange(s) lost so far" in terminal.read_text(), "both failures on the terminal")
         filler.unlink()
         for n in range(2):
             curl_chat(proxy_url, server.url, f"after space was freed {n}")
