@@ -340,7 +340,7 @@ def other_fields(rec: Reconstruction, decoder: SSEDecoder) -> None:
                 parsed = value
             if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
                 parsed = parsed["error"]
-            rec.error = parsed if isinstance(parsed, dict) else {"message": str(parsed)}
+            rec.error = parsed if isinstance(parsed, dict) else {"message": shown(parsed)}
 
 
 def ending(exchange: Exchange, rec: Reconstruction, finished: bool, what: str) -> None:
