@@ -218,3 +218,15 @@ def test_raw_http_whose_response_body_is_still_compressed_loads() -> None:
     assert b"\0" in raw
     [exchange] = analyzer.parse(raw, "compressed.txt")
     assert exchange.format == "raw-http" and exchange.reconstruct().choices[0].content == answer
+
+
+def test_raw_http_cut_inside_the_next_request_line_says_so() -> None:
+    """A paste of two exchanges cut after the first: the start of the second request line is
+    not part of the first response's body, and the loss is a warning (found by make fuzz)."""
+    data = (DATA / "raw_http_two_exchanges.txt").read_bytes()
+    second = data.index(b"POST", 10)
+    for cut in (4, 6, 20, 30, 31, 33):  # "POST", "POST /", ..., "… HTTP", "… HTTP/", "… HTTP/1."
+        [exchange] = analyzer.parse(data[: second + cut], "cut.txt")
+        assert [w.code for w in exchange.warnings] == ["cut_off"], cut
+        assert exchange.response is not None and exchange.response.body.endswith(b"data: [DONE]\n\n")
+    assert len(analyzer.parse(data, "whole.txt")) == 2

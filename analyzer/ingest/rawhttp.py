@@ -20,6 +20,8 @@ METHODS = rb"GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS"
 REQUEST_LINE = re.compile(rb"^(" + METHODS + rb") (\S+) (HTTP/\d(?:\.\d)?)\r?$", re.M)
 STATUS_LINE = re.compile(rb"^(HTTP/\d(?:\.\d)?) (\d{3})(?:[ \t]+([^\r\n]*))?\r?$", re.M)
 _HEADERS_END = re.compile(rb"\r?\n\r?\n")
+# The start of a request line with nothing after it: a paste cut off inside the next exchange.
+_CUT_REQUEST = re.compile(rb"(?:\A|\n)(?:" + METHODS + rb")(?: \S*){0,2}\r?\n?\Z")
 _HEADER = re.compile(rb"^([^:\s][^:]*):[ \t]*(.*?)[ \t]*\r?$")
 
 
@@ -112,6 +114,10 @@ def read(data: bytes) -> list[RawExchange]:
             headers, body_start = _head(data, status.end(), header_ends)
             following = request_lines.search(body_start)
             body_end = following.start() if following else len(data)
+            if following is None and (cut := _CUT_REQUEST.search(data, body_start)):
+                body_end = cut.start() + (data[cut.start() : cut.start() + 1] == b"\n")
+                line = data[body_end:].strip().decode("utf-8", "replace")
+                warnings.append(Notice("cut_off", f"the text ends with the start of another request, cut off: {line!r}"))
             response = Response(
                 status=status_code(int(status.group(2)), warnings, "the status line's code"),
                 reason=(status.group(3) or b"").decode("utf-8", "replace") or None,
