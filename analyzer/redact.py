@@ -41,7 +41,8 @@ from pathlib import Path
 from urllib.parse import unquote_plus
 
 PLACEHOLDER_PREFIX = "<redacted:"
-_PLACEHOLDER = re.compile(r"<redacted:[0-9a-f]{8}>")
+# What `token` writes: threads find a request's credentials by it.
+PLACEHOLDER = re.compile(r"<redacted:[0-9a-f]{8}>")
 
 # -- the salt -------------------------------------------------------------------------------
 
@@ -87,7 +88,7 @@ def _read_salt(path: Path) -> bytes:
 
 def token(secret: str, salt: bytes | None = None) -> str:
     """The placeholder for one secret value (a placeholder stays as it is)."""
-    if _PLACEHOLDER.fullmatch(secret):
+    if PLACEHOLDER.fullmatch(secret):
         return secret
     key = default_salt() if salt is None else salt
     digest = hmac.new(key, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
@@ -285,7 +286,7 @@ _MAYBE = re.compile(
 
 def _check(kind: str, match: re.Match[str]) -> bool:
     secret = match.group("secret") if "secret" in match.re.groupindex else match.group(0)
-    if _PLACEHOLDER.fullmatch(secret) or secret.startswith(PLACEHOLDER_PREFIX):
+    if PLACEHOLDER.fullmatch(secret) or secret.startswith(PLACEHOLDER_PREFIX):
         return False
     if kind == "jwt":
         return _decodes_to_json(match.group(0).split(".", 1)[0])
@@ -447,7 +448,7 @@ def _encode_string(value: str) -> str:
 
 def _redact_value(value: str, rule: str | None, salt: bytes | None, depth: int) -> str:
     """One decoded JSON string, judged by its key's rule, then as JSON text, then by shape."""
-    if not value or _PLACEHOLDER.fullmatch(value):
+    if not value or PLACEHOLDER.fullmatch(value):
         return value
     if rule == "always":
         scheme = _SCHEMES.fullmatch(value)
@@ -654,7 +655,7 @@ def redact_headers(headers: list[tuple[str, str]], salt: bytes | None = None) ->
 
 
 def redact_header(name: str, value: str, salt: bytes | None = None) -> str:
-    if not value or _PLACEHOLDER.fullmatch(value.strip()):
+    if not value or PLACEHOLDER.fullmatch(value.strip()):
         return value
     if is_secret_header(name):
         return _redact_value(value, "always", salt, 0)

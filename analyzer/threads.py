@@ -80,7 +80,7 @@ import orjson
 from analyzer.model import Exchange, Notice, dumps_exact
 from analyzer.protocols import request_messages
 from analyzer.protocols.openai_chat import split_think
-from analyzer.redact import is_secret_header, redact_header, redact_text
+from analyzer.redact import PLACEHOLDER, is_secret_header, redact_header, redact_text
 
 # Content part types whose text is the message's text; other parts are compared whole.
 _TEXT_PARTS = {"text", "input_text", "output_text"}
@@ -159,11 +159,8 @@ def session_identity(exchange: Exchange) -> tuple[str | None, tuple[str, ...]]:
     ]
     if parts is not None and parts.query:
         credentials += [redact_text(f"?{pair}") for pair in parts.query.split("&") if pair.lower().startswith("key=")]
-    fingerprints = sorted({found for value in credentials for found in _PLACEHOLDER.findall(value)})
+    fingerprints = sorted({found for value in credentials for found in PLACEHOLDER.findall(value)})
     return host.lower() or None, tuple(fingerprints)
-
-
-_PLACEHOLDER = re.compile(r"<redacted:[0-9a-f]{8}>")
 
 
 # -- messages -------------------------------------------------------------------------------

@@ -168,8 +168,9 @@ def plain_text(exchange: Exchange) -> str:
     place and tool calls, the warnings. Redacted."""
     exchange = redacted(exchange)
     rec = exchange.reconstruct()
-    width = max(len(name) for name, _ in exchange_facts(exchange, rec))
-    lines = [exchange.id, *(f"  {name:<{width}}  {value}" for name, value in exchange_facts(exchange, rec))]
+    facts = exchange_facts(exchange, rec)
+    width = max(len(name) for name, _ in facts)
+    lines = [exchange.id, *(f"  {name:<{width}}  {value}" for name, value in facts)]
     messages = request_messages(exchange)
     if messages:
         lines += ["", "━━ request ━━"]
