@@ -1,6 +1,8 @@
 """chatcap — a mitmproxy addon that records LLM API exchanges without slowing them.
 
-    mitmdump --listen-host 127.0.0.1 -s addons/chatcap.py --set chatcap_dir=captures/live
+    mitmdump --listen-host 127.0.0.1 -s "$(chatcap addon-path)" --set chatcap_dir=captures/live
+
+(in a checkout, `-s addons/chatcap.py` loads this same file.)
 
 (mitmdump listens on every interface unless told otherwise: keep it on loopback.)
 
@@ -43,12 +45,13 @@ log = logging.getLogger("chatcap")
 
 
 def _load(name: str) -> Any:
-    """A module of analyzer/ from this checkout, by path: the one place its rules live. Those
-    the addon uses are standard-library only, so this works in a standalone mitmproxy."""
-    path = Path(__file__).resolve().parent.parent / "analyzer" / f"{name}.py"
+    """A module of analyzer/ beside this file, by path: the one place its rules live. Those the
+    addon uses are standard-library only, so this works in a standalone mitmproxy that cannot
+    import chatcap (`mitmdump -s .../site-packages/analyzer/addon.py`)."""
+    path = Path(__file__).resolve().parent / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"chatcap_{name}", path)
     if spec is None or spec.loader is None or not path.exists():
-        raise ImportError(f"chatcap: cannot find {path}: run the addon from a chatcap checkout")
+        raise ImportError(f"chatcap: cannot find {path}: the addon needs the analyzer/ folder it ships in")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses and pickling look their module up there
     spec.loader.exec_module(module)

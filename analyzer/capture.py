@@ -29,7 +29,7 @@ from typing import IO
 
 import orjson
 
-ADDON = Path(__file__).resolve().parent.parent / "addons" / "chatcap.py"
+ADDON = Path(__file__).resolve().parent / "addon.py"  # what `mitmdump -s` loads (addons/chatcap.py loads it too)
 
 
 class CaptureError(Exception):
@@ -282,8 +282,6 @@ def start(
 
     mitmdump's warnings and errors go to this process's terminal (all its output to `log`, if given).
     Both children get SIGTERM from the kernel if the calling thread dies without `Capture.stop()`."""
-    if not ADDON.exists():
-        raise CaptureError(f"the addon is not at {ADDON}: run chatcap from a checkout of the project")
     out_dir = Path(out)
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     conf = Path(confdir) if confdir else Path.home() / ".mitmproxy"

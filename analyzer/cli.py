@@ -436,6 +436,14 @@ def capture(
         click.echo(f"  chatcap summary {out_dir}")
 
 
+@main.command("addon-path")
+def addon_path() -> None:
+    """Print the path of the mitmproxy addon, for `mitmdump -s "$(chatcap addon-path)"`."""
+    from analyzer.capture import ADDON
+
+    click.echo(str(ADDON))
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--host", default="127.0.0.1", show_default=True)

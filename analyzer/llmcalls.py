@@ -1,6 +1,6 @@
 """Which HTTP exchanges are LLM API calls: one rule for the capture addon and the readers.
 
-Standard library only: `addons/chatcap.py` loads this file by path inside mitmproxy.
+Standard library only: the addon (analyzer/addon.py) loads this file by path inside mitmproxy.
 """
 
 from __future__ import annotations
