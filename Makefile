@@ -55,7 +55,7 @@ lab: $(VENV)/.test
 recordings: $(VENV)/.test
 	$(PY) tests/data/record_captures.py
 
-# docs/compatibility.md from a run over ../shared/corpus/real (CI test data, not in the repo).
+# docs/compatibility.md from a run over tests/data/real (streams recorded from real providers).
 compatibility: $(VENV)/.test
 	$(PY) docs/compatibility.py
 
@@ -64,8 +64,8 @@ charts: $(VENV)/.test
 	$(PY) docs/charts.py
 
 bench: $(VENV)/.test
-	$(PY) benchmarks/run.py $(if $(wildcard ../shared/corpus/real),--real ../shared/corpus/real)
-	$(PY) benchmarks/protocols.py $(if $(wildcard ../shared/corpus/real),--real ../shared/corpus/real)
+	$(PY) benchmarks/run.py --real tests/data/real
+	$(PY) benchmarks/protocols.py --real tests/data/real
 	$(PY) benchmarks/proxy.py
 	$(PY) benchmarks/large_inputs.py
 	$(PY) benchmarks/frames.py

@@ -32,8 +32,8 @@ reasoning first (Anthropic thinking blocks, Responses reasoning summaries, Gemin
 few characters (Gemini: whole calls on the Gemini API, streamed partialArgs on Vertex AI); text
 deltas of 1–8 tokens, answers long-tailed (median 40 deltas, up to 1,200), usage at the end; each
 generator's docstring says what its protocol's events look like. Then the recorded streams of
-that protocol, `<provider>__<protocol>__<name>.sse` in /work/shared/corpus/real/ (`--real DIR`),
-read at run time when the directory exists and timed per stream.
+that protocol, `<provider>__<protocol>__<name>.sse` in tests/data/real/ (`--real DIR` for another
+directory), timed per stream.
 
 MB are 10^6 bytes of response body; events are JSON payloads (Anthropic's pings included).
 Before timing, chatcap and the SDK must agree on sampled bodies' answer text, reasoning, tool
@@ -98,7 +98,7 @@ from analyzer.sse import decode
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-REAL = HERE.parent.parent / "shared" / "corpus" / "real"  # CI test data beside the clone, when present
+REAL = HERE.parent / "tests" / "data" / "real"  # streams recorded from real providers (its PROVENANCE.md)
 EVENT_STREAM = [("content-type", "text/event-stream")]
 FLOOR_TARGET = 0.5  # chatcap ≥ 0.5× the orjson floor
 SDK_TARGET = 10.0  # chatcap ≥ 10× the protocol's SDK

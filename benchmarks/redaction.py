@@ -6,7 +6,7 @@ redactor must do) and the old regular-expression redactor it replaced.
 
 Inputs, each redacted whole as the addon and the exports do (`redact.redact_body`):
 
-- real streams    the 99 recorded streams of ../shared/corpus/real (when present), one by one
+- real streams    the 99 recorded streams of tests/data/real, one by one
 - long request    a 2,000-message history in one chat request body (0.7 MB), plain prose
 - long stream     a 20,000-delta chat stream (2.5 MB), plain prose
 - dense stream    the same with a credential and the words "basic", "bearer", "key: " every 50 deltas
@@ -32,11 +32,10 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from bundled import REAL_CORPUS  # noqa: E402
 from secrets_plant import SHAPES, chat_stream  # noqa: E402
 
 from analyzer.redact import redact_body  # noqa: E402
-
-CORPUS = ROOT.parent / "shared" / "corpus" / "real"
 
 _OLD = [
     re.compile(r"(?<=\b[Bb]earer )[^\s\"',;]+"),
@@ -94,14 +93,12 @@ def inputs() -> dict[str, list[bytes]]:
     dense = [
         f"{words[n % len(words)]} " if n % 50 else f"basic bearer key: {SHAPES['github_token']} " for n in range(20000)
     ]
-    out = {
+    return {
+        "real streams": [path.read_bytes() for path in sorted(REAL_CORPUS.glob("*.sse"))],
         "long request": [json.dumps({"model": "m", "messages": history, "max_tokens": 10}).encode()],
         "long stream": [chat_stream([words[n % len(words)] + " " for n in range(20000)])],
         "dense stream": [chat_stream(dense)],
     }
-    if CORPUS.exists():
-        out = {"real streams": [path.read_bytes() for path in sorted(CORPUS.glob("*.sse"))], **out}
-    return out
 
 
 def best_of(function: Callable[[bytes], object], bodies: list[bytes], repeat: int = 5) -> float:

@@ -1,6 +1,6 @@
 """Write docs/compatibility.md from a run of every layer over real recordings.
 
-    python docs/compatibility.py [CORPUS_DIR]     # make compatibility
+    python docs/compatibility.py [CORPUS_DIR]     # make compatibility (default: tests/data/real)
 
 Two tables. The first runs over the corpus of streams recorded from real providers: per
 provider × protocol, the fold (reconstruction) aspect by aspect, judged as
@@ -34,6 +34,7 @@ from analyzer.protocols.server_tools import ServerTool, segments
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from bundled import REAL_CORPUS  # noqa: E402
 from test_external_recordings import (  # noqa: E402
     EXPECTED,
     check_reconstruction,
@@ -41,7 +42,6 @@ from test_external_recordings import (  # noqa: E402
     wrap,
 )
 from test_real_corpus import (  # noqa: E402
-    CORPUS,
     SDK_DROPS_REASONING,
     SDK_DROPS_USAGE,
     SDK_WRONG_TOOL_CALLS,
@@ -370,8 +370,8 @@ def page(found: Results) -> str:
             "",
             f"## {streams} streams recorded from real providers",
             "",
-            "The corpus `../shared/corpus/real/` (CI test data, not part of the project), each stream with its",
-            "recorded request. Fold (reconstruction), aspect by aspect:",
+            "The corpus `tests/data/real/` (other projects' recordings; sources and licences in its",
+            "`PROVENANCE.md`), each stream with its recorded request. Fold (reconstruction), aspect by aspect:",
             "",
             "- **text, reasoning, tool calls, usage, errors**: as the official SDK accumulates the stream where",
             "  the SDK is right, as the stream says where it is not; Gemini, which has no SDK accumulator, as",
@@ -403,7 +403,7 @@ def render(corpus: Path) -> str:
 
 
 def main() -> None:
-    corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else CORPUS
+    corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else REAL_CORPUS
     if not corpus.is_dir():
         sys.exit(f"compatibility: no corpus at {corpus}")
     found = results(corpus)

@@ -1,7 +1,5 @@
 """docs/compatibility.md is generated: a run of every layer (fold, usage, show, transcript, JSONL)
-over the real-provider corpus and the external recordings, by docs/compatibility.py.
-
-The corpus is CI test data, not part of the project: in a clone without it these tests are skipped.
+over the real-provider corpus (tests/data/real) and the external recordings, by docs/compatibility.py.
 """
 
 from __future__ import annotations
@@ -12,12 +10,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from bundled import REAL_CORPUS as CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus" / "real"
-pytestmark = pytest.mark.skipif(
-    not CORPUS.is_dir(), reason="../shared/corpus/real is absent: it is CI test data, not part of a clone"
-)
 
 
 @pytest.fixture(scope="module")

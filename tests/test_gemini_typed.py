@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import gemini_streamgen as gen
 import pytest
 import streamgen
+from bundled import REAL_CORPUS as CORPUS
 
 from analyzer.model import Exchange, Reconstruction, Request, Response
 from analyzer.protocols import events, gemini
 from analyzer.protocols.events import payload_of
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "real"
 STREAM_URL = gen.GEMINI_URL + "?alt=sse"
 VERTEX_STREAM_URL = gen.VERTEX_URL + "?alt=sse"
 
@@ -241,9 +240,6 @@ def test_cut_and_errored_streams_same_on_both_paths(seed: int, monkeypatch: pyte
     assert snapshot(fast) == snapshot(general), stream.describe()
 
 
-@pytest.mark.skipif(
-    not CORPUS.is_dir(), reason="../shared/corpus/real is absent (it is CI test data, not part of a clone)"
-)
 def test_recorded_streams_same_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     typed = 0
     for path in sorted(CORPUS.glob("*__gemini__*.sse")):

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from bundled import REAL_CORPUS
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 from pydantic import TypeAdapter
 
@@ -20,7 +21,7 @@ DATA = ROOT / "tests" / "data"
 BUILTIN = DATA / "builtin_tools" / "requests.jsonl"
 # Everything chatcap can load that the project keeps: recordings, bundled captures, fixtures.
 INPUTS = [
-    *sorted((ROOT.parent / "shared" / "corpus" / "real").glob("*.sse")),
+    *sorted(REAL_CORPUS.glob("*.sse")),
     ROOT / "captures",
     *(DATA / name for name in ("protocols", "har", "ingest", "builtin_tools", "external", "errors", "quirks")),
 ]

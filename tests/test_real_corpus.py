@@ -1,25 +1,22 @@
-"""Every chat/completions stream recorded from a real provider (../shared/corpus/real)
+"""Every chat/completions stream recorded from a real provider (tests/data/real)
 reconstructs, and agrees with the official SDK's accumulation wherever the SDK is right.
 
-The corpus is this repository's CI test data, not part of the project: in a clone without
-it these tests are skipped. Each quirk also has a fixture of its own in tests/data/quirks.
+Each quirk also has a fixture of its own in tests/data/quirks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bundled import REAL_CORPUS as CORPUS
 
 from analyzer.model import Exchange, Reconstruction, Request, Response
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "real"
-pytestmark = pytest.mark.skipif(
-    not CORPUS.is_dir(), reason="../shared/corpus/real is absent: it is CI test data, not part of a clone"
-)
-CHAT = sorted(CORPUS.glob("*__openai_chat__*.sse")) if CORPUS.is_dir() else []
+CHAT = sorted(CORPUS.glob("*__openai_chat__*.sse"))
 
 # Where the SDK's generic concatenation is wrong and what the stream really says (checked by
 # reading the stream): OpenRouter→Novita resends the whole tool call in every delta.
@@ -73,6 +70,14 @@ def sdk_role(role: str | None) -> str | None:
 
 def test_the_corpus_is_there() -> None:
     assert len(CHAT) == 59
+
+
+def test_every_stream_is_the_recorded_bytes_its_manifest_names() -> None:
+    manifest = json.loads((CORPUS / "manifest.json").read_text())
+    assert sorted(entry["file"] for entry in manifest) == sorted(p.name for p in CORPUS.glob("*.sse"))
+    for entry in manifest:
+        assert entry["repo"] and len(entry["commit"]) == 40, entry["file"]
+        assert hashlib.sha256((CORPUS / entry["file"]).read_bytes()).hexdigest() == entry["sha256"], entry["file"]
 
 
 @pytest.mark.parametrize("path", CHAT, ids=lambda p: p.stem)

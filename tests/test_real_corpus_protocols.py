@@ -1,9 +1,6 @@
 """Every Anthropic Messages, OpenAI Responses and Gemini stream recorded from a real
-provider (../shared/corpus/real) reconstructs as the official SDK accumulates it, and
+provider (tests/data/real) reconstructs as the official SDK accumulates it, and
 Gemini's (which has no SDK accumulator) as the stream's parts concatenate.
-
-The corpus is this repository's CI test data, not part of the project: in a clone without
-it these tests are skipped.
 """
 
 from __future__ import annotations
@@ -13,13 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bundled import REAL_CORPUS as CORPUS
 
 from analyzer.model import Exchange, Reconstruction, Request, Response
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "real"
-pytestmark = pytest.mark.skipif(
-    not CORPUS.is_dir(), reason="../shared/corpus/real is absent: it is CI test data, not part of a clone"
-)
 PATHS = {
     "anthropic_messages": "https://provider/v1/messages",
     "openai_responses": "https://provider/v1/responses",
@@ -28,7 +22,7 @@ PATHS = {
 
 
 def streams(protocol: str) -> list[Path]:
-    return sorted(CORPUS.glob(f"*__{protocol}__*.sse")) if CORPUS.is_dir() else []
+    return sorted(CORPUS.glob(f"*__{protocol}__*.sse"))
 
 
 ANTHROPIC, RESPONSES, GEMINI = (streams(p) for p in PATHS)

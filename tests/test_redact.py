@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bundled import REAL_CORPUS as CORPUS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from secrets_plant import (
@@ -27,7 +28,6 @@ import analyzer
 from analyzer.redact import redact_body, redact_headers, redact_prose, redact_text, text_edits, token
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus" / "real"
 PLACEHOLDER = "<redacted:"
 
 

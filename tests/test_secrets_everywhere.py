@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from bundled import REAL_CORPUS as CORPUS
 from click.testing import CliRunner
 from secrets_plant import HEADERS, QUERY_SECRET, SECRETS, STREAMS, USERINFO_PASSWORD, model_output, request_body, split
 
@@ -20,7 +21,6 @@ from analyzer.cli import main
 from analyzer.export.redaction import redacted
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus" / "real"
 
 
 def _entry(protocol: str) -> dict:

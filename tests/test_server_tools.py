@@ -1,15 +1,13 @@
 """Server-side tools read back in their place in the reply, from real recordings of each
-protocol (../shared/corpus/real): what the model asked, what came back, the sources.
+protocol (tests/data/real): what the model asked, what came back, the sources.
 The expectations are read off the recordings themselves."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from bundled import REAL_CORPUS as CORPUS
 
 import analyzer
 from analyzer.protocols.server_tools import ServerTool, segments
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "real"
 
 
 def _segments(name: str) -> list[str | ServerTool]:

@@ -6,7 +6,7 @@ https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-
 Bodies come from the fast-path fuzz test's generator (well-formed events of every
 protocol, broken the ways a line-based shortcut could miss), from fragments of SSE syntax
 thrown together at random (short bodies where every edge of the C code is near), and from
-every recorded body in ../shared/corpus/real when it is there.
+every recorded body in tests/data/real.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from bundled import REAL_CORPUS as REAL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fast_path_fuzz import PROTOCOLS, bodies
@@ -26,7 +27,6 @@ from analyzer.protocols import events
 from analyzer.sse import decode
 
 _sse = pytest.importorskip("analyzer._sse", reason="the C cut was not built (no compiler)")
-REAL = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "real"
 _decode_lines = msgspec.json.Decoder().decode_lines
 
 
@@ -235,7 +235,6 @@ def test_reads_the_c_cut_does_not_take_are_timed_in_python(reads: Any, monkeypat
     assert results[True] == results[False]
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason="no ../shared/corpus/real here")
 def test_every_recorded_body_is_cut_alike() -> None:
     paths = sorted(REAL.glob("*.sse"))  # the response bodies (the .json files are the SDKs' answers)
     assert paths

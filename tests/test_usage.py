@@ -78,12 +78,12 @@ import re  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from bundled import REAL_CORPUS as CORPUS  # noqa: E402
 
 import analyzer  # noqa: E402
 from analyzer.anomalies import usage_mismatch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus" / "real"
 
 
 def _recorded(name: str) -> analyzer.Exchange:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from bundled import REAL_CORPUS as CORPUS
 
 import analyzer
 from analyzer.model import Exchange, Response
@@ -23,7 +24,6 @@ INPUTS = sorted(
         and p.name != "expected.json"
     ]
 )
-CORPUS = ROOT.parent / "shared" / "corpus" / "real"
 
 
 def snapshot(exchange: Exchange) -> tuple:
@@ -89,9 +89,6 @@ def test_fast_path_declines_anything_else(body: bytes) -> None:
     assert openai_chat._whole_stream(body, None) is None
 
 
-@pytest.mark.skipif(
-    not CORPUS.is_dir(), reason="../shared/corpus/real is absent (it is CI test data, not part of a clone)"
-)
 def test_fast_path_matches_general_decoder_on_the_real_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     checked = 0
     for path in sorted(CORPUS.glob("*__openai_chat__*.sse")):
