@@ -66,6 +66,16 @@ llmcalls = _load("llmcalls")
 # cannot inflate far past the room left: brotli turns one input byte into at most about a
 # meta-block (16 MiB, 2**24; 8 MiB measured), zstd into at most a block (128 KiB, 2**17).
 _MOST_PER_INPUT_BYTE_LOG2 = {"br": 24, "zstd": 17}
+# Decoders with an output limit hand over at most this much per call: a large body is built
+# in place, never held twice.
+_OUTPUT_STEP = 1 << 20
+# A body decoded to more than this many times the bytes that carried it is a decompression
+# bomb (deflate cannot pass 1032:1; real text, even an event stream of near-identical chunks,
+# stays far below 100:1), once past a floor: it is recorded as sent, still encoded (nothing
+# lost: a reader decodes it, to its own cap), and the proxy never inflates it further.
+_MOST_RATIO = 1024
+_RATIO_FLOOR = 1 << 20
+_INPUT_PIECE = 4096  # compressed bytes decoded at a time: at most about 4 MiB of output at 1024:1
 
 
 class _Inflater:
@@ -104,41 +114,54 @@ class _Inflater:
             self.failed = f"unknown Content-Encoding {encoding!r}"
         self._raw_deflate_tried = False
 
-    def feed(self, data: bytes, most: int) -> tuple[bytes, bool]:
-        """`data` decoded: at most `most` bytes, and whether there was more (then stop feeding)."""
+    def feed(self, data: bytes, into: bytearray, most: int) -> bool:
+        """`data` decoded onto the end of `into`, at most `most` bytes of it; True when there
+        was more than that (then stop feeding: the decoder is let go)."""
         if self.failed or self._decoder is None or not data:
-            return b"", False
+            return False
+        start = len(into)
         try:
             if self._limited:
-                # Ask for one byte more than fits: getting it says the body goes on past the cap.
-                if self.encoding == "br":
-                    decoded = self._decoder.process(data, output_buffer_limit=most + 1)
-                else:  # zlib: 0 would mean no limit, and most + 1 is never 0
-                    decoded = self._decoder.decompress(data, most + 1)
+                self._limited_steps(data, into, start + most)
             else:
-                decoded = self._in_pieces(data, most)
+                self._in_pieces(data, into, start + most)
         except Exception as exc:
+            del into[start:]
             if self.encoding == "deflate" and not self._raw_deflate_tried:
                 self._raw_deflate_tried = True  # some servers send raw deflate without the zlib header
                 self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
-                return self.feed(data, most)
+                return self.feed(data, into, most)
             self.failed = f"{self.encoding} decoding failed: {exc}"
-            return b"", False
-        if len(decoded) > most:
+            return False
+        if len(into) > start + most:
+            del into[start + most :]
             self._decoder = None  # nothing more will be asked of it: let its window go
-            return decoded[:most], True
-        return decoded, False
+            return True
+        return False
 
-    def _in_pieces(self, data: bytes, most: int) -> bytes:
+    def _limited_steps(self, data: bytes, into: bytearray, end: int) -> None:
+        """Decode up to one byte past `end` (getting it says the body goes on past the cap),
+        a step at a time."""
+        while True:
+            step = min(_OUTPUT_STEP, end + 1 - len(into))
+            if self.encoding == "br":
+                out = self._decoder.process(data, output_buffer_limit=step)
+                data = b""  # brotli keeps what it has not decoded yet
+            else:
+                out = self._decoder.decompress(data, step)
+                data = self._decoder.unconsumed_tail
+            into += out
+            if len(into) > end or (not data and len(out) < step):
+                return
+
+    def _in_pieces(self, data: bytes, into: bytearray, end: int) -> None:
         decode = self._decoder.process if self.encoding == "br" else self._decoder.decompress
         shift = _MOST_PER_INPUT_BYTE_LOG2[self.encoding]
-        decoded = bytearray()
         view = memoryview(data)
-        while view and len(decoded) <= most:
-            piece = max(1, (most - len(decoded)) >> shift)
-            decoded += decode(view[:piece])
+        while view and len(into) <= end:
+            piece = max(1, (end - len(into)) >> shift)
+            into += decode(view[:piece])
             view = view[piece:]
-        return bytes(decoded)
 
 
 def _brotli_has_output_limit(brotli: Any) -> bool:
@@ -157,17 +180,18 @@ def _decoded(message: http.Message, limit: int) -> bytes:
     encoding = message.headers.get("content-encoding", "").strip().lower()
     if not raw or not encoding or encoding == "identity":
         return raw
-    inflater = _Inflater(encoding)
-    decoded, more = inflater.feed(raw, limit)
+    inflater, decoded = _Inflater(encoding), bytearray()
+    more = inflater.feed(raw, decoded, limit)
     if more:
         log.warning(f"chatcap: a {encoding} request body inflates past {limit} bytes: recorded as sent, encoded")
-    return raw if more or inflater.failed else decoded
+    return raw if more or inflater.failed else bytes(decoded)
 
 
 class Recording:
     """One exchange in flight: the request as sent and each response read as it passes."""
 
     __slots__ = (
+        "as_sent",
         "body",
         "ends",
         "flow",
@@ -179,6 +203,8 @@ class Recording:
         "tentative",
         "times",
         "truncated",
+        "wire",
+        "wire_ends",
     )
 
     def __init__(self, flow: http.HTTPFlow, limit: int, tentative: bool = False) -> None:
@@ -195,6 +221,13 @@ class Recording:
         self.limit = limit
         self.raw_size = 0
         self.truncated: str | None = None  # why the record stops short of the body, when it does
+        # A compressed body's bytes as sent, beside the decoded ones while they fit the cap: when
+        # it will not decode, or decodes past the cap (a decompression bomb), the record keeps
+        # these instead (`as_sent` says why), so nothing is lost and the proxy holds no more
+        # than the cap. Set with `inflater`.
+        self.wire: bytearray | None = None
+        self.wire_ends: list[int] = []
+        self.as_sent: str | None = None
         # Chosen by its response (an event stream), kept only if it turns out to carry `choices`.
         self.tentative = tentative
 
@@ -203,6 +236,11 @@ class Recording:
         perf0 = self.perf0
         return [[round((t - perf0) * 1000, 3), end] for t, end in zip(self.times, self.ends, strict=True)]
 
+    def decode(self, encoding: str) -> None:
+        """The body comes with this Content-Encoding: record it decoded (or as sent, see `wire`)."""
+        self.inflater = _Inflater(encoding)
+        self.wire = bytearray()
+
     def observe(self, data: bytes) -> bytes:
         """mitmproxy's stream callback: note the read and pass it on unchanged."""
         try:
@@ -210,9 +248,11 @@ class Recording:
                 arrived = time.perf_counter()
                 self.raw_size += len(data)
                 if not self.truncated:  # past the cap nothing is decoded or kept
-                    self.body += self._take(data)
+                    self._keep(data)
                     self.times.append(arrived)
                     self.ends.append(len(self.body))
+                    if self.wire is not None:
+                        self.wire_ends.append(len(self.wire))
             else:  # the end of the stream: hand the body back to the flow
                 self._restore_body()
         except Exception as exc:
@@ -222,31 +262,68 @@ class Recording:
     def whole(self, raw: bytes) -> bytes:
         """The body of a response that was not streamed (an addon turned streaming off),
         decoded and capped as a streamed one is."""
-        self.body += self._take(raw)
+        self._keep(raw)
         return bytes(self.body)
 
-    def _take(self, data: bytes) -> bytes:
-        """What of one read goes into the record: decoded, and cut where the cap falls."""
-        room = self.limit - len(self.body)
+    def _keep(self, data: bytes) -> None:
+        """One read into the record: decoded, and cut where the cap falls."""
         if self.inflater is None:
-            if len(data) <= room:
-                return data
-            decoded = data[:room]
-            self.truncated = f"record capped at {self.limit} bytes; the client got everything"
+            room = self.limit - len(self.body)
+            if len(data) > room:
+                data = data[:room]
+                self.truncated = f"record capped at {self.limit} bytes; the client got everything"
+            self.body += data
+            return
+        # A piece at a time, so that the ratio is judged on the bytes decoded so far, not on a
+        # whole read that might inflate a thousandfold before it is looked at.
+        view = memoryview(data)
+        while view and self.inflater is not None and not self.truncated:
+            piece, view = view[:_INPUT_PIECE], view[_INPUT_PIECE:]
+            self._inflate(piece)
+        if view and self.as_sent:
+            self._keep(bytes(view))  # the rest of the read, as sent
+
+    def _inflate(self, piece: memoryview) -> None:
+        inflater = self.inflater
+        assert inflater is not None
+        if self.wire is not None:
+            if len(self.wire) + len(piece) <= self.limit:
+                self.wire += piece
+            else:  # larger than the cap even as sent: the decoded bytes are all there will be
+                self.wire, self.wire_ends = None, []
+        room = self.limit - len(self.body)
+        most = room
+        if self.wire is not None:
+            most = min(most, max(_RATIO_FLOOR, _MOST_RATIO * len(self.wire)) - len(self.body))
+        more = inflater.feed(bytes(piece), self.body, max(most, 0))
+        if (more or inflater.failed) and self.wire is not None:
+            self._keep_as_sent(past=("cap" if most == room else "ratio") if more else None)
+        elif more:
+            self.truncated = (
+                f"record capped at {self.limit} bytes: the {inflater.encoding} body inflates past it "
+                "and was not decoded further; the client got every original byte"
+            )
+
+    def _keep_as_sent(self, past: str | None) -> None:
+        """From now on the record holds the body as sent, still encoded, and the decoded bytes go.
+        `past`: the limit the body decodes past ("cap" or "ratio"); None: it does not decode."""
+        inflater, wire = self.inflater, self.wire
+        assert inflater is not None and wire is not None
+        if past == "cap":
+            why = f"inflates past the {self.limit}-byte cap"
+        elif past == "ratio":
+            why = f"inflates to over {_MOST_RATIO} times its size (a decompression bomb?)"
         else:
-            decoded, more = self.inflater.feed(data, room)
-            if more:
-                self.truncated = (
-                    f"record capped at {self.limit} bytes: the {self.inflater.encoding} body inflates past it "
-                    "and was not decoded further; the client got every original byte"
-                )
-        return decoded
+            why = f"does not decode ({inflater.failed})"
+        self.as_sent = f"the {inflater.encoding} body {why}: recorded as sent, still encoded"
+        self.body, self.ends = wire, self.wire_ends
+        self.wire, self.wire_ends, self.inflater = None, [], None
 
     def _restore_body(self) -> None:
         """A streamed flow keeps no body in mitmproxy; put the recorded one back, so that
         `-w` flow files, `hardump` HAR files and mitmweb show it too (never a partial one)."""
         response = self.flow.response
-        if response is None or self.truncated or (self.inflater and self.inflater.failed):
+        if response is None or self.truncated or self.as_sent or (self.inflater and self.inflater.failed):
             return
         if self.inflater is None:
             response.raw_content = bytes(self.body)
@@ -472,7 +549,7 @@ class ChatCapture:
         try:
             encoding = flow.response.headers.get("content-encoding", "").strip().lower()
             if encoding and encoding != "identity":
-                recording.inflater = _Inflater(encoding)
+                recording.decode(encoding)
             flow.response.stream = recording.observe
         except Exception as exc:
             _trouble("could not observe a response", exc)
@@ -579,7 +656,7 @@ class ChatCapture:
             chunks = recording.chunks()
             # Not streamed only when an addon before us turned streaming off: then the whole body.
             data = bytes(recording.body) if chunks or response.stream else recording.whole(response.raw_content or b"")
-            recording.body = bytearray()  # the copy is the record's now: one body in memory, not two
+            recording.body = recording.wire = bytearray()  # the copy is the record's now: one body in memory, not two
             text, encoding = _text(data)
             content: dict[str, Any] = {
                 "size": len(data),
@@ -612,7 +689,9 @@ class ChatCapture:
             if recording.truncated:
                 complete = False
                 entry["response"]["_truncated"] = recording.truncated
-            if recording.inflater and recording.inflater.failed:
+            if recording.as_sent:
+                entry["response"]["_asSent"] = recording.as_sent
+            elif recording.inflater and recording.inflater.failed:
                 entry["response"]["_decodeError"] = recording.inflater.failed
         if error is not None:
             entry["_error"] = error

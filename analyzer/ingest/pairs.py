@@ -250,6 +250,13 @@ def _chunks(value: Any, warnings: list[Notice]) -> list[tuple[float, int]] | Non
     return None
 
 
+def _decoded_by_producer(obj: dict[str, Any]) -> bool:
+    """chatcap/1 bodies are written decoded, except a response the addon kept as sent
+    (`_asSent`: it would not decode, or inflates past the cap): that one is still encoded."""
+    response = obj["response"]
+    return "_chatcap" in obj and not (isinstance(response, dict) and response.get("_asSent"))
+
+
 def _response(data: dict[str, Any], warnings: list[Notice], *, decoded: bool, limit: int = BODY_CAP) -> Response:
     """`decoded`: the producer promises the body is already content-decoded (chatcap/1); `limit`:
     the most bytes the body may decode to."""
@@ -285,10 +292,28 @@ def _response(data: dict[str, Any], warnings: list[Notice], *, decoded: bool, li
     response.chunks = _chunks(data.get("_chunks"), warnings)
     if response.body and not decoded:
         decoded_body, notice = decode_content(response.body, response.header("content-encoding"), limit)
+        if response.chunks and decoded_body is not response.body and data.get("_asSent"):
+            # The reads' ends count the bytes as sent, not as decoded: only the last read's
+            # time still holds (the body was whole by then).
+            response.chunks = [(response.chunks[-1][0], len(decoded_body))]
+            warnings.append(Notice("read_times_dropped", "the body was recorded still encoded: only its end time is known"))
         response.body = decoded_body
         if notice:
             warnings.append(notice)
     return response
+
+
+# What the addon says about a response it could not record as usual, shown as a warning.
+_ADDON_NOTES = {"_truncated": "record_capped", "_asSent": "body_recorded_as_sent", "_decodeError": "body_not_decoded"}
+
+
+def _addon_notes(response: dict[str, Any], warnings: list[Notice]) -> None:
+    for field, code in _ADDON_NOTES.items():
+        note = response.get(field)
+        if isinstance(note, str) and note:
+            warnings.append(Notice(code, f"capture: {note[:300]}"))
+        elif note is not None:
+            _odd(warnings, f"response.{field}", note, "a string")
 
 
 def _missing_body(data: dict[str, Any], content: dict[str, Any], warnings: list[Notice]) -> None:
@@ -380,7 +405,7 @@ def is_llm_pair(obj: dict[str, Any]) -> bool:
         return False
     if content.get("encoding") == "base64" or header_value(headers, "content-encoding"):
         # only event streams get decoded here, and only as far as the head looked at
-        head = _response(response, [], decoded="_chatcap" in obj, limit=65536).body[:65536]
+        head = _response(response, [], decoded=_decoded_by_producer(obj), limit=65536).body[:65536]
     else:
         text = content.get("text") if isinstance(content.get("text"), str) else response.get("body")
         head = text[:65536].encode("utf-8", "surrogatepass") if isinstance(text, str) else b""
@@ -448,7 +473,9 @@ def exchange_from_pair(obj: dict[str, Any], *, id: str, source: str, position: s
     """One request/response pair as an Exchange. A field of an unexpected type or out of range is
     left out (or repaired) with a notice on the exchange; the rest of the pair is kept."""
     warnings: list[Notice] = []
-    response = _response(obj["response"], warnings, decoded="_chatcap" in obj)
+    response = _response(obj["response"], warnings, decoded=_decoded_by_producer(obj))
+    if "_chatcap" in obj:
+        _addon_notes(obj["response"], warnings)
     request = _request(obj["request"], warnings)
     if _is_chat_websocket(_websocket_messages(obj)):
         _websocket_stream(obj, request, response, warnings)

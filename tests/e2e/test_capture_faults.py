@@ -6,9 +6,11 @@ Every process a test starts is stopped in its `finally`, whatever the test found
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
 import errno
+import gzip
 import hashlib
 import json
 import os
@@ -32,7 +34,9 @@ import pytest
 import zstandard
 from harness import ROOT, FixedBody, HeldStreams, free_port, scripted_stream, start_proxy, start_upstream
 
+import analyzer
 from analyzer.capture import wait_for_port
+from analyzer.ingest.text import BODY_CAP
 
 pytestmark = pytest.mark.e2e
 
@@ -331,13 +335,13 @@ def peak_rss(pid: int) -> int:
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "br", "zstd"])
-def test_a_decompression_bomb_is_recorded_only_to_the_cap_and_reaches_the_client_whole(
+def test_a_decompression_bomb_is_recorded_as_sent_with_the_proxy_under_100_mib_and_reaches_the_client_whole(
     tmp_path: Path, encoding: str
 ) -> None:
     bomb = _compress(encoding)
     assert len(bomb) < MiB  # small on the wire, 512 MiB inflated
     upstream = FixedBody(bomb, [("content-type", "application/json"), ("content-encoding", encoding)])
-    proxy = start_proxy(tmp_path, "--set", f"chatcap_max_body={CAP}")
+    proxy = start_proxy(tmp_path)  # the default cap, 64 MiB
     received = tmp_path / "received"
     try:
         before = peak_rss(proxy.process.pid)
@@ -353,11 +357,66 @@ def test_a_decompression_bomb_is_recorded_only_to_the_cap_and_reaches_the_client
     assert hashlib.sha256(received.read_bytes()).digest() == hashlib.sha256(bomb).digest()  # every original byte
     assert grown < 100 * MiB, f"the proxy grew by {grown / MiB:.0f} MiB"
     (line,) = lines_of(proxy.out)
-    assert len(line) < 2 * CAP, f"a {len(line) / MiB:.1f} MiB line for a {CAP / MiB:.0f} MiB cap"
     entry = json.loads(line)
-    assert entry["_chatcap"]["complete"] is False
-    assert encoding in entry["response"]["_truncated"] and str(CAP) in entry["response"]["_truncated"]
-    assert entry["response"]["content"]["size"] == CAP and entry["response"]["bodySize"] == len(bomb)
+    content = entry["response"]["content"]
+    assert content["encoding"] == "base64" and base64.b64decode(content["text"]) == bomb  # nothing lost
+    assert encoding in entry["response"]["_asSent"] and "1024 times" in entry["response"]["_asSent"]
+    assert entry["_chatcap"]["complete"] is True and "_truncated" not in entry["response"]
+
+    (exchange,) = analyzer.load(proxy.out)  # the reader inflates it, to its own cap, and says so
+    codes = [notice.code for notice in exchange.warnings]
+    assert "body_recorded_as_sent" in codes and "body_capped" in codes
+    assert len(exchange.response.body) == BODY_CAP
+
+
+def _incompressible(size: int) -> bytes:
+    return hashlib.shake_256(b"chatcap").digest(size // 2).hex().encode()  # hex text: about 2:1 in gzip
+
+
+def test_a_compressed_body_that_decodes_past_the_cap_is_recorded_as_sent_whole(tmp_path: Path) -> None:
+    body = _incompressible(6 * MiB)
+    sent = gzip.compress(body)
+    assert len(body) > CAP and len(sent) < CAP
+    upstream = FixedBody(sent, [("content-type", "text/plain"), ("content-encoding", "gzip")])
+    proxy = start_proxy(tmp_path, "--set", f"chatcap_max_body={CAP}")
+    try:
+        subprocess.run(
+            ["curl", "-s", "-x", proxy.url, f"{upstream.url}/v1/chat/completions", "-d", "{}", "-o", "/dev/null"],
+            timeout=60, check=True,
+        )  # fmt: skip
+        wait_until(lambda: whole_lines(proxy.out) == 1, "the exchange recorded", timeout=60)
+    finally:
+        proxy.stop()
+        upstream.close()
+    entry = json.loads(lines_of(proxy.out)[0])
+    assert base64.b64decode(entry["response"]["content"]["text"]) == sent
+    assert f"past the {CAP}-byte cap" in entry["response"]["_asSent"]
+    assert entry["response"]["_chunks"][-1][1] == len(sent)  # the reads' ends count the bytes as sent
+    (exchange,) = analyzer.load(proxy.out)
+    assert exchange.response.body == body  # the reader's cap (64 MiB) is not the record's
+    assert exchange.response.chunks == [(entry["response"]["_chunks"][-1][0], len(body))]
+    assert "read_times_dropped" in [notice.code for notice in exchange.warnings]
+
+
+def test_a_body_that_does_not_decode_as_declared_is_recorded_as_sent_not_dropped(tmp_path: Path) -> None:
+    sent = b'data: {"choices": [{"delta": {"content": "not gzip at all"}}]}\n\n'
+    upstream = FixedBody(sent, [("content-type", "text/event-stream"), ("content-encoding", "gzip")])
+    proxy = start_proxy(tmp_path)
+    try:
+        subprocess.run(
+            ["curl", "-s", "-x", proxy.url, f"{upstream.url}/v1/chat/completions", "-d", "{}", "-o", "/dev/null"],
+            timeout=60, check=True,
+        )  # fmt: skip
+        wait_until(lambda: whole_lines(proxy.out) == 1, "the exchange recorded", timeout=60)
+    finally:
+        proxy.stop()
+        upstream.close()
+    entry = json.loads(lines_of(proxy.out)[0])
+    assert entry["response"]["content"]["text"] == sent.decode()
+    assert "does not decode" in entry["response"]["_asSent"]
+    (exchange,) = analyzer.load(proxy.out)
+    assert exchange.response.body == sent
+    assert "body_recorded_as_sent" in [notice.code for notice in exchange.warnings]
 
 
 # -- the capture file ----------------------------------------------------------------------
