@@ -8,6 +8,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from bundled import captures_as_cloned  # noqa: E402
 
 import analyzer  # noqa: E402
 from analyzer import charts, frames  # noqa: E402
@@ -17,7 +20,7 @@ TIMELINE = ["replayed/reasoning_tool_call.jsonl#2", "replayed/conversation.jsonl
 
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    xs = analyzer.load(ROOT / "captures", progress=False)
+    xs = analyzer.load(captures_as_cloned(), progress=False)  # never what a user added to captures/
     exchanges, chunks = frames.exchanges(xs), frames.chunks(xs)
     conversation = exchanges.loc[exchanges["id"] == "replayed/conversation.jsonl#1", "conversation"].iloc[0]
     pictures = {

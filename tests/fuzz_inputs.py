@@ -1,7 +1,8 @@
 """Mutants of the bundled inputs, for the layered fuzz tests (tests/test_fuzz_layers.py).
 
-Seeds are the files the project ships as inputs (captures/, tests/data/protocols, har,
-ingest, quirks and seeds), plus a gzip of a capture and a mitmproxy flow file made from one.
+Seeds are the files the project ships as inputs (the bundled captures, named one by one in
+tests/bundled.py, then tests/data/protocols, har, ingest, quirks and seeds), plus a gzip of a
+capture and a mitmproxy flow file made from one.
 Two kinds of mutant are made from them:
 
 - **type confusion**: one value anywhere in one record replaced by an odd value (`ODD`).
@@ -26,14 +27,17 @@ import random
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bundled import BUNDLED_CAPTURES, CAPTURES, ROOT
+
+# Capture lines, the seed pastes, then the recordings replayed through the proxy.
+SEED_CAPTURES = (
+    *(path for path in BUNDLED_CAPTURES if path.parent == CAPTURES and path.suffix == ".jsonl"),
+    *(path for path in BUNDLED_CAPTURES if path.parent == CAPTURES and path.suffix == ".txt"),
+    *(path for path in BUNDLED_CAPTURES if path.parent == CAPTURES / "replayed"),
+)
 SEED_GLOBS = (
-    "captures/*.jsonl",
-    "captures/*.txt",
-    "captures/replayed/*.jsonl",
     "tests/data/protocols/*.jsonl",
     "tests/data/har/*.har",
     "tests/data/ingest/*",
@@ -164,7 +168,7 @@ def _flow_file() -> bytes | None:
 @functools.cache
 def seeds() -> tuple[Seed, ...]:
     """Every bundled input, and the gzip and flow-file seeds."""
-    found = []
+    found = [Seed(path.name, path.read_bytes()) for path in SEED_CAPTURES]
     for pattern in SEED_GLOBS:
         for path in sorted(ROOT.glob(pattern)):
             if path.is_file() and path.name != "expected.json" and path.suffix not in (".md", ".py"):

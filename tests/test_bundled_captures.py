@@ -10,18 +10,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bundled import BUNDLED, CAPTURES, ROOT, captures_as_cloned, copy_bundled
 
 import analyzer
 from analyzer.protocols.openai_chat import request_messages
 
-ROOT = Path(__file__).resolve().parent.parent
-CAPTURES = ROOT / "captures"
 SCRIPT = ROOT / "tests" / "data" / "make_captures.py"
 _spec = importlib.util.spec_from_file_location("make_captures", SCRIPT)
 assert _spec is not None and _spec.loader is not None
@@ -56,12 +56,33 @@ def test_bundled_captures_are_what_make_captures_writes(tmp_path: Path) -> None:
 def test_captures_readme_lists_every_file() -> None:
     readme = (CAPTURES / "README.md").read_text(encoding="utf-8")
     listed = set(re.findall(r"^\| `([^`]+)` \|", readme, re.M))
-    present = {
-        p.relative_to(CAPTURES).as_posix()
-        for p in CAPTURES.rglob("*")
-        if p.is_file() and p.name != "README.md" and "live" not in p.relative_to(CAPTURES).parts
-    }
-    assert listed == present
+    assert listed == set(BUNDLED)
+
+
+def test_the_bundled_captures_are_the_files_git_tracks_in_captures() -> None:
+    """Tests name the bundled captures one by one (tests/bundled.py): a capture added to the
+    repository is added to that list, and nothing else in captures/ is read."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: no list of tracked files to compare with")
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "captures"], cwd=ROOT, capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    assert sorted(name.removeprefix("captures/") for name in tracked.split("\0") if name) == sorted([*BUNDLED, "README.md"])
+
+
+def test_what_a_user_adds_to_captures_is_never_read(tmp_path: Path) -> None:
+    """`chatcap capture` records into captures/live/ (README) and anything may land beside the
+    bundled captures; what tests load as "the bundled captures" holds those alone."""
+    captures = copy_bundled(CAPTURES, tmp_path / "checkout")
+    (captures / "live").mkdir()
+    for stray in (captures / "live" / "x.jsonl", captures / "stray.jsonl"):
+        stray.write_bytes((CAPTURES / "tool_calls.jsonl").read_bytes())
+    assert len(analyzer.load(captures)) == len(analyzer.load(captures_as_cloned())) + 4  # read when loaded whole
+    copied = copy_bundled(captures, tmp_path / "clone")
+    assert sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*") if p.is_file()) == sorted(BUNDLED)
+    assert [x.id for x in analyzer.load(copied)] == [x.id for x in analyzer.load(captures_as_cloned())]
+    clone = captures_as_cloned()
+    assert sorted(p.relative_to(clone).as_posix() for p in clone.rglob("*") if p.is_file()) == sorted(BUNDLED)
 
 
 @pytest.mark.parametrize("name", EXCHANGES)

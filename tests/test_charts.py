@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from bundled import captures_as_cloned
 
 import analyzer
 from analyzer import charts, frames
@@ -22,7 +23,7 @@ STALLED = "replayed/conversation.jsonl#2"
 
 @functools.cache
 def data() -> tuple[pd.DataFrame, pd.DataFrame]:
-    xs = analyzer.load(ROOT / "captures")
+    xs = analyzer.load(captures_as_cloned())
     return frames.exchanges(xs), frames.chunks(xs)
 
 

@@ -9,19 +9,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bundled import captures_as_cloned
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "tests" / "data" / "seeds"
 DATA = ROOT / "tests" / "data" / "ingest"
 
 
 def chatcap(*args: str | Path, columns: int = 250) -> subprocess.CompletedProcess[str]:
-    """The CLI as a user runs it, its output piped and COLUMNS wide enough for a summary row."""
+    """The CLI as a user runs it, its output piped and COLUMNS wide enough for a summary row; run
+    where `captures/` holds the bundled captures alone, as in a fresh clone."""
     return subprocess.run(
         [sys.executable, "-m", "analyzer", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=ROOT,
+        cwd=captures_as_cloned().parent,
         env={**os.environ, "COLUMNS": str(columns)},
     )
 
@@ -91,7 +94,9 @@ def test_console_script_is_installed() -> None:
 
 def test_import_analyzer_stays_light() -> None:
     code = "import sys, analyzer; analyzer.load('captures/')[0].reconstruct(); print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'altair', 'numpy', 'rich', 'click', 'mitmproxy'}))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=captures_as_cloned().parent
+    )
     assert result.stdout.strip() == "[]", result.stderr
 
 

@@ -11,13 +11,14 @@ from typing import Any
 
 import orjson
 import pytest
+from bundled import BUNDLED_CAPTURES, captures_as_cloned
 
 import analyzer
 from analyzer.export import har
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUTS = sorted(
-    p for d in ("captures", "tests/data/ingest") for p in (ROOT / d).rglob("*") if p.is_file() and p.suffix != ".md"
+    [*BUNDLED_CAPTURES, *(p for p in (ROOT / "tests" / "data" / "ingest").rglob("*") if p.is_file() and p.suffix != ".md")]
 )
 
 
@@ -59,7 +60,7 @@ def test_har_jsonl_har_round_trip_loses_nothing_a_reconstruction_uses(path: Path
 
 
 def test_har_file_has_every_field_har_1_2_requires(tmp_path: Path) -> None:
-    exchanges = analyzer.load(ROOT / "captures")
+    exchanges = analyzer.load(captures_as_cloned())
     log = orjson.loads(har.har(exchanges, tmp_path / "all.har").read_bytes())["log"]
     assert log["version"] == "1.2" and log["creator"]["name"] == "chatcap" and log["pages"] == []
     assert len(log["entries"]) == len(exchanges)

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from bundled import CAPTURES, captures_as_cloned, copy_bundled
 from pydantic import TypeAdapter
 
 import analyzer
@@ -33,18 +34,33 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def files(directory: Path) -> dict[Path, bytes]:
+    return {p.relative_to(directory): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+
 @pytest.mark.parametrize("fmt", golden.FORMATS)
 def test_exports_are_the_golden_files(rendered: Path, fmt: str) -> None:
     """Byte-stable output for every bundled input; `make golden` rewrites them (review the diff)."""
-    ours = {p.relative_to(rendered / fmt): p.read_bytes() for p in (rendered / fmt).rglob("*") if p.is_file()}
-    kept = {p.relative_to(GOLDEN / fmt): p.read_bytes() for p in (GOLDEN / fmt).rglob("*") if p.is_file()}
+    ours, kept = files(rendered / fmt), files(GOLDEN / fmt)
     assert sorted(ours) == sorted(kept), "run `make golden` and review the diff"
     for name, data in ours.items():
         assert data == kept[name], f"{fmt}/{name} differs: run `make golden` and review the diff"
 
 
+def test_golden_files_do_not_read_what_a_user_adds_to_captures(tmp_path: Path) -> None:
+    """`chatcap capture` records into captures/live/ (README) and anything may land beside the
+    bundled captures: the golden files are made of the bundled ones alone."""
+    captures = copy_bundled(CAPTURES, tmp_path / "checkout")
+    (captures / "live").mkdir()
+    for stray in (captures / "live" / "x.jsonl", captures / "stray.jsonl"):  # a real capture: it would load
+        stray.write_bytes((CAPTURES / "tool_calls.jsonl").read_bytes())
+    golden.render(tmp_path / "out", captures)
+    for fmt in golden.FORMATS:
+        assert files(tmp_path / "out" / fmt) == files(GOLDEN / fmt), fmt
+
+
 def test_one_markdown_transcript_per_conversation(rendered: Path) -> None:
-    xs = list(analyzer.load(ROOT / "captures"))
+    xs = list(analyzer.load(captures_as_cloned()))
     chats = [c for c in conversations(xs) if c.turns]
     assert len(list((rendered / "markdown").glob("*.md"))) == len(chats)
     baking = next((rendered / "markdown").glob("*-how-long-should-i-proof-a-sourdough-loaf.md")).read_text()
@@ -163,7 +179,7 @@ def test_planted_secrets_appear_in_no_export(tmp_path: Path) -> None:
 def test_cli_export_filters_and_one_conversation(tmp_path: Path) -> None:
     def chatcap(*args: str | Path) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "analyzer", "export", "captures/", *map(str, args)]
-        return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=captures_as_cloned().parent)
 
     result = chatcap("--format", "markdown", "--model", "claude*", "--out", tmp_path / "claude")
     assert result.returncode == 0, result.stderr

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 import streamgen
+from bundled import captures_as_cloned
 
 import analyzer
 from analyzer.conversations import conversations
@@ -32,9 +33,6 @@ from analyzer.export.transcript import Transcript, transcripts
 from analyzer.metrics import format_ms
 from analyzer.model import Exchange, Request, Response
 from analyzer.redact import redact_text
-
-ROOT = Path(__file__).resolve().parent.parent
-CAPTURES = ROOT / "captures"
 
 # Hostile text, as a web page or a model could put it into a capture. Each payload that
 # could run sets window.__pwned (the browser test checks it stays undefined) or calls alert.
@@ -229,7 +227,7 @@ def sha256_source(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def bundled() -> list[Transcript]:
-    return transcripts(conversations(list(analyzer.load(CAPTURES))))
+    return transcripts(conversations(list(analyzer.load(captures_as_cloned()))))
 
 
 def test_every_bundled_conversation_renders_its_entries_in_order(bundled: list[Transcript]) -> None:
@@ -436,7 +434,7 @@ def test_index_lists_every_conversation_with_a_link(bundled: list[Transcript], t
 
 
 def test_output_is_byte_stable(bundled: list[Transcript], tmp_path: Path) -> None:
-    again = transcripts(conversations(list(analyzer.load(CAPTURES))))
+    again = transcripts(conversations(list(analyzer.load(captures_as_cloned()))))
     first = [p.read_bytes() for p in write(bundled, tmp_path / "a")]
     second = [p.read_bytes() for p in write(again, tmp_path / "b")]
     assert first == second

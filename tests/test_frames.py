@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pandas as pd
 import pytest
+from bundled import captures_as_cloned
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +27,7 @@ import streamgen  # noqa: E402
 
 @functools.cache
 def bundled() -> analyzer.Exchanges:
-    return analyzer.load(ROOT / "captures")
+    return analyzer.load(captures_as_cloned())
 
 
 @functools.cache

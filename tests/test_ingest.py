@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from bundled import captures_as_cloned
 
 import analyzer
 from analyzer.ingest import sniff
 from analyzer.ingest.text import dechunk, decode_content, repair_mojibake
 
 DATA = Path(__file__).resolve().parent / "data" / "ingest"
-CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 ANSWER = "Hi there — 你好!"
 
 
@@ -103,7 +103,7 @@ def test_bare_sse_has_no_request() -> None:
 
 
 def test_directory_loads_every_file_recursively_and_names_them() -> None:
-    exchanges = analyzer.load(CAPTURES)
+    exchanges = analyzer.load(captures_as_cloned())
     ids = [x.id for x in exchanges]
     assert "000_d638e083d5fc0320.txt#1" in ids
     assert len(ids) == len(set(ids))

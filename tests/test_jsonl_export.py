@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from bundled import REAL_CORPUS
+from bundled import REAL_CORPUS, captures_as_cloned
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 from pydantic import TypeAdapter
 
@@ -22,7 +22,7 @@ BUILTIN = DATA / "builtin_tools" / "requests.jsonl"
 # Everything chatcap can load that the project keeps: recordings, bundled captures, fixtures.
 INPUTS = [
     *sorted(REAL_CORPUS.glob("*.sse")),
-    ROOT / "captures",
+    captures_as_cloned(),
     *(DATA / name for name in ("protocols", "har", "ingest", "builtin_tools", "external", "errors", "quirks")),
 ]
 MESSAGE = TypeAdapter(ChatCompletionMessageParam)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bundled import BUNDLED_CAPTURES, CAPTURES
 from bundled import REAL_CORPUS as CORPUS
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -169,7 +170,7 @@ def test_prose_is_never_changed(words: list[str]) -> None:
 
 def _real_texts() -> list[str]:
     """Every text, reasoning and tool argument that real models produced in the recordings."""
-    files = [*sorted((ROOT / "captures").glob("*.jsonl")), *sorted(CORPUS.glob("*.sse"))]
+    files = [*(p for p in BUNDLED_CAPTURES if p.parent == CAPTURES and p.suffix == ".jsonl"), *sorted(CORPUS.glob("*.sse"))]
     texts = []
     for exchange in analyzer.load(files, progress=False):
         for choice in exchange.reconstruct().choices:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from bundled import BUNDLED_CAPTURES, CAPTURES
 from bundled import REAL_CORPUS as CORPUS
 from click.testing import CliRunner
 from secrets_plant import HEADERS, QUERY_SECRET, SECRETS, STREAMS, USERINFO_PASSWORD, model_output, request_body, split
@@ -138,7 +139,7 @@ def test_a_body_that_is_not_utf8_is_redacted_in_every_export(tmp_path: Path) -> 
 
 
 def _real_exchanges() -> list[analyzer.Exchange]:
-    files = [*sorted((ROOT / "captures").glob("*.jsonl")), *sorted(CORPUS.glob("*.sse"))]
+    files = [*(p for p in BUNDLED_CAPTURES if p.parent == CAPTURES and p.suffix == ".jsonl"), *sorted(CORPUS.glob("*.sse"))]
     return list(analyzer.load(files, progress=False))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from bundled import captures_as_cloned
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -135,7 +136,7 @@ def test_retry_after_an_http_error_is_a_regeneration() -> None:
 
 
 def test_every_bundled_exchange_gets_a_thread_and_files_stay_apart() -> None:
-    exchanges = load(CAPTURES)
+    exchanges = load(captures_as_cloned())
     found = threads(exchanges)
     assert set(found) == {x.id for x in exchanges}
     by_conversation: dict[str, set[str]] = {}

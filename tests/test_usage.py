@@ -79,6 +79,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from bundled import REAL_CORPUS as CORPUS  # noqa: E402
+from bundled import captures_as_cloned  # noqa: E402
 
 import analyzer  # noqa: E402
 from analyzer.anomalies import usage_mismatch  # noqa: E402
@@ -92,7 +93,7 @@ def _recorded(name: str) -> analyzer.Exchange:
 
 
 def _all_recorded() -> list[analyzer.Exchange]:
-    files = [*sorted(CORPUS.glob("*.sse")), ROOT / "captures", ROOT / "tests" / "data" / "protocols"]
+    files = [*sorted(CORPUS.glob("*.sse")), captures_as_cloned(), ROOT / "tests" / "data" / "protocols"]
     return list(analyzer.load(files, progress=False))
 
 

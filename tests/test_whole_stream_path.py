@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from bundled import BUNDLED_CAPTURES, CAPTURES
 from bundled import REAL_CORPUS as CORPUS
 
 import analyzer
@@ -13,7 +14,7 @@ from analyzer.protocols import events, openai_chat
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUTS = sorted(
-    [p for p in (ROOT / "captures").iterdir() if p.suffix in (".txt", ".jsonl")]
+    [p for p in BUNDLED_CAPTURES if p.parent == CAPTURES]
     + [
         p
         for p in (ROOT / "tests" / "data").rglob("*")

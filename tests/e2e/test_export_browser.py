@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The hostile exchange and its payloads are the unit tests' (tests/test_export_html.py).
 sys.path.insert(0, str(ROOT / "tests"))
+from bundled import captures_as_cloned  # noqa: E402
+
 _spec = importlib.util.spec_from_file_location("export_html_cases", ROOT / "tests" / "test_export_html.py")
 cases = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cases)
@@ -49,7 +51,7 @@ class Opened:
 
 @pytest.fixture(scope="module")
 def bundled() -> list[Transcript]:
-    return transcripts(conversations(list(analyzer.load(ROOT / "captures"))))
+    return transcripts(conversations(list(analyzer.load(captures_as_cloned()))))
 
 
 @pytest.fixture(scope="module")
