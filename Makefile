@@ -47,9 +47,9 @@ fuzz: $(VENV)/.test
 	CHATCAP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CHATCAP_FUZZ_SEED=$(FUZZ_SEED) CHATCAP_FUZZ_SWEEP=$(FUZZ_SWEEP) \
 		$(PY) -m pytest tests/test_fuzz_layers.py -q
 
-# JupyterLab on notebooks/ (chatcap lab).
+# JupyterLab on the checkout's notebooks/ as they are (chatcap lab notebooks).
 lab: $(VENV)/.test
-	$(PY) -m analyzer lab
+	$(PY) -m analyzer lab notebooks
 
 # Re-record captures/replayed/: synthetic conversations through the real proxy and addon.
 recordings: $(VENV)/.test

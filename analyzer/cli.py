@@ -503,33 +503,51 @@ def _origins(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--captures",
+    type=click.Path(),
+    help="Capture file or directory the notebooks read (their CAPTURES); default: what an earlier run set in "
+    "DIR, else captures/ in the current directory (where `chatcap capture` records, in captures/live/).",
+)
 @click.option("--port", type=int, help="Port to serve on; default: JupyterLab's (8888, or the next free one).")
 @click.option("--no-browser", is_flag=True, help="Do not open a browser.")
-@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Open this directory instead of notebooks/.")
-@click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[DIR] [JUPYTER_ARGS]...")
 @_friendly
-def lab(port: int | None, no_browser: bool, directory: str | None, jupyter_args: tuple[str, ...]) -> None:
-    """JupyterLab on notebooks/ (other options go to `jupyter lab`)."""
+def lab(captures: str | None, port: int | None, no_browser: bool, args: tuple[str, ...]) -> None:
+    """JupyterLab on chatcap's notebooks, copied into DIR (default: chatcap-lab/ in the current directory).
+
+    The first run copies the notebooks into DIR with CAPTURES set; later runs copy only the
+    missing ones and never overwrite a notebook you changed (one you left alone is brought up
+    to date). DIR as chatcap's own notebooks/ in a checkout (`make lab`) opens them as they are.
+    Arguments after DIR go to `jupyter lab`.
+    """
+    from analyzer.lab import DEFAULT_DIRECTORY, is_shipped, prepare
+
     try:
         from jupyterlab.labapp import LabApp
     except ImportError:
         raise click.ClickException("JupyterLab is not installed: pip install 'chatcap[lab]'") from None
-    # The notebooks live in the repository checkout chatcap is installed from (`pip install -e`).
-    notebooks = Path(directory) if directory else Path(__file__).resolve().parent.parent / "notebooks"
-    if directory and not notebooks.is_dir():
-        raise click.ClickException(f"{notebooks}: no such directory")
-    if not notebooks.is_dir():
-        raise click.ClickException(
-            f"no notebooks/ in {notebooks.parent}: install chatcap from its repo with pip install -e"
-        )
-    args = [f"--ServerApp.root_dir={notebooks}"]
-    args += [f"--ServerApp.port={port}"] if port is not None else []
-    args += ["--ServerApp.open_browser=False"] if no_browser else []
+    directory, jupyter_args = (args[0], args[1:]) if args and not args[0].startswith("-") else (DEFAULT_DIRECTORY, args)
+    try:
+        if is_shipped(directory):
+            if captures is not None:
+                raise click.ClickException(f"{directory} holds chatcap's own notebooks: --captures needs another DIR")
+            click.echo(f"{directory}: chatcap's own notebooks, opened as they are", err=True)
+        else:
+            for line in prepare(directory, captures).report():
+                click.echo(line, err=True)
+    except ValueError as exc:  # analyzer.files.UnsafePath
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # a file that cannot be written, or the package's notebooks missing
+        raise click.ClickException(_os_error(exc)) from None
+    options = [f"--ServerApp.root_dir={Path(directory).resolve()}"]
+    options += [f"--ServerApp.port={port}"] if port is not None else []
+    options += ["--ServerApp.open_browser=False"] if no_browser else []
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in jupyter_args:
         # Containers and CI machines often run as root, which Jupyter refuses unless told.
         click.echo("running as root: starting JupyterLab with --allow-root", err=True)
-        args.append("--allow-root")
-    LabApp.launch_instance(argv=[*args, *jupyter_args])
+        options.append("--allow-root")
+    LabApp.launch_instance(argv=[*options, *jupyter_args])
 
 
 if __name__ == "__main__":  # pragma: no cover

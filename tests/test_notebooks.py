@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import secrets
@@ -13,6 +14,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -26,19 +30,18 @@ NAMES = ["01_overview", "02_latency", "03_tokens_and_cost", "04_transcripts"]
 CHARTS = {"01_overview": 0, "02_latency": 5, "03_tokens_and_cost": 2, "04_transcripts": 0}
 
 
-def execute(name: str, parameters: str = "", tail: str = "") -> nbformat.NotebookNode:
-    """Run a notebook on a fresh python3 kernel in notebooks/, as JupyterLab would. `parameters`
-    goes in a cell after the one tagged `parameters` (as papermill injects it); `tail` at the end."""
-    notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+def execute(name: str, parameters: str = "", tail: str = "", folder: Path = NOTEBOOKS) -> nbformat.NotebookNode:
+    """Run a notebook on a fresh python3 kernel in its folder (notebooks/), as JupyterLab would.
+    `parameters` goes in a cell after the one tagged `parameters` (as papermill injects it); `tail`
+    at the end."""
+    notebook = nbformat.read(folder / f"{name}.ipynb", as_version=4)
     if parameters:
         at = next(n for n, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
         injected = nbformat.v4.new_code_cell(parameters, metadata={"tags": ["injected-parameters"]})
         notebook.cells.insert(at + 1, injected)
     if tail:
         notebook.cells.append(nbformat.v4.new_code_cell(tail))
-    client = NotebookClient(
-        notebook, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(NOTEBOOKS)}}
-    )
+    client = NotebookClient(notebook, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(folder)}})
     client.execute()  # raises CellExecutionError at the first cell that fails
     return notebook
 
@@ -115,7 +118,8 @@ def test_lab_help() -> None:
         [sys.executable, "-m", "analyzer", "lab", "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
     assert result.returncode == 0, result.stderr
-    assert "JupyterLab on notebooks/" in result.stdout and "--no-browser" in result.stdout
+    assert "JupyterLab on chatcap's notebooks, copied into DIR" in result.stdout
+    assert all(option in result.stdout for option in ["--captures", "--no-browser", "--port", "[DIR]"])
 
 
 def _free_port() -> int:
@@ -139,7 +143,23 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def test_lab_serves_the_notebooks_and_stops_cleanly(tmp_path: Path) -> None:
+@dataclass
+class Lab:
+    base: str  # the server's URL
+    token: str
+    log: Path  # what `chatcap lab` and JupyterLab printed
+
+    def contents(self, path: str = "") -> dict:
+        """JupyterLab's view of a file or directory (relative to the directory it serves)."""
+        status, body = _get(f"{self.base}/api/contents/{path}?content=1", self.token)
+        assert status == 200, (status, path)
+        return json.loads(body)
+
+
+@contextmanager
+def lab(tmp_path: Path, *arguments: str, cwd: Path) -> Iterator[Lab]:
+    """`chatcap lab ARGUMENTS --no-browser` run from `cwd` until JupyterLab answers; stopped with
+    SIGTERM afterwards, which it must obey at once, leaving nothing it started running."""
     port, token = _free_port(), secrets.token_hex(16)
     # A token of our own, and Jupyter's config and runtime files kept out of the user's home.
     env = os.environ | {
@@ -148,15 +168,16 @@ def test_lab_serves_the_notebooks_and_stops_cleanly(tmp_path: Path) -> None:
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
     }
     # As root (containers, CI) `chatcap lab` adds Jupyter's --allow-root itself.
-    command = [sys.executable, "-m", "analyzer", "lab", "--no-browser", "--port", str(port)]
-    log = (tmp_path / "lab.log").open("wb")
-    server = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+    command = [sys.executable, "-m", "analyzer", "lab", *arguments, "--no-browser", "--port", str(port)]
+    log_path = tmp_path / f"lab-{port}.log"
+    log = log_path.open("wb")
+    server = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert server.poll() is None, (tmp_path / "lab.log").read_text()
+            assert server.poll() is None, log_path.read_text()
             try:
                 if _get(f"{base}/api")[0] == 200:
                     break
@@ -164,12 +185,9 @@ def test_lab_serves_the_notebooks_and_stops_cleanly(tmp_path: Path) -> None:
                 pass
             assert time.monotonic() < deadline, "JupyterLab did not answer within 60 s"
             time.sleep(0.25)
-        assert _get(f"{base}/lab")[0] == 302  # to the login page without the token
-        assert _get(f"{base}/lab", token)[0] == 200
-        status, body = _get(f"{base}/api/contents", token)
-        assert status == 200 and all(f'"{name}.ipynb"'.encode() in body for name in NAMES)
+        yield Lab(base, token, log_path)
         server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) == 0, (tmp_path / "lab.log").read_text()
+        assert server.wait(timeout=30) == 0, log_path.read_text()
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
@@ -177,6 +195,82 @@ def test_lab_serves_the_notebooks_and_stops_cleanly(tmp_path: Path) -> None:
         log.close()
     with pytest.raises(ProcessLookupError):  # nothing it started is left running
         os.killpg(server.pid, 0)
+
+
+def captures_in(notebook: dict) -> str:
+    """The value of CAPTURES in a notebook's cell tagged `parameters`."""
+    (cell,) = [c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    (line,) = [line for line in source.splitlines() if line.startswith("CAPTURES = ")]
+    return ast.literal_eval(line.removeprefix("CAPTURES = "))
+
+
+def test_lab_without_dir_serves_copies_in_chatcap_lab_here_reading_captures_here_and_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    with lab(tmp_path, cwd=tmp_path) as running:
+        assert _get(f"{running.base}/lab")[0] == 302  # to the login page without the token
+        assert _get(f"{running.base}/lab", running.token)[0] == 200
+        listed = running.contents()
+        assert listed["path"] == "" and sorted(item["name"] for item in listed["content"]) == [
+            f"{name}.ipynb" for name in NAMES
+        ]  # .chatcap-lab.json is hidden
+        served = running.contents("01_overview.ipynb")["content"]
+    assert captures_in(served) == str(tmp_path / "captures")
+    assert sorted(path.name for path in (tmp_path / "chatcap-lab").glob("*.ipynb")) == [f"{n}.ipynb" for n in NAMES]
+    assert "captures does not exist yet" in running.log.read_text()
+
+
+def test_lab_dir_serves_the_four_notebooks_copied_there_and_a_second_run_keeps_a_users_edit(tmp_path: Path) -> None:
+    directory, captures = tmp_path / "my lab", tmp_path / "my captures"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with lab(tmp_path, str(directory), "--captures", str(captures), cwd=elsewhere) as running:
+        listed = sorted(item["name"] for item in running.contents()["content"])
+        served = {name: running.contents(f"{name}.ipynb")["content"] for name in NAMES}
+    assert listed == [f"{name}.ipynb" for name in NAMES]
+    assert all(captures_in(notebook) == str(captures) for notebook in served.values())
+    assert "copied 01_overview.ipynb, 02_latency.ipynb, 03_tokens_and_cost.ipynb, 04_transcripts.ipynb" in (
+        running.log.read_text()
+    )
+    assert list(elsewhere.iterdir()) == []  # nothing written where it ran from
+
+    edited = nbformat.read(directory / "02_latency.ipynb", as_version=4)
+    edited.cells.append(nbformat.v4.new_code_cell("print('my own cell')"))
+    nbformat.write(edited, directory / "02_latency.ipynb")
+    (directory / "03_tokens_and_cost.ipynb").unlink()
+    # The second run, from another directory and without --captures, keeps the captures first chosen.
+    with lab(tmp_path, str(directory), cwd=tmp_path) as running:
+        again = {name: running.contents(f"{name}.ipynb")["content"] for name in NAMES}
+    said = running.log.read_text()
+    assert "my own cell" in "".join(again["02_latency"]["cells"][-1]["source"])
+    assert "kept 02_latency.ipynb as you changed it" in said
+    assert "copied 03_tokens_and_cost.ipynb into" in said and "updated" not in said
+    assert again["01_overview"] == served["01_overview"] and again["03_tokens_and_cost"] == served["03_tokens_and_cost"]
+    assert all(captures_in(notebook) == str(captures) for notebook in again.values())
+
+
+def test_lab_opens_the_checkouts_notebooks_as_they_are_and_refuses_to_set_their_captures(tmp_path: Path) -> None:
+    before = {path.name: path.read_bytes() for path in NOTEBOOKS.glob("*")}
+    result = subprocess.run(
+        [sys.executable, "-m", "analyzer", "lab", str(NOTEBOOKS), "--captures", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == f"Error: {NOTEBOOKS} holds chatcap's own notebooks: --captures needs another DIR\n"
+    assert {path.name: path.read_bytes() for path in NOTEBOOKS.glob("*")} == before
+
+
+def test_notebook_copied_by_lab_reads_the_captures_it_was_given(tmp_path: Path) -> None:
+    from analyzer.lab import prepare
+
+    captures = tmp_path / "it's my captures"
+    captures.mkdir()
+    shutil.copy(ROOT / "captures" / "replayed" / "conversation.jsonl", captures)
+    prepare(tmp_path / "lab", captures)
+    notebook = execute("01_overview", folder=tmp_path / "lab")  # as it is: no parameter injected
+    check(notebook, "01_overview")
+    assert f"7 exchange(s) from {captures}\n" in text(notebook)
 
 
 @pytest.mark.parametrize("name", ["02_latency", "03_tokens_and_cost"])

@@ -1,8 +1,9 @@
 """What a user installs: the sdist and the wheel built from it (as `python -m build` and pip do)
-carry the notebooks."""
+carry the notebooks, and chatcap installed from the wheel, not from a checkout, finds them."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -66,3 +67,30 @@ def test_wheel_built_from_the_sdist_holds_the_four_notebooks_byte_identical(buil
     assert all(f"analyzer/notebooks/{name}," in record for name in NOTEBOOKS)
     assert not [name for name in names if name.startswith("notebooks/")]  # no top-level package of that name
 
+
+def test_chatcap_installed_from_the_wheel_copies_its_packaged_notebooks(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, wheel = built
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "--target", str(site), str(wheel)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-3000:]
+    # This interpreter's dependencies, with the wheel's analyzer ahead of the checkout's editable one.
+    script = (
+        "import sys, analyzer.lab as lab; "
+        "print(lab.__file__); print(lab.shipped()); "
+        "print('\\n'.join(lab.prepare(sys.argv[1], sys.argv[2]).report()))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "lab"), str(tmp_path / "captures")],
+        cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(site)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    module, notebooks, copied, *_ = run.stdout.splitlines()
+    assert module == str(site / "analyzer" / "lab.py")
+    assert notebooks == str(site / "analyzer" / "notebooks")
+    assert copied == f"copied {', '.join(NOTEBOOKS)} into {tmp_path / 'lab'}"
+    assert sorted(path.name for path in (tmp_path / "lab").glob("*.ipynb")) == sorted(NOTEBOOKS)

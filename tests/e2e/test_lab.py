@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,10 +27,10 @@ def test_latency_notebook_draws_its_charts_offline_in_jupyterlab(tmp_path: Path)
     port, token = free_port(), secrets.token_hex(8)
     env = os.environ | {"JUPYTER_TOKEN": token, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
                         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}  # fmt: skip
-    # A copy of the notebooks, so that JupyterLab's autosave never writes outputs into the repo.
-    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
-    command = [sys.executable, "-m", "analyzer", "lab", "--no-browser", "--port", str(port),
-               "--dir", str(tmp_path / "notebooks")]  # fmt: skip
+    # chatcap lab copies the notebooks into a directory of the user's: JupyterLab's autosave never
+    # writes outputs into the repo.
+    command = [sys.executable, "-m", "analyzer", "lab", str(tmp_path / "lab"), "--captures", str(ROOT / "captures"),
+               "--no-browser", "--port", str(port)]  # fmt: skip
     with (tmp_path / "lab.log").open("wb") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
