@@ -70,6 +70,7 @@ bench: $(VENV)/.test
 	$(PY) benchmarks/large_inputs.py
 	$(PY) benchmarks/frames.py
 	$(PY) benchmarks/redaction.py
+	$(PY) benchmarks/languages.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info analyzer/*.so

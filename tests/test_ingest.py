@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from bundled import captures_as_cloned
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import analyzer
 from analyzer.ingest import sniff
@@ -230,3 +232,26 @@ def test_raw_http_cut_inside_the_next_request_line_says_so() -> None:
         assert [w.code for w in exchange.warnings] == ["cut_off"], cut
         assert exchange.response is not None and exchange.response.body.endswith(b"data: [DONE]\n\n")
     assert len(analyzer.parse(data, "whole.txt")) == 2
+
+
+_CODE_PAGES = ("mac_roman", "windows-1252", "latin-1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=60),
+    prose=st.sampled_from(["", "L’été dernier — c’était très agréable… ", "Größe: 5 € — ok, naïve café "]),
+    code_page=st.sampled_from(_CODE_PAGES),
+)
+def test_text_the_quick_mojibake_gate_turns_away_is_text_ftfy_would_not_repair(text: str, prose: str, code_page: str) -> None:
+    """The gate looks for ftfy's badness only beside the code-page pairs mojibake leaves, not
+    in the whole text: whatever it turns away, the full repair leaves unchanged too."""
+    from analyzer.ingest.text import _mangled_near_a_pair, _repair
+
+    try:
+        mangled = text.encode("utf-8").decode(code_page)
+    except UnicodeDecodeError:
+        mangled = text
+    for candidate in (text, mangled, prose + mangled, mangled + prose, prose * 3 + text):
+        if not _mangled_near_a_pair(candidate):
+            assert _repair(candidate) == (candidate, [])

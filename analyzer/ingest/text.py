@@ -78,6 +78,28 @@ def _pair_pattern() -> re.Pattern[str]:
 _MOJIBAKE_PAIR = _pair_pattern()
 
 
+# ftfy's badness patterns span two or three characters: mojibake shows one overlapping the
+# pair of code-page characters its bytes left.
+_NEAR = 3
+
+
+def _mangled_near_a_pair(text: str) -> bool:
+    """ftfy's badness check, run only around the lead/continuation pairs that mojibake must
+    have: ordinary accented text (l’été, "—…") has such pairs but no badness beside them,
+    and is then cleared without ftfy reading all of it (it reads 5-14 MB/s). Prose repeats
+    its words, so each distinct stretch is judged once."""
+    from ftfy.badness import BADNESS_RE
+
+    judged: set[str] = set()
+    for pair in _MOJIBAKE_PAIR.finditer(text):
+        near = text[max(pair.start() - _NEAR, 0) : pair.end() + _NEAR]
+        if near not in judged:
+            if BADNESS_RE.search(near):
+                return True
+            judged.add(near)
+    return False
+
+
 def repair_mojibake(text: str) -> tuple[str, list[str]]:
     """Undo UTF-8 that was decoded with a legacy code page (Mac Roman, Windows-1252, ...).
 
@@ -87,11 +109,15 @@ def repair_mojibake(text: str) -> tuple[str, list[str]]:
     text that is not mojibake comes back unchanged. Returns the text and the code pages
     that were undone.
     """
+    if text.isascii() or not _mangled_near_a_pair(text):
+        return text, []
+    return _repair(text)
+
+
+def _repair(text: str) -> tuple[str, list[str]]:
     import ftfy
     from ftfy.badness import is_bad
 
-    if text.isascii() or not _MOJIBAKE_PAIR.search(text) or not is_bad(text):
-        return text, []
     config = _ftfy_config()
     if len(text) <= config.max_decode_length:
         fixed, steps = ftfy.fix_and_explain(text, config=config)
