@@ -72,3 +72,46 @@ def test_no_reply_because_of_the_proxy_is_an_error_with_the_proxys_reason(tmp_pa
     assert rec.error == {"message": "Certificate verify failed: self-signed certificate", "type": "no_response"}
     assert not rec.truncated
     assert frames.exchanges([exchange])["error"].tolist() == ["Certificate verify failed: self-signed certificate"]
+
+
+# nginx's own 502 page (ngx_http_special_response.c) and Python's http.server error page,
+# as each server writes it: what a gateway in front of an LLM API answers when it fails.
+NGINX_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+def _python_error_page() -> bytes:
+    from http.server import BaseHTTPRequestHandler
+
+    page = BaseHTTPRequestHandler.error_message_format % {
+        "code": 501,
+        "message": "Unsupported method ('POST')",
+        "explain": "Server does not support this operation",
+    }
+    return page.encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "page", "message"),
+    [
+        (502, "text/html", NGINX_502, "HTML page: 502 Bad Gateway: nginx"),
+        (501, "text/html;charset=utf-8", _python_error_page(),
+         "HTML page: Error response: Error code: 501 Message: Unsupported method ('POST'). "
+         "Error code explanation: 501 - Server does not support this operation."),
+    ],
+)  # fmt: skip
+def test_an_html_error_page_is_shown_as_its_title_and_text_not_its_markup(
+    status: int, content_type: str, page: bytes, message: str
+) -> None:
+    dump = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: api.example.com\r\ncontent-type: application/json\r\n\r\n"
+        b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
+        + f"\r\n\r\nHTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {len(page)}\r\n\r\n".encode()
+        + page
+    )
+    [exchange] = analyzer.parse(dump)
+    rec = exchange.reconstruct()
+    assert rec.error == {"message": message, "status": status}
+    assert "<" not in rec.warnings[-1].message and exchange.response.body == page  # the page itself is kept

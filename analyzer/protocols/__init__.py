@@ -312,6 +312,8 @@ def _reconstruct(exchange: Exchange) -> Reconstruction:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError:
         text = body[:500].decode("utf-8", "replace").strip()
+        if _is_html(response.header("content-type"), body):
+            text = f"HTML page: {_page_text(body)}"
         if response.status and response.status >= 400:
             rec.error = {"message": text, "status": response.status}
             rec.warn("error_response", f"HTTP {response.status}: {text[:120]}")
@@ -336,6 +338,29 @@ def _whole_object(obj: dict[str, Any]) -> bool:
     """A protocol's whole answer that has an `error` field of its own (a Responses API
     response, null unless it failed), not an error body."""
     return obj.get("object") == "response" or "candidates" in obj
+
+
+_TAG = re.compile(r"<[^>]*>")
+_HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+
+
+def _is_html(content_type: str | None, body: bytes) -> bool:
+    """A gateway's or proxy's error page (nginx, Cloudflare, a load balancer) rather than the API's."""
+    return "html" in (content_type or "").lower() or body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
+
+
+def _page_text(body: bytes) -> str:
+    """What a person would read on an HTML page, in a line: its title, then its visible text."""
+    import html
+
+    page = body[:65536].decode("utf-8", "replace")
+    title = _TITLE.search(page)
+    words = " ".join(html.unescape(_TAG.sub(" ", _HIDDEN.sub(" ", page))).split())
+    heading = " ".join(html.unescape(_TAG.sub(" ", title.group(1))).split()) if title else ""
+    if heading and words.startswith(heading):
+        words = words[len(heading) :].lstrip()
+    return (f"{heading}: {words}" if heading and words else heading or words)[:300]
 
 
 def _unsupported(rec: Reconstruction, protocol: str) -> Reconstruction:
