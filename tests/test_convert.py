@@ -109,9 +109,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_convert_both_ways(tmp_path: Path) -> None:
-    out = _cli("convert", str(ROOT / "captures" / "replayed"), "--to", "har", "--out", str(tmp_path / "r.har"))
+    replayed = captures_as_cloned() / "replayed"  # a directory: the bundled recordings alone
+    out = _cli("convert", str(replayed), "--to", "har", "--out", str(tmp_path / "r.har"))
     assert out.returncode == 0, out.stderr
-    count = len(analyzer.load(ROOT / "captures" / "replayed"))
+    count = len(analyzer.load(replayed))
     assert out.stdout.strip() == f"wrote {count} exchange(s) to {tmp_path / 'r.har'}"
     back = _cli("convert", str(tmp_path / "r.har"), "--to", "jsonl", "--out", str(tmp_path / "r.jsonl"))
     assert back.returncode == 0, back.stderr

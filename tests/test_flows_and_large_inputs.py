@@ -129,20 +129,21 @@ def test_progress_bar_counts_bytes_across_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(analyzer.ingest, "PROGRESS_DELAY_S", 0)
-    loaded = analyzer.load(ROOT / "captures" / "replayed", progress=True)
+    replayed = captures_as_cloned() / "replayed"  # a directory: the bundled recordings alone
+    loaded = analyzer.load(replayed, progress=True)
     err = capsys.readouterr().err
-    total = sum(p.stat().st_size for p in (ROOT / "captures" / "replayed").iterdir())
+    total = sum(p.stat().st_size for p in replayed.iterdir())
     assert loaded and "loading:" in err and f"/{tqdm.format_sizeof(total)} " in err  # bytes of every file
 
 
 def test_no_progress_bar_off_a_terminal_by_default(capsys: pytest.CaptureFixture[str]) -> None:
-    analyzer.load(ROOT / "captures" / "replayed")
+    analyzer.load(captures_as_cloned() / "replayed")
     assert capsys.readouterr().err == ""
 
 
 def test_glob_patterns_load_every_match_and_say_when_none_matches() -> None:
-    replayed = sorted((ROOT / "captures" / "replayed").glob("*.jsonl"))
-    loaded = analyzer.load(str(ROOT / "captures" / "replayed" / "*.jsonl"))
+    replayed = sorted((captures_as_cloned() / "replayed").glob("*.jsonl"))
+    loaded = analyzer.load(str(captures_as_cloned() / "replayed" / "*.jsonl"))
     assert [x.source for x in loaded] == [str(p) for p in replayed for _ in analyzer.load(p)]
     assert len(analyzer.load(str(captures_as_cloned() / "**" / "*.jsonl"))) > len(loaded)
     with pytest.raises(LoadError, match="no file matches this pattern"):

@@ -21,7 +21,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from bundled import CAPTURES, captures_as_cloned
 from nbclient import NotebookClient
+
+import analyzer
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -70,11 +73,16 @@ def check(notebook: nbformat.NotebookNode, name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_on_the_bundled_captures(name: str, tmp_path: Path) -> None:
-    parameters = f"OUT = {str(tmp_path)!r}" if name == "04_transcripts" else ""
+    # The bundled captures alone, as a clone has them: not what a user recorded into captures/live/.
+    bundled = captures_as_cloned()
+    parameters = f"CAPTURES = {str(bundled)!r}"
+    if name == "04_transcripts":
+        parameters += f"\nOUT = {str(tmp_path)!r}"
     notebook = execute(name, parameters, tail="import sys\nprint('kernel prefix:', sys.prefix)")
     check(notebook, name)
     assert f"kernel prefix: {sys.prefix}\n" in text(notebook)  # the venv's python, not another one
-    assert f"from {ROOT / 'captures'}" in text(notebook)
+    said = text(notebook)
+    assert f"{len(analyzer.load(bundled))} exchange(s)" in said and f"from {bundled}" in said
     if name == "04_transcripts":
         # The longest conversation (replayed/conversation.jsonl, seven exchanges): one transcript of it.
         (transcript,) = tmp_path.glob("*.md")
@@ -107,6 +115,17 @@ def test_notebook_is_committed_without_outputs(name: str) -> None:
     assert "widgets" not in notebook.metadata  # saved widget state is output too
     parameters = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
     assert len(parameters) == 1 and "CAPTURES = " in parameters[0].source
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_reads_the_checkouts_captures_by_default(name: str) -> None:
+    """Opened in the checkout (`make lab`, `pip install -e`), a notebook reads its captures/; the
+    tests run it on a copy of the bundled captures instead, so its default is checked here."""
+    notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    (cell,) = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    namespace = {"Path": Path, "analyzer": analyzer}  # what the notebook's first cell imports
+    exec(cell.source, namespace)
+    assert namespace["CAPTURES"] == str(CAPTURES)
 
 
 def test_every_notebook_is_tested() -> None:

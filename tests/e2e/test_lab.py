@@ -13,9 +13,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 from harness import ROOT, free_port
 from test_browser import chromium
+
+sys.path.insert(0, str(ROOT / "tests"))
+from bundled import captures_as_cloned
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -28,8 +32,10 @@ def test_latency_notebook_draws_its_charts_offline_in_jupyterlab(tmp_path: Path)
     env = os.environ | {"JUPYTER_TOKEN": token, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
                         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}  # fmt: skip
     # chatcap lab copies the notebooks into a directory of the user's: JupyterLab's autosave never
-    # writes outputs into the repo.
-    command = [sys.executable, "-m", "analyzer", "lab", str(tmp_path / "lab"), "--captures", str(ROOT / "captures"),
+    # writes outputs into the repo. They read the bundled captures alone, not what a user recorded
+    # into the checkout's captures/live/.
+    bundled = captures_as_cloned()
+    command = [sys.executable, "-m", "analyzer", "lab", str(tmp_path / "lab"), "--captures", str(bundled),
                "--no-browser", "--port", str(port)]  # fmt: skip
     with (tmp_path / "lab.log").open("wb") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -42,6 +48,9 @@ def test_latency_notebook_draws_its_charts_offline_in_jupyterlab(tmp_path: Path)
             except OSError:
                 assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "lab.log").read_text()
                 time.sleep(0.3)
+        opened = nbformat.read(tmp_path / "lab" / "02_latency.ipynb", as_version=4)
+        (parameters,) = [cell for cell in opened.cells if "parameters" in cell.metadata.get("tags", [])]
+        assert f"CAPTURES = {str(bundled)!r}" in parameters.source.splitlines()  # the copy it runs reads them
         outside: list[str] = []
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium(), headless=True)
