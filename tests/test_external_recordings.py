@@ -107,6 +107,21 @@ def test_the_recordings_are_many_and_varied() -> None:
     assert len(list(EXTERNAL.glob("*/*.exchange.json"))) == len(EXPECTED)
 
 
+def test_every_source_repositorys_licence_goes_with_its_recordings() -> None:
+    """MIT and Apache-2.0 ask for their notice to accompany copies: LICENSES.md gives each source
+    repository's, at the commit its recordings come from, under the licence PROVENANCE.md names."""
+    licences = (EXTERNAL / "LICENSES.md").read_text(encoding="utf-8")
+    headings = [line.removeprefix("## ") for line in licences.splitlines() if line.startswith("## ")]
+    for path in EXTERNAL.glob("*/*.exchange.json"):
+        source = json.loads(path.read_text())["source"]
+        (heading,) = [h for h in headings if source["repo"] in h.split(": ")[1].split(", ")]
+        assert heading.startswith(f"{source['licence']}: "), path.name
+        assert f"`{source['commit']}`" in licences, path.name
+    # The Apache License's full text, which LICENSES.md refers to rather than repeats.
+    real = (EXTERNAL.parent / "real" / "LICENSES.md").read_text(encoding="utf-8")
+    assert "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION" in real
+
+
 @pytest.mark.parametrize(("key", "fmt"), cases("load", KEYS, FORMATS))
 def test_every_format_loads_as_one_exchange(wrapped: Path, key: str, fmt: str) -> None:
     loaded(wrapped, fmt, key)
