@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import functools
-import ipaddress
 import os
 import re
 import shutil
@@ -21,7 +19,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from harness import ROOT, Proxy, Upstream, free_port, scripted_stream, start_upstream
+from harness import ROOT, Proxy, Upstream, free_port, scripted_stream, self_signed, start_upstream
 
 from analyzer.capture import browser_flags, find_browser
 
@@ -114,35 +112,6 @@ def test_chatcap_capture_browser_records_a_chat_page(tmp_path: Path, upstream: U
     assert "gpt-e2e" in summary.stdout and "7→20" in summary.stdout and " ms " in summary.stdout
     profile = re.search(r"\(profile (\S+),", stdout)
     assert profile and not Path(profile.group(1)).exists()  # the throw-away profile is gone
-
-
-def self_signed(directory: Path) -> tuple[str, str]:
-    """A certificate for 127.0.0.1, for an HTTPS upstream."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    certfile, keyfile = directory / "upstream.pem", directory / "upstream.key"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return str(certfile), str(keyfile)
 
 
 def test_openai_sdk_over_https_through_the_proxy(tmp_path: Path, proxy: Proxy) -> None:
