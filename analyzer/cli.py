@@ -97,27 +97,29 @@ def _cell(value: Any) -> Any:
     return Text(visible(str(value), lines=False))
 
 
-def _print(renderable: Any) -> None:
-    """Print to the terminal as Rich lays it out; piped, without the padding Rich adds to the
-    width (a log or an editor gets the lines as they end)."""
-    console = _console()
-    if sys.stdout.isatty():
+def _print(renderable: Any, *, err: bool = False) -> None:
+    """Print to the terminal (stderr with `err`) as Rich lays it out; piped, without the padding
+    Rich adds to the width (a log or an editor gets the lines as they end)."""
+    stream = sys.stderr if err else sys.stdout
+    console = _console(stream)
+    if stream.isatty():
         console.print(renderable)
         return
     with console.capture() as captured:
         console.print(renderable)
-    click.echo("\n".join(line.rstrip() for line in captured.get().split("\n")), nl=False)
+    click.echo("\n".join(line.rstrip() for line in captured.get().split("\n")), nl=False, err=err)
 
 
-def _console() -> Any:
+def _console(stream: Any = None) -> Any:
     from rich.console import Console
 
+    stream = stream or sys.stdout
     # Off a terminal rich assumes 80 columns; a piped table is read in an editor or a log, as
     # wide as COLUMNS says (else 200, so rows stay whole).
-    if sys.stdout.isatty():
-        return Console(soft_wrap=False)
+    if stream.isatty():
+        return Console(file=stream, soft_wrap=False)
     columns = os.environ.get("COLUMNS", "")
-    return Console(width=int(columns) if columns.isdigit() and int(columns) > 0 else 200)
+    return Console(file=stream, width=int(columns) if columns.isdigit() and int(columns) > 0 else 200)
 
 
 @main.command()
@@ -125,36 +127,52 @@ def _console() -> Any:
 @_friendly
 def summary(paths: tuple[str, ...]) -> None:
     """A table per exchange: model, status, TTFB/TTFT, tokens, tok/s, cost (~ estimated, ≈ priced)."""
+    exchanges = _load(paths)
+    _print(_summary_table(exchanges, f"{len(exchanges)} exchange(s)"))
+
+
+def _summary_table(
+    exchanges: list[Exchange], title: str, *, columns: tuple[str, ...] | None = None, legend: bool = True
+) -> Any:
+    """The `summary` table: a row per exchange, with only `columns` if given (`legend`: with the
+    caption saying what the marks mean)."""
     from rich.table import Table
 
     from analyzer.cost import cost_of
     from analyzer.protocols import request_messages
     from analyzer.tokens import usage_or_estimate
 
-    exchanges = _load(paths)
     table = Table(
-        title=f"{len(exchanges)} exchange(s)",
+        title=title,
         title_justify="left",
         caption="protocol: chat = OpenAI chat/completions, responses = OpenAI Responses, messages = Anthropic "
         "Messages · ~ tokens estimated from the text · ≈ cost priced by chatcap (genai-prices or CHATCAP_PRICES) · "
-        "$ as reported by the provider · no price: the model is in neither · ~ s: 1 s resolution",
+        "$ as reported by the provider · no price: the model is in neither · ~ s: 1 s resolution"
+        if legend
+        else None,
         caption_justify="left",
     )
-    for name, justify in [
+    names = [
         ("exchange", "left"), ("protocol", "left"), ("model", "left"), ("status", "right"), ("ends", "left"), ("TTFB", "right"),
         ("TTFT", "right"), ("duration", "right"), ("tokens in→out", "right"), ("tok/s", "right"),
         ("timed by", "left"), ("cost", "right"), ("warnings", "right"),
-    ]:  # fmt: skip
+    ]  # fmt: skip
+    shown = [n for n, (name, _) in enumerate(names) if columns is None or name in columns]
+    for name, justify in (names[n] for n in shown):
         table.add_column(
             name,
             justify=justify,
             no_wrap=name in ("exchange", "model", "TTFB", "TTFT", "duration", "timed by", "cost"),
             max_width=32 if name == "ends" else None,
         )
+
+    def add_row(*cells: Any) -> None:
+        table.add_row(*(cells[n] for n in shown))
+
     for exchange in exchanges:
         rec = _reconstruct(exchange)
         if rec is None:
-            table.add_row(_cell(exchange.id), "—", "—", "—", "failed", *["—"] * 8)
+            add_row(_cell(exchange.id), "—", "—", "—", "failed", *["—"] * 8)
             continue
         timing = rec.timing
         resolution = timing.resolution_ms if timing else None
@@ -168,7 +186,7 @@ def summary(paths: tuple[str, ...]) -> None:
         rate = timing.decode_tokens_per_s if timing else None
         cost = cost_of(exchange, rec, usage)
         status = exchange.response.status if exchange.response else None
-        table.add_row(
+        add_row(
             _cell(exchange.id),
             _cell(PROTOCOL_NAMES.get(rec.protocol, rec.protocol)),
             _cell(rec.served_model or rec.requested_model or "—"),
@@ -183,7 +201,7 @@ def summary(paths: tuple[str, ...]) -> None:
             _dollars(cost),
             str(len(warned)) if (warned := _notices(exchange, rec, cost)) else "",
         )
-    _print(table)
+    return table
 
 
 def _notices(exchange: Exchange, rec: Reconstruction, cost: Any) -> list[Any]:
@@ -388,33 +406,137 @@ def convert(paths: tuple[str, ...], to: str, out: str | None) -> None:
     click.echo(f"wrote {len(exchanges)} exchange(s) to {written}")
 
 
-@main.command()
-@click.option("--port", default=8080, show_default=True, type=int)
+@main.command(context_settings={"allow_interspersed_args": False})
+@click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on; 0 picks a free one (printed). "
+              "Default: 8080, or a free one when running a COMMAND.")  # fmt: skip
 @click.option("--out", "out_dir", default="captures/live", show_default=True, type=click.Path())
 @click.option("--browser", is_flag=True, help="Also open Chromium routed through the proxy (throw-away profile).")
 @click.option("--url", default="about:blank", show_default=True, help="Page the browser opens.")
 @click.option("--headless/--no-headless", default=None, help="Default: headless when there is no display.")
 @click.option("--no-redact", is_flag=True, help="Keep credentials in the capture (they are redacted by default).")
 @click.option("--filter", "flow_filter", help="mitmproxy filter expression choosing what to record.")
+@click.option("--listen-host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback lets other machines use the proxy.")  # fmt: skip
+@click.option("--mode", "modes", multiple=True, metavar="MODE",
+              help="mitmproxy's proxy mode (repeatable): upstream:http://corp-proxy:3128 (chain to a proxy), "
+              "reverse:https://api.openai.com (for clients that cannot use a proxy: set their base URL to it).")  # fmt: skip
+@click.option("--set", "options", multiple=True, metavar="KEY=VALUE", callback=lambda ctx, param, values: _options(values),
+              help="A mitmproxy option (repeatable), as mitmdump --set takes it.")  # fmt: skip
+@click.option("--no-proxy", "no_proxy", default="", metavar="HOSTS",
+              help="Hosts the COMMAND reaches without the proxy (its NO_PROXY; default none: a local model "
+              "server on localhost is captured too).")  # fmt: skip
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @_friendly
 def capture(
-    port: int, out_dir: str, browser: bool, url: str, headless: bool | None, no_redact: bool, flow_filter: str | None
+    port: int | None,
+    out_dir: str,
+    browser: bool,
+    url: str,
+    headless: bool | None,
+    no_redact: bool,
+    flow_filter: str | None,
+    listen_host: str,
+    modes: tuple[str, ...],
+    options: tuple[str, ...],
+    no_proxy: str,
+    command: tuple[str, ...],
 ) -> None:
-    """Record LLM traffic live: mitmdump with the chatcap addon (+ a browser routed through it)."""
-    import signal as signals
+    """Record LLM traffic live: mitmdump with the chatcap addon (+ a browser routed through it).
 
-    from analyzer.capture import CaptureError, start
+    With a COMMAND (`chatcap capture -- COMMAND [ARGS]...`), runs it with the proxy and mitmproxy's
+    CA in its environment, stops when it exits, and exits with its status."""
+    from analyzer.capture import CaptureError, CommandError, run, start
 
+    # With a program, chatcap's own words go to stderr: the program's stdout stays its own.
+    say = (lambda text: click.echo(f"chatcap: {text}", err=True)) if command else click.echo
+    if port is None:
+        port = 0 if command else 8080
     try:
         running = start(
-            port, out_dir, browser=browser, url=url, headless=headless, redact=not no_redact, flow_filter=flow_filter
-        )
+            port, out_dir, browser=browser, url=url, headless=headless, redact=not no_redact,
+            flow_filter=flow_filter, listen_host=listen_host, modes=modes, options=options,
+        )  # fmt: skip
     except CaptureError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(running.instructions())
-    if running.browser is not None:
-        click.echo(f"browser: {url} (profile {running.profile}, mitmproxy's CA trusted for it only)")
-    click.echo("Ctrl-C stops.")
+    try:
+        for warning in _exposure_warnings(running, options):
+            click.echo(f"warning: {warning}", err=True)
+        if not modes and (upstream := _users_proxy()):
+            say(f"your environment names a proxy ({upstream}) that mitmproxy does not use by itself: "
+                f"--mode upstream:{upstream} sends the traffic on through it")  # fmt: skip
+        if command:
+            say(f"capturing {Path(command[0]).name} through {_where(running)} → {running.out}/")
+            status = run(running, command, no_proxy=no_proxy)
+            if running.proxy.poll() is not None:
+                say(f"mitmproxy exited ({running.proxy.returncode}) while the program ran: later calls went nowhere")
+        else:
+            click.echo(running.instructions())
+            if running.browser is not None:
+                click.echo(f"browser: {url} (profile {running.profile}, mitmproxy's CA trusted for it only)")
+            click.echo("Ctrl-C stops.")
+            status = _wait_for_interrupt(running)
+    except CommandError as exc:
+        click.echo(f"chatcap: {exc}", err=True)
+        status = exc.status
+    except CaptureError as exc:
+        running.stop()
+        raise click.ClickException(str(exc)) from None
+    finally:
+        running.stop()
+    _report(running, out_dir, say, full=not command)
+    if status:
+        raise click.exceptions.Exit(status)
+
+
+def _options(values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if "=" not in value or not value.partition("=")[0].strip():
+            raise click.BadParameter(f"{value!r}: give KEY=VALUE, like --set ssl_insecure=true")
+    return values
+
+
+def _where(running: Any) -> str:
+    return ", ".join(dict.fromkeys(
+        server.url + (f" (reverse proxy to {server.target})" if server.kind == "reverse" else "")
+        for server in running.servers
+    ))  # fmt: skip
+
+
+def _users_proxy() -> str | None:
+    """The proxy the user's environment already names (a company's), if any."""
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        if value := os.environ.get(name):
+            return value
+    return None
+
+
+def _exposure_warnings(running: Any, options: tuple[str, ...]) -> list[str]:
+    """What a listener off loopback exposes, given mitmproxy's block_global and proxyauth."""
+    from analyzer.capture import option_value
+
+    exposed = running.exposed()
+    if not exposed:
+        return []
+    where = ", ".join(dict.fromkeys(f"{server.host}:{server.port}" for server in exposed))
+    if option_value(options, "block_global") in ("false", "False", "0"):
+        who = "every address (block_global=false)"
+    else:
+        who = "private-network addresses (10.x, 172.16-31.x, 192.168.x, …: mitmproxy's block_global refuses the rest)"
+    guard = (
+        "a password is required (proxyauth)"
+        if option_value(options, "proxyauth")
+        else "--set proxyauth=USER:PASSWORD requires a password"
+    )
+    return [
+        f"listening on {where}, not only on this machine: anyone who can reach it from {who} can send "
+        f"traffic through this machine, and it is recorded; {guard}"
+    ]
+
+
+def _wait_for_interrupt(running: Any) -> int:
+    """Until Ctrl-C or SIGTERM (0), or mitmdump ending on its own (1)."""
+    import signal as signals
+
     stop = False
 
     def interrupted(*_: Any) -> None:
@@ -427,13 +549,39 @@ def capture(
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
-    finally:
-        running.stop()
+    if running.proxy.poll() is not None and not stop:
+        click.echo(f"mitmproxy exited ({running.proxy.returncode}): the capture ends", err=True)
+        return 1
+    return 0
+
+
+# The summary table after a program's capture: its last rows and the columns that fit a terminal
+# (all of them: `chatcap summary`).
+SUMMARY_ROWS = 20
+SUMMARY_COLUMNS = ("exchange", "protocol", "model", "status", "TTFT", "duration", "tokens in→out", "tok/s", "cost")
+
+
+def _report(running: Any, out_dir: str, say: Callable[[str], None], *, full: bool) -> None:
+    """How many exchanges the capture recorded and where; after a program, also their summary rows."""
     files = running.new_files()
     count = running.recorded()  # what can be read back: a line a full disk cut short does not count
-    click.echo(f"captured {count} exchange(s)" + (f" in {', '.join(map(str, files))}" if files else ""))
-    if count:
+    say(f"captured {count} exchange(s)" + (f" in {', '.join(map(str, files))}" if files else ""))
+    if not count:
+        if not full:
+            say("nothing recorded: the program must use HTTPS_PROXY (Node's fetch: Node ≥ 22.21 / 24.5), "
+                "or run it with --mode reverse:URL and its base URL set to the proxy")  # fmt: skip
+        return
+    if full:
         click.echo(f"  chatcap summary {out_dir}")
+        return
+    try:
+        exchanges = load(files)
+        shown = exchanges[-SUMMARY_ROWS:]
+        title = f"the last {len(shown)} of {len(exchanges)}" if len(shown) < len(exchanges) else ""
+        _print(_summary_table(shown, title, columns=SUMMARY_COLUMNS, legend=False), err=True)
+    except Exception as exc:  # the program's exit status still goes through
+        say(visible(f"could not summarise them: {type(exc).__name__}: {exc}"))
+    say(f"every column, and what the marks mean: chatcap summary {out_dir}")
 
 
 @main.command("addon-path")
