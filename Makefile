@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test fuzz lab bench recordings compatibility clean chromium charts golden
+.PHONY: demo test fuzz lab bench recordings compatibility clean chromium charts golden dist
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ fuzz: $(VENV)/.test
 	CHATCAP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CHATCAP_FUZZ_SEED=$(FUZZ_SEED) CHATCAP_FUZZ_SWEEP=$(FUZZ_SWEEP) \
 		$(PY) -m pytest tests/test_fuzz_layers.py -q
 
+# The wheel users install: pip install 'dist/chatcap-0.1.0-<tags>.whl[capture,lab]' (or pipx).
+dist: $(VENV)/.demo
+	rm -rf dist
+	$(PY) -m pip wheel --disable-pip-version-check --no-deps -q -w dist .
+	@ls dist/*.whl
+
 # JupyterLab on the checkout's notebooks/ as they are (chatcap lab notebooks).
 lab: $(VENV)/.test
 	$(PY) -m analyzer lab notebooks
@@ -73,7 +79,7 @@ bench: $(VENV)/.test
 	$(PY) benchmarks/languages.py
 
 clean:
-	rm -rf $(VENV) out build *.egg-info analyzer/*.so
+	rm -rf $(VENV) out build dist *.egg-info analyzer/*.so
 
 # tests/data/golden/: every bundled input exported in every transcript format (review the diff).
 golden: $(VENV)/.test
