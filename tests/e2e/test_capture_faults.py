@@ -32,7 +32,7 @@ import httpx
 import openai
 import pytest
 import zstandard
-from harness import ROOT, FixedBody, HeldStreams, free_port, scripted_stream, start_proxy, start_upstream
+from harness import ROOT, FixedBody, HeldStreams, Proxy, free_port, scripted_stream, start_proxy, start_upstream
 
 import analyzer
 from analyzer.capture import wait_for_port
@@ -373,12 +373,10 @@ def _incompressible(size: int) -> bytes:
     return hashlib.shake_256(b"chatcap").digest(size // 2).hex().encode()  # hex text: about 2:1 in gzip
 
 
-def test_a_compressed_body_that_decodes_past_the_cap_is_recorded_as_sent_whole(tmp_path: Path) -> None:
-    body = _incompressible(6 * MiB)
-    sent = gzip.compress(body)
-    assert len(body) > CAP and len(sent) < CAP
-    upstream = FixedBody(sent, [("content-type", "text/plain"), ("content-encoding", "gzip")])
-    proxy = start_proxy(tmp_path, "--set", f"chatcap_max_body={CAP}")
+def _recorded(tmp_path: Path, sent: bytes, content_type: str, encoding: str, *options: str) -> tuple[Proxy, dict]:
+    """One response of `sent` bytes, declared `encoding`, through the proxy: the proxy and its record."""
+    upstream = FixedBody(sent, [("content-type", content_type), ("content-encoding", encoding)])
+    proxy = start_proxy(tmp_path, *options)
     try:
         subprocess.run(
             ["curl", "-s", "-x", proxy.url, f"{upstream.url}/v1/chat/completions", "-d", "{}", "-o", "/dev/null"],
@@ -388,7 +386,14 @@ def test_a_compressed_body_that_decodes_past_the_cap_is_recorded_as_sent_whole(t
     finally:
         proxy.stop()
         upstream.close()
-    entry = json.loads(lines_of(proxy.out)[0])
+    return proxy, json.loads(lines_of(proxy.out)[0])
+
+
+def test_a_compressed_body_that_decodes_past_the_cap_is_recorded_as_sent_whole(tmp_path: Path) -> None:
+    body = _incompressible(6 * MiB)
+    sent = gzip.compress(body)
+    assert len(body) > CAP and len(sent) < CAP
+    proxy, entry = _recorded(tmp_path, sent, "text/plain", "gzip", "--set", f"chatcap_max_body={CAP}")
     assert base64.b64decode(entry["response"]["content"]["text"]) == sent
     assert f"past the {CAP}-byte cap" in entry["response"]["_asSent"]
     assert entry["response"]["_chunks"][-1][1] == len(sent)  # the reads' ends count the bytes as sent
@@ -400,18 +405,7 @@ def test_a_compressed_body_that_decodes_past_the_cap_is_recorded_as_sent_whole(t
 
 def test_a_body_that_does_not_decode_as_declared_is_recorded_as_sent_not_dropped(tmp_path: Path) -> None:
     sent = b'data: {"choices": [{"delta": {"content": "not gzip at all"}}]}\n\n'
-    upstream = FixedBody(sent, [("content-type", "text/event-stream"), ("content-encoding", "gzip")])
-    proxy = start_proxy(tmp_path)
-    try:
-        subprocess.run(
-            ["curl", "-s", "-x", proxy.url, f"{upstream.url}/v1/chat/completions", "-d", "{}", "-o", "/dev/null"],
-            timeout=60, check=True,
-        )  # fmt: skip
-        wait_until(lambda: whole_lines(proxy.out) == 1, "the exchange recorded", timeout=60)
-    finally:
-        proxy.stop()
-        upstream.close()
-    entry = json.loads(lines_of(proxy.out)[0])
+    proxy, entry = _recorded(tmp_path, sent, "text/event-stream", "gzip")
     assert entry["response"]["content"]["text"] == sent.decode()
     assert "does not decode" in entry["response"]["_asSent"]
     (exchange,) = analyzer.load(proxy.out)
