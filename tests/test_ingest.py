@@ -255,3 +255,28 @@ def test_text_the_quick_mojibake_gate_turns_away_is_text_ftfy_would_not_repair(t
     for candidate in (text, mangled, prose + mangled, mangled + prose, prose * 3 + text):
         if not _mangled_near_a_pair(candidate):
             assert _repair(candidate) == (candidate, [])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=60),
+    sent=st.sampled_from(["", "L’été dernier — c’était très agréable… ", "你好，世界 ", "naïve café ™ "]),
+    extra=st.text(st.sampled_from("\x80\x81\x8d\x8f\x90\x9d\x9féÿ€™—…你"), max_size=3),
+)
+def test_windows_1252_filter_turns_away_only_text_no_windows_1252_decode_gives(
+    text: str, sent: str, extra: str
+) -> None:
+    """`undo_legacy_decode` asks Python's cp1252 codec first whether a text could be windows-1252's
+    decode of some bytes (fast), then checks exactly: with the quick question left out, every
+    text, and every real decode of UTF-8 (WHATWG's mapping, undefined bytes as U+0081 …), reads
+    the same."""
+    from analyzer.ingest import text as texts
+
+    decoded = (sent + text).encode("utf-8").decode("latin-1").translate(texts._FROM_WINDOWS_1252)
+    candidates = [text, sent + text, decoded, decoded + extra, extra + decoded]
+    quick = [texts.undo_legacy_decode(candidate) for candidate in candidates]
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(texts, "_could_be_windows_1252", lambda _: True)
+        assert quick == [texts.undo_legacy_decode(candidate) for candidate in candidates]
+    if not (sent + text).isascii():  # a real decode is undone, whichever code page read it
+        assert quick[2] is not None and quick[2][0] == (sent + text).encode("utf-8")

@@ -183,6 +183,8 @@ _TO_WINDOWS_1252 = {
     if byte not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 }
 _FROM_WINDOWS_1252 = {byte: char for char, byte in _TO_WINDOWS_1252.items()}
+# The characters WHATWG's windows-1252 gives its five undefined bytes, which Python's cp1252 lacks.
+_WHATWG_ONLY = "\x81\x8d\x8f\x90\x9d"
 
 
 def undo_legacy_decode(text: str) -> tuple[bytes, str] | None:
@@ -191,6 +193,8 @@ def undo_legacy_decode(text: str) -> tuple[bytes, str] | None:
     if text.isascii():
         return None
     for name, table in (("Latin-1", None), ("windows-1252", _TO_WINDOWS_1252)):
+        if table and not _could_be_windows_1252(text):
+            continue
         try:
             raw = (text.translate(table) if table else text).encode("latin-1")
             raw.decode("utf-8")
@@ -201,6 +205,18 @@ def undo_legacy_decode(text: str) -> tuple[bytes, str] | None:
             continue  # a C1 character windows-1252 would have shown as another one: not its decode
         return raw, name
     return None
+
+
+def _could_be_windows_1252(text: str) -> bool:
+    """False when `text` has a character no windows-1252 byte decodes to, found at C speed by
+    Python's cp1252 codec; the table lookup above takes ~50 ns a character (1.6 ms for a 30 kB
+    request of CJK prose, which cannot be such a decode). A pure filter: True sends the text to
+    the exact check."""
+    try:
+        text.encode("cp1252")
+    except UnicodeEncodeError as exc:
+        return text[exc.start] in _WHATWG_ONLY
+    return True
 
 
 # The most bytes one decoded body may take: the addon's default `chatcap_max_body`. A body that
