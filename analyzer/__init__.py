@@ -2,6 +2,7 @@
 
     import analyzer
     xs = analyzer.load("captures/")      # any supported format -> list of Exchange
+    for x in analyzer.stream("big.jsonl"): ...   # the same, one at a time (bounded memory)
     rec = xs[0].reconstruct()            # messages, reasoning, tool calls, usage, timing
     rec.to_openai()                      # the equivalent non-streaming chat.completion
 
@@ -14,7 +15,7 @@ import importlib
 from typing import Any
 
 from analyzer.errors import LoadError, NoExchangesFound
-from analyzer.ingest import Exchanges, Problem, load, parse
+from analyzer.ingest import Exchanges, ExchangeStream, Problem, load, parse, stream
 from analyzer.model import Choice, Exchange, Notice, Reconstruction, ToolCall, Usage
 
 __version__ = "0.1.0"
@@ -23,6 +24,7 @@ __all__ = [
     "Choice",
     "Exchange",
     "Exchanges",
+    "ExchangeStream",
     "LoadError",
     "NoExchangesFound",
     "Notice",
@@ -32,6 +34,7 @@ __all__ = [
     "Usage",
     "load",
     "parse",
+    "stream",
 ]
 
 _LAZY = {"frames", "charts", "export", "metrics", "redact", "sse", "protocols", "cost", "tokens", "threads"}

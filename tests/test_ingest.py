@@ -234,6 +234,33 @@ def test_raw_http_cut_inside_the_next_request_line_says_so() -> None:
     assert len(analyzer.parse(data, "whole.txt")) == 2
 
 
+def test_stream_yields_what_load_returns_as_it_reads_and_the_same_problems(tmp_path: Path) -> None:
+    """`analyzer.stream` is `load` one exchange at a time: the same exchanges, ids and problems,
+    each file read only when the iteration reaches it."""
+    for name in ("torn_last_line.jsonl", "browser_mixed.har", "raw_http_two_exchanges.txt"):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
+    (tmp_path / "empty.txt").write_bytes(b"")
+    paths = [tmp_path, tmp_path / "missing.har"]
+    found = analyzer.stream(paths, progress=False)
+    assert [str(p) for p in found.problems] == [f"{tmp_path / 'missing.har'}: no such file or directory"]
+    first = next(found)
+    assert first.id == "browser_mixed.har#1"
+    assert not any("empty.txt" in str(p) or "torn" in str(p) for p in found.problems)  # not read yet
+    streamed = [first, *found]
+    loaded = analyzer.load(paths, progress=False)
+    assert [(x.id, x.raw) for x in streamed] == [(x.id, x.raw) for x in loaded]
+    assert [str(p) for p in found.problems] == [str(p) for p in loaded.problems] and len(loaded.problems) >= 3
+
+
+def test_stream_of_a_single_file_raises_what_stops_it_and_a_missing_path_at_once(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_bytes(b"")
+    found = analyzer.stream(tmp_path / "empty.txt")
+    with pytest.raises(analyzer.LoadError, match="empty input"):
+        next(found)
+    with pytest.raises(analyzer.LoadError, match="no such file or directory"):
+        analyzer.stream(tmp_path / "missing.jsonl")
+
+
 _CODE_PAGES = ("mac_roman", "windows-1252", "latin-1")
 
 

@@ -14,7 +14,8 @@ Formats, sniffed from the bytes (never from the file name):
 Any of them may be gzipped (one level: a gzip file inside a gzip file is not unpacked again).
 
 Large inputs stream: JSON lines and flow files are read one record at a time, and a HAR
-file past `STREAM_HAR_BYTES` entry by entry, so memory stays near one entry's size. Every
+file past `STREAM_HAR_BYTES` entry by entry, so memory stays near one entry's size;
+`stream(paths)` hands each exchange over as it is read (`load` keeps them all). Every
 reader is bounded (docs/hostile-input.md): a line or HAR entry past `RECORD_CAP` bytes is
 skipped, no body decodes to more than `BODY_CAP` bytes, and a bad record is a `Problem`
 (the first few of a file named, then counted), never the end of the batch.
@@ -42,7 +43,7 @@ from analyzer.ingest import flows, pairs, rawhttp
 from analyzer.ingest.text import BODY_CAP, mojibake_notice, repair_mojibake
 from analyzer.model import Exchange, Notice, Response
 
-__all__ = ["BODY_CAP", "RECORD_CAP", "Exchanges", "Problem", "load", "parse", "sniff"]
+__all__ = ["BODY_CAP", "RECORD_CAP", "Exchanges", "ExchangeStream", "Problem", "load", "parse", "sniff", "stream"]
 
 # A bare stream starts with a field or a comment; a page that merely quotes an example
 # stream (documentation, a chat log) starts with prose and is not a capture.
@@ -312,7 +313,7 @@ def parse(data: str | bytes, source: str = "<memory>") -> Exchanges:
     return result
 
 
-def _read_bytes(raw: bytes, source: str, problems: list[Problem]) -> list[Exchange]:
+def _read_bytes(raw: bytes, source: str, problems: list[Problem]) -> Iterator[Exchange]:
     try:
         fmt, head = _sniff(io.BytesIO(raw))
     except NoExchangesFound as exc:
@@ -320,20 +321,20 @@ def _read_bytes(raw: bytes, source: str, problems: list[Problem]) -> list[Exchan
     return _read_format(raw, fmt, head, source, problems)
 
 
-def _read_format(raw: bytes, fmt: str, head: bytes, source: str, problems: list[Problem]) -> list[Exchange]:
+def _read_format(raw: bytes, fmt: str, head: bytes, source: str, problems: list[Problem]) -> Iterator[Exchange]:
     """`raw`, of the sniffed format `fmt`."""
     if fmt == "gzip":
         return _read_gzip(io.BytesIO(raw), source, problems)
     if fmt in ("chatcap-jsonl", "jsonl"):
-        return list(_read_lines(_bounded_lines(io.BytesIO(raw), source, problems), source, fmt, problems))
+        return _read_lines(_bounded_lines(io.BytesIO(raw), source, problems), source, fmt, problems)
     if fmt == "mitmproxy-flows":
         return _read_flows(io.BytesIO(raw), source, _label(source, 0).rsplit("#", 1)[0], problems)
     if fmt == "json":
-        return _read_json(raw, source, problems)
+        return iter(_read_json(raw, source, problems))
     text, notices = _repaired(raw)
     if fmt == "raw-http":
-        return _read_raw_http(raw, text, notices, source)
-    return [_sse_exchange(text, raw, notices, source)]
+        return iter(_read_raw_http(raw, text, notices, source))
+    return iter([_sse_exchange(text, raw, notices, source)])
 
 
 class _Unzipped(io.RawIOBase):
@@ -372,7 +373,7 @@ class _Unzipped(io.RawIOBase):
 
 def _read_gzip(
     handle: IO[bytes], source: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
-) -> list[Exchange]:
+) -> Iterator[Exchange]:
     """A gzipped input, decompressed as it is read: JSON lines, flows and HAR files stream (each
     record bounded as in a plain file); anything else is read up to `BODY_CAP` bytes. A stream
     damaged or cut short keeps the records before the damage."""
@@ -389,11 +390,11 @@ def _read_gzip(
     unzipped.seek(0)
     try:
         if fmt in ("chatcap-jsonl", "jsonl"):
-            exchanges = list(_read_lines(_bounded_lines(unzipped, source, problems), source, fmt, problems, tick))
+            yield from _read_lines(_bounded_lines(unzipped, source, problems), source, fmt, problems, tick)
         elif fmt == "mitmproxy-flows":
-            exchanges = _read_flows(unzipped, source, _label(source, 0).rsplit("#", 1)[0], problems, tick)
+            yield from _read_flows(unzipped, source, _label(source, 0).rsplit("#", 1)[0], problems, tick)
         elif fmt == "json" and _looks_like_har(head):
-            exchanges = _read_large_har(unzipped, source, problems, tick)
+            yield from _read_large_har(unzipped, source, problems, tick)
         else:
             raw = unzipped.read(BODY_CAP + 1)
             if len(raw) > BODY_CAP:
@@ -404,7 +405,7 @@ def _read_gzip(
                         f"decompresses to more than {BODY_CAP:,} bytes (a decompression bomb?): read the first {BODY_CAP:,}",
                     )
                 )
-            exchanges = _read_format(raw, fmt, head, source, problems)
+            yield from _read_format(raw, fmt, head, source, problems)
     except LoadError as exc:
         if stream.error is None:
             raise
@@ -417,7 +418,6 @@ def _read_gzip(
                 "the rest is lost",
             )
         )
-    return exchanges
 
 
 def _repaired(raw: bytes) -> tuple[bytes, list[Notice]]:
@@ -519,7 +519,7 @@ def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchang
         # One bad entry (nested too deep, a number out of range) or a cut-off end: entry by entry,
         # the rest of a HAR file still loads; a first JSON line torn, the other lines do.
         if _looks_like_har(raw[:_SNIFF_BYTES]):
-            return _read_large_har(io.BytesIO(raw), source, problems)
+            return list(_read_large_har(io.BytesIO(raw), source, problems))
         found = _after_a_bad_first_line(raw, source, problems)
         if found:
             return found
@@ -531,7 +531,7 @@ def _read_json(raw: bytes, source: str, problems: list[Problem]) -> list[Exchang
         del obj
         if repaired and _looks_like_har(raw[:_SNIFF_BYTES]):  # say which entries held lone surrogates
             del entries
-            return _read_large_har(io.BytesIO(raw), source, problems)
+            return list(_read_large_har(io.BytesIO(raw), source, problems))
         return list(_har_entries(((entry, None, repaired) for entry in entries), source, problems))
     if pairs.is_pair(obj):
         if _is_chatcap(obj):  # a capture file with a single line
@@ -665,12 +665,12 @@ class _Damaged(Exception):
 
 def _read_large_har(
     handle: IO[bytes], source: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
-) -> list[Exchange]:
+) -> Iterator[Exchange]:
     """A HAR file read entry by entry: memory holds one entry (and the LLM calls kept), not the file.
     Each entry is parsed alone, as the whole-file reader would parse it (orjson), so one entry
     nested too deep or holding a number out of range is a problem for that entry only."""
     try:
-        return list(_har_entries(map(_parse_entry, _har_elements(handle)), source, problems, tick))
+        yield from _har_entries(map(_parse_entry, _har_elements(handle)), source, problems, tick)
     except _UNZIP_ERRORS as exc:
         raise LoadError(source, f"gzip file does not decompress: {_failure(exc)}") from None
     except LoadError as exc:
@@ -796,27 +796,28 @@ def _har_elements(handle: IO[bytes]) -> Iterator[bytes | int | None]:
 
 def _read_flows(
     handle: Any, source: str, label: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
-) -> list[Exchange]:
+) -> Iterator[Exchange]:
     skipped: list[int] = []
-    out: list[Exchange] = []
+    count = 0
     bad = _BadRecords(source, problems, "flow", "flows")
     try:
-        out.extend(flows.read(handle, source, label, skipped, tick, bad.add, RECORD_CAP))
+        for exchange in flows.read(handle, source, label, skipped, tick, bad.add, RECORD_CAP):
+            count += 1
+            yield exchange
     except LoadError as exc:
-        if not out:
+        if not count:
             raise
         problems.append(Problem(source, exc.reason))
     bad.close()
     other, non_http = skipped or [0, 0]
-    total = len(out) + other + non_http + bad.count
+    total = count + other + non_http + bad.count
     if other or non_http:
         kinds = f"{other} not an LLM API call" + (f", {non_http} not HTTP" if non_http else "")
         problems.append(Problem(source, f"{other + non_http} of {total} flows left out ({kinds})"))
-    if not out:
+    if not count:
         if bad.count:
             raise NoExchangesFound(source, f"no exchanges found: {bad.last}")
         raise NoExchangesFound(source, f"no exchanges found: none of its {total} flows is an LLM API call")
-    return out
 
 
 def _from_objects(
@@ -893,9 +894,10 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def load(
-    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, progress: bool | None = None
-) -> Exchanges:
+Paths = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+
+
+def load(paths: Paths, *, progress: bool | None = None) -> Exchanges:
     """Exchanges from a file, a directory (recursively) or a list of them, in any supported format.
 
     A single file that cannot be read raises `LoadError`. In a directory or list, bad
@@ -904,30 +906,70 @@ def load(
     `progress`: a progress bar on stderr (or in the notebook) when loading takes more
     than a moment; by default only in a terminal or a Jupyter kernel.
     """
+    exchanges = stream(paths, progress=progress)
+    result = Exchanges(exchanges)
+    result.problems = exchanges.problems
+    return result
+
+
+def stream(paths: Paths, *, progress: bool | None = None) -> ExchangeStream:
+    """What `load` returns, one exchange at a time: each file is read as it is iterated, a
+    record at a time where the format allows (see the module docstring), so memory holds
+    the exchange in hand, not the input. `problems` fills as the reading goes.
+
+        found = analyzer.stream("captures/")
+        for exchange in found:
+            rec = exchange.reconstruct()   # dropped with the exchange
+        found.problems
+
+    A path that does not exist raises `LoadError` here, as `load` does; a single file that
+    cannot be read raises it from the iteration.
+    """
     single = isinstance(paths, (str, os.PathLike))
     roots = _expand([paths] if single else list(paths))
     if single and len(roots) == 1 and not roots[0].exists():
         pattern = any(c in str(roots[0]) for c in "*?[")
         raise LoadError(str(roots[0]), "no file matches this pattern" if pattern else "no such file or directory")
-    single = single and len(roots) == 1
-    result = Exchanges()
+    problems: list[Problem] = []
     files: list[tuple[Path, str]] = []
     for root in roots:
         if not root.exists():
-            result.problems.append(Problem(str(root), "no such file or directory"))
+            problems.append(Problem(str(root), "no such file or directory"))
             continue
         files += [(file, str(file.relative_to(root)) if root.is_dir() else file.name) for file in _files(root)]
-    with _Progress(files, progress) as bar:
-        if single and roots[0].is_file():
-            result.extend(_load_file(roots[0], roots[0].name, result.problems, bar))
-            return result
-        for file, label in files:
-            try:
-                result.extend(_load_file(file, label, result.problems, bar))
-            except LoadError as exc:
-                result.problems.append(Problem(str(file), exc.reason, exc.position))
-            bar.next_file()
-    return result
+    alone = single and len(roots) == 1 and roots[0].is_file()
+    return ExchangeStream(files, alone, problems, progress)
+
+
+class ExchangeStream:
+    """Exchanges read one at a time from files (`stream`); an iterator, read once. `problems`
+    lists what could not be loaded so far, as `Exchanges.problems` does."""
+
+    def __init__(self, files: list[tuple[Path, str]], alone: bool, problems: list[Problem], progress: bool | None):
+        self.problems = problems
+        self._exchanges = self._read(files, alone, progress)
+
+    def __iter__(self) -> ExchangeStream:
+        return self
+
+    def __next__(self) -> Exchange:
+        return next(self._exchanges)
+
+    def close(self) -> None:
+        """Stop reading: the file in hand is closed (and the progress bar)."""
+        self._exchanges.close()
+
+    def _read(self, files: list[tuple[Path, str]], alone: bool, progress: bool | None) -> Iterator[Exchange]:
+        with _Progress(files, progress) as bar:
+            if alone:  # a single file: what stops its reading is raised
+                yield from _file_exchanges(*files[0], self.problems, bar)
+                return
+            for file, label in files:
+                try:
+                    yield from _file_exchanges(file, label, self.problems, bar)
+                except LoadError as exc:
+                    self.problems.append(Problem(str(file), exc.reason, exc.position))
+                bar.next_file()
 
 
 def _expand(paths: list[str | os.PathLike[str]]) -> list[Path]:
@@ -991,21 +1033,25 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _load_file(path: Path, label: str, problems: list[Problem], bar: _Progress | None = None) -> list[Exchange]:
+def _file_exchanges(
+    path: Path, label: str, problems: list[Problem], bar: _Progress | None = None
+) -> Iterator[Exchange]:
+    """The exchanges of one file, named `label#1`, `label#2`, … as they are read."""
+    number = 0
     try:
-        exchanges = _read_file(path, problems, bar)
+        for exchange in _read_file(path, problems, bar):
+            number += 1
+            exchange.id = f"{label}#{number}"
+            yield exchange
     except LoadError:
         raise
     except OSError as exc:
         raise LoadError(str(path), exc.strerror or str(exc)) from None
     except Exception as exc:  # a bug met by odd input: one line naming the file, never a traceback
         raise LoadError(str(path), f"could not be read: {_failure(exc)}") from None
-    for n, exchange in enumerate(exchanges, 1):
-        exchange.id = f"{label}#{n}"
-    return exchanges
 
 
-def _read_file(path: Path, problems: list[Problem], bar: _Progress | None) -> list[Exchange]:
+def _read_file(path: Path, problems: list[Problem], bar: _Progress | None) -> Iterator[Exchange]:
     source = str(path)
     with path.open("rb") as handle:
         tick = (lambda: bar.at(handle.tell())) if bar is not None and bar.bar is not None else (lambda: None)
@@ -1015,11 +1061,12 @@ def _read_file(path: Path, problems: list[Problem], bar: _Progress | None) -> li
             raise NoExchangesFound(source, exc.reason) from None
         handle.seek(0)
         if fmt == "gzip":
-            return _read_gzip(handle, source, problems, tick)
-        if fmt in ("chatcap-jsonl", "jsonl"):
-            return list(_read_lines(_bounded_lines(handle, source, problems), source, fmt, problems, tick))
-        if fmt == "mitmproxy-flows":
-            return _read_flows(handle, source, path.name, problems, tick)
-        if fmt == "json" and _size(path) > STREAM_HAR_BYTES and _looks_like_har(head):
-            return _read_large_har(handle, source, problems, tick)
-        return _read_format(handle.read(), fmt, head, source, problems)
+            yield from _read_gzip(handle, source, problems, tick)
+        elif fmt in ("chatcap-jsonl", "jsonl"):
+            yield from _read_lines(_bounded_lines(handle, source, problems), source, fmt, problems, tick)
+        elif fmt == "mitmproxy-flows":
+            yield from _read_flows(handle, source, path.name, problems, tick)
+        elif fmt == "json" and _size(path) > STREAM_HAR_BYTES and _looks_like_har(head):
+            yield from _read_large_har(handle, source, problems, tick)
+        else:
+            yield from _read_format(handle.read(), fmt, head, source, problems)
