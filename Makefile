@@ -77,6 +77,7 @@ bench: $(VENV)/.test
 	$(PY) benchmarks/frames.py
 	$(PY) benchmarks/redaction.py
 	$(PY) benchmarks/languages.py
+	$(PY) benchmarks/sql.py
 
 clean:
 	rm -rf $(VENV) out build dist *.egg-info analyzer/*.so

@@ -5,8 +5,10 @@
     for x in analyzer.stream("big.jsonl"): ...   # the same, one at a time (bounded memory)
     rec = xs[0].reconstruct()            # messages, reasoning, tool calls, usage, timing
     rec.to_openai()                      # the equivalent non-streaming chat.completion
+    analyzer.sql("SELECT count(*) FROM exchanges", "captures/")   # DuckDB over the four tables
 
-pandas and altair are imported only when `analyzer.frames` / `analyzer.charts` are used.
+pandas and altair are imported only when `analyzer.frames` / `analyzer.charts` are used, DuckDB
+only by `analyzer.sql`.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Choice",
     "Exchange",
-    "Exchanges",
     "ExchangeStream",
+    "Exchanges",
     "LoadError",
     "NoExchangesFound",
     "Notice",
@@ -34,13 +36,16 @@ __all__ = [
     "Usage",
     "load",
     "parse",
+    "sql",
     "stream",
 ]
 
-_LAZY = {"frames", "charts", "export", "metrics", "redact", "sse", "protocols", "cost", "tokens", "threads"}
+_LAZY = {"frames", "charts", "export", "metrics", "redact", "sse", "protocols", "cost", "tokens", "threads", "query"}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "sql":  # a function: analyzer.query.sql
+        return importlib.import_module("analyzer.query").sql
     if name in _LAZY:
         return importlib.import_module(f"analyzer.{name}")
     raise AttributeError(f"module 'analyzer' has no attribute {name!r}")

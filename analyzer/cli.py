@@ -385,6 +385,107 @@ def _os_error(exc: OSError) -> str:
     return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
 
 
+# `sql`'s table shows this many rows unless told (--limit); csv, json and parquet have them all.
+SQL_LIMIT = 100
+
+
+@main.command()
+@click.argument("query")
+@click.argument("path", default="captures/", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
+              show_default=True, help="table: a terminal table (--limit rows); csv, json (an array of objects): "
+              "every row, to stdout or --out; parquet: every row, to --out.")  # fmt: skip
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (needed for parquet).")
+@click.option("--limit", type=click.IntRange(min=0), default=SQL_LIMIT, show_default=True,
+              help="Rows the table shows (0: all); the rows left out are counted.")  # fmt: skip
+@click.option("--tables", type=click.Path(file_okay=False), help="When PATH holds captures: build the tables "
+              "into this directory and keep them (default: a temporary directory, removed after).")  # fmt: skip
+@_friendly
+def sql(query: str, path: str, fmt: str, out: str | None, limit: int, tables: str | None) -> None:
+    """Run a DuckDB SQL QUERY over the tables exchanges, chunks, messages and tool_calls.
+
+    PATH (default captures/) is a directory of tables, as `export --format parquet` writes
+    them, or captures, from which the tables are built first.
+    """
+    import duckdb
+
+    from analyzer import query as queries
+
+    if fmt == "parquet" and out is None:
+        raise click.UsageError("--format parquet needs --out FILE")
+    if out is not None and fmt == "table":
+        raise click.UsageError("--out is for --format csv, json or parquet")
+    try:
+        with queries.dataset(path, tables=tables) as found:
+            for problem in found.problems:
+                click.echo(visible(f"skipped {problem}"), err=True)
+            if found.built_from is not None:
+                where = f"into {found.directory}" if found.kept else "(temporary: --tables DIR keeps them)"
+                click.echo(f"built the tables from {found.built_from:,} exchange(s) in {path} {where}", err=True)
+            connection = queries.connect(found.directory, progress=fmt == "table" and sys.stdout.isatty())
+            try:
+                _sql(queries, connection, query, fmt, out, limit)
+            except duckdb.Error as exc:
+                raise click.ClickException(queries.one_line(exc, found.directory)) from None
+            finally:
+                connection.close()
+    except duckdb.Error as exc:  # a table file DuckDB cannot read
+        raise click.ClickException(queries.one_line(exc)) from None
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(_os_error(exc)) from None
+
+
+def _sql(queries: Any, connection: Any, query: str, fmt: str, out: str | None, limit: int) -> None:
+    """Run `query` and show or write its result as `chatcap sql` was asked."""
+    if fmt == "parquet":
+        rows = queries.write_parquet(connection, query, out)
+        click.echo(f"wrote {rows:,} row(s) to {out}")
+        return
+    result = connection.execute(query)
+    if not result.description:  # a statement with no result (SET, CREATE …)
+        return
+    if fmt == "table":
+        _print(_sql_table(queries, result, limit))
+    elif out is None:
+        (queries.write_csv if fmt == "csv" else queries.write_json)(result, sys.stdout)
+    else:
+        from io import TextIOWrapper
+
+        from analyzer.files import open_private, private_dir
+
+        private_dir(Path(out).parent)
+        with TextIOWrapper(open_private(out), encoding="utf-8", newline="") as stream:
+            rows = (queries.write_csv if fmt == "csv" else queries.write_json)(result, stream)
+        click.echo(f"wrote {rows:,} row(s) to {out}")
+
+
+def _sql_table(queries: Any, result: Any, limit: int) -> Any:
+    """A result's first `limit` rows (0: all) as a table, then how many rows there are in all."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = result.fetchmany(limit) if limit else result.fetchall()
+    total = len(rows)
+    if limit and total == limit:  # count the rest without keeping them
+        while len(chunk := result.fetch_df_chunk(64)):
+            total += len(chunk)
+    if total > len(rows):
+        said = f"the first {len(rows):,} of {total:,} rows (--limit 0 shows all; --format csv or json has every row)"
+    else:
+        said = f"{total:,} row" + ("" if total == 1 else "s")
+    table = Table()
+    for name, kind, *_ in result.description:
+        table.add_column(_cell(name), justify="right" if queries.is_numeric(kind) else "left")
+    for row in rows:
+        table.add_row(*[Text("NULL", style="dim") if value is None else _cell(queries.cell_text(value)) for value in row])
+    return Group(table, Text(said, style="dim"))
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--to", "to", type=click.Choice(["har", "jsonl"]), required=True, help="har: one HAR 1.2 file; "
