@@ -43,7 +43,7 @@ from analyzer.ingest import flows, pairs, rawhttp
 from analyzer.ingest.text import BODY_CAP, mojibake_notice, repair_mojibake
 from analyzer.model import Exchange, Notice, Response
 
-__all__ = ["BODY_CAP", "RECORD_CAP", "Exchanges", "ExchangeStream", "Problem", "load", "parse", "sniff", "stream"]
+__all__ = ["BODY_CAP", "RECORD_CAP", "ExchangeStream", "Exchanges", "Problem", "load", "parse", "sniff", "stream"]
 
 # A bare stream starts with a field or a comment; a page that merely quotes an example
 # stream (documentation, a chat log) starts with prose and is not a capture.
