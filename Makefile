@@ -74,6 +74,7 @@ bench: $(VENV)/.test
 	$(PY) benchmarks/protocols.py --real tests/data/real
 	$(PY) benchmarks/proxy.py
 	$(PY) benchmarks/large_inputs.py
+	$(PY) benchmarks/summary.py
 	$(PY) benchmarks/frames.py
 	$(PY) benchmarks/redaction.py
 	$(PY) benchmarks/languages.py

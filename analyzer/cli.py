@@ -7,8 +7,10 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 import click
 
 from analyzer.errors import LoadError
-from analyzer.ingest import Exchanges, load
+from analyzer.ingest import Exchanges, Problem, load, stream
 from analyzer.metrics import format_ms
 from analyzer.model import Exchange, Reconstruction
 
@@ -44,13 +46,17 @@ def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def _load(paths: tuple[str, ...]) -> Exchanges:
-    exchanges = load(paths[0]) if len(paths) == 1 else load(list(paths))
-    for problem in exchanges.problems:
-        click.echo(visible(f"skipped {problem}"), err=True)
+def _load(paths: tuple[str, ...], *, progress: bool | None = None) -> Exchanges:
+    exchanges = load(paths[0] if len(paths) == 1 else list(paths), progress=progress)
+    _say_problems(exchanges.problems)
     if not exchanges:
         raise click.ClickException("no exchanges found in " + ", ".join(paths))
     return exchanges
+
+
+def _say_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        click.echo(visible(f"skipped {problem}"), err=True)
 
 
 def _reconstruct(exchange: Exchange) -> Reconstruction | None:
@@ -122,95 +128,276 @@ def _console(stream: Any = None) -> Any:
     return Console(file=stream, width=int(columns) if columns.isdigit() and int(columns) > 0 else 200)
 
 
+# `summary` shows every exchange up to this many; past it, totals per group, then the last this many.
+SUMMARY_LAST = 50
+# The totals show at most this many groups (the largest; by day, the latest).
+SUMMARY_GROUPS = 50
+
+
+def _group_by(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    from analyzer.overview import GROUP_KEYS
+
+    if value is None:
+        return None
+    names = tuple(name.strip() for name in value.split(","))
+    unknown = [name for name in names if name not in GROUP_KEYS]
+    if unknown or not names:
+        raise click.BadParameter(f"{unknown[0] if unknown else value!r} is not one of {', '.join(GROUP_KEYS)}")
+    return names
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--last", type=click.IntRange(min=0), help=f"Rows in the table: every exchange up to N, else the "
+              f"totals and then the last N (default {SUMMARY_LAST}; 0: the totals alone).")  # fmt: skip
+@click.option("--all", "every", is_flag=True, help="Every exchange, one line each as it is read, in fixed-width "
+              "columns (no totals): for large captures and pipes.")  # fmt: skip
+@click.option("--group-by", callback=_group_by, metavar="KEY[,KEY]", help="What the totals are per: model, host, "
+              "day (UTC), conversation, or several joined by commas (default model,host). conversation reads "
+              "the whole input into memory first: conversations are found across it.")  # fmt: skip
 @_friendly
-def summary(paths: tuple[str, ...]) -> None:
-    """A table per exchange: model, status, TTFB/TTFT, tokens, tok/s, cost (~ estimated, ≈ priced)."""
-    exchanges = _load(paths)
-    _print(_summary_table(exchanges, f"{len(exchanges)} exchange(s)"))
+def summary(paths: tuple[str, ...], last: int | None, every: bool, group_by: tuple[str, ...] | None) -> None:
+    """A table per exchange: model, status, TTFB/TTFT, tokens, tok/s, cost (~ estimated, ≈ priced).
+
+    Past --last exchanges (50), totals per served model and host come first (exchanges, errors,
+    tokens, cost, TTFT p50/p95, decode rate), then the last 50. Exchanges are read one at a
+    time, so memory stays small however large the capture.
+    """
+    from analyzer.overview import Totals
+
+    if every:
+        if last is not None or group_by is not None:
+            raise click.UsageError("--all prints every exchange and no totals: it takes no --last or --group-by")
+        _summary_lines(paths)
+        return
+    last = SUMMARY_LAST if last is None else last
+    totals = Totals(group_by or ("model", "host"))
+    kept: deque[Any] = deque(maxlen=last)
+    for found in _summary_rows(paths, conversations="conversation" in totals.by):
+        totals.add(found)
+        kept.append(found)
+    count = totals.all.exchanges
+    if count <= last:
+        _print(_rows_table(kept, f"{count} exchange(s)"))
+        return
+    _print(_totals_table(totals))
+    if kept:
+        _print(_rows_table(kept, f"the last {len(kept)} of {count:,} exchanges"))
+
+
+def _summary_rows(
+    paths: tuple[str, ...], *, conversations: bool = False, progress: bool | None = None
+) -> Iterator[Any]:
+    """The summary's row of each exchange, read one at a time; each file or record skipped, and
+    each exchange that could not be reconstructed, is a line on stderr. `conversations`: each
+    row with its conversation, which takes every exchange at once."""
+    from analyzer.overview import row
+
+    if conversations:
+        from analyzer.threads import threads
+
+        exchanges = _load(paths, progress=progress)
+        rows = [_said(row(exchange)) for exchange in exchanges]
+        thread_of = threads(
+            [exchange for exchange, found in zip(exchanges, rows, strict=True) if found.failure is None]
+        )
+        for exchange, found in zip(exchanges, rows, strict=True):
+            thread = thread_of.get(exchange.id)
+            yield replace(found, conversation=thread.conversation if thread else None)
+        return
+    found = stream(paths[0] if len(paths) == 1 else list(paths), progress=progress)
+    count = 0
+    for exchange in found:
+        count += 1
+        yield _said(row(exchange))
+    _say_problems(found.problems)
+    if not count:
+        raise click.ClickException("no exchanges found in " + ", ".join(paths))
+
+
+def _said(found: Any) -> Any:
+    if found.failure:
+        click.echo(visible(f"{found.id}: could not reconstruct: {found.failure}"), err=True)
+    return found
 
 
 def _summary_table(
     exchanges: list[Exchange], title: str, *, columns: tuple[str, ...] | None = None, legend: bool = True
 ) -> Any:
-    """The `summary` table: a row per exchange, with only `columns` if given (`legend`: with the
+    """The `summary` table of `exchanges`, with only `columns` if given (`legend`: with the
     caption saying what the marks mean)."""
+    from analyzer.overview import row
+
+    return _rows_table([_said(row(exchange)) for exchange in exchanges], title, columns=columns, legend=legend)
+
+
+# The summary's columns: name, and whether its cells are right-aligned.
+_TABLE_COLUMNS = (
+    ("exchange", False), ("protocol", False), ("model", False), ("status", True), ("ends", False), ("TTFB", True),
+    ("TTFT", True), ("duration", True), ("tokens in→out", True), ("tok/s", True), ("timed by", False),
+    ("cost", True), ("warnings", True),
+)  # fmt: skip
+_LEGEND = (
+    "protocol: chat = OpenAI chat/completions, responses = OpenAI Responses, messages = Anthropic "
+    "Messages · ~ tokens estimated from the text · ≈ cost priced by chatcap (genai-prices or CHATCAP_PRICES) · "
+    "$ as reported by the provider · no price: the model is in neither · ~ s: 1 s resolution"
+)
+
+
+def _rows_table(rows: Iterable[Any], title: str, *, columns: tuple[str, ...] | None = None, legend: bool = True) -> Any:
+    """The summary's table of rows (`analyzer.overview.Row`)."""
     from rich.table import Table
 
-    from analyzer.cost import cost_of
-    from analyzer.protocols import request_messages
-    from analyzer.tokens import usage_or_estimate
-
-    table = Table(
-        title=title,
-        title_justify="left",
-        caption="protocol: chat = OpenAI chat/completions, responses = OpenAI Responses, messages = Anthropic "
-        "Messages · ~ tokens estimated from the text · ≈ cost priced by chatcap (genai-prices or CHATCAP_PRICES) · "
-        "$ as reported by the provider · no price: the model is in neither · ~ s: 1 s resolution"
-        if legend
-        else None,
-        caption_justify="left",
-    )
-    names = [
-        ("exchange", "left"), ("protocol", "left"), ("model", "left"), ("status", "right"), ("ends", "left"), ("TTFB", "right"),
-        ("TTFT", "right"), ("duration", "right"), ("tokens in→out", "right"), ("tok/s", "right"),
-        ("timed by", "left"), ("cost", "right"), ("warnings", "right"),
-    ]  # fmt: skip
-    shown = [n for n, (name, _) in enumerate(names) if columns is None or name in columns]
-    for name, justify in (names[n] for n in shown):
+    table = Table(title=title, title_justify="left", caption=_LEGEND if legend else None, caption_justify="left")
+    shown = [n for n, (name, _) in enumerate(_TABLE_COLUMNS) if columns is None or name in columns]
+    for name, right in (_TABLE_COLUMNS[n] for n in shown):
         table.add_column(
             name,
-            justify=justify,
+            justify="right" if right else "left",
             no_wrap=name in ("exchange", "model", "TTFB", "TTFT", "duration", "timed by", "cost"),
             max_width=32 if name == "ends" else None,
         )
-
-    def add_row(*cells: Any) -> None:
-        table.add_row(*(cells[n] for n in shown))
-
-    for exchange in exchanges:
-        rec = _reconstruct(exchange)
-        if rec is None:
-            add_row(_cell(exchange.id), "—", "—", "—", "failed", *["—"] * 8)
-            continue
-        timing = rec.timing
-        resolution = timing.resolution_ms if timing else None
-        usage = usage_or_estimate(rec, request_messages(exchange), None)
-        estimated = usage is not None and usage.source == "estimated"
-        tokens = (
-            "—"
-            if usage is None
-            else f"{'~' if estimated else ''}{_count(usage.prompt_tokens)}→{usage.completion_tokens}"
-        )
-        rate = timing.decode_tokens_per_s if timing else None
-        cost = cost_of(exchange, rec, usage)
-        status = exchange.response.status if exchange.response else None
-        add_row(
-            _cell(exchange.id),
-            _cell(PROTOCOL_NAMES.get(rec.protocol, rec.protocol)),
-            _cell(rec.served_model or rec.requested_model or "—"),
-            str(status) if status else "—",
-            _cell(_ending(exchange, rec)),
-            format_ms(timing.ttfb_ms if timing else None, resolution),
-            format_ms(timing.ttft_ms if timing else None, resolution),
-            format_ms(timing.duration_ms if timing else None, resolution),
-            tokens,
-            f"{rate:.1f}" if rate else "—",
-            TIMED_BY.get(timing.source, timing.source) if timing else "—",
-            _dollars(cost),
-            str(len(warned)) if (warned := _notices(exchange, rec, cost)) else "",
-        )
+    for found in rows:
+        cells = _row_cells(found)
+        table.add_row(*(_cell(cells[n]) for n in shown))
     return table
 
 
-def _notices(exchange: Exchange, rec: Reconstruction, cost: Any) -> list[Any]:
-    """Everything odd about one exchange, as the frames' `warnings` column lists it: the
-    reconstruction's warnings, the cross-cutting anomalies, an unknown price."""
-    from analyzer.anomalies import found
-    from analyzer.cost import notice
+def _row_cells(found: Any) -> list[str]:
+    """A row's cells as text, in the order of `_TABLE_COLUMNS` (captured text not yet made visible)."""
+    if found.protocol is None:
+        return [found.id, "—", "—", "—", "failed", *["—"] * 8]
+    resolution = found.resolution_ms
+    tokens = (
+        f"{'~' if found.tokens_estimated else ''}{_count(found.prompt_tokens)}→{found.completion_tokens}"
+        if found.has_tokens
+        else "—"
+    )
+    return [
+        found.id,
+        PROTOCOL_NAMES.get(found.protocol, found.protocol),
+        found.model or "—",
+        str(found.status) if found.status else "—",
+        found.ends,
+        format_ms(found.ttfb_ms, resolution),
+        format_ms(found.ttft_ms, resolution),
+        format_ms(found.duration_ms, resolution),
+        tokens,
+        f"{found.decode_tokens_per_s:.1f}" if found.decode_tokens_per_s else "—",
+        TIMED_BY.get(found.timing_source, found.timing_source) if found.timing_source else "—",
+        _dollars(found.cost),
+        str(found.warnings) if found.warnings else "",
+    ]
 
-    return [*rec.warnings, *found(exchange, rec), *([missing] if (missing := notice(cost)) else [])]
+
+_TOTALS_LEGEND = (
+    "errors: an HTTP error status or an error in the stream · ~ some tokens estimated from the text · "
+    "≈ some of the cost priced by chatcap, the rest as reported · no price: exchanges whose model is in no "
+    "price list (not in cost) · TTFT p50/p95, tok/s p50: nearest-rank percentiles over the exchanges that have one · ~ s: 1 s resolution"
+)
+
+
+def _totals_table(totals: Any) -> Any:
+    """Totals per group (the largest `SUMMARY_GROUPS`; by day, the latest), and over all when several."""
+    from rich.table import Table
+
+    groups = totals.groups()
+    shown = groups[-SUMMARY_GROUPS:] if totals.by == ("day",) else groups[:SUMMARY_GROUPS]
+    keys = len(totals.by)
+    rows = [[*group.key, *_group_cells(group)] for group in shown]
+    if len(shown) < len(groups):
+        rows.append([f"… {len(groups) - len(shown):,} more", *[""] * (keys - 1 + len(_TOTALS_COLUMNS))])
+    if len(groups) > 1:
+        rows.append(["all", *[""] * (keys - 1), *_group_cells(totals.all)])
+    # "no price" only when some exchange has none; the figures whole, the keys folded into the room left
+    # (Rich would cut every column alike).
+    columns = [n for n, name in enumerate(_TOTALS_COLUMNS, keys) if name != "no\nprice" or totals.all.unpriced]
+    header = [max(map(len, name.split("\n"))) for name in _TOTALS_COLUMNS]
+    figures = sum(max(header[n - keys], *(len(row[n]) for row in rows)) + 3 for n in columns)
+    room = max(8, (_console().width - figures - 1) // keys - 3)
+    title = f"{totals.all.exchanges:,} exchanges by {' and '.join(totals.by)}"
+    table = Table(title=title, title_justify="left", caption=_TOTALS_LEGEND, caption_justify="left")
+    for n, name in enumerate(totals.by):
+        table.add_column(name, overflow="fold", width=min(room, max(len(name), *(len(row[n]) for row in rows))))
+    for n in columns:
+        table.add_column(_TOTALS_COLUMNS[n - keys], justify="right", no_wrap=True)
+    for number, row in enumerate(rows):
+        if number == len(rows) - 1 and len(groups) > 1:
+            table.add_section()
+        table.add_row(*(_cell(cell) for cell in row[:keys]), *(row[n] for n in columns))
+    return table
+
+
+# Headers on two lines, for the figures' sake: the table is wide.
+_TOTALS_COLUMNS = ("exchanges", "errors", "tokens\nin", "tokens\nout", "cost", "no\nprice", "TTFT\np50", "TTFT\np95",
+                   "tok/s\np50")  # fmt: skip
+
+
+def _group_cells(group: Any) -> list[str]:
+    """A group's cells, in the order of `_TOTALS_COLUMNS`."""
+
+    def tokens(count: int) -> str:
+        return f"{'~' if group.tokens_estimated else ''}{count:,}" if group.counted else "—"
+
+    def ttft(percentile: int) -> str:
+        found = group.ttft_ms(percentile)
+        return format_ms(*found) if found else "—"
+
+    rate = group.decode_tokens_per_s()
+    return [
+        f"{group.exchanges:,}",
+        f"{group.errors:,}",
+        tokens(group.prompt_tokens),
+        tokens(group.completion_tokens),
+        _total_dollars(group),
+        f"{group.unpriced:,}" if group.unpriced else "",
+        ttft(50),
+        ttft(95),
+        f"{rate:.1f}" if rate else "—",
+    ]
+
+
+def _total_dollars(group: Any) -> str:
+    """The sum of a group's known costs: ≈ when chatcap priced some, ~≈ some from estimated tokens."""
+    if not group.costed:
+        return "—"
+    mark = "~≈" if group.cost_estimated else ("≈" if group.cost_priced else "")
+    usd = group.cost_usd
+    return f"{mark}${usd:,.2f}" if usd >= 1 else f"{mark}${usd:.6f}".rstrip("0").rstrip(".") if usd else f"{mark}$0"
+
+
+# --all: a line per exchange, printed as it is read. Columns are as wide as below, or as the widest
+# value so far (a longer id pushes that line's other columns right, and widens the ones after it);
+# `ends` comes last, as long as it is.
+_LINE_WIDTHS = {"exchange": 32, "protocol": 9, "model": 24, "status": 6, "TTFB": 8, "TTFT": 8, "duration": 9,
+                "tokens in→out": 14, "tok/s": 6, "timed by": 8, "cost": 10, "warnings": 8, "ends": 0}  # fmt: skip
+_LINE_ORDER = [name for name, _ in _TABLE_COLUMNS if name != "ends"] + ["ends"]
+
+
+def _summary_lines(paths: tuple[str, ...]) -> None:
+    """Every exchange as a fixed-width line, as it is read (a progress bar only when the lines go
+    elsewhere than the terminal)."""
+    right = dict(_TABLE_COLUMNS)
+    widths = dict(_LINE_WIDTHS)
+    index = {name: n for n, (name, _) in enumerate(_TABLE_COLUMNS)}
+
+    def line(cells: dict[str, str]) -> str:
+        parts = []
+        for name in _LINE_ORDER:
+            text = cells[name]
+            widths[name] = max(widths[name], len(text))
+            parts.append(text.rjust(widths[name]) if right[name] else text.ljust(widths[name]))
+        return "  ".join(parts).rstrip()
+
+    out = sys.stdout  # written as is: buffered when piped, a line at a time on a terminal
+    try:
+        out.write(line({name: name for name in _LINE_ORDER}) + "\n")
+        for found in _summary_rows(paths, progress=False if out.isatty() else None):
+            cells = _row_cells(found)
+            out.write(line({name: visible(cells[index[name]], lines=False) for name in _LINE_ORDER}) + "\n")
+        out.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 # The protocol column: short names for the four wire protocols.
@@ -243,22 +430,6 @@ def _dollars(cost: Any) -> str:
 # reads: each network read's arrival (sub-ms); HAR / flow: one figure per phase (ms);
 # created: the chunks' created field (1 s, shown with ~).
 TIMED_BY = {"chunks": "reads", "har": "HAR", "mitmproxy": "flow", "created": "created", "none": "—"}
-
-
-def _ending(exchange: Exchange, rec: Reconstruction) -> str:
-    """How the reply ended: the server's error or the proxy's reason with its message,
-    "truncated" only when nothing explains a cut, else the finish reasons."""
-    from analyzer.export.transcript import end_reason
-
-    if rec.has("body_not_recorded"):
-        return "no body kept"
-    ending = end_reason(exchange, rec)
-    if ending and ending != "cut off" and not ending.startswith("ended: "):
-        return ending if len(ending) <= 60 else ending[:59] + "…"
-    if rec.truncated:
-        return "truncated"
-    reasons = sorted({c.finish_reason for c in rec.choices if c.finish_reason})
-    return ",".join(reasons) or ("done" if rec.done else "—")
 
 
 @main.command()

@@ -159,7 +159,9 @@ def test_terminal_payloads_reach_every_field_of_the_capture(tmp_path: Path) -> N
 
 def test_summary_and_show_write_no_control_character_and_no_live_rich_markup(tmp_path: Path) -> None:
     path = str(terminal_capture(tmp_path))
-    for command in (["summary", path], ["show", path], ["show", path, "--id", "#2"]):
+    commands = [["summary", path], ["summary", path, "--last", "0"], ["summary", path, "--all"], ["show", path],
+                ["show", path, "--id", "#2"]]  # fmt: skip
+    for command in commands:
         for color in (False, True):
             stdout, stderr = chatcap(*command, color=color)
             for stream in (stdout, stderr):
