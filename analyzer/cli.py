@@ -664,18 +664,43 @@ def _sql_table(queries: Any, result: Any, limit: int) -> Any:
 @click.option("--out", type=click.Path(), help="File to write; default: out/chatcap.har or out/chatcap.jsonl.")
 @_friendly
 def convert(paths: tuple[str, ...], to: str, out: str | None) -> None:
-    """Turn captures or any loadable file into a HAR file or capture lines (credentials always redacted)."""
+    """Turn captures or any loadable file into a HAR file or capture lines (credentials always redacted),
+    an exchange at a time: memory holds one, however large the input."""
+    from itertools import chain
+
     from analyzer.export import har
 
-    exchanges = _load(paths)
+    found = stream(paths[0] if len(paths) == 1 else list(paths))
     target = Path(out or f"out/chatcap.{to}")
+    if any(_same_file(target, file) for file in found.files):  # it would be emptied before it is read
+        raise click.ClickException(f"{target}: is one of the inputs; write the conversion to another file")
+    first = next(found, None)  # nothing is written until there is something to write
+    if first is None:
+        _say_problems(found.problems)
+        raise click.ClickException("no exchanges found in " + ", ".join(paths))
+    count = 0
+
+    def counted() -> Iterator[Exchange]:
+        nonlocal count
+        for exchange in chain([first], found):
+            count += 1
+            yield exchange
+
     try:
-        written = har.har(exchanges, target) if to == "har" else har.jsonl(exchanges, target)
+        written = har.har(counted(), target) if to == "har" else har.jsonl(counted(), target)
     except ValueError as exc:  # analyzer.files.UnsafePath
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(_os_error(exc)) from None
-    click.echo(f"wrote {len(exchanges)} exchange(s) to {written}")
+    _say_problems(found.problems)
+    click.echo(f"wrote {count} exchange(s) to {written}")
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 @main.command(context_settings={"allow_interspersed_args": False})

@@ -12,9 +12,11 @@ from typing import Any
 import orjson
 import pytest
 from bundled import BUNDLED_CAPTURES, captures_as_cloned
+from child_memory import capture_lines, peak_rss
 
 import analyzer
 from analyzer.export import har
+from analyzer.model import dumps_exact
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUTS = sorted(
@@ -124,3 +126,35 @@ def test_cli_convert_of_nothing_is_one_line_not_a_traceback(tmp_path: Path) -> N
     result = _cli("convert", str(tmp_path / "notes.txt"), "--to", "har", "--out", str(tmp_path / "x.har"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "no exchanges found" in result.stderr and not (tmp_path / "x.har").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("to", ["har", "jsonl"])
+def test_convert_memory_does_not_grow_with_a_50_mb_capture(to: str, tmp_path: Path) -> None:
+    """Read and written an exchange at a time: 1,600 exchanges of 32 kB take far less than the file
+    beyond what one takes (holding them all took twice the file)."""
+    big = capture_lines(tmp_path / "big.jsonl", 1600)
+    size = big.stat().st_size
+    one = capture_lines(tmp_path / "one.jsonl", 1)
+    alone = peak_rss("convert", one, "--to", to, "--out", tmp_path / "out" / f"one.{to}")
+    assert peak_rss("convert", big, "--to", to, "--out", tmp_path / "out" / f"big.{to}") - alone < size / 5
+    assert len(analyzer.load(tmp_path / "out" / f"big.{to}", progress=False)) == 1600
+
+
+def test_cli_convert_refuses_to_write_over_one_of_its_inputs(tmp_path: Path) -> None:
+    """Read as it is written, an input would be emptied first: refused, and left as it was."""
+    capture = tmp_path / "capture.jsonl"
+    capture.write_bytes((captures_as_cloned() / "tool_calls.jsonl").read_bytes())
+    before = capture.read_bytes()
+    result = _cli("convert", str(tmp_path), "--to", "jsonl", "--out", str(capture))
+    assert result.returncode == 1 and "is one of the inputs" in result.stderr
+    assert capture.read_bytes() == before
+
+
+@pytest.mark.parametrize("count", [0, 1, 43])
+def test_har_written_an_entry_at_a_time_is_the_whole_document_byte_for_byte(count: int, tmp_path: Path) -> None:
+    exchanges = list(analyzer.load(captures_as_cloned(), progress=False))[:count]
+    written = har.har(iter(exchanges), tmp_path / "x.har").read_bytes()
+    log = {"version": "1.2", "creator": {"name": "chatcap", "version": analyzer.__version__}, "pages": [],
+           "entries": [har.entry(exchange) for exchange in exchanges]}  # fmt: skip
+    assert written == dumps_exact({"log": log}, indent=True).encode()

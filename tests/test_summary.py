@@ -4,7 +4,6 @@ figure is worked out here from each exchange's own reconstruction, not from the 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,9 +12,9 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from bundled import captures_as_cloned
+from child_memory import capture_lines, peak_rss
 
 import analyzer
 from analyzer.metrics import format_ms
@@ -172,39 +171,13 @@ def test_summary_all_takes_no_last_or_group_by() -> None:
     assert result.returncode == 2 and "--all prints every exchange and no totals" in result.stderr
 
 
-# A child that runs a command and reports its peak RSS: started from a small process, since Linux
-# carries a parent's resident set over into its child's ru_maxrss (and pytest's is large).
-_PEAK = """
-import os, subprocess, sys
-child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-_, status, usage = os.wait4(child.pid, 0)
-print(os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024)
-"""
-
-
-def peak_rss(*args: str | Path) -> int:
-    command = [sys.executable, "-c", _PEAK, sys.executable, "-m", "analyzer", *map(str, args)]
-    status, peak = map(
-        int, subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout.split()
-    )
-    assert status == 0
-    return peak
-
-
 @pytest.mark.slow
 def test_summary_memory_does_not_grow_with_a_50_mb_capture(tmp_path: Path) -> None:
     """1,600 exchanges of 32 kB: what `summary` (and `--all`) hold beyond what one exchange takes
-    is far below the file (holding the exchanges took twice the file)."""
-    line = orjson.loads((captures_as_cloned() / "replayed" / "conversation.jsonl").read_bytes().splitlines()[-1])
-    request = json.loads(line["request"]["postData"]["text"])
-    request["messages"][0]["content"] = "A long system prompt, as chat apps send. " * 600
-    line["request"]["postData"]["text"] = json.dumps(request)
-    record = orjson.dumps(line) + b"\n"
-    (tmp_path / "one.jsonl").write_bytes(record)
-    big = tmp_path / "big.jsonl"
-    big.write_bytes(record * 1600)
+    is far below the file (holding the exchanges took three times the file)."""
+    big = capture_lines(tmp_path / "big.jsonl", 1600)
     size = big.stat().st_size
     assert size > 50_000_000
-    alone = peak_rss("summary", tmp_path / "one.jsonl")
+    alone = peak_rss("summary", capture_lines(tmp_path / "one.jsonl", 1))
     for args in (["summary", big], ["summary", "--all", big]):
         assert peak_rss(*args) - alone < size / 5, args

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 from analyzer import __version__
 from analyzer.export.redaction import redacted
-from analyzer.files import open_private, private_dir, write_private
+from analyzer.files import open_private, private_dir
 from analyzer.model import Exchange, as_utc, dumps_exact, url_parts
 
 SCHEMA = "chatcap/1"
@@ -128,18 +128,23 @@ def entry(exchange: Exchange) -> dict[str, Any]:
 
 
 def har(exchanges: Iterable[Exchange], path: str | Path) -> Path:
-    """Write one HAR 1.2 file holding `exchanges`."""
-    log = {
-        "log": {
-            "version": "1.2",
-            "creator": {"name": "chatcap", "version": __version__},
-            "pages": [],
-            "entries": [entry(exchange) for exchange in exchanges],
-        }
-    }
+    """Write one HAR 1.2 file holding `exchanges`, an entry at a time as they come (an iterator
+    is read once, nothing is held): the same text as the whole document written at once."""
+    log = {"log": {"version": "1.2", "creator": {"name": "chatcap", "version": __version__}, "pages": [],
+                   "entries": []}}  # fmt: skip
+    opening, closing = dumps_exact(log, indent=True).split('"entries": []')
     path = Path(path)
     private_dir(path.parent)
-    return write_private(path, dumps_exact(log, indent=True).encode())
+    with open_private(path) as handle:
+        handle.write(f'{opening}"entries": ['.encode())
+        written = 0
+        for exchange in exchanges:  # indented as it sits in the document, three levels in
+            text = dumps_exact(entry(exchange), indent=True).replace("\n", "\n      ")
+            handle.write(f"{',' if written else ''}\n      {text}".encode())
+            written += 1
+        end = "\n    ]" if written else "]"
+        handle.write(f"{end}{closing}".encode())
+    return path
 
 
 def jsonl(exchanges: Iterable[Exchange], path: str | Path) -> Path:

@@ -943,10 +943,12 @@ def stream(paths: Paths, *, progress: bool | None = None) -> ExchangeStream:
 
 class ExchangeStream:
     """Exchanges read one at a time from files (`stream`); an iterator, read once. `problems`
-    lists what could not be loaded so far, as `Exchanges.problems` does."""
+    lists what could not be loaded so far, as `Exchanges.problems` does; `files` the files it
+    reads, in order."""
 
     def __init__(self, files: list[tuple[Path, str]], alone: bool, problems: list[Problem], progress: bool | None):
         self.problems = problems
+        self.files = [file for file, _ in files]
         self._exchanges = self._read(files, alone, progress)
 
     def __iter__(self) -> ExchangeStream:

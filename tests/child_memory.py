@@ -1,0 +1,42 @@
+"""How much memory a chatcap command takes, measured in a child process, and a large capture to
+measure it on: for the tests that memory does not grow with the input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+from bundled import CAPTURES
+
+# Runs a command and prints its exit status and peak RSS. Started first, as a small process in
+# between: Linux carries a parent's resident set over into a child's ru_maxrss (fork copies it,
+# exec keeps it), and pytest's is large.
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024)
+"""
+
+
+def peak_rss(*args: str | Path) -> int:
+    """The peak resident set, in bytes, of `chatcap ARGS...` (which must exit 0)."""
+    command = [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "analyzer", *map(str, args)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    status, peak = map(int, run.stdout.split())
+    assert status == 0, args
+    return peak
+
+
+def capture_lines(path: Path, lines: int) -> Path:
+    """A chatcap/1 capture of `lines` exchanges of 32 kB (the last of replayed/conversation.jsonl,
+    its system prompt long, as chat apps send them), written to `path`."""
+    line = orjson.loads((CAPTURES / "replayed" / "conversation.jsonl").read_bytes().splitlines()[-1])
+    request = json.loads(line["request"]["postData"]["text"])
+    request["messages"][0]["content"] = "A long system prompt, as chat apps send. " * 600
+    line["request"]["postData"]["text"] = json.dumps(request)
+    path.write_bytes((orjson.dumps(line) + b"\n") * lines)
+    return path
