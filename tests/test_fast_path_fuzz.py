@@ -623,12 +623,13 @@ def test_an_event_ended_by_a_crlf_blank_line_arrives_with_that_blank_line(
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_invalid_utf8_in_a_json_string_is_a_bad_event_not_a_failure(
+def test_invalid_utf8_in_a_json_string_is_read_as_u_fffd_with_a_warning_alike_on_both_paths(
     protocol: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     body = b"data: " + MINIMAL[protocol].replace(b'"Hi"', b'"H\xffi"') + b"\n\n"
     rec = assert_same(protocol, body, None, monkeypatch)
-    assert "bad_chunk" in codes(rec)
+    assert "not_utf8" in codes(rec) and "bad_chunk" not in codes(rec)
+    assert "H\ufffdi" in repr(rec)  # the event kept, not dropped
 
 
 BIG = {  # a token count one more than 2**64

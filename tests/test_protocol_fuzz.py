@@ -198,11 +198,11 @@ def test_responses_outputs_too_deep_to_compare_are_left_to_the_texts() -> None:
 
 
 def test_a_byte_that_is_not_utf8_in_gemini_usage_is_a_warning_with_the_text_kept() -> None:
-    """Gemini's fast path keeps usageMetadata raw and reads it last: a byte there that is not
-    UTF-8 is a warning, not the whole exchange failed."""
+    """Gemini's fast path keeps usageMetadata raw, unchecked: a byte there that is not UTF-8
+    sends the stream to the general decoder, which reads it as U+FFFD and keeps the event."""
     data = (b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hi there"}]},"finishReason":"STOP",'
             b'"index":0}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":2,"totalTokenCount":3,'
             b'"note":"caf\xe9"}}\r\n\r\n')  # fmt: skip
     rec = reconstructs("gemini", data, None)
     assert rec.choices[0].content == "Hi there" and rec.usage is not None and rec.usage.total_tokens == 3
-    assert [w.message for w in rec.warnings] == ["usageMetadata holds bytes that are not UTF-8: read as U+FFFD"]
+    assert [w.message for w in rec.warnings] == ["event 1: bytes that are not UTF-8, read as U+FFFD"]

@@ -58,9 +58,37 @@ def _payloads(events: list[Event], rec: Reconstruction) -> tuple[list[Payload], 
             if stripped == b"[DONE]":  # some gateways end every protocol's stream the OpenAI way
                 rec.extras["done_marker"] = True
                 continue
+            readable = read_as_utf8(data, loads)
+            if readable is not UNREADABLE:
+                out.append((event.t_ms, event.event, readable))
+                not_utf8_warning(rec, len(out) + bad)
+                continue
             bad += 1
             rec.warn("bad_chunk", f"event {len(out) + bad}: payload is not JSON ({exc}): {preview(data)}")
     return out, bad
+
+
+UNREADABLE = object()
+
+
+def read_as_utf8(data: bytes, loads: Any) -> Any:
+    """A payload that is JSON but for bytes that are not UTF-8 (a proxy or a server that cut a
+    character in two), parsed with those bytes read as U+FFFD: the rest of the event is kept.
+    `UNREADABLE` when the bytes are UTF-8 (the payload is not JSON for another reason) or
+    still do not parse."""
+    try:
+        data.decode("utf-8")
+        return UNREADABLE
+    except UnicodeDecodeError:
+        pass
+    try:
+        return loads(data.decode("utf-8", "replace").encode())
+    except (ValueError, RecursionError):
+        return UNREADABLE
+
+
+def not_utf8_warning(rec: Reconstruction, event: int) -> None:
+    rec.warn("not_utf8", f"event {event}: bytes that are not UTF-8, read as U+FFFD")
 
 
 # Tests switch this off to hold the fast path to the general decoder's results.

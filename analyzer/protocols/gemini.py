@@ -463,16 +463,11 @@ def _latest(responses: list[GenerateContentResponse], name: str) -> Any:
 
 def _latest_usage(responses: list[GenerateContentResponse], rec: Reconstruction) -> dict[str, Any] | None:
     """The last usage object the responses gave (as the general fold keeps it: a value that
-    is not an object is passed over), whether kept raw (`GenerateContentResponse`) or whole.
-    A byte in it that is not UTF-8 is read as U+FFFD, with a warning, not the stream's end."""
+    is not an object is passed over), whether kept raw (`GenerateContentResponse`) or whole."""
     for response in reversed(responses):
         value = response.usageMetadata
         if value.__class__ is msgspec.Raw:
-            try:
-                value = msgspec.json.decode(value)
-            except msgspec.DecodeError:
-                value = msgspec.json.decode(bytes(value).decode("utf-8", "replace").encode())
-                rec.warn("chunk_shape", "usageMetadata holds bytes that are not UTF-8: read as U+FFFD")
+            value = msgspec.json.decode(value)  # UTF-8: `_typed_events` made sure
         if isinstance(value, dict):
             return value
     return None
@@ -496,8 +491,20 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
 
 def _typed_events(exchange: Exchange) -> tuple[list[GenerateContentResponse], list[Any]] | None:
     """The stream's responses decoded typed, when they hold only fields the common types or
-    else the `Full…` ones know (`typed_events`)."""
-    return typed_events(exchange, _decode_common, _decode_full)
+    else the `Full…` ones know (`typed_events`). msgspec checks no byte of a field it keeps
+    raw: a usage object that is not UTF-8 leaves the stream to the general decoder, which
+    reads such bytes as U+FFFD in any field and says in which event."""
+    typed = typed_events(exchange, _decode_common, _decode_full)
+    if typed is None or exchange.response is None or exchange.response.body.isascii():
+        return typed
+    for response in typed[0]:
+        usage = response.usageMetadata
+        if usage.__class__ is msgspec.Raw:
+            try:
+                memoryview(usage).tobytes().decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+    return typed
 
 
 def reconstruct_array(exchange: Exchange, rec: Reconstruction) -> Reconstruction:

@@ -29,7 +29,18 @@ from analyzer.model import (
     created_unit_ms,
     dumps_exact,
 )
-from analyzer.protocols.events import Index, decode_whole, error_text, other_fields, preview, shown, whole_lines
+from analyzer.protocols.events import (
+    UNREADABLE,
+    Index,
+    decode_whole,
+    error_text,
+    not_utf8_warning,
+    other_fields,
+    preview,
+    read_as_utf8,
+    shown,
+    whole_lines,
+)
 from analyzer.sse import Event, decode, lenient_events
 from analyzer.usage import normalise as normalise_usage
 
@@ -717,9 +728,12 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
             try:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError as exc:
-                bad += 1
-                rec.warn("bad_chunk", f"event {len(chunks) + bad}: payload is not JSON ({exc}): {preview(data)}")
-                continue
+                obj = read_as_utf8(data, orjson.loads)
+                if obj is UNREADABLE:
+                    bad += 1
+                    rec.warn("bad_chunk", f"event {len(chunks) + bad}: payload is not JSON ({exc}): {preview(data)}")
+                    continue
+                not_utf8_warning(rec, len(chunks) + bad + 1)
             if rec.done:
                 rec.after_done.append(obj)
                 continue
