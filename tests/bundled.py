@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import atexit
 import functools
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -63,3 +66,16 @@ def captures_as_cloned() -> Path:
     into = Path(tempfile.mkdtemp(prefix="chatcap-bundled-"))
     atexit.register(shutil.rmtree, into, ignore_errors=True)
     return copy_bundled(CAPTURES, into)
+
+
+def chatcap(*args: str | Path, columns: int = 250) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, its output piped and COLUMNS wide enough for a summary row; run
+    where `captures/` holds the bundled captures alone, as in a fresh clone."""
+    return subprocess.run(
+        [sys.executable, "-m", "analyzer", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=captures_as_cloned().parent,
+        env={**os.environ, "COLUMNS": str(columns)},
+    )

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from bundled import captures_as_cloned
+from bundled import captures_as_cloned, chatcap
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "tests" / "data" / "seeds"
 DATA = ROOT / "tests" / "data" / "ingest"
-
-
-def chatcap(*args: str | Path, columns: int = 250) -> subprocess.CompletedProcess[str]:
-    """The CLI as a user runs it, its output piped and COLUMNS wide enough for a summary row; run
-    where `captures/` holds the bundled captures alone, as in a fresh clone."""
-    return subprocess.run(
-        [sys.executable, "-m", "analyzer", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=captures_as_cloned().parent,
-        env={**os.environ, "COLUMNS": str(columns)},
-    )
 
 
 def test_summary_lists_every_bundled_exchange() -> None:

@@ -4,16 +4,13 @@ figure is worked out here from each exchange's own reconstruction, not from the 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bundled import captures_as_cloned
+from bundled import captures_as_cloned, chatcap
 from child_memory import capture_lines, peak_rss
 
 import analyzer
@@ -21,18 +18,6 @@ from analyzer.metrics import format_ms
 from analyzer.protocols import request_messages
 from analyzer.threads import threads
 from analyzer.tokens import usage_or_estimate
-
-
-def chatcap(*args: str | Path, columns: int = 250) -> subprocess.CompletedProcess[str]:
-    """The CLI as a user runs it, its output piped, where `captures/` holds the bundled captures alone."""
-    return subprocess.run(
-        [sys.executable, "-m", "analyzer", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=captures_as_cloned().parent,
-        env={**os.environ, "COLUMNS": str(columns)},
-    )
 
 
 def bundled() -> list[analyzer.Exchange]:
