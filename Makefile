@@ -83,6 +83,8 @@ bench: $(VENV)/.test
 clean:
 	rm -rf $(VENV) out build dist *.egg-info analyzer/*.so
 
-# tests/data/golden/: every bundled input exported in every transcript format (review the diff).
+# tests/data/golden/: every bundled input exported in every transcript format, and the four frames
+# of the bundled captures, the real corpus and the external recordings (review the diff).
 golden: $(VENV)/.test
 	$(PY) tests/data/make_golden.py
+	$(PY) tests/data/make_frames_golden.py
