@@ -7,16 +7,18 @@ repeated; messages compare as the threads compare them, so a client re-serialisi
 history does not make them new) and the reply it received. The frames
 (`frames.messages`) and the transcript exports both read conversations this way.
 
-    from analyzer.conversations import conversations
+    from analyzer.conversations import conversations, turns
     for conversation in conversations(xs):
         conversation.id, conversation.title, [turn.exchange.id for turn in conversation.turns]
+    for turn in turns(xs):      # the same turns one at a time, in order, none kept
+        turn.thread.conversation, turn.new, turn.reply
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from analyzer import threads
@@ -40,6 +42,8 @@ class Turn:
     sent_by: list[str]
     # Every choice of the reply as an assistant message (chat/completions' shape).
     replies: list[dict[str, Any]]
+    # The tools the request offered (`request_tools`).
+    tools: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def branch(self) -> str | None:
@@ -96,47 +100,37 @@ def message_text(message: dict[str, Any]) -> str:
     return content_text(message.get("content"))
 
 
-def chronological(xs: Sequence[Exchange]) -> Any:
-    """A sort key: by start time (a naive one taken as UTC, as the threads take it), those
-    without one last, ties in input order. Compared as datetimes, never turned into seconds,
-    which a naive time near year 1 or 9999 cannot be in every local zone."""
-    order = {id(x): n for n, x in enumerate(xs)}
-    return lambda x: (x.started_at is None, _aware(x.started_at) if x.started_at else _NO_START, order[id(x)])
-
-
-_NO_START = datetime.min.replace(tzinfo=UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def conversations(xs: Iterable[Exchange], thread_of: dict[str, threads.Thread] | None = None) -> list[Conversation]:
     """The exchanges grouped into conversations (in the order they first appear), each
     exchange a turn holding the messages it sent first and its reply."""
-    xs = list(xs)
-    if thread_of is None:
-        thread_of = threads.threads(xs)
     found: dict[str, Conversation] = {}
-    first: dict[tuple[str, int, bytes], str] = {}  # (conversation, position, message) → first sender
-    for exchange in sorted(xs, key=chronological(xs)):
-        thread = thread_of.get(exchange.id)
-        key = thread.conversation if thread else exchange.id
+    for turn in turns(xs, thread_of):
+        key = turn.thread.conversation if turn.thread else turn.exchange.id
         conversation = found.get(key)
         if conversation is None:
             conversation = found[key] = Conversation(key)
-        rec = exchange.reconstruct()
+        if turn.tools:
+            conversation.tools = turn.tools
+        conversation.turns.append(turn)
+    return list(found.values())
+
+
+def turns(xs: Iterable[Exchange], thread_of: dict[str, threads.Thread] | None = None) -> Iterator[Turn]:
+    """Each exchange as a turn of its conversation, in the order the threads take them
+    (`threads.ordered`), one at a time: nothing is kept of a turn once the next is made but
+    what finding the next ones needs. `thread_of`: the threads, when already found."""
+    xs = list(xs)
+    walk = threads.Walk(notices=False)
+    first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender
+    for exchange in threads.ordered(xs):
         body = exchange.request.json() if exchange.request else None
         history = request_messages(exchange, body)
-        sent_by = [
-            first.setdefault((key, position, threads.message_key(message)), exchange.id)
-            for position, message in enumerate(history)
-        ]
+        step = walk.add(exchange, history)
+        thread = thread_of.get(exchange.id) if thread_of is not None else step.thread
+        key = thread.conversation if thread else exchange.id
+        sent_by = [first.setdefault((key, position, number), exchange.id) for position, number in enumerate(step.numbers)]  # fmt: skip
+        rec = exchange.reconstruct()
         replies = [choice["message"] for choice in rec.to_openai()["choices"]] if rec.choices else []
         if replies:  # a reply the client sends back is not new in the next request
-            first.setdefault((key, len(history), threads.message_key(replies[0])), exchange.id)
-        tools = request_tools(exchange, body)
-        if tools:
-            conversation.tools = tools
-        conversation.turns.append(Turn(exchange, rec, thread, history, sent_by, replies))
-    return list(found.values())
+            first.setdefault((key, len(history), walk.number(replies[0])), exchange.id)
+        yield Turn(exchange, rec, thread, history, sent_by, replies, request_tools(exchange, body))

@@ -15,6 +15,7 @@ floats in ms. Columns are built as lists and turned into a frame once, never row
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,11 +24,11 @@ from typing import Any
 import pandas as pd
 
 from analyzer import anomalies, protocols, threads, tokens
-from analyzer.conversations import Turn, chronological, conversations
+from analyzer.conversations import Turn, turns
 from analyzer.cost import Prices, cost_of
 from analyzer.cost import notice as cost_notice
 from analyzer.metrics import Timing
-from analyzer.model import Exchange, Notice, Reconstruction, as_utc, dumps_exact, url_parts
+from analyzer.model import Exchange, Reconstruction, as_utc, dumps_exact, url_parts
 from analyzer.protocols.events import error_text, shown
 
 __all__ = ["all_frames", "chunks", "exchanges", "messages", "provider_of", "to_parquet", "tool_calls"]
@@ -98,91 +99,108 @@ def exchanges(xs: Iterable[Exchange], *, prices: Prices | None = None) -> pd.Dat
     `max_tokens`, `reasoning`) are read from the request in whatever protocol it speaks.
     """
     xs = list(xs)
-    thread_of, history = threads.analyse(xs)
     cols: dict[str, list[Any]] = {name: [] for name in _EXCHANGE_DTYPES}
-    for exchange in xs:
-        row = exchange_row(exchange, thread_of.get(exchange.id), history.get(exchange.id, []), prices)
-        for name, value in row.items():
-            cols[name].append(value)
-    return _frame(cols, _EXCHANGE_DTYPES)
+    walk = threads.Walk()
+    order = threads.ordered(xs)  # the threads' order: each request is parsed once, for both
+    for exchange in order:
+        rec = exchange.reconstruct()
+        body = _request_body(exchange)
+        messages = protocols.request_messages(exchange, body)
+        thread, notices, _ = walk.add(exchange, messages)
+        tools = protocols.request_tools(exchange, body) or None
+        params = protocols.request_params(exchange, body)
+        usage = tokens.usage_or_estimate(rec, messages, tools)
+        cost = cost_of(exchange, rec, usage, prices)
+        host, path = _where(exchange)
+        timing = rec.timing or _NO_TIMING
+        codes = [notice.code for notice in rec.warnings]
+        codes += [notice.code for notice in notices]
+        codes += [notice.code for notice in anomalies.found(exchange, rec)]
+        priced = cost_notice(cost)  # no price known, or counts that do not add up
+        if priced is not None:
+            codes.append(priced.code)
+
+        cols["id"].append(exchange.id)
+        cols["source"].append(exchange.source)
+        cols["position"].append(exchange.position or None)
+        cols["format"].append(exchange.format)
+        cols["started_at"].append(exchange.started_at)
+        cols["host"].append(host)
+        cols["path"].append(path)
+        cols["provider"].append(provider_of(host))
+        cols["protocol"].append(rec.protocol)
+        cols["requested_model"].append(rec.requested_model)
+        cols["served_model"].append(rec.served_model)
+        cols["status"].append(exchange.response.status if exchange.response else None)
+        cols["streamed"].append(rec.streamed)
+        cols["n_messages"].append(len(messages))
+        cols["n_tools"].append(len(tools) if tools else 0)
+        cols["n_tool_calls"].append(sum(len(c.tool_calls) + (c.function_call is not None) for c in rec.choices))
+        cols["n_choices"].append(len(rec.choices))
+        for name in _PARAMS:
+            cols[name].append(params.get(name))
+        cols["finish_reason"].append(_finish(rec))
+        cols["truncated"].append(rec.truncated)
+        cols["error"].append(error_text(rec.error) if rec.error else (exchange.error or None))
+        cols["prompt_tokens"].append(usage.prompt_tokens if usage else None)
+        cols["completion_tokens"].append(usage.completion_tokens if usage else None)
+        cols["reasoning_tokens"].append(usage.reasoning_tokens if usage else None)
+        cols["cached_tokens"].append(usage.cached_prompt_tokens if usage else None)
+        cols["total_tokens"].append(usage.total_tokens if usage else None)
+        cols["tokens_source"].append(usage.source if usage else None)
+        cols["cost_usd"].append(cost.usd)
+        cols["cost_source"].append(cost.source)
+        for name in _TIMING:
+            cols[name].append(getattr(timing, name))
+        cols["stalls"].append(timing.stalls)
+        cols["timing_source"].append(timing.source)
+        cols["timing_resolution_ms"].append(timing.resolution_ms)
+        cols["conversation"].append(thread.conversation)
+        cols["turn"].append(thread.turn)
+        cols["parent"].append(thread.parent)
+        cols["branch"].append(thread.branch)
+        cols["warnings"].append(codes)
+
+    for name, dtype in _EXCHANGE_DTYPES.items():
+        # A wire value the column cannot hold (a status of 99999, a temperature of "hot"): left empty, with a warning.
+        values = cols[name]
+        for row in _unrepresentable(values, dtype):
+            values[row] = None
+            cols["warnings"][row].append("unrepresentable")
+    cols["n_warnings"] = [len(codes) for codes in cols["warnings"]]
+    frame = _frame(cols, _EXCHANGE_DTYPES)
+    if any(taken is not given for taken, given in zip(order, xs, strict=True)):  # rows in the order given
+        at = {id(exchange): row for row, exchange in enumerate(order)}
+        frame = frame.take([at[id(exchange)] for exchange in xs]).reset_index(drop=True)
+    return frame
 
 
-def exchange_row(
-    exchange: Exchange, thread: threads.Thread | None, history: list[Notice], prices: Prices | None = None
-) -> dict[str, Any]:
-    """One exchange's row of `exchanges()`, given its thread and history notices."""
-    rec = exchange.reconstruct()
-    body = _request_body(exchange)  # parsed once: the history is long in a long chat
-    messages = protocols.request_messages(exchange, body)
-    tools = protocols.request_tools(exchange, body) or None
-    params = protocols.request_params(exchange, body)
-    usage = tokens.usage_or_estimate(rec, messages, tools)
-    cost = cost_of(exchange, rec, usage, prices)
-    host, path = _where(exchange)
-    notices = list(rec.warnings) + list(history)
-    notices += anomalies.found(exchange, rec)
-    priced = cost_notice(cost)  # no price known, or counts that do not add up
-    if priced is not None:
-        notices.append(priced)
-    timing = rec.timing or Timing()
-    row = {
-        "id": exchange.id,
-        "source": exchange.source,
-        "position": exchange.position or None,
-        "format": exchange.format,
-        "started_at": exchange.started_at,
-        "host": host,
-        "path": path,
-        "provider": provider_of(host),
-        "protocol": rec.protocol,
-        "requested_model": rec.requested_model,
-        "served_model": rec.served_model,
-        "status": exchange.response.status if exchange.response else None,
-        "streamed": rec.streamed,
-        "n_messages": len(messages),
-        "n_tools": len(tools) if tools else 0,
-        "n_tool_calls": sum(len(c.tool_calls) + (c.function_call is not None) for c in rec.choices),
-        "n_choices": len(rec.choices),
-        **{name: params.get(name) for name in _PARAMS},
-        "finish_reason": _finish(rec),
-        "truncated": rec.truncated,
-        "error": error_text(rec.error) if rec.error else (exchange.error or None),
-        "prompt_tokens": usage.prompt_tokens if usage else None,
-        "completion_tokens": usage.completion_tokens if usage else None,
-        "reasoning_tokens": usage.reasoning_tokens if usage else None,
-        "cached_tokens": usage.cached_prompt_tokens if usage else None,
-        "total_tokens": usage.total_tokens if usage else None,
-        "tokens_source": usage.source if usage else None,
-        "cost_usd": cost.usd,
-        "cost_source": cost.source,
-        **{name: getattr(timing, name) for name in _TIMING},
-        "stalls": timing.stalls,
-        "timing_source": timing.source,
-        "timing_resolution_ms": timing.resolution_ms,
-        "conversation": thread.conversation if thread else None,
-        "turn": thread.turn if thread else None,
-        "parent": thread.parent if thread else None,
-        "branch": thread.branch if thread else None,
-    }
-    for name, value in row.items():
-        if value is not None and not _fits(value, _EXCHANGE_DTYPES[name]):
-            row[name] = None
-            notices.append(
-                Notice("unrepresentable", f"{name} {_shown(value)} is not a {_EXCHANGE_DTYPES[name]}: left empty")
-            )
-    row["n_warnings"] = len(notices)
-    row["warnings"] = [notice.code for notice in notices]
-    return row
-
-
+_NO_TIMING = Timing()
 # The range of each integer dtype, and the largest magnitude a float holds.
 _INT_RANGES = {"Int16": 2**15, "Int32": 2**31, "Int64": 2**63}
 _FLOAT_MAX = 1.7976931348623157e308
 
 
+def _unrepresentable(values: list[Any], dtype: str) -> list[int]:
+    """The rows of a column whose value `dtype` cannot hold: a wire value can be a number too
+    large for it (a status of 99999, a token count past 2**63) or of another type (a temperature
+    of "hot"). The whole column is judged at once where its values are all of the right type."""
+    kinds = set(map(type, values))
+    if dtype in _INT_RANGES:
+        if kinds <= {int, type(None)}:
+            numbers = [value for value in values if value is not None]
+            if not numbers or (-_INT_RANGES[dtype] <= min(numbers) and max(numbers) < _INT_RANGES[dtype]):
+                return []
+    elif dtype == "Float64":
+        if kinds <= {float, type(None)}:
+            return []
+    elif dtype != "datetime":
+        return []
+    return [row for row, value in enumerate(values) if value is not None and not _fits(value, dtype)]
+
+
 def _fits(value: Any, dtype: str) -> bool:
-    """Whether a cell's value is one `dtype` holds: a wire value can be a number too large for
-    it (a status of 99999, a token count past 2**63) or of another type (a temperature of "hot")."""
+    """Whether a cell's value is one `dtype` holds."""
     if dtype in _INT_RANGES:
         return type(value) is int and -_INT_RANGES[dtype] <= value < _INT_RANGES[dtype]
     if dtype == "Float64":
@@ -190,11 +208,6 @@ def _fits(value: Any, dtype: str) -> bool:
     if dtype == "datetime":  # in UTC, within the years a datetime holds (pandas' own go further)
         return as_utc(value) is not None
     return True
-
-
-def _shown(value: Any) -> str:
-    text = dumps_exact(value)
-    return text if len(text) <= 60 else text[:60] + "…"
 
 
 # The sampling parameters a request set (analyzer.protocols.request_params), one name for every protocol.
@@ -257,9 +270,6 @@ def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:
     a reply sent back in the next request is not repeated (messages compare as the threads
     compare them, so a client's re-serialising does not make them new); `new_only=False`
     repeats every history in full."""
-    xs = list(xs)
-    turns = [turn for conversation in conversations(xs) for turn in conversation.turns]
-    order = {id(x): n for n, x in enumerate(sorted(xs, key=chronological(xs)))}
     cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
 
     def add(turn: Turn, position: int, message: dict[str, Any], origin: str, first: str) -> None:
@@ -278,7 +288,7 @@ def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:
         cols["tool_call_id"].append(message.get("tool_call_id"))
         cols["first_sent_by"].append(first)
 
-    for turn in sorted(turns, key=lambda turn: order[id(turn.exchange)]):
+    for turn in turns(xs):
         for position, (message, sender) in enumerate(zip(turn.history, turn.sent_by, strict=True)):
             if not new_only or sender == turn.exchange.id:
                 add(turn, position, message, "request", sender)
@@ -299,11 +309,12 @@ def tool_calls(xs: Iterable[Exchange]) -> pd.DataFrame:
     the call's id, or for a call without one (Gemini's) by its name and order among the
     results the next requests send back first."""
     xs = list(xs)
-    order = sorted(xs, key=chronological(xs))
-    position = {exchange.id: n for n, exchange in enumerate(order)}
+    position: dict[str, int] = {}
     results: dict[str, tuple[str, str | None]] = {}  # tool_call_id → (exchange that sent it, content)
-    fresh: list[tuple[int, str, str, str | None]] = []  # results first sent: (position, exchange, key, content)
-    for n, exchange in enumerate(order):
+    # Results first sent, by their tool_call_id (Gemini's: the call's name), in order: [position, exchange, content].
+    fresh: dict[str, list[tuple[int, str, str | None]]] = {}
+    for n, exchange in enumerate(threads.ordered(xs)):
+        position[exchange.id] = n
         messages = protocols.request_messages(exchange)
         last_reply = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
         for i, message in enumerate(messages):
@@ -313,8 +324,8 @@ def tool_calls(xs: Iterable[Exchange]) -> pd.DataFrame:
             content = _content_text(message.get("content"))
             results.setdefault(call_id, (exchange.id, content))
             if i > last_reply:
-                fresh.append((n, exchange.id, call_id, content))
-    claimed: set[int] = set()
+                fresh.setdefault(call_id, []).append((n, exchange.id, content))
+    claimed: set[tuple[str, int]] = set()
     cols: dict[str, list[Any]] = {name: [] for name in _TOOL_DTYPES}
     for exchange in xs:
         rec = exchange.reconstruct()
@@ -339,13 +350,16 @@ def tool_calls(xs: Iterable[Exchange]) -> pd.DataFrame:
 
 
 def _by_name(
-    fresh: list[tuple[int, str, str, str | None]], claimed: set[int], after: int, name: str | None
+    fresh: dict[str, list[tuple[int, str, str | None]]], claimed: set[tuple[str, int]], after: int, name: str | None
 ) -> tuple[str, str | None] | None:
-    """The first result not yet claimed that a later request sent back under `name`."""
-    for number, (at, exchange_id, key, content) in enumerate(fresh):
-        if at > after and key == name and number not in claimed:
-            claimed.add(number)
-            return exchange_id, content
+    """The first result not yet claimed that a later request (after position `after`) sent back under `name`."""
+    sent = fresh.get(name) if isinstance(name, str) else None
+    if not sent:
+        return None
+    for number in range(bisect.bisect_right(sent, after, key=lambda result: result[0]), len(sent)):
+        if (name, number) not in claimed:
+            claimed.add((name, number))
+            return sent[number][1:]
     return None
 
 

@@ -7,6 +7,10 @@ earlier request's messages followed by the reply that exchange received continue
     threads(xs)["conversation.jsonl#4"]   # Thread(conversation="c1", turn=3, parent="conversation.jsonl#2", branch="regeneration")
     history_notices(xs)["001_abeb99c31e8268f6.txt#1"]   # [Notice("reasoning_in_history", ...)]
 
+    walk = Walk()                          # the same, one exchange at a time, for a caller that reads
+    for x in ordered(xs):                  # each request anyway (the frames, the conversations)
+        thread, notices, numbers = walk.add(x, request_messages(x))
+
 The rules:
 
 - **Who.** A conversation never spans hosts or credentials: only requests sent to the same
@@ -60,18 +64,19 @@ Notices, one list per exchange:
   received (see Parent above).
 
 Results are keyed by exchange id, so ids must be unique in the batch. Cost is linear in the
-size of the histories: each message is hashed once per request, prefixes are chained
-digests and every lookup is a dict access (100k exchanges of 40-turn chats: about 10 s
-each for `threads` and `history_notices`, on top of reconstructing them).
+size of the histories: each distinct message is normalised once and numbered, a history is a
+path of numbers through a trie (every prefix of every history is a node), and every lookup
+is a dict access; each resent message costs one lookup for its number and one for the next
+node (benchmarks/README.md, "Frames", has the figures).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from hashlib import blake2b
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -132,10 +137,16 @@ def analyse(exchanges: Sequence[Exchange]) -> tuple[dict[str, Thread], dict[str,
     return _walk(exchanges, notices=True)
 
 
-def message_key(message: dict[str, Any]) -> bytes:
-    """A digest of a chat message as the threads compare it: clients that re-serialise a
-    message (whitespace at the ends, `null` for no content, reasoning fields) keep its key."""
-    return _message_digest(_message(message))
+def _walk(exchanges: Sequence[Exchange], *, notices: bool) -> tuple[dict[str, Thread], dict[str, list[Notice]]]:
+    walk = Walk(notices=notices)
+    found_threads: dict[str, Thread] = {}
+    found_notices: dict[str, list[Notice]] = {}
+    for exchange in ordered(exchanges):
+        step = walk.add(exchange, request_messages(exchange))
+        found_threads[exchange.id] = step.thread
+        if notices:
+            found_notices[exchange.id] = step.notices
+    return found_threads, found_notices
 
 
 def session_identity(exchange: Exchange) -> tuple[str | None, tuple[str, ...]]:
@@ -251,24 +262,6 @@ def _message(message: dict[str, Any]) -> _Message:
     )
 
 
-def _digest(data: bytes) -> bytes:
-    return blake2b(data, digest_size=16).digest()
-
-
-def _message_digest(message: _Message) -> bytes:
-    return blake2b(orjson.dumps(tuple(message), default=list), digest_size=16).digest()  # named tuples as arrays
-
-
-def _prefixes(digests: list[bytes], seed: bytes = b"") -> list[bytes]:
-    """Digests of every prefix of a history: [0] the empty one, [k] the first k messages.
-    `seed` (who the history was sent to, and as whom) starts the chain, so histories sent
-    to two hosts, or with two credentials, never match."""
-    chain = [previous := seed]
-    for digest in digests:
-        chain.append(previous := blake2b(previous + digest, digest_size=16).digest())
-    return chain
-
-
 @dataclass(slots=True)
 class _Reply:
     """One choice of what an exchange received, in the forms a client may resend it."""
@@ -368,7 +361,9 @@ def _difference(sent: _Message, received: _Message) -> str:
 # -- the walk -------------------------------------------------------------------------------
 
 
-def _ordered(exchanges: Sequence[Exchange]) -> list[Exchange]:
+def ordered(exchanges: Sequence[Exchange]) -> list[Exchange]:
+    """The exchanges in the order the threads take them: by start time, then those without one."""
+
     def when(x: Exchange) -> datetime:
         assert x.started_at is not None
         return x.started_at if x.started_at.tzinfo else x.started_at.replace(tzinfo=UTC)
@@ -378,24 +373,24 @@ def _ordered(exchanges: Sequence[Exchange]) -> list[Exchange]:
 
 
 class _ReasoningFinder:
-    """Finds reasoning resent as content, remembering each message it judged (by digest), so
+    """Finds reasoning resent as content, remembering each message it judged (by number), so
     a message keeps its verdict in every later request that resends it."""
 
     def __init__(self) -> None:
         # The first characters of a received reasoning -> (reasoning, exchange id) in order.
         self.received: dict[str, list[tuple[str, str]]] = {}
-        self.verdicts: dict[bytes, tuple[str, int] | None] = {}
+        self.verdicts: dict[int, tuple[str, int] | None] = {}  # by message number
 
     def add(self, reasoning: str, source: str) -> None:
         """`source` received `reasoning` (stripped)."""
         if len(reasoning) >= _REASONING_MIN:
             self.received.setdefault(reasoning[:_REASONING_MIN], []).append((reasoning, source))
 
-    def judge(self, text: str, digest: bytes, parent_reasoning: list[tuple[str, str]]) -> tuple[str, int] | None:
+    def judge(self, text: str, number: int, parent_reasoning: list[tuple[str, str]]) -> tuple[str, int] | None:
         """What says message `text` carries reasoning, and how many characters of it, or None.
         `parent_reasoning`: what the exchange it continues received, looked for anywhere in it."""
-        if digest in self.verdicts and (self.verdicts[digest] or not parent_reasoning):
-            return self.verdicts[digest]
+        if number in self.verdicts and (self.verdicts[number] or not parent_reasoning):
+            return self.verdicts[number]
         verdict = None
         think, answer = split_think(text)
         starts = [found for found in reversed(self.received.get(text[:_REASONING_MIN], ())) if text.startswith(found[0])]  # fmt: skip
@@ -408,19 +403,25 @@ class _ReasoningFinder:
         elif opening := _REASONING_OPENING.match(text):
             words = " ".join(opening.group().split())
             verdict = f"reads as reasoning (it opens {words!r}; no earlier exchange received it)", len(text)
-        self.verdicts[digest] = verdict
+        self.verdicts[number] = verdict
         return verdict
 
     def notice(
-        self, history: list[_Message], digests: list[bytes], parent_reasoning: dict[int, list[tuple[str, str]]]
+        self,
+        history: list[_Message],
+        numbers: list[int],
+        replied: list[int],
+        parent_reasoning: dict[int, list[tuple[str, str]]],
     ) -> Notice | None:
-        """The `reasoning_in_history` notice for a history, or None."""
+        """The `reasoning_in_history` notice for a history (`replied`: the positions of its
+        assistant messages), or None."""
         found = []
-        for position, (message, digest) in enumerate(zip(history, digests, strict=True), 1):
-            if message.role == "assistant" and message.text:
-                verdict = self.judge(message.text, digest, parent_reasoning.get(position, []))
+        for at in replied:
+            text = history[at].text
+            if text:
+                verdict = self.judge(text, numbers[at], parent_reasoning.get(at + 1, []))
                 if verdict is not None:
-                    found.append((f"message {position} {verdict[0]}", verdict[1]))
+                    found.append((f"message {at + 1} {verdict[0]}", verdict[1]))
         if not found:
             return None
         says = "; ".join(f"{what}: {size:,} characters" for what, size in found)
@@ -429,120 +430,166 @@ class _ReasoningFinder:
         return Notice("reasoning_in_history", f"the history resends reasoning as content, inflating the prompt; {says}")
 
 
-def _walk(exchanges: Sequence[Exchange], *, notices: bool) -> tuple[dict[str, Thread], dict[str, list[Notice]]]:
-    order = _ordered(exchanges)
-    found_threads: dict[str, Thread] = {}
-    found_notices: dict[str, list[Notice]] = {}
-    # Prefix digest of (history + a reply) -> exchanges (by position in `order`) that received it.
-    continuations: dict[bytes, list[int]] = {}
-    # Prefix digest of a whole history -> exchanges that sent it.
-    histories: dict[bytes, list[int]] = {}
-    # Prefix digest of a root's history up to an assistant message -> the first such root.
-    root_starts: dict[bytes, int] = {}
-    reasoning = _ReasoningFinder()
-    conversation_of: list[str] = []
-    children: list[int] = []
-    conversations = 0
+class Step(NamedTuple):
+    """What `Walk.add` found for one exchange."""
 
-    # Plain role-and-text messages, normalised and digested once however often they are resent.
-    plain: dict[tuple[str, str], tuple[_Message, bytes]] = {}
+    thread: Thread
+    # Its `reasoning_in_history` and `history_differs` notices (none unless the walk looks for them).
+    notices: list[Notice]
+    # The number of each message of its history (`Walk.number`).
+    numbers: list[int]
 
-    def normalised(wire: dict[str, Any]) -> tuple[_Message, bytes]:
+
+class Walk:
+    """The threads of exchanges given one at a time in `ordered` order: each exchange's thread
+    (and notices) is known as soon as it is added, from the exchanges added before it.
+
+    A message is normalised once however often it is resent and given a number (equal numbers:
+    messages the threads take for the same); a history is a path of numbers through a trie,
+    so every prefix of every history is a number too, and each lookup below is a dict access."""
+
+    def __init__(self, *, notices: bool = True) -> None:
+        self.notices = notices
+        self.exchanges: list[Exchange] = []  # as added: an exchange's position is its index
+        self.messages: list[_Message] = []  # by number
+        self._numbers: dict[_Message, int] = {}
+        # Plain role-and-text messages by their wire values, normalised once however often resent.
+        self._plain: dict[tuple[str, str], int] = {}
+        # (prefix, message number) -> the prefix one message longer; a session's empty history
+        # is its own prefix, so histories sent to two hosts, or as two identities, never meet.
+        self._prefixes: dict[tuple[int, int], int] = {}
+        self._sessions: dict[tuple[str | None, tuple[str, ...]], int] = {}
+        # Prefix of (history + a reply) -> exchanges that received that reply to that history.
+        self._continuations: dict[int, list[int]] = {}
+        # Prefix of a whole history -> exchanges that sent it.
+        self._histories: dict[int, list[int]] = {}
+        # Prefix of a root's history up to an assistant message -> the first such root.
+        self._root_starts: dict[int, int] = {}
+        self._reasoning = _ReasoningFinder()
+        self._new_prefix = itertools.count().__next__
+        self._conversation_of: list[str] = []
+        self._children: list[int] = []
+        self._conversations = 0
+
+    def number(self, wire: dict[str, Any]) -> int:
+        """The number of a chat message as the threads compare it: clients that re-serialise a
+        message (whitespace at the ends, `null` for no content, reasoning fields) keep its number."""
         role, content = wire.get("role"), wire.get("content")
-        if len(wire) == 2 and type(role) is str and type(content) is str:
-            found = plain.get((role, content))
+        if len(wire) == 2 and type(role) is str and type(content) is str:  # most messages: role and text
+            found = self._plain.get((role, content))
             if found is None:
-                message = _message(wire)
-                found = plain[role, content] = (message, _message_digest(message))
+                found = self._plain[role, content] = self._intern(_message(wire))
             return found
-        message = _message(wire)
-        return message, _message_digest(message)
+        return self._intern(_message(wire))
 
-    for position, exchange in enumerate(order):
-        pairs = [normalised(m) for m in request_messages(exchange)]
-        history = [message for message, _ in pairs]
-        digests = [digest for _, digest in pairs]
-        prefixes = _prefixes(digests, _digest(orjson.dumps(session_identity(exchange))))
+    def _intern(self, message: _Message) -> int:
+        found = self._numbers.get(message)
+        if found is None:
+            found = self._numbers[message] = len(self.messages)
+            self.messages.append(message)
+        return found
+
+    def _prefix(self, prefix: int, number: int) -> int:
+        found = self._prefixes.get((prefix, number))
+        if found is None:
+            found = self._prefixes[prefix, number] = self._new_prefix()
+        return found
+
+    def _session(self, exchange: Exchange) -> int:
+        """The prefix that starts every history `exchange`'s session sends (`session_identity`)."""
+        identity = session_identity(exchange)
+        found = self._sessions.get(identity)
+        if found is None:
+            found = self._sessions[identity] = self._new_prefix()
+        return found
+
+    def add(self, exchange: Exchange, messages: list[dict[str, Any]]) -> Step:
+        """Thread `exchange`, whose request sent `messages` (`request_messages`), after every
+        exchange added before it."""
+        position = len(self.exchanges)
+        self.exchanges.append(exchange)
         replies = _replies(exchange)
+        numbers = []
+        prefixes = [prefix := self._session(exchange)]
+        for wire in messages:
+            numbers.append(number := self.number(wire))
+            prefixes.append(prefix := self._prefix(prefix, number))
+        history = [self.messages[n] for n in numbers]
+        roles = [message.role for message in history]
+        replied = [at for at, role in enumerate(roles) if role == "assistant"]  # positions of assistant messages
         exchange_notices: list[Notice] = []
-        # Message number -> the reasoning received by the exchange that message continues.
+        # Position (from 1) of a message -> the reasoning received by the exchange it continues.
         parent_reasoning: dict[int, list[tuple[str, str]]] = {}
 
         parent: int | None = None
-        if history:
-            for at in range(len(history) - 1, -1, -1):
-                if history[at].role != "assistant":
-                    continue
-                exact = continuations.get(prefixes[at + 1])
-                if exact:
-                    parent = exact[-1]
-                    break
-                candidates = histories.get(prefixes[at])
-                if candidates:
-                    parent, differs = _loose_parent(order, candidates, history[at])
-                    if notices:
-                        if differs:
-                            exchange_notices.append(Notice("history_differs", f"message {at + 1} {differs}"))
-                        found = [(r.reasoning, order[parent].id) for r in _replies(order[parent]) if r.reasoning]
-                        parent_reasoning[at + 1] = found
-                    break
+        for at in reversed(replied):
+            exact = self._continuations.get(prefixes[at + 1])
+            if exact:
+                parent = exact[-1]
+                break
+            candidates = self._histories.get(prefixes[at])
+            if candidates:
+                parent, differs = _loose_parent(self.exchanges, candidates, history[at])
+                if self.notices:
+                    if differs:
+                        exchange_notices.append(Notice("history_differs", f"message {at + 1} {differs}"))
+                    found = [(r.reasoning, self.exchanges[parent].id) for r in _replies(self.exchanges[parent]) if r.reasoning]  # fmt: skip
+                    parent_reasoning[at + 1] = found
+                break
 
-        twins = histories.get(prefixes[-1]) if history else None
+        twins = self._histories.get(prefixes[-1]) if history else None
         branch: str | None = None
         if twins:
             branch = "regeneration"
-        elif parent is not None and children[parent]:
+        elif parent is not None and self._children[parent]:
             branch = "edit"
 
         conversation: str | None = None
         if parent is not None:
-            conversation = conversation_of[parent]
+            conversation = self._conversation_of[parent]
         elif twins:
-            conversation = conversation_of[twins[0]]
+            conversation = self._conversation_of[twins[0]]
         else:
-            for at in range(len(history), 0, -1):
-                if history[at - 1].role == "assistant" and (root := root_starts.get(prefixes[at])) is not None:
-                    conversation, branch = conversation_of[root], "edit"
+            for at in reversed(replied):
+                if (root := self._root_starts.get(prefixes[at + 1])) is not None:
+                    conversation, branch = self._conversation_of[root], "edit"
                     break
         if conversation is None:
-            conversations += 1
-            conversation = f"c{conversations}"
+            self._conversations += 1
+            conversation = f"c{self._conversations}"
 
-        found_threads[exchange.id] = Thread(
+        thread = Thread(
             conversation=conversation,
-            turn=max(1, sum(m.role == "user" for m in history)),
-            parent=order[parent].id if parent is not None else None,
+            turn=max(1, roles.count("user")),
+            parent=self.exchanges[parent].id if parent is not None else None,
             branch=branch,
         )
-        if notices:
-            resent = reasoning.notice(history, digests, parent_reasoning)
-            found_notices[exchange.id] = [*([resent] if resent else []), *exchange_notices]
+        if self.notices:
+            resent = self._reasoning.notice(history, numbers, replied, parent_reasoning)
+            exchange_notices = [*([resent] if resent else []), *exchange_notices]
 
         # What later exchanges look up.
-        conversation_of.append(conversation)
-        children.append(0)
+        self._conversation_of.append(conversation)
+        self._children.append(0)
         if parent is not None:
-            children[parent] += 1
-        if not history:
-            continue
-        histories.setdefault(prefixes[-1], []).append(position)
-        if parent is None:
-            for at in range(1, len(history) + 1):
-                if history[at - 1].role == "assistant":
-                    root_starts.setdefault(prefixes[at], position)
-        received = set()
-        for reply in replies:
-            for variant in reply.variants:
-                received.add(_digest(prefixes[-1] + _message_digest(variant)))
-            if notices and reply.reasoning:
-                reasoning.add(reply.reasoning, exchange.id)
-        for key in received:
-            continuations.setdefault(key, []).append(position)
-
-    return found_threads, found_notices
+            self._children[parent] += 1
+        if history:
+            self._histories.setdefault(prefixes[-1], []).append(position)
+            if parent is None:
+                for at in replied:
+                    self._root_starts.setdefault(prefixes[at + 1], position)
+            received = set()
+            for reply in replies:
+                for variant in reply.variants:
+                    received.add(self._prefix(prefixes[-1], self._intern(variant)))
+                if self.notices and reply.reasoning:
+                    self._reasoning.add(reply.reasoning, exchange.id)
+            for key in received:
+                self._continuations.setdefault(key, []).append(position)
+        return Step(thread, exchange_notices, numbers)
 
 
-def _loose_parent(order: list[Exchange], candidates: list[int], sent: _Message) -> tuple[int, str | None]:
+def _loose_parent(order: Sequence[Exchange], candidates: list[int], sent: _Message) -> tuple[int, str | None]:
     """Of exchanges with the same history, the one `sent` (the next message) continues, and how
     it differs from what that one received (None when only by what `_matches` allows)."""
     recent = [(candidate, _replies(order[candidate])) for candidate in reversed(candidates[-_LOOSE_CANDIDATES:])]

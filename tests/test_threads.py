@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import analyzer
+from analyzer import threads as threads_module
 from analyzer.model import Exchange, Notice, Request, Response
 from analyzer.protocols.openai_chat import request_messages
 from analyzer.threads import Thread, history_notices, threads
@@ -385,3 +386,113 @@ def test_one_key_redacted_in_one_capture_and_not_in_another_is_one_identity() ->
                         headers=[("x-api-key", analyzer.redact.token(key))]), response=None)  # fmt: skip
     assert analyzer.threads.session_identity(plain) == analyzer.threads.session_identity(redacted)
     assert analyzer.threads.session_identity(plain)[1] != ()
+
+
+# -- the index against a brute force --------------------------------------------------------------
+
+
+def brute_force_threads(exchanges: list[Exchange]) -> dict[str, Thread]:
+    """The rules in analyzer.threads' docstring applied the slow way: each exchange's normalised
+    history compared whole with every earlier exchange's, no digest, trie or dict in between.
+    (Messages are normalised and replies read by the module's own `_message` and `_replies`, and
+    a changed reply is matched by its `_loose_parent`: what is under test is the index.)"""
+    order = threads_module.ordered(exchanges)
+    sessions = [threads_module.session_identity(x) for x in order]
+    histories = [[threads_module._message(m) for m in request_messages(x)] for x in order]
+    replies = [threads_module._replies(x) for x in order]
+    found: dict[str, Thread] = {}
+    parents: list[int | None] = []
+    conversations: list[str] = []
+    for n, (session, history) in enumerate(zip(sessions, histories, strict=True)):
+        earlier = [p for p in range(n) if sessions[p] == session and histories[p]]
+        replied = [at for at, message in enumerate(history) if message.role == "assistant"]
+        parent = None
+        for at in reversed(replied):
+            same = [p for p in earlier if histories[p] == history[:at]]
+            exact = [p for p in same if any(history[at] in reply.variants for reply in replies[p])]
+            if exact:
+                parent = exact[-1]
+                break
+            if same:
+                parent = threads_module._loose_parent(order, same, history[at])[0]
+                break
+        twins = [p for p in earlier if history and histories[p] == history]
+        branch = None
+        if twins:
+            branch = "regeneration"
+        elif parent is not None and parent in parents:
+            branch = "edit"
+        if parent is not None:
+            conversation = conversations[parent]
+        elif twins:
+            conversation = conversations[twins[0]]
+        else:
+            conversation = None
+            for at in reversed(replied):
+                roots = [p for p in earlier if parents[p] is None and histories[p][: at + 1] == history[: at + 1]]
+                if roots:
+                    conversation, branch = conversations[roots[0]], "edit"
+                    break
+            if conversation is None:
+                conversation = f"c{len(set(conversations)) + 1}"
+        parents.append(parent)
+        conversations.append(conversation)
+        turn = max(1, sum(message.role == "user" for message in history))
+        found[order[n].id] = Thread(conversation, turn, order[parent].id if parent is not None else None, branch)
+    return found
+
+
+def respelled(message: dict[str, Any], how: str) -> dict[str, Any]:
+    """`message` as a client that re-serialises its history might send it: the same to the threads."""
+    text = message["content"]
+    if how == "padded":
+        return {**message, "content": f"\n {text}  "}
+    if how == "parts":
+        return {**message, "content": [{"type": "text", "text": text}]}
+    if how == "with reasoning field":
+        return {**message, "reasoning_content": "kept apart"}
+    if how == "keys reordered":
+        return dict(reversed(message.items()))
+    return message
+
+
+SPELLINGS = st.lists(st.sampled_from(["as sent", "padded", "parts", "with reasoning field", "keys reordered"]), max_size=40)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=STEPS,
+    spellings=SPELLINGS,
+    second_key=st.sets(st.integers(0, 29), max_size=5),
+    same_reply=st.booleans(),
+    shuffle=st.randoms(use_true_random=False),
+)
+def test_the_index_finds_what_comparing_every_history_with_every_earlier_one_finds(
+    steps: list[tuple[str, int, str, str | None, int, int]],
+    spellings: list[str],
+    second_key: set[int],
+    same_reply: bool,
+    shuffle: Any,
+) -> None:
+    """Generated sessions where some requests re-serialise messages (whitespace, text parts,
+    reasoning fields, key order), some go out with another credential and some regenerations get
+    the very reply an earlier request got: the threads found through the index are the ones a brute-force
+    comparison of whole histories finds."""
+    nodes = grow(steps)
+    exchanges = exchanges_of(nodes)
+    for n, exchange in enumerate(exchanges):
+        assert exchange.request is not None and exchange.request.body is not None
+        if same_reply:  # an earlier exchange with this history got this very reply too
+            before = next((m for m in range(n) if nodes[m].history == nodes[n].history), None)
+            if before is not None:
+                exchanges[before].response = exchange.response
+        body = orjson.loads(exchange.request.body)
+        spelled = (
+            spellings[(n + i) % len(spellings)] if spellings else "as sent" for i in range(len(body["messages"]))
+        )
+        body["messages"] = [respelled(m, how) for m, how in zip(body["messages"], spelled, strict=False)]
+        exchange.request.body = orjson.dumps(body)
+        if n in second_key:
+            exchange.request.headers = [("Authorization", "Bearer sk-two-abcdefghijklmnop")]
+    shuffle.shuffle(exchanges)
+    assert threads(exchanges) == brute_force_threads(exchanges)

@@ -152,6 +152,8 @@ _FUNCTION_TEXT_FIELDS = ("name", "arguments")
 
 
 def _with_text_fields(message: dict[str, Any], fields: tuple[str, ...] = _TEXT_FIELDS) -> dict[str, Any]:
+    if len(message) == 2 and type(message.get("role")) is str and "content" in message:
+        return message  # a role and content alone, as most messages are: nothing to fix
     odd = {key: dumps_exact(message[key]) for key in fields if not isinstance(message.get(key), str | None)}
     calls = message.get("tool_calls") if fields is _TEXT_FIELDS else None
     if calls is not None and not isinstance(calls, list):
