@@ -88,7 +88,7 @@ from openai._streaming import SSEDecoder as OpenAISSEDecoder
 from openai._utils import is_mapping
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import ResponseStreamEvent
-from run import Row, best_of, json_payloads, table
+from run import Row, best_of, json_payloads, real_framing, table
 
 import analyzer
 from analyzer.model import Exchange, Reconstruction, Request, Response
@@ -1068,6 +1068,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--real", type=Path, default=REAL, metavar="DIR", help=f"recorded streams (default {REAL})")
     parser.add_argument("--profile", action="store_true", help="also: chatcap under cProfile, and by stage")
     parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is not met")
+    parser.add_argument(
+        "--framing",
+        choices=("clean", "real"),
+        default="clean",
+        help="the synthetic bodies as generated (default), or their events framed as real servers frame them "
+        "(run.real_framing; the floor parses the same payloads)",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
     size_mb = args.size_mb or (3.0 if args.quick else 20.0)
@@ -1080,7 +1087,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": info,
-        "settings": {"size_mb": size_mb, "repeats": repeats, "seed": args.seed, "sdk_every": every},
+        "settings": {
+            "size_mb": size_mb,
+            "repeats": repeats,
+            "seed": args.seed,
+            "sdk_every": every,
+            "framing": args.framing,
+        },
         "protocols": {},
     }
     missed = []
@@ -1088,6 +1101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         protocol = PROTOCOLS[key]
         began = time.perf_counter()
         streams = build_corpus(protocol.generate, size_mb, args.seed)
+        if args.framing == "real":
+            # google-genai reads only `data: ` lines (with the space) and no comments (HttpResponse.segments)
+            sdk_reads_all = protocol.name != "gemini"
+            for stream in streams:
+                stream.body = real_framing(stream.body, comments=sdk_reads_all, bare_data=sdk_reads_all)
         size = sum(len(stream.body) for stream in streams)
         events = sum(len(stream.payloads) for stream in streams)
         mix = ", ".join(f"{sum(s.kind == kind for s in streams):,} {kind}" for kind in MIX)

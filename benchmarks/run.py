@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # 200 MB corpus, best of 3
     python benchmarks/run.py --quick         # 20 MB smoke run, best of 1
     python benchmarks/run.py --profile       # also: where chatcap spends its time (cProfile)
+    python benchmarks/run.py --framing real  # the same events framed as many real servers frame them
     make bench
 
 Peers, one after another in this process over the same bodies (see benchmarks/README.md):
@@ -18,6 +19,8 @@ Peers, one after another in this process over the same bodies (see benchmarks/RE
 - msgspec floor      msgspec.json.decode (untyped) of the same payloads
 
 MB are 10^6 bytes of response body; chunks are JSON payloads (not `[DONE]`, not comments).
+With `--framing real` every body carries the same events framed the way many real servers
+frame them (`real_framing`); the floors parse the same payloads as for the clean corpus.
 Before timing, chatcap and the SDK must agree on every sampled exchange's content, reasoning,
 tool calls, finish reason and usage, so a peer that skips work cannot look fast.
 """
@@ -54,6 +57,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 import analyzer
 from analyzer.model import Exchange, Reconstruction, Response
+from analyzer.sse import decode
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -73,9 +77,30 @@ def chatcap(body: bytes) -> Reconstruction:
 
 def read_times(body: bytes) -> list[tuple[float, int]]:
     """Per-read arrival times as the addon records them (`response._chunks`): here one network
-    read per event, 20 ms apart after a 300 ms wait."""
-    ends = [match.end() for match in re.finditer(rb"\n\n", body)]
+    read per event (or comment), 20 ms apart after a 300 ms wait."""
+    ends = [match.end() for match in re.finditer(rb"\r?\n\r?\n", body)]
     return [(300.0 + 20.0 * n, end) for n, end in enumerate(ends)]
+
+
+def real_framing(body: bytes, comments: bool = True, bare_data: bool = True) -> bytes:
+    """The same events framed as many real servers frame them (issue #21): CRLF line ends, an
+    `: OPENROUTER PROCESSING` comment first and a `: keep-alive` comment before every 16th
+    event, `data:` without its space, and every 8th event's data on two `data:` lines (split
+    after its opening brace: the decoder joins them with an LF, which JSON reads as a space).
+    Without `comments` or `bare_data`, no comments or `data: ` with its space."""
+    events, _ = decode(body)
+    data_field = b"data:" if bare_data else b"data: "
+    out = [b": OPENROUTER PROCESSING\r\n\r\n"] if comments else []
+    for n, event in enumerate(events):
+        if comments and n and n % 16 == 0:
+            out.append(b": keep-alive\r\n\r\n")
+        if event.event is not None:
+            out.append(b"event:" + event.event.encode() + b"\r\n")
+        data = event.data
+        if n % 8 == 7 and data.startswith(b"{"):
+            data = b"{\r\n" + data_field + data[1:]
+        out.append(data_field + data + b"\r\n\r\n")
+    return b"".join(out)
 
 
 def chatcap_timed(body: bytes, reads: list[tuple[float, int]]) -> Reconstruction:
@@ -194,9 +219,12 @@ def _chatcap_view(rec: Reconstruction) -> dict[str, Any]:
     }
 
 
-def sanity_check(bodies: Sequence[bytes], kinds: Sequence[str], per_kind: int = 12) -> int:
+def sanity_check(
+    bodies: Sequence[bytes], kinds: Sequence[str], counts: Sequence[int] | None = None, per_kind: int = 12
+) -> int:
     """chatcap (all three entry points) and the SDK must reconstruct the same exchange from each sampled
-    body, with one chunk per JSON payload; exits with the first disagreement. Returns the sample size."""
+    body, with one chunk per JSON payload (`counts`: how many each body holds, when not the clean
+    corpus's); exits with the first disagreement. Returns the sample size."""
     sample: list[int] = []
     for kind in dict.fromkeys(kinds):
         matching = [n for n, k in enumerate(kinds) if k == kind]
@@ -208,8 +236,9 @@ def sanity_check(bodies: Sequence[bytes], kinds: Sequence[str], per_kind: int = 
         problems = [key for key in ours if ours[key] != theirs[key]]
         if not ours["content"] and not ours["reasoning"] and not ours["tool_calls"]:
             problems.append("nothing reconstructed")
-        if len(rec.chunks) != len(corpus.payloads(body)):
-            problems.append(f"{len(rec.chunks)} chunks, the body has {len(corpus.payloads(body))}")
+        count = counts[n] if counts is not None else len(corpus.payloads(body))
+        if len(rec.chunks) != count:
+            problems.append(f"{len(rec.chunks)} chunks, the body has {count}")
         if _chatcap_view(chatcap_parse(body)) != ours:
             problems.append("analyzer.parse gives a different reconstruction")
         timed = chatcap_timed(body, read_times(body))
@@ -281,8 +310,11 @@ def print_real(real: dict[str, Any], directory: Path) -> None:
 # Per stream shape.
 
 
-def by_shape(main_corpus: corpus.Corpus, side: corpus.Corpus, repeats: int, every: int) -> dict[str, Any]:
-    """chatcap against the floor and the SDK for each stream shape, printed and returned."""
+def by_shape(
+    main_corpus: corpus.Corpus, side: corpus.Corpus, repeats: int, every: int, clean: dict[bytes, list[bytes]]
+) -> dict[str, Any]:
+    """chatcap against the floor and the SDK for each stream shape, printed and returned (`clean`:
+    the payloads of each body that is not framed as the clean corpus is)."""
     print(f"\nby stream shape (chatcap and floor best of {repeats}, SDK best of 1 on every {every}th exchange; "
           f"openrouter is a side corpus of {side.size / 1e6:.0f} MB, not in the table above):")  # fmt: skip
     print(
@@ -293,7 +325,9 @@ def by_shape(main_corpus: corpus.Corpus, side: corpus.Corpus, repeats: int, ever
         group = [body for body, body_kind in zip(source.bodies, source.kinds, strict=True) if body_kind == kind]
         size = sum(map(len, group))
         ours, _ = best_of(repeats, run_each(chatcap, group))
-        floor, _ = best_of(repeats, parse_each(orjson.loads, [p for body in group for p in corpus.payloads(body)]))
+        floor, _ = best_of(
+            repeats, parse_each(orjson.loads, [p for body in group for p in clean.get(body) or corpus.payloads(body)])
+        )
         sdk_group = group[::every] if source is main_corpus else group[:: max(1, len(group) // 40)]
         sdk, _ = best_of(1, run_each(openai_sdk, sdk_group))
         sdk_rate = sum(map(len, sdk_group)) / 1e6 / sdk
@@ -357,6 +391,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also profile chatcap's path with cProfile")
     parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is not met")
     parser.add_argument("--real", type=Path, metavar="DIR", help="also measure the recorded *.sse bodies in DIR")
+    parser.add_argument(
+        "--framing",
+        choices=("clean", "real"),
+        default="clean",
+        help="clean `data: {...}` LF LF events (default), or the same events framed as real servers frame them",
+    )
     args = parser.parse_args(argv)
     # The SDK's pydantic models warn when a provider sends content as a list of parts (Mistral).
     warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
@@ -380,7 +420,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"         {main_corpus.path.relative_to(HERE.parent)} ({how})")
 
     side = corpus.build(max(1.0, args.size_mb / 20), args.seed, corpus.OPENROUTER_MIX)
-    sampled = sanity_check(bodies, kinds) + sanity_check(side.bodies, side.kinds, per_kind=6)
+    counts = side_counts = None
+    clean: dict[bytes, list[bytes]] = {}  # a framed body's payloads (and so the floors): the clean body's
+    if args.framing == "real":
+        framed = [real_framing(body) for body in bodies]
+        clean = dict(zip(framed, payloads, strict=True))
+        bodies = framed
+        main_corpus = corpus.Corpus(
+            bodies, kinds, main_corpus.seed, main_corpus.mix, main_corpus.path, main_corpus.cached
+        )
+        side_payloads = [corpus.payloads(body) for body in side.bodies]
+        side_counts = list(map(len, side_payloads))
+        side_framed = [real_framing(body) for body in side.bodies]
+        clean.update(zip(side_framed, side_payloads, strict=True))
+        side = corpus.Corpus(side_framed, side.kinds, side.seed, side.mix, side.path, side.cached)
+        counts = [len(events) for events in payloads]
+        print(
+            f"framing  real: CRLF, comments, `data:` without its space, multi-line data ({main_corpus.size / 1e6:,.1f} MB)"
+        )
+    sampled = sanity_check(bodies, kinds, counts) + sanity_check(side.bodies, side.kinds, side_counts, per_kind=6)
     print(f"sanity   chatcap (all three entry points) and the SDK agree on {sampled} sampled exchanges", flush=True)
 
     reads = [read_times(body) for body in bodies]
@@ -421,11 +479,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"         chatcap ≥ 10× the openai SDK:    {verdicts['sdk'][0]:.1f}× — {'met' if verdicts['sdk'][1] else 'NOT met'}"
     )
 
-    shapes = by_shape(main_corpus, side, repeats, every)
+    shapes = by_shape(main_corpus, side, repeats, every, clean)
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": info | {"load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None},
-        "settings": {"size_mb": args.size_mb, "repeats": repeats, "seed": args.seed, "sdk_every": every},
+        "settings": {
+            "size_mb": args.size_mb,
+            "repeats": repeats,
+            "seed": args.seed,
+            "sdk_every": every,
+            "framing": args.framing,
+        },
         "corpus": {
             "path": str(main_corpus.path.relative_to(HERE.parent)),
             "exchanges": len(bodies),
