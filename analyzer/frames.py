@@ -8,6 +8,9 @@
     analyzer.frames.tool_calls(xs)    # one row per tool call, with the result that answered it
     analyzer.frames.to_parquet(xs, "out/frames/")
 
+    # the same frames from batches made apart (worker processes, Spark executors)
+    analyzer.frames.assemble([analyzer.frames.parts(batch) for batch in batches])
+
 Dtypes are pandas' nullable ones (Int64, Float64, boolean, string), categoricals for
 repeated names (model, host, provider, protocol, sources), UTC datetimes; durations are
 floats in ms. Columns are built as lists and turned into a frame once, never row by row.
@@ -16,22 +19,36 @@ floats in ms. Columns are built as lists and turned into a frame once, never row
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
 from analyzer import anomalies, protocols, threads, tokens
-from analyzer.conversations import Turn, turns
 from analyzer.cost import Prices, cost_of
 from analyzer.cost import notice as cost_notice
 from analyzer.metrics import Timing
 from analyzer.model import Exchange, Reconstruction, as_utc, dumps_exact, url_parts
 from analyzer.protocols.events import error_text, shown
 
-__all__ = ["all_frames", "chunks", "exchanges", "messages", "provider_of", "to_parquet", "tool_calls"]
+__all__ = [
+    "TABLES",
+    "Parts",
+    "all_frames",
+    "assemble",
+    "chunks",
+    "exchanges",
+    "messages",
+    "parts",
+    "provider_of",
+    "to_parquet",
+    "tool_calls",
+]
 
 # Host (or its end) → provider, for the API hosts people meet; anything else is its host.
 PROVIDERS = {
@@ -98,81 +115,253 @@ def exchanges(xs: Iterable[Exchange], *, prices: Prices | None = None) -> pd.Dat
     `n_messages`, `n_tools` and the sampling parameters (`temperature`, `top_p`,
     `max_tokens`, `reasoning`) are read from the request in whatever protocol it speaks.
     """
-    xs = list(xs)
-    cols: dict[str, list[Any]] = {name: [] for name in _EXCHANGE_DTYPES}
-    walk = threads.Walk()
-    order = threads.ordered(xs)  # the threads' order: each request is parsed once, for both
-    for exchange in order:
+    return assemble([parts(xs, prices=prices, tables=("exchanges",))], tables=("exchanges",))["exchanges"]
+
+
+# -- parts and assembly -------------------------------------------------------------------
+#
+# The frames are built in two steps, so the work can be spread: `parts` does what each
+# exchange decides alone (reconstruction, tokens, cost, timing, chunks, its tool calls) for
+# one batch of exchanges, wherever they were loaded (this process, a worker, a Spark
+# executor), and returns plain values; `assemble` then threads the exchanges of every batch
+# together (`threads.Walk`), which needs them all, and finishes the rows the threads decide:
+# the conversation columns, the history notices, which messages are new, and which later
+# request answered each tool call.
+
+
+class _Sent(NamedTuple):
+    """One exchange as the threads, the messages and the tool calls see it."""
+
+    item: threads.Threadable
+    started_at: datetime | None
+    history: list[int]  # the request's messages, as entries of `Parts.messages`
+    reply: int | None  # the first choice as a chat message, an entry of `Parts.messages`
+    # The tool results the request sent: (tool_call_id, content, sent after its last assistant message).
+    results: list[tuple[str, str | None, bool]]
+
+
+@dataclass(slots=True)
+class Parts:
+    """The four frames' rows as far as each exchange of one batch decides them alone, in the
+    order given, as plain values (picklable, small beside the exchanges): see `parts`."""
+
+    tables: tuple[str, ...]
+    # Columns of the exchanges frame but those the threads decide; with each row's warning
+    # codes before (the reconstruction's) and after (anomalies, cost) the threads' notices.
+    exchanges: dict[str, list[Any]]
+    sent: list[_Sent]
+    # Each distinct message of the batch once (plain role-and-text ones by value), as sent and normalised.
+    messages: list[tuple[dict[str, Any], Any]]
+    chunks: dict[str, list[Any]]
+    # Columns of the tool_calls frame but the result's, and each call's exchange as its row in the batch.
+    tool_calls: dict[str, list[Any]]
+
+
+TABLES = ("exchanges", "chunks", "messages", "tool_calls")
+_THREAD_COLUMNS = ("conversation", "turn", "parent", "branch", "warnings")
+_RESULT_COLUMNS = ("result", "result_exchange")
+
+
+class _Messages:
+    """A batch's distinct messages, each normalised once however often it is resent."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[dict[str, Any], Any]] = []
+        self._plain: dict[tuple[str, str], int] = {}
+
+    def entry(self, wire: dict[str, Any]) -> int:
+        role, content = wire.get("role"), wire.get("content")
+        if len(wire) == 2 and type(role) is str and type(content) is str:  # most messages: role and text
+            found = self._plain.get((role, content))
+            if found is None:
+                found = self._plain[role, content] = self._add(wire)
+            return found
+        return self._add(wire)
+
+    def _add(self, wire: dict[str, Any]) -> int:
+        self.entries.append((wire, threads.normalised(wire)))
+        return len(self.entries) - 1
+
+
+def parts(xs: Iterable[Exchange], *, prices: Prices | None = None, tables: Collection[str] = TABLES) -> Parts:
+    """What each exchange of `xs` decides alone of the frames in `tables`: reconstructs each
+    exchange once. `assemble` makes the frames of one or many such batches."""
+    tables = tuple(name for name in TABLES if name in tables)
+    threaded = {"exchanges", "messages", "tool_calls"} & set(tables)
+    cols: dict[str, list[Any]] = {name: [] for name in _EXCHANGE_DTYPES if name not in _THREAD_COLUMNS}
+    cols["_before"], cols["_after"] = [], []
+    chunk_cols: dict[str, list[Any]] = {name: [] for name in _CHUNK_DTYPES}
+    call_cols: dict[str, list[Any]] = {name: [] for name in _TOOL_DTYPES if name not in _RESULT_COLUMNS}
+    call_cols["_row"] = []
+    sent: list[_Sent] = []
+    table = _Messages()
+    for row, exchange in enumerate(xs):
         rec = exchange.reconstruct()
-        body = _request_body(exchange)
-        messages = protocols.request_messages(exchange, body)
-        thread, notices, _ = walk.add(exchange, messages)
-        tools = protocols.request_tools(exchange, body) or None
-        params = protocols.request_params(exchange, body)
-        usage = tokens.usage_or_estimate(rec, messages, tools)
-        cost = cost_of(exchange, rec, usage, prices)
-        host, path = _where(exchange)
-        timing = rec.timing or _NO_TIMING
-        codes = [notice.code for notice in rec.warnings]
-        codes += [notice.code for notice in notices]
-        codes += [notice.code for notice in anomalies.found(exchange, rec)]
-        priced = cost_notice(cost)  # no price known, or counts that do not add up
-        if priced is not None:
-            codes.append(priced.code)
+        if threaded:
+            body = _request_body(exchange)
+            messages = protocols.request_messages(exchange, body)
+            wires = rec.to_openai()["choices"] if rec.choices else []
+            sent.append(_Sent(
+                threads.threadable(exchange, wires),
+                exchange.started_at,
+                [table.entry(wire) for wire in messages],
+                table.entry(wires[0]["message"]) if wires else None,
+                _results(messages) if "tool_calls" in tables else [],
+            ))  # fmt: skip
+            if "exchanges" in tables:
+                _exchange_row(cols, exchange, rec, body, messages, prices)
+        if "chunks" in tables:
+            _chunk_rows(chunk_cols, exchange, rec)
+        if "tool_calls" in tables:
+            _call_rows(call_cols, row, exchange, rec)
+    return Parts(tables, cols, sent, table.entries, chunk_cols, call_cols)
 
-        cols["id"].append(exchange.id)
-        cols["source"].append(exchange.source)
-        cols["position"].append(exchange.position or None)
-        cols["format"].append(exchange.format)
-        cols["started_at"].append(exchange.started_at)
-        cols["host"].append(host)
-        cols["path"].append(path)
-        cols["provider"].append(provider_of(host))
-        cols["protocol"].append(rec.protocol)
-        cols["requested_model"].append(rec.requested_model)
-        cols["served_model"].append(rec.served_model)
-        cols["status"].append(exchange.response.status if exchange.response else None)
-        cols["streamed"].append(rec.streamed)
-        cols["n_messages"].append(len(messages))
-        cols["n_tools"].append(len(tools) if tools else 0)
-        cols["n_tool_calls"].append(sum(len(c.tool_calls) + (c.function_call is not None) for c in rec.choices))
-        cols["n_choices"].append(len(rec.choices))
-        for name in _PARAMS:
-            cols[name].append(params.get(name))
-        cols["finish_reason"].append(_finish(rec))
-        cols["truncated"].append(rec.truncated)
-        cols["error"].append(error_text(rec.error) if rec.error else (exchange.error or None))
-        cols["prompt_tokens"].append(usage.prompt_tokens if usage else None)
-        cols["completion_tokens"].append(usage.completion_tokens if usage else None)
-        cols["reasoning_tokens"].append(usage.reasoning_tokens if usage else None)
-        cols["cached_tokens"].append(usage.cached_prompt_tokens if usage else None)
-        cols["total_tokens"].append(usage.total_tokens if usage else None)
-        cols["tokens_source"].append(usage.source if usage else None)
-        cols["cost_usd"].append(cost.usd)
-        cols["cost_source"].append(cost.source)
-        for name in _TIMING:
-            cols[name].append(getattr(timing, name))
-        cols["stalls"].append(timing.stalls)
-        cols["timing_source"].append(timing.source)
-        cols["timing_resolution_ms"].append(timing.resolution_ms)
-        cols["conversation"].append(thread.conversation)
-        cols["turn"].append(thread.turn)
-        cols["parent"].append(thread.parent)
-        cols["branch"].append(thread.branch)
-        cols["warnings"].append(codes)
 
+def _results(messages: list[dict[str, Any]]) -> list[tuple[str, str | None, bool]]:
+    """The tool results a request sent: (tool_call_id, content, sent after its last assistant message)."""
+    last_reply = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+    found = []
+    for i, message in enumerate(messages):
+        call_id = message.get("tool_call_id")
+        if message.get("role") == "tool" and isinstance(call_id, str):
+            found.append((call_id, _content_text(message.get("content")), i > last_reply))
+    return found
+
+
+def _exchange_row(
+    cols: dict[str, list[Any]],
+    exchange: Exchange,
+    rec: Reconstruction,
+    body: dict[str, Any],
+    messages: list[dict[str, Any]],
+    prices: Prices | None,
+) -> None:
+    tools = protocols.request_tools(exchange, body) or None
+    params = protocols.request_params(exchange, body)
+    usage = tokens.usage_or_estimate(rec, messages, tools)
+    cost = cost_of(exchange, rec, usage, prices)
+    host, path = _where(exchange)
+    timing = rec.timing or _NO_TIMING
+    after = [notice.code for notice in anomalies.found(exchange, rec)]
+    priced = cost_notice(cost)  # no price known, or counts that do not add up
+    if priced is not None:
+        after.append(priced.code)
+
+    cols["id"].append(exchange.id)
+    cols["source"].append(exchange.source)
+    cols["position"].append(exchange.position or None)
+    cols["format"].append(exchange.format)
+    cols["started_at"].append(exchange.started_at)
+    cols["host"].append(host)
+    cols["path"].append(path)
+    cols["provider"].append(provider_of(host))
+    cols["protocol"].append(rec.protocol)
+    cols["requested_model"].append(rec.requested_model)
+    cols["served_model"].append(rec.served_model)
+    cols["status"].append(exchange.response.status if exchange.response else None)
+    cols["streamed"].append(rec.streamed)
+    cols["n_messages"].append(len(messages))
+    cols["n_tools"].append(len(tools) if tools else 0)
+    cols["n_tool_calls"].append(sum(len(c.tool_calls) + (c.function_call is not None) for c in rec.choices))
+    cols["n_choices"].append(len(rec.choices))
+    for name in _PARAMS:
+        cols[name].append(params.get(name))
+    cols["finish_reason"].append(_finish(rec))
+    cols["truncated"].append(rec.truncated)
+    cols["error"].append(error_text(rec.error) if rec.error else (exchange.error or None))
+    cols["prompt_tokens"].append(usage.prompt_tokens if usage else None)
+    cols["completion_tokens"].append(usage.completion_tokens if usage else None)
+    cols["reasoning_tokens"].append(usage.reasoning_tokens if usage else None)
+    cols["cached_tokens"].append(usage.cached_prompt_tokens if usage else None)
+    cols["total_tokens"].append(usage.total_tokens if usage else None)
+    cols["tokens_source"].append(usage.source if usage else None)
+    cols["cost_usd"].append(cost.usd)
+    cols["cost_source"].append(cost.source)
+    for name in _TIMING:
+        cols[name].append(getattr(timing, name))
+    cols["stalls"].append(timing.stalls)
+    cols["timing_source"].append(timing.source)
+    cols["timing_resolution_ms"].append(timing.resolution_ms)
+    cols["_before"].append([notice.code for notice in rec.warnings])
+    cols["_after"].append(after)
+
+
+def assemble(
+    batches: Iterable[Parts], *, tables: Collection[str] = TABLES, new_only: bool = True
+) -> dict[str, pd.DataFrame]:
+    """The frames in `tables` of every exchange of `batches` (from `parts`, each with those
+    tables), threaded together: rows in the order of the batches and, within each, the order
+    given (messages: in the threads' order, as `messages` says); `new_only` as for `messages`."""
+    batches = list(batches)
+    tables = tuple(name for name in TABLES if name in tables)
+    sent = [item for batch in batches for item in batch.sent]
+    order = threads.order_of([item.started_at for item in sent]) if sent else []
+    found: dict[str, pd.DataFrame] = {}
+    if "exchanges" in tables or "messages" in tables:
+        found.update(_threaded(batches, sent, order, tables, new_only))
+    if "chunks" in tables:
+        found["chunks"] = _frame(_joined([batch.chunks for batch in batches], _CHUNK_DTYPES), _CHUNK_DTYPES)
+    if "tool_calls" in tables:
+        found["tool_calls"] = _answered(batches, sent, order)
+    return {name: found[name] for name in tables}
+
+
+def _joined(columns: list[dict[str, list[Any]]], names: Iterable[str]) -> dict[str, list[Any]]:
+    """The columns `names` of batches one after another."""
+    return {name: list(itertools.chain.from_iterable(batch[name] for batch in columns)) for name in names}
+
+
+def _threaded(
+    batches: list[Parts], sent: list[_Sent], order: list[int], tables: tuple[str, ...], new_only: bool
+) -> dict[str, pd.DataFrame]:
+    """The exchanges and messages frames: one walk of the threads over every batch."""
+    walk = threads.Walk()
+    # Each exchange's messages as the walk numbers them, and as sent.
+    numbers: list[list[int]] = []
+    wires: list[list[dict[str, Any]]] = []
+    for batch in batches:
+        numbered = [walk.intern(normal) for _, normal in batch.messages]
+        numbers += [numbered] * len(batch.sent)
+        wires += [[wire for wire, _ in batch.messages]] * len(batch.sent)
+    steps: list[threads.Step | None] = [None] * len(sent)
+    message_cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
+    first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender
+    for at in order:
+        item, number_of = sent[at], numbers[at]
+        steps[at] = step = walk.add_numbered(item.item, [number_of[entry] for entry in item.history])
+        if "messages" in tables:
+            _message_rows(message_cols, item, step, wires[at], number_of, first, new_only)
+    found = {}
+    if "exchanges" in tables:
+        names = [name for name in _EXCHANGE_DTYPES if name not in _THREAD_COLUMNS]
+        cols = _joined([batch.exchanges for batch in batches], [*names, "_before", "_after"])
+        for name in _THREAD_COLUMNS:
+            cols[name] = []
+        for step, before, after in zip(steps, cols.pop("_before"), cols.pop("_after"), strict=True):
+            assert step is not None
+            thread = step.thread
+            cols["conversation"].append(thread.conversation)
+            cols["turn"].append(thread.turn)
+            cols["parent"].append(thread.parent)
+            cols["branch"].append(thread.branch)
+            cols["warnings"].append([*before, *(notice.code for notice in step.notices), *after])
+        found["exchanges"] = _exchange_frame(cols)
+    if "messages" in tables:
+        found["messages"] = _frame(message_cols, _MESSAGE_DTYPES)
+    return found
+
+
+def _exchange_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
     for name, dtype in _EXCHANGE_DTYPES.items():
+        if name == "n_warnings":
+            continue
         # A wire value the column cannot hold (a status of 99999, a temperature of "hot"): left empty, with a warning.
         values = cols[name]
         for row in _unrepresentable(values, dtype):
             values[row] = None
             cols["warnings"][row].append("unrepresentable")
     cols["n_warnings"] = [len(codes) for codes in cols["warnings"]]
-    frame = _frame(cols, _EXCHANGE_DTYPES)
-    if any(taken is not given for taken, given in zip(order, xs, strict=True)):  # rows in the order given
-        at = {id(exchange): row for row, exchange in enumerate(order)}
-        frame = frame.take([at[id(exchange)] for exchange in xs]).reset_index(drop=True)
-    return frame
+    return _frame({name: cols[name] for name in _EXCHANGE_DTYPES}, _EXCHANGE_DTYPES)
 
 
 _NO_TIMING = Timing()
@@ -231,24 +420,24 @@ def chunks(xs: Iterable[Exchange]) -> pd.DataFrame:
     """One row per piece of a stream event: exchange, seq, arrival, kind (role, reasoning,
     content, tool_call, refusal, usage, extra, error), choice, text, its length and tokens.
     A chunk carrying two things (a role and the first content) gives two rows, same seq."""
-    cols: dict[str, list[Any]] = {name: [] for name in _CHUNK_DTYPES}
-    for exchange in xs:
-        rec = exchange.reconstruct()
-        for chunk in rec.chunks:
-            try:
-                parts = protocols.chunk_parts(rec, chunk)
-            except AttributeError:  # a payload only the lenient path could read
-                continue
-            for part in parts:
-                cols["exchange"].append(exchange.id)
-                cols["seq"].append(chunk.seq)
-                cols["t_ms"].append(chunk.t_ms)
-                cols["kind"].append(part.kind)
-                cols["choice"].append(part.choice)
-                cols["text"].append(part.text)
-                cols["chars"].append(len(part.text))
-                cols["est_tokens"].append(tokens.estimate(part.text) if part.generated else None)
-    return _frame(cols, _CHUNK_DTYPES)
+    return assemble([parts(xs, tables=("chunks",))], tables=("chunks",))["chunks"]
+
+
+def _chunk_rows(cols: dict[str, list[Any]], exchange: Exchange, rec: Reconstruction) -> None:
+    for chunk in rec.chunks:
+        try:
+            pieces = protocols.chunk_parts(rec, chunk)
+        except AttributeError:  # a payload only the lenient path could read
+            continue
+        for part in pieces:
+            cols["exchange"].append(exchange.id)
+            cols["seq"].append(chunk.seq)
+            cols["t_ms"].append(chunk.t_ms)
+            cols["kind"].append(part.kind)
+            cols["choice"].append(part.choice)
+            cols["text"].append(part.text)
+            cols["chars"].append(len(part.text))
+            cols["est_tokens"].append(tokens.estimate(part.text) if part.generated else None)
 
 
 _CHUNK_DTYPES = {"exchange": "string", "seq": "Int32", "t_ms": "Float64", "kind": "category", "choice": "Int16",
@@ -270,14 +459,27 @@ def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:
     a reply sent back in the next request is not repeated (messages compare as the threads
     compare them, so a client's re-serialising does not make them new); `new_only=False`
     repeats every history in full."""
-    cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
+    return assemble([parts(xs, tables=("messages",))], tables=("messages",), new_only=new_only)["messages"]
 
-    def add(turn: Turn, position: int, message: dict[str, Any], origin: str, first: str) -> None:
-        thread = turn.thread
+
+def _message_rows(
+    cols: dict[str, list[Any]],
+    sent: _Sent,
+    step: threads.Step,
+    wires: list[dict[str, Any]],
+    number_of: list[int],
+    first: dict[tuple[str, int, int], str],
+    new_only: bool,
+) -> None:
+    """The messages frame's rows of one exchange, in the threads' order (as `conversations.turns`
+    makes its turns): `first` is who sent each message first, by conversation and position."""
+    thread, exchange = step.thread, sent.item.id
+
+    def add(position: int, message: dict[str, Any], origin: str, first_sender: str) -> None:
         calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else None
-        cols["exchange"].append(turn.exchange.id)
-        cols["conversation"].append(thread.conversation if thread else None)
-        cols["turn"].append(thread.turn if thread else None)
+        cols["exchange"].append(exchange)
+        cols["conversation"].append(thread.conversation)
+        cols["turn"].append(thread.turn)
         cols["position"].append(position)
         cols["origin"].append(origin)
         cols["role"].append(message.get("role"))
@@ -286,15 +488,16 @@ def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:
         cols["reasoning"].append(message.get("reasoning_content") or message.get("reasoning"))
         cols["tool_calls"].append(calls)
         cols["tool_call_id"].append(message.get("tool_call_id"))
-        cols["first_sent_by"].append(first)
+        cols["first_sent_by"].append(first_sender)
 
-    for turn in turns(xs):
-        for position, (message, sender) in enumerate(zip(turn.history, turn.sent_by, strict=True)):
-            if not new_only or sender == turn.exchange.id:
-                add(turn, position, message, "request", sender)
-        if turn.reply is not None:
-            add(turn, len(turn.history), turn.reply, "reply", turn.exchange.id)
-    return _frame(cols, _MESSAGE_DTYPES)
+    key = thread.conversation
+    for position, (entry, number) in enumerate(zip(sent.history, step.numbers, strict=True)):
+        sender = first.setdefault((key, position, number), exchange)
+        if not new_only or sender == exchange:
+            add(position, wires[entry], "request", sender)
+    if sent.reply is not None:  # a reply the client sends back is not new in the next request
+        first.setdefault((key, len(sent.history), number_of[sent.reply]), exchange)
+        add(len(sent.history), wires[sent.reply], "reply", exchange)
 
 
 _MESSAGE_DTYPES = {"exchange": "string", "conversation": "category", "turn": "Int32", "position": "Int32",
@@ -308,44 +511,48 @@ def tool_calls(xs: Iterable[Exchange]) -> pd.DataFrame:
     arguments or the parse error, and the tool result a later request sent back for it: by
     the call's id, or for a call without one (Gemini's) by its name and order among the
     results the next requests send back first."""
-    xs = list(xs)
-    position: dict[str, int] = {}
+    return assemble([parts(xs, tables=("tool_calls",))], tables=("tool_calls",))["tool_calls"]
+
+
+def _call_rows(cols: dict[str, list[Any]], row: int, exchange: Exchange, rec: Reconstruction) -> None:
+    for choice in rec.choices:
+        calls = list(choice.tool_calls) + ([choice.function_call] if choice.function_call else [])
+        for call in calls:
+            call.parse()
+            cols["_row"].append(row)
+            cols["exchange"].append(exchange.id)
+            cols["choice"].append(choice.index)
+            cols["index"].append(call.index)
+            cols["id"].append(call.id)
+            cols["name"].append(call.name)
+            cols["arguments"].append(call.arguments)
+            cols["parsed_arguments"].append(call.parsed_arguments)
+            cols["parse_error"].append(call.parse_error)
+
+
+def _answered(batches: list[Parts], sent: list[_Sent], order: list[int]) -> pd.DataFrame:
+    """The tool_calls frame: each call with the result a later request sent back for it."""
+    position = {at: n for n, at in enumerate(order)}  # an exchange's place in the threads' order
     results: dict[str, tuple[str, str | None]] = {}  # tool_call_id → (exchange that sent it, content)
     # Results first sent, by their tool_call_id (Gemini's: the call's name), in order: [position, exchange, content].
     fresh: dict[str, list[tuple[int, str, str | None]]] = {}
-    for n, exchange in enumerate(threads.ordered(xs)):
-        position[exchange.id] = n
-        messages = protocols.request_messages(exchange)
-        last_reply = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
-        for i, message in enumerate(messages):
-            call_id = message.get("tool_call_id")
-            if message.get("role") != "tool" or not isinstance(call_id, str):
-                continue
-            content = _content_text(message.get("content"))
-            results.setdefault(call_id, (exchange.id, content))
-            if i > last_reply:
-                fresh.setdefault(call_id, []).append((n, exchange.id, content))
+    for n, at in enumerate(order):
+        exchange = sent[at].item.id
+        for call_id, content, after_last_reply in sent[at].results:
+            results.setdefault(call_id, (exchange, content))
+            if after_last_reply:
+                fresh.setdefault(call_id, []).append((n, exchange, content))
+    cols = _joined(
+        [batch.tool_calls for batch in batches], [*(name for name in _TOOL_DTYPES if name not in _RESULT_COLUMNS)]
+    )
+    offsets = list(itertools.accumulate((len(batch.sent) for batch in batches), initial=0))
+    rows = [offset + row for batch, offset in zip(batches, offsets, strict=False) for row in batch.tool_calls["_row"]]
     claimed: set[tuple[str, int]] = set()
-    cols: dict[str, list[Any]] = {name: [] for name in _TOOL_DTYPES}
-    for exchange in xs:
-        rec = exchange.reconstruct()
-        for choice in rec.choices:
-            calls = list(choice.tool_calls) + ([choice.function_call] if choice.function_call else [])
-            for call in calls:
-                call.parse()
-                answered = (call.id and results.get(call.id)) or _by_name(
-                    fresh, claimed, position[exchange.id], call.name
-                )
-                cols["exchange"].append(exchange.id)
-                cols["choice"].append(choice.index)
-                cols["index"].append(call.index)
-                cols["id"].append(call.id)
-                cols["name"].append(call.name)
-                cols["arguments"].append(call.arguments)
-                cols["parsed_arguments"].append(call.parsed_arguments)
-                cols["parse_error"].append(call.parse_error)
-                cols["result"].append(answered[1] if answered else None)
-                cols["result_exchange"].append(answered[0] if answered else None)
+    cols["result"], cols["result_exchange"] = [], []
+    for at, call_id, name in zip(rows, cols["id"], cols["name"], strict=True):
+        answered = (call_id and results.get(call_id)) or _by_name(fresh, claimed, position[at], name)
+        cols["result"].append(answered[1] if answered else None)
+        cols["result_exchange"].append(answered[0] if answered else None)
     return _frame(cols, _TOOL_DTYPES)
 
 
@@ -370,13 +577,7 @@ _TOOL_DTYPES = {"exchange": "string", "choice": "Int16", "index": "Int16", "id":
 
 def all_frames(xs: Iterable[Exchange], **options: Any) -> dict[str, pd.DataFrame]:
     """The four frames by name: exchanges (given `options`, e.g. prices), chunks, messages, tool_calls."""
-    xs = list(xs)
-    return {
-        "exchanges": exchanges(xs, **options),
-        "chunks": chunks(xs),
-        "messages": messages(xs),
-        "tool_calls": tool_calls(xs),
-    }
+    return assemble([parts(xs, **options)])
 
 
 def to_parquet(xs: Iterable[Exchange], directory: str | os.PathLike[str], **options: Any) -> list[Path]:

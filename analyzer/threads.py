@@ -271,10 +271,19 @@ class _Reply:
     reasoning: str | None
 
 
-def _replies(exchange: Exchange) -> list[_Reply]:
+def normalised(message: dict[str, Any]) -> _Message:
+    """A chat message as the threads compare it (see the module docstring): equal for two
+    messages the threads take for the same, whoever normalises them (a worker, the walk)."""
+    return _message(message)
+
+
+def _replies(exchange: Exchange, wires: list[dict[str, Any]] | None = None) -> list[_Reply]:
+    """What `exchange` received; `wires`: its reconstruction's `to_openai()` choices, when at hand."""
     rec = exchange.reconstruct()
     replies = []
-    for choice, wire in zip(rec.choices, rec.to_openai()["choices"], strict=True):
+    if wires is None:
+        wires = rec.to_openai()["choices"] if rec.choices else []
+    for choice, wire in zip(rec.choices, wires, strict=True):
         message = _message({**wire["message"], "role": wire["message"].get("role") or "assistant"})
         variants = [message]
         if choice.think is not None:
@@ -363,13 +372,7 @@ def _difference(sent: _Message, received: _Message) -> str:
 
 def ordered(exchanges: Sequence[Exchange]) -> list[Exchange]:
     """The exchanges in the order the threads take them: by start time, then those without one."""
-
-    def when(x: Exchange) -> datetime:
-        assert x.started_at is not None
-        return x.started_at if x.started_at.tzinfo else x.started_at.replace(tzinfo=UTC)
-
-    timed = sorted((x for x in exchanges if x.started_at is not None), key=when)
-    return timed + [x for x in exchanges if x.started_at is None]
+    return [exchanges[at] for at in order_of([x.started_at for x in exchanges])]
 
 
 class _ReasoningFinder:
@@ -430,6 +433,34 @@ class _ReasoningFinder:
         return Notice("reasoning_in_history", f"the history resends reasoning as content, inflating the prompt; {says}")
 
 
+class Threadable(NamedTuple):
+    """What the walk needs of one exchange besides its history: small, and built wherever the
+    exchange was reconstructed (a worker process, a Spark executor), so the exchange itself
+    need not travel to the walk."""
+
+    id: str
+    session: tuple[str | None, tuple[str, ...]]  # `session_identity`
+    replies: list[_Reply]
+
+
+def threadable(exchange: Exchange, wires: list[dict[str, Any]] | None = None) -> Threadable:
+    """`exchange` as the walk needs it; `wires`: its reconstruction's `to_openai()` choices, when at hand."""
+    return Threadable(exchange.id, session_identity(exchange), _replies(exchange, wires))
+
+
+def order_of(started: Sequence[datetime | None]) -> list[int]:
+    """The positions of exchanges started at `started` in the order the threads take them:
+    by start time (ties in the order given), then those without one (see `ordered`)."""
+
+    def when(at: int) -> datetime:
+        value = started[at]
+        assert value is not None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    timed = sorted((at for at, value in enumerate(started) if value is not None), key=when)
+    return timed + [at for at, value in enumerate(started) if value is None]
+
+
 class Step(NamedTuple):
     """What `Walk.add` found for one exchange."""
 
@@ -450,7 +481,7 @@ class Walk:
 
     def __init__(self, *, notices: bool = True) -> None:
         self.notices = notices
-        self.exchanges: list[Exchange] = []  # as added: an exchange's position is its index
+        self.exchanges: list[Threadable] = []  # as added: an exchange's position is its index
         self.messages: list[_Message] = []  # by number
         self._numbers: dict[_Message, int] = {}
         # Plain role-and-text messages by their wire values, normalised once however often resent.
@@ -478,11 +509,12 @@ class Walk:
         if len(wire) == 2 and type(role) is str and type(content) is str:  # most messages: role and text
             found = self._plain.get((role, content))
             if found is None:
-                found = self._plain[role, content] = self._intern(_message(wire))
+                found = self._plain[role, content] = self.intern(_message(wire))
             return found
-        return self._intern(_message(wire))
+        return self.intern(_message(wire))
 
-    def _intern(self, message: _Message) -> int:
+    def intern(self, message: _Message) -> int:
+        """The number of a message already `normalised`."""
         found = self._numbers.get(message)
         if found is None:
             found = self._numbers[message] = len(self.messages)
@@ -495,24 +527,26 @@ class Walk:
             found = self._prefixes[prefix, number] = self._new_prefix()
         return found
 
-    def _session(self, exchange: Exchange) -> int:
-        """The prefix that starts every history `exchange`'s session sends (`session_identity`)."""
-        identity = session_identity(exchange)
+    def _session(self, identity: tuple[str | None, tuple[str, ...]]) -> int:
+        """The prefix that starts every history sent by the session `identity` (`session_identity`)."""
         found = self._sessions.get(identity)
         if found is None:
             found = self._sessions[identity] = self._new_prefix()
         return found
 
-    def add(self, exchange: Exchange, messages: list[dict[str, Any]]) -> Step:
+    def add(self, exchange: Exchange | Threadable, messages: list[dict[str, Any]]) -> Step:
         """Thread `exchange`, whose request sent `messages` (`request_messages`), after every
         exchange added before it."""
+        item = exchange if isinstance(exchange, Threadable) else threadable(exchange)
+        return self.add_numbered(item, [self.number(wire) for wire in messages])
+
+    def add_numbered(self, exchange: Threadable, numbers: list[int]) -> Step:
+        """`add` for an exchange whose history is given by its messages' numbers (`intern`)."""
         position = len(self.exchanges)
         self.exchanges.append(exchange)
-        replies = _replies(exchange)
-        numbers = []
-        prefixes = [prefix := self._session(exchange)]
-        for wire in messages:
-            numbers.append(number := self.number(wire))
+        replies = exchange.replies
+        prefixes = [prefix := self._session(exchange.session)]
+        for number in numbers:
             prefixes.append(prefix := self._prefix(prefix, number))
         history = [self.messages[n] for n in numbers]
         roles = [message.role for message in history]
@@ -533,7 +567,7 @@ class Walk:
                 if self.notices:
                     if differs:
                         exchange_notices.append(Notice("history_differs", f"message {at + 1} {differs}"))
-                    found = [(r.reasoning, self.exchanges[parent].id) for r in _replies(self.exchanges[parent]) if r.reasoning]  # fmt: skip
+                    found = [(r.reasoning, self.exchanges[parent].id) for r in self.exchanges[parent].replies if r.reasoning]  # fmt: skip
                     parent_reasoning[at + 1] = found
                 break
 
@@ -581,7 +615,7 @@ class Walk:
             received = set()
             for reply in replies:
                 for variant in reply.variants:
-                    received.add(self._prefix(prefixes[-1], self._intern(variant)))
+                    received.add(self._prefix(prefixes[-1], self.intern(variant)))
                 if self.notices and reply.reasoning:
                     self._reasoning.add(reply.reasoning, exchange.id)
             for key in received:
@@ -589,10 +623,10 @@ class Walk:
         return Step(thread, exchange_notices, numbers)
 
 
-def _loose_parent(order: Sequence[Exchange], candidates: list[int], sent: _Message) -> tuple[int, str | None]:
+def _loose_parent(order: Sequence[Threadable], candidates: list[int], sent: _Message) -> tuple[int, str | None]:
     """Of exchanges with the same history, the one `sent` (the next message) continues, and how
     it differs from what that one received (None when only by what `_matches` allows)."""
-    recent = [(candidate, _replies(order[candidate])) for candidate in reversed(candidates[-_LOOSE_CANDIDATES:])]
+    recent = [(candidate, order[candidate].replies) for candidate in reversed(candidates[-_LOOSE_CANDIDATES:])]
     for candidate, replies in recent:
         if any(_matches(sent, reply) for reply in replies):
             return candidate, None

@@ -6,11 +6,15 @@ and an exchange's row where the exchange was given, in whatever order."""
 from __future__ import annotations
 
 import importlib.util
+import itertools
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from analyzer import frames
 
@@ -48,3 +52,31 @@ def test_exchange_rows_follow_the_order_given() -> None:
         got = frames.exchanges(reversed_times)
     expected = kept("bundled", "exchanges").set_index("id").loc[[x.id for x in reversed_times]].reset_index()
     pd.testing.assert_frame_equal(got, expected[list(got.columns)])
+
+
+def _in_batches(xs: list, cuts: list[int]) -> dict[str, pd.DataFrame]:
+    """The frames of `xs` made as workers make them: `frames.parts` of each batch between the cuts,
+    sent through pickle as a process pool sends it, then `frames.assemble` of them all."""
+    bounds = [0, *sorted(set(cuts)), len(xs)]
+    batches = [pickle.loads(pickle.dumps(frames.parts(xs[a:b]))) for a, b in itertools.pairwise(bounds)]
+    return frames.assemble(batches)
+
+
+@pytest.mark.parametrize("name", golden.SETS)
+def test_frames_assembled_from_one_batch_per_exchange_are_the_golden_files(name: str) -> None:
+    """Threads, history notices, new messages and tool results span batches: each exchange in a
+    batch of its own is the hardest split."""
+    with golden.exchanges_of(name) as xs:
+        built = _in_batches(xs, list(range(1, len(xs))))
+    for frame in golden.FRAMES:
+        pd.testing.assert_frame_equal(built[frame], kept(name, frame), obj=f"{name}/{frame}")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_frames_assembled_from_any_split_into_batches_are_the_golden_files(data: st.DataObject) -> None:
+    with golden.exchanges_of("bundled") as xs:
+        cuts = data.draw(st.lists(st.integers(0, len(xs)), max_size=6), label="cuts")
+        built = _in_batches(xs, cuts)
+    for frame in golden.FRAMES:
+        pd.testing.assert_frame_equal(built[frame], kept("bundled", frame), obj=f"bundled/{frame}")

@@ -414,7 +414,7 @@ def brute_force_threads(exchanges: list[Exchange]) -> dict[str, Thread]:
                 parent = exact[-1]
                 break
             if same:
-                parent = threads_module._loose_parent(order, same, history[at])[0]
+                parent = threads_module._loose_parent([threads_module.threadable(x) for x in order], same, history[at])[0]
                 break
         twins = [p for p in earlier if history and histories[p] == history]
         branch = None
