@@ -1,0 +1,217 @@
+"""`analyzer.spark`: the four tables built as a Spark job on a real local session (`local[2]`,
+bound to the loopback) equal the tables one process builds from the same files (redacted,
+reconstructed, `frames.all_frames`), row for row, on the bundled captures, the real-provider
+recordings and the external recordings in every format chatcap reads; and what cannot be read
+is reported as `analyzer.load` reports it. One Spark session serves every test (its JVM takes
+about ten seconds to start)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import pytest
+from bundled import BUNDLED, CAPTURES, REAL_CORPUS, captures_as_cloned
+
+import analyzer
+from analyzer import frames
+from analyzer.errors import LoadError
+from analyzer.export.redaction import redacted
+from analyzer.ingest import Problem
+
+pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTERNAL = ROOT / "tests" / "data" / "external"
+# The real corpus's streams, by the protocol their names say, at that protocol's path (as
+# tests/data/make_frames_golden.py gathers them).
+PATHS = {
+    "anthropic_messages": "https://provider/v1/messages",
+    "openai_responses": "https://provider/v1/responses",
+    "gemini": "https://provider/v1beta/models/gemini:streamGenerateContent?alt=sse",
+}
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """A local Spark session on two cores, its driver on the loopback, no web UI, workers
+    running this interpreter (which has chatcap)."""
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("chatcap-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def _module(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def wrap() -> ModuleType:
+    """tests/data/external/wrap.py: a recorded exchange written as another tool writes it."""
+    return _module("external_wrap", EXTERNAL / "wrap.py")
+
+
+@pytest.fixture(scope="module")
+def real_recordings(tmp_path_factory: pytest.TempPathFactory, wrap: ModuleType) -> Path:
+    """Each stream of the real-provider corpus with its recorded request (where there is one), at
+    its protocol's path, as a capture line of its own file."""
+    out = tmp_path_factory.mktemp("real")
+    for stream in sorted(REAL_CORPUS.glob("*.sse")):
+        request_file = stream.with_suffix(".request.json")
+        meta = {
+            "request": {
+                "method": "POST",
+                "url": PATHS.get(stream.stem.split("__")[1], "https://provider/v1/chat/completions"),
+                "headers": {"content-type": "application/json"},
+                "body": request_file.read_text(encoding="utf-8") if request_file.exists() else None,
+            },
+            "response": {"status": 200, "headers": {"content-type": "text/event-stream"}},
+        }
+        (out / f"{stream.stem}.jsonl").write_bytes(wrap.jsonl(meta, stream.read_bytes()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def external_recordings(tmp_path_factory: pytest.TempPathFactory, wrap: ModuleType) -> Path:
+    """Every external recording in every format chatcap reads (HAR, capture lines, JSON dumps, raw
+    HTTP, bare bodies and mitmproxy flows), a directory per format."""
+    out = tmp_path_factory.mktemp("external")
+    wrap.write_all(out)
+    return out
+
+
+def single_process(paths: str | list[str]) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
+    """The tables one process builds: `analyzer.load`, each exchange redacted and reconstructed
+    (one that fails is a problem), then `frames.all_frames`."""
+    found = analyzer.load(paths, progress=False)
+    problems = list(found.problems)
+    kept = []
+    for exchange in map(redacted, found):
+        try:
+            exchange.reconstruct()
+        except Exception as exc:
+            problems.append(Problem(exchange.id, f"could not reconstruct: {type(exc).__name__}: {exc}"))
+        else:
+            kept.append(exchange)
+    return frames.all_frames(kept), problems
+
+
+def assert_same_tables(got: dict[str, pd.DataFrame], expected: dict[str, pd.DataFrame]) -> None:
+    assert list(got) == list(frames.TABLES)
+    for name in frames.TABLES:
+        pd.testing.assert_frame_equal(got[name], expected[name], obj=name)
+
+
+def test_tables_equal_the_single_process_tables_on_the_bundled_captures(spark: object) -> None:
+    from analyzer import spark as job
+
+    captures = str(captures_as_cloned())
+    built = job.tables(spark, captures)
+    expected, problems = single_process(captures)
+    assert len(built.files) == len(BUNDLED)
+    assert built.exchanges == len(expected["exchanges"]) > 0
+    assert_same_tables(built.frames, expected)
+    assert built.problems == problems
+
+
+def test_tables_equal_the_single_process_tables_on_the_real_provider_recordings(
+    spark: object, real_recordings: Path
+) -> None:
+    from analyzer import spark as job
+
+    built = job.tables(spark, str(real_recordings))
+    expected, problems = single_process(str(real_recordings))
+    assert built.exchanges == len(list(REAL_CORPUS.glob("*.sse")))
+    assert_same_tables(built.frames, expected)
+    assert built.problems == problems
+
+
+def test_tables_equal_the_single_process_tables_on_the_external_recordings_in_every_format(
+    spark: object, external_recordings: Path
+) -> None:
+    from analyzer import spark as job
+
+    built = job.tables(spark, str(external_recordings))
+    expected, problems = single_process(str(external_recordings))
+    formats = {Path(file.label).parts[0] for file in built.files}
+    assert formats >= {"har", "jsonl", "dump", "http", "body"}
+    assert built.exchanges == len(expected["exchanges"]) > 0
+    assert_same_tables(built.frames, expected)
+    assert built.problems == problems
+
+
+def test_captures_given_as_file_uris_are_read_through_spark_and_make_the_same_tables(spark: object) -> None:
+    """A URI is read by Spark's binaryFile source (as s3a:// or hdfs:// would be); the exchanges'
+    source is the file's URI, every other cell is what the plain paths give."""
+    from analyzer import spark as job
+
+    captures = captures_as_cloned()
+    built = job.tables(spark, captures.as_uri())
+    expected, _ = single_process(str(captures))
+    sources = expected["exchanges"]["source"].map(lambda source: "file:" + source).astype("string")
+    expected["exchanges"]["source"] = sources
+    assert [file.label for file in built.files] == list(BUNDLED)
+    assert_same_tables(built.frames, expected)
+
+
+def test_a_file_that_cannot_be_read_is_reported_and_the_others_make_the_tables(spark: object, tmp_path: Path) -> None:
+    """Beside two bundled captures: a file that is no capture, one with a line that is not JSON,
+    a gzip file cut short after its first exchanges (kept), and a path that names nothing."""
+    import gzip
+
+    from analyzer import spark as job
+
+    (tmp_path / "notes.txt").write_text("nothing captured here\n")
+    shutil.copyfile(CAPTURES / "tool_calls.jsonl", tmp_path / "tool_calls.jsonl")
+    lines = (CAPTURES / "branching_conversation.jsonl").read_bytes().splitlines(keepends=True)
+    (tmp_path / "bad_line.jsonl").write_bytes(b"".join([lines[0], b"{not json\n", *lines[1:]]))
+    whole = gzip.compress((CAPTURES / "errors.jsonl").read_bytes())
+    (tmp_path / "cut.jsonl.gz").write_bytes(whole[: len(whole) * 2 // 3])
+    paths = [str(tmp_path), str(tmp_path / "missing.jsonl")]
+
+    built = job.tables(spark, paths)
+    expected, problems = single_process(paths)
+    reasons = {problem.source: problem.reason for problem in problems}
+    assert "no such file or directory" in reasons[str(tmp_path / "missing.jsonl")]
+    assert "no exchanges found" in reasons[str(tmp_path / "notes.txt")]
+    assert any(problem.position == "line 2" for problem in problems)
+    assert built.problems == problems
+    assert_same_tables(built.frames, expected)
+    assert set(built.frames["exchanges"]["source"]) == {
+        str(tmp_path / name) for name in ("tool_calls.jsonl", "bad_line.jsonl", "cut.jsonl.gz")
+    }
+
+
+def test_a_single_file_that_cannot_be_read_raises_as_load_does(spark: object, tmp_path: Path) -> None:
+    from analyzer import spark as job
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("nothing captured here\n")
+    with pytest.raises(LoadError) as expected:
+        analyzer.load(str(notes), progress=False)
+    with pytest.raises(LoadError) as got:
+        job.tables(spark, str(notes))
+    assert (got.value.source, got.value.reason) == (expected.value.source, expected.value.reason)
