@@ -215,3 +215,21 @@ def test_a_single_file_that_cannot_be_read_raises_as_load_does(spark: object, tm
     with pytest.raises(LoadError) as got:
         job.tables(spark, str(notes))
     assert (got.value.source, got.value.reason) == (expected.value.source, expected.value.reason)
+
+
+def test_the_command_says_what_it_skipped_and_fails_when_nothing_is_left(
+    spark: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m analyzer.spark` on the session already running (left running): a directory
+    whose only file is no capture is one `skipped` line and an error, and no tables."""
+    from analyzer import spark as job
+
+    (tmp_path / "captures").mkdir()
+    (tmp_path / "captures" / "notes.txt").write_text("nothing captured here\n")
+    status = job.main([str(tmp_path / "captures"), "--out", str(tmp_path / "tables")])
+    err = capsys.readouterr().err.splitlines()
+    assert status == 1
+    assert err[0].startswith(f"skipped {tmp_path / 'captures' / 'notes.txt'}: no exchanges found")
+    assert err[-1] == f"error: no exchanges found in {tmp_path / 'captures'}"
+    assert not (tmp_path / "tables").exists()
+    assert not spark.sparkContext._jsc.sc().isStopped()  # type: ignore[attr-defined]
