@@ -54,6 +54,12 @@ def _load(paths: tuple[str, ...], *, progress: bool | None = None) -> Exchanges:
     return exchanges
 
 
+_WORKERS = click.option(
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Processes reading the captures, one file each  [default: every core]",
+)  # fmt: skip
+
+
 def _say_problems(problems: list[Problem]) -> None:
     for problem in problems:
         click.echo(visible(f"skipped {problem}"), err=True)
@@ -479,6 +485,7 @@ def show(path: str, exchange_id: str | None, render: bool) -> None:
 @click.option("--host", help="Only exchanges to matching hosts (a shell pattern: '*.openai.com').")
 @click.option("--since", type=click.DateTime(), help="Only exchanges started at or after this time (UTC).")
 @click.option("--until", type=click.DateTime(), help="Only exchanges started before this time (UTC).")
+@_WORKERS
 @_friendly
 def export(
     paths: tuple[str, ...],
@@ -490,12 +497,22 @@ def export(
     host: str | None,
     since: datetime | None,
     until: datetime | None,
+    workers: int | None,
 ) -> None:
-    """Write reconstructed transcripts or tables (credentials always redacted)."""
+    """Write reconstructed transcripts or tables (credentials always redacted).
+
+    parquet writes a dataset partitioned by date (docs/schema.md) that a later run on more
+    captures only adds to: files already read are not read again."""
     from analyzer import export as exporters
 
-    exchanges = [x for x in _load(paths) if _reconstruct(x) is not None]
     utc = {name: value.replace(tzinfo=UTC) for name, value in (("since", since), ("until", until)) if value}
+    if fmt in ("parquet", "csv"):
+        if conversation:
+            raise click.UsageError("--conversation is for transcripts (markdown, html, jsonl), not tables")
+        with _refusals():
+            _export_tables(paths, fmt, Path(out_dir), {"model": model, "host": host, **utc}, workers)
+        return
+    exchanges = [x for x in _load(paths) if _reconstruct(x) is not None]
     only = None
     if model or host or utc:  # threaded among all of them, so conversation ids never depend on a filter
         only = {x.id for x in exporters.select(exchanges, model=model, host=host, **utc)}
@@ -504,6 +521,42 @@ def export(
     out = Path(out_dir)
     with _refusals():
         _export(exporters, exchanges, fmt, out, reasoning, conversation, only)
+
+
+def _export_tables(paths: tuple[str, ...], fmt: str, out: Path, select: dict[str, Any], workers: int | None) -> None:
+    """`export --format parquet|csv`: the tables, built by `workers` processes."""
+    from analyzer import dataset, parallel
+    from analyzer import export as exporters
+
+    given = paths[0] if len(paths) == 1 else list(paths)
+    select = {name: value for name, value in select.items() if value is not None}
+    try:
+        if fmt == "parquet":
+            built = dataset.build(given, out, workers=workers, select=select or None)
+            _say_problems(built.problems)
+            if built.up_to_date:
+                click.echo(f"{out} is up to date: {built.exchanges:,} exchange(s), no new or changed capture file")
+            elif not built.exchanges:
+                raise click.ClickException("no exchanges found in " + ", ".join(paths))
+            else:
+                click.echo(
+                    f"wrote {built.exchanges:,} exchange(s) to {out}: {len(built.written)} of {built.partitions} "
+                    f"table file(s) changed; {built.read} capture file(s) read, {built.reused} unchanged since the last run"
+                )
+            return
+        found = parallel.frames_of(given, workers=workers, redact=True)
+        _say_problems(found.problems)
+        if not found.exchanges:
+            raise click.ClickException("no exchanges found in " + ", ".join(paths))
+        only = dataset.chosen(found.frames["exchanges"], **select) if select else None
+        if only is not None and not only:
+            raise click.ClickException("no exchange matches the filter")
+        written = exporters.write_tables(found.frames, out, fmt, only=only)
+        click.echo(f"wrote {', '.join(p.name for p in written)} to {out}")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(_os_error(exc)) from None
 
 
 def _export(
@@ -527,9 +580,6 @@ def _export(
                                      conversation=conversation, only=only)  # fmt: skip
             lines = target.read_bytes().count(b"\n")
             click.echo(f"wrote {lines} conversation(s) to {target}")
-        else:
-            written = exporters.tables(exchanges, out, fmt, only=only)
-            click.echo(f"wrote {', '.join(p.name for p in written)} to {out}")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
@@ -571,8 +621,9 @@ SQL_LIMIT = 100
               help="Rows the table shows (0: all); the rows left out are counted.")  # fmt: skip
 @click.option("--tables", type=click.Path(file_okay=False), help="When PATH holds captures: build the tables "
               "into this directory and keep them (default: a temporary directory, removed after).")  # fmt: skip
+@_WORKERS
 @_friendly
-def sql(query: str, path: str, fmt: str, out: str | None, limit: int, tables: str | None) -> None:
+def sql(query: str, path: str, fmt: str, out: str | None, limit: int, tables: str | None, workers: int | None) -> None:
     """Run a DuckDB SQL QUERY over the tables exchanges, chunks, messages and tool_calls.
 
     PATH (default captures/) is a directory of tables, as `export --format parquet` writes
@@ -587,7 +638,7 @@ def sql(query: str, path: str, fmt: str, out: str | None, limit: int, tables: st
     if out is not None and fmt == "table":
         raise click.UsageError("--out is for --format csv, json or parquet")
     try:
-        with queries.dataset(path, tables=tables) as found:
+        with queries.dataset(path, tables=tables, workers=workers) as found:
             for problem in found.problems:
                 click.echo(visible(f"skipped {problem}"), err=True)
             if found.built_from is not None:
@@ -653,7 +704,9 @@ def _sql_table(queries: Any, result: Any, limit: int) -> Any:
     for name, kind, *_ in result.description:
         table.add_column(_cell(name), justify="right" if queries.is_numeric(kind) else "left")
     for row in rows:
-        table.add_row(*[Text("NULL", style="dim") if value is None else _cell(queries.cell_text(value)) for value in row])
+        table.add_row(
+            *[Text("NULL", style="dim") if value is None else _cell(queries.cell_text(value)) for value in row]
+        )
     return Group(table, Text(said, style="dim"))
 
 

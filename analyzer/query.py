@@ -21,7 +21,6 @@ import os
 import shutil
 import sys
 import tempfile
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -63,13 +62,14 @@ def sql(
     *,
     tables: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """The result of `query` (DuckDB SQL over the views exchanges, chunks, messages and
     tool_calls) on the tables at `path`, or on tables built from the captures at `path`
     (kept in `tables` when given), as a DataFrame. DuckDB's errors are raised as they are."""
     import pandas as pd
 
-    with dataset(path, tables=tables, progress=progress) as found:
+    with dataset(path, tables=tables, progress=progress, workers=workers) as found:
         connection = connect(found.directory, progress=progress)
         try:
             result = connection.execute(query)
@@ -94,6 +94,7 @@ def dataset(
     *,
     tables: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    workers: int | None = None,
 ) -> Iterator[Dataset]:
     """The tables at `path`; if it holds captures instead, the tables built from them into
     `tables`, or into a temporary directory removed when the block ends."""
@@ -107,11 +108,11 @@ def dataset(
         return
     if tables is not None:
         _outside(Path(tables), path)
-        built, problems = build_tables(path, tables, progress=progress)
+        built, problems = build_tables(path, tables, progress=progress, workers=workers)
         yield Dataset(directory=Path(tables), built_from=built, kept=True, problems=problems)
         return
     with tempfile.TemporaryDirectory(prefix="chatcap-tables-") as temporary:
-        built, problems = build_tables(path, temporary, progress=progress)
+        built, problems = build_tables(path, temporary, progress=progress, workers=workers)
         yield Dataset(directory=Path(temporary), built_from=built, kept=False, problems=problems)
 
 
@@ -122,40 +123,24 @@ def _outside(tables: Path, path: Path) -> None:
 
 
 def build_tables(
-    path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, progress: bool | None = None
+    path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    progress: bool | None = None,
+    workers: int | None = None,
 ) -> tuple[int, list[Problem]]:
     """The four tables of the captures at `path` written into `out_dir` as `chatcap export
-    --format parquet` writes them; returns how many exchanges they hold and what could not
-    be loaded. A table file chatcap refuses to write (a symlink in its place) is an error."""
-    from analyzer import export
-    from analyzer.files import RefusedPath, UnsafePath
-    from analyzer.ingest import load
+    --format parquet` writes them (`analyzer.dataset.build`: a dataset, read again only for
+    files it has not seen, by `workers` processes); returns how many exchanges they hold and
+    what could not be loaded. A table file chatcap refuses to write (a symlink in its place)
+    is an error."""
+    from analyzer import dataset
 
-    found = load(path, progress=progress)
-    problems = list(found.problems)
-    exchanges = []
-    for exchange in found:
-        try:
-            exchange.reconstruct()
-        except Exception as exc:  # a bug for one exchange must not cost the others (as `chatcap export`)
-            problems.append(Problem(exchange.id, f"could not reconstruct: {type(exc).__name__}: {exc}"))
-        else:
-            exchanges.append(exchange)
-    if not exchanges:
+    with _status("building the tables", progress):
+        built = dataset.build(path, out_dir, workers=workers, progress=progress)
+    if not built.exchanges:
         raise NoExchangesFound(str(path), "no exchanges found, and " + _no_tables())
-    with (
-        warnings.catch_warnings(record=True) as caught,
-        _status(f"building the tables of {len(exchanges):,} exchanges", progress),
-    ):
-        warnings.simplefilter("always", RefusedPath)
-        export.tables(exchanges, out_dir, "parquet")
-    refusals = [w for w in caught if issubclass(w.category, RefusedPath)]
-    for w in caught:
-        if w not in refusals:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    if refusals:  # an older table left in its place must not be read as this one
-        raise UnsafePath(str(refusals[0].message))
-    return len(exchanges), problems
+    return built.exchanges, built.problems
 
 
 def _status(what: str, progress: bool | None) -> contextlib.AbstractContextManager[Any]:

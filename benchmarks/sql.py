@@ -102,17 +102,24 @@ def grow(tables: Path, out: Path, rows: int) -> None:
 
 def measure(label: str, tables: Path, repeat: int) -> None:
     file = tables / "exchanges.parquet"
+    # a dataset as `chatcap export` writes it, or one file: pandas reads either
+    reading: dict[str, Any] = {}
+    if not file.exists():
+        import pyarrow.dataset
+
+        file, reading = tables / "exchanges", {"partitioning": pyarrow.dataset.partitioning(flavor="hive")}
     connection = query.connect(tables, progress=False)
     peers: dict[str, Callable[[], pd.DataFrame]] = {
         "analyzer.sql": lambda: analyzer.sql(QUERY, tables, progress=False),
         "duckdb, connected": lambda: connection.execute(QUERY).df(),
         "pandas, its columns": lambda: by_pandas(
-            pd.read_parquet(file, columns=["served_model", "ttft_ms", "cost_usd"])
+            pd.read_parquet(file, columns=["served_model", "ttft_ms", "cost_usd"], **reading)
         ),
-        "pandas, whole table": lambda: by_pandas(pd.read_parquet(file)),
+        "pandas, whole table": lambda: by_pandas(pd.read_parquet(file, **reading)),
     }
     rows = connection.execute("SELECT count(*) FROM exchanges").fetchone()[0]  # type: ignore[index]
-    print(f"\n{label}: {rows:,} exchanges, {file.stat().st_size / 2**20:.1f} MiB of Parquet")
+    size = sum(p.stat().st_size for p in ([file] if file.is_file() else file.rglob("*.parquet")))
+    print(f"\n{label}: {rows:,} exchanges, {size / 2**20:.1f} MiB of Parquet")
     expected = connection.execute(QUERY).df()
     results = {}
     for name, run in peers.items():

@@ -123,12 +123,20 @@ def test_csv_and_parquet_tables(tmp_path: Path) -> None:
     import pandas as pd
 
     xs = list(analyzer.load(ROOT / "captures" / "four_protocols.jsonl"))
-    for fmt in ("csv", "parquet"):
-        written = export.tables(xs, tmp_path / fmt, fmt)
-        assert [p.stem for p in written] == ["exchanges", "chunks", "messages", "tool_calls"]
+    written = export.tables(xs, tmp_path / "csv", "csv")
+    assert [p.name for p in written] == ["exchanges.csv", "chunks.csv", "messages.csv", "tool_calls.csv"]
+    written = export.tables(xs, tmp_path / "parquet", "parquet")
+    assert {p.relative_to(tmp_path / "parquet").parts[0] for p in written} == {
+        "exchanges",
+        "chunks",
+        "messages",
+        "tool_calls",
+    }
+    assert all(p.name == "part-0.parquet" and p.parent.name.startswith("date=") for p in written)
     read = pd.read_csv(tmp_path / "csv" / "exchanges.csv")
     assert list(read["protocol"])[:3] == ["anthropic_messages", "anthropic_messages", "openai_responses"]
-    assert len(pd.read_parquet(tmp_path / "parquet" / "messages.parquet")) > 10
+    messages = pd.concat(pd.read_parquet(p) for p in written if p.parts[-3] == "messages")
+    assert len(messages) == len(pd.read_csv(tmp_path / "csv" / "messages.csv")) > 10
 
 
 # -- secrets: planted in the headers, the URL query and the body, found in no export -------------

@@ -27,7 +27,7 @@ WRITERS = {
     "html": (["export", "--format", "html"], "index.html"),
     "jsonl": (["export", "--format", "jsonl"], "conversations.jsonl"),
     "csv": (["export", "--format", "csv"], "exchanges.csv"),
-    "parquet": (["export", "--format", "parquet"], "exchanges.parquet"),
+    "parquet": (["export", "--format", "parquet"], "exchanges"),  # the table's directory
     "convert-har": (["convert", "--to", "har"], "chatcap.har"),
     "convert-jsonl": (["convert", "--to", "jsonl"], "chatcap.jsonl"),
 }

@@ -184,10 +184,6 @@ def documented_version() -> str:
     return found.group(1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the export does not write chatcap.schema_version yet (issue #22): remove this mark when it does",
-)
 def test_parquet_files_carry_the_documented_schema_version(parquet_files: dict[str, list[Path]]) -> None:
     for table in TABLES:
         for path in parquet_files[table]:

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from bundled import captures_as_cloned
@@ -35,24 +34,21 @@ def bundled_frames() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def tables_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled captures' tables as `chatcap export --format parquet` writes them."""
+    """The bundled captures' tables as `chatcap export --format parquet` writes them: a
+    dataset, each table a directory partitioned by `date=`."""
     out = tmp_path_factory.mktemp("tables")
     export.tables(analyzer.load(captures_as_cloned()), out, "parquet")
     return out
 
 
 @pytest.fixture(scope="module")
-def hive_dir(tables_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same tables as directories of Parquet files, exchanges partitioned by `date=` of
-    the exchange (the layout an incremental dataset has)."""
-    out = tmp_path_factory.mktemp("hive")
+def single_dir(tables_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same tables as one file each, `<table>.parquet` (the layout exports wrote before
+    schema version 1, which `chatcap sql` still reads), without the `date` column."""
+    out = tmp_path_factory.mktemp("single")
     for name in TABLES:
-        table = pq.read_table(tables_dir / f"{name}.parquet")
-        if name == "exchanges":
-            day = pc.fill_null(pc.strftime(table["started_at"], format="%Y-%m-%d"), "undated")
-            pq.write_to_dataset(table.append_column("date", day), out / name, partition_cols=["date"])
-        else:
-            pq.write_to_dataset(table, out / name)
+        table = pq.read_table(tables_dir / name, partitioning=None)
+        pq.write_table(table, out / f"{name}.parquet")
     return out
 
 
@@ -115,29 +111,34 @@ def test_issue_example_median_ttft_by_served_model_matches_pandas_groupby(bundle
         assert got[model] == median or math.isclose(got[model], median, rel_tol=1e-12), model
 
 
-def test_partitioned_tables_answer_as_the_single_files_do(tables_dir: Path, hive_dir: Path) -> None:
-    assert tables_in(hive_dir).keys() == tables_in(tables_dir).keys() == set(TABLES)
+def test_partitioned_tables_answer_as_the_single_files_do(tables_dir: Path, single_dir: Path) -> None:
+    assert tables_in(single_dir).keys() == tables_in(tables_dir).keys() == set(TABLES)
     for query in (
         "SELECT id, served_model, ttft_ms, cost_usd, started_at FROM exchanges ORDER BY id",
         "SELECT exchange, count(*) AS n, sum(length(text)) AS chars FROM chunks GROUP BY 1 ORDER BY 1",
-        "SELECT * FROM messages ORDER BY ALL",
-        "SELECT * FROM tool_calls ORDER BY ALL",
+        "SELECT COLUMNS(lambda c: c <> 'date') FROM messages ORDER BY ALL",  # every column but the partition's
+        "SELECT COLUMNS(lambda c: c <> 'date') FROM tool_calls ORDER BY ALL",
     ):
-        single, partitioned = analyzer.sql(query, tables_dir), analyzer.sql(query, hive_dir)
+        single, partitioned = analyzer.sql(query, single_dir), analyzer.sql(query, tables_dir)
         pd.testing.assert_frame_equal(single, partitioned, check_dtype=False)
 
 
-def test_hive_partition_keys_are_columns(hive_dir: Path, bundled_frames: dict) -> None:
-    days = analyzer.sql("SELECT date, count(*) AS n FROM exchanges GROUP BY date ORDER BY date", hive_dir)
-    started = bundled_frames["exchanges"]["started_at"]
-    assert days["n"].sum() == len(started)
-    assert set(days["date"].astype(str)) == set(started.dropna().dt.strftime("%Y-%m-%d")) | {"undated"}
+def test_hive_partition_keys_are_columns_holding_each_exchanges_utc_start_date(
+    tables_dir: Path, bundled_frames: dict
+) -> None:
+    days = analyzer.sql("SELECT id, CAST(date AS VARCHAR) AS date FROM exchanges ORDER BY id", tables_dir)
+    started = bundled_frames["exchanges"].set_index("id")["started_at"]
+    assert sorted(days["id"]) == sorted(started.index)
+    for exchange, day in zip(days["id"], days["date"], strict=True):
+        when = started[exchange]
+        assert (str(day) if not pd.isna(day) else None) == (when.strftime("%Y-%m-%d") if not pd.isna(when) else None)
 
 
-def test_a_table_both_as_file_and_as_directory_is_an_error_naming_both(tables_dir: Path, tmp_path: Path) -> None:
+def test_a_table_both_as_file_and_as_directory_is_an_error_naming_both(
+    tables_dir: Path, single_dir: Path, tmp_path: Path
+) -> None:
     shutil.copytree(tables_dir, tmp_path / "tables")
-    (tmp_path / "tables" / "chunks").mkdir()
-    shutil.copy(tables_dir / "chunks.parquet", tmp_path / "tables" / "chunks" / "part-0.parquet")
+    shutil.copy(single_dir / "chunks.parquet", tmp_path / "tables" / "chunks.parquet")
     with pytest.raises(analyzer.LoadError, match=r"both chunks\.parquet and chunks/ hold the chunks table"):
         analyzer.sql("SELECT 1", tmp_path / "tables")
 
@@ -220,7 +221,7 @@ def test_cli_never_writes_into_the_captures_it_reads(tmp_path: Path) -> None:
     kept = sql_cli("SELECT count(*) FROM messages", captures, "--tables", tmp_path / "kept")
     assert kept.returncode == 0, kept.stderr
     assert f"into {tmp_path / 'kept'}" in kept.stderr
-    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == sorted(f"{name}.parquet" for name in TABLES)
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == sorted([*TABLES, "_chatcap"])
     inside = one_error_line(sql_cli("SELECT 1", captures, "--tables", captures / "tables"))
     assert "is inside" in inside
     assert sorted(p.relative_to(captures) for p in captures.rglob("*")) == before

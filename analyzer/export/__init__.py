@@ -511,41 +511,63 @@ TABLE_FORMATS = ("parquet", "csv")
 def tables(
     exchanges: Iterable[Exchange], out_dir: str | Path, fmt: str = "parquet", *, only: Collection[str] | None = None
 ) -> list[Path]:
-    """The four frames of `analyzer.frames` (exchanges, chunks, messages, tool_calls) as
-    Parquet or CSV files in `out_dir` (lists and parsed JSON as JSON text; text redacted).
-    In CSV a text cell a spreadsheet would take for a formula gets a leading `'` (see
-    `csv_cell`); Parquet keeps every text exact. With `only`, the rows of those exchanges,
-    threaded among all of `exchanges` (conversation ids as in the whole input)."""
+    """The four frames of `analyzer.frames` (exchanges, chunks, messages, tool_calls) in
+    `out_dir`: Parquet as a dataset partitioned by date (`analyzer.dataset.write`;
+    docs/schema.md), CSV as one file per table (lists and parsed JSON as JSON text; text
+    redacted). In CSV a text cell a spreadsheet would take for a formula gets a leading `'`
+    (see `csv_cell`); Parquet keeps every text exact. With `only`, the rows of those
+    exchanges, threaded among all of `exchanges` (conversation ids as in the whole input)."""
     from analyzer import frames
 
+    _can_write(fmt)
+    return write_tables(frames.all_frames(redacted_all(exchanges)), out_dir, fmt, only=only)
+
+
+def _can_write(fmt: str) -> None:
     if fmt not in TABLE_FORMATS:
         raise ValueError(f"tables are written as {' or '.join(TABLE_FORMATS)}, not {fmt!r}")
     if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
         raise ValueError("Parquet needs pyarrow: pip install 'chatcap[lab]' (or use --format csv)")
+
+
+def write_tables(
+    built: dict[str, Any], out_dir: str | Path, fmt: str = "parquet", *, only: Collection[str] | None = None
+) -> list[Path]:
+    """`tables` for frames already built (of redacted exchanges)."""
+    _can_write(fmt)
     out = private_dir(out_dir)
+    if fmt == "parquet":
+        from analyzer import dataset
+
+        return dataset.write(built, out, only=only)[0]
     written = []
-    for name, frame in frames.all_frames(redacted_all(exchanges)).items():
+    for name, frame in built.items():
         if only is not None:
             frame = frame[frame["id" if name == "exchanges" else "exchange"].isin(list(only))].reset_index(drop=True)
-        for column in frame.columns:
-            if frame[column].dtype == "category":  # model names, roles, tool names: text too
-                frame[column] = frame[column].astype("object")
-            if frame[column].dtype in ("object", "string"):
-                frame[column] = frame[column].map(_table_value, na_action="ignore")
-            if fmt == "csv" and frame[column].dtype in ("object", "string", "category"):
-                frame[column] = frame[column].astype("object").map(csv_cell, na_action="ignore")
+        frame = table_values(frame, fmt)
         path = out / f"{name}.{fmt}"
         try:
-            with open_private(path) as handle:
-                if fmt == "parquet":
-                    frame.to_parquet(handle, index=False)
-                else:  # RFC 4180 line ends, so a text holding a lone CR is quoted too
-                    frame.to_csv(handle, index=False, lineterminator="\r\n")
+            with open_private(path) as handle:  # RFC 4180 line ends, so a text holding a lone CR is quoted too
+                frame.to_csv(handle, index=False, lineterminator="\r\n")
         except UnsafePath as exc:
             refused(exc)
             continue
         written.append(path)
     return written
+
+
+def table_values(frame: Any, fmt: str) -> Any:
+    """A frame's cells as a table file holds them: categories as text, text redacted, lists
+    and parsed JSON as (redacted) JSON text; for CSV, formulas made text (`csv_cell`)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == "category":  # model names, roles, tool names: text too
+            frame[column] = frame[column].astype("object")
+        if frame[column].dtype in ("object", "string"):
+            frame[column] = frame[column].map(_table_value, na_action="ignore")
+        if fmt == "csv" and frame[column].dtype in ("object", "string", "category"):
+            frame[column] = frame[column].astype("object").map(csv_cell, na_action="ignore")
+    return frame
 
 
 # OWASP, "CSV Injection": a cell starting with one of these is a formula to Excel, LibreOffice

@@ -43,7 +43,19 @@ from analyzer.ingest import flows, pairs, rawhttp
 from analyzer.ingest.text import BODY_CAP, mojibake_notice, repair_mojibake
 from analyzer.model import Exchange, Notice, Response
 
-__all__ = ["BODY_CAP", "RECORD_CAP", "ExchangeStream", "Exchanges", "Problem", "load", "parse", "sniff", "stream"]
+__all__ = [
+    "BODY_CAP",
+    "RECORD_CAP",
+    "ExchangeStream",
+    "Exchanges",
+    "Problem",
+    "file_exchanges",
+    "load",
+    "parse",
+    "sniff",
+    "sources",
+    "stream",
+]
 
 # A bare stream starts with a field or a comment; a page that merely quotes an example
 # stream (documentation, a chat log) starts with prose and is not a capture.
@@ -925,6 +937,14 @@ def stream(paths: Paths, *, progress: bool | None = None) -> ExchangeStream:
     A path that does not exist raises `LoadError` here, as `load` does; a single file that
     cannot be read raises it from the iteration.
     """
+    files, alone, problems = sources(paths)
+    return ExchangeStream(files, alone, problems, progress)
+
+
+def sources(paths: Paths) -> tuple[list[tuple[Path, str]], bool, list[Problem]]:
+    """The files `load` reads for `paths`, each with the label its exchanges' ids start with;
+    whether it is a single file given alone (what stops its reading is raised); and the paths
+    that do not exist. A single path that does not exist raises `LoadError`."""
     single = isinstance(paths, (str, os.PathLike))
     roots = _expand([paths] if single else list(paths))
     if single and len(roots) == 1 and not roots[0].exists():
@@ -937,8 +957,7 @@ def stream(paths: Paths, *, progress: bool | None = None) -> ExchangeStream:
             problems.append(Problem(str(root), "no such file or directory"))
             continue
         files += [(file, str(file.relative_to(root)) if root.is_dir() else file.name) for file in _files(root)]
-    alone = single and len(roots) == 1 and roots[0].is_file()
-    return ExchangeStream(files, alone, problems, progress)
+    return files, single and len(roots) == 1 and roots[0].is_file(), problems
 
 
 class ExchangeStream:
@@ -964,11 +983,11 @@ class ExchangeStream:
     def _read(self, files: list[tuple[Path, str]], alone: bool, progress: bool | None) -> Iterator[Exchange]:
         with _Progress(files, progress) as bar:
             if alone:  # a single file: what stops its reading is raised
-                yield from _file_exchanges(*files[0], self.problems, bar)
+                yield from file_exchanges(*files[0], self.problems, bar)
                 return
             for file, label in files:
                 try:
-                    yield from _file_exchanges(file, label, self.problems, bar)
+                    yield from file_exchanges(file, label, self.problems, bar)
                 except LoadError as exc:
                     self.problems.append(Problem(str(file), exc.reason, exc.position))
                 bar.next_file()
@@ -1035,9 +1054,7 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _file_exchanges(
-    path: Path, label: str, problems: list[Problem], bar: _Progress | None = None
-) -> Iterator[Exchange]:
+def file_exchanges(path: Path, label: str, problems: list[Problem], bar: _Progress | None = None) -> Iterator[Exchange]:
     """The exchanges of one file, named `label#1`, `label#2`, … as they are read."""
     number = 0
     try:

@@ -1,0 +1,203 @@
+"""Tables on every core and as a dataset that grows (issue #22): `analyzer.parallel` (worker
+processes, one capture file each) and `analyzer.dataset` (`chatcap export --format parquet`:
+partitioned by date, a manifest, re-runs that read only what is new). Real worker processes,
+real files, the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from bundled import BUNDLED_CAPTURES, ROOT, captures_as_cloned, copy_bundled
+
+import analyzer
+from analyzer import dataset, frames, parallel
+from analyzer.export.redaction import redacted_all
+
+TABLES = frames.TABLES
+
+
+def frames_of_one_process(path: Path) -> dict[str, pd.DataFrame]:
+    """The frames the way a notebook makes them: load, redact, `frames.all_frames`."""
+    return frames.all_frames(redacted_all(x for x in analyzer.load(path) if x.reconstruct() is not None))
+
+
+def read_dataset(directory: Path) -> dict[str, pd.DataFrame]:
+    """Each table of a dataset, its partitions read back in the order of their rows' exchanges
+    (ids) and without the partition column, as one frame."""
+    found = {}
+    for name in TABLES:
+        parts = sorted((directory / name).glob("date=*/part-0.parquet"))
+        table = pd.concat([pq.read_table(part).to_pandas() for part in parts], ignore_index=True)
+        key = ["id"] if name == "exchanges" else list(table.columns)
+        found[name] = table.sort_values(key, kind="stable", ignore_index=True)
+    return found
+
+
+def test_frames_from_two_worker_processes_equal_the_frames_of_one_process() -> None:
+    captures = captures_as_cloned()
+    built = parallel.frames_of(captures, workers=2, redact=True)
+    assert built.exchanges == 43 and built.problems == []
+    for name, expected in frames_of_one_process(captures).items():
+        pd.testing.assert_frame_equal(built.frames[name], expected, obj=name)
+
+
+def test_frames_of_real_recordings_from_workers_equal_the_frames_of_one_process() -> None:
+    recordings = ROOT / "tests" / "data" / "external"
+    built = parallel.frames_of(recordings, workers=2, redact=True)
+    assert built.exchanges > 50
+    for name, expected in frames_of_one_process(recordings).items():
+        pd.testing.assert_frame_equal(built.frames[name], expected, obj=name)
+
+
+def test_a_file_that_cannot_be_read_is_a_problem_and_the_others_make_the_tables(tmp_path: Path) -> None:
+    copy_bundled(captures_as_cloned(), tmp_path / "in")
+    (tmp_path / "in" / "broken.jsonl").write_bytes(b"not json at all\n")
+    built = parallel.frames_of(tmp_path / "in", workers=2)
+    assert built.exchanges == 43 and len(built.frames["exchanges"]) == 43
+    assert [problem.source for problem in built.problems] == [str(tmp_path / "in" / "broken.jsonl")]
+
+
+def _open_by(path: Path) -> list[int]:
+    """The processes that have `path` open."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        if str(path) in links:
+            found.append(int(pid))
+    return found
+
+
+def test_a_worker_killed_while_reading_a_file_costs_that_file_only(tmp_path: Path) -> None:
+    """The worker reading `big.jsonl` is killed (SIGKILL, as the kernel's OOM killer does)
+    every time one opens it: the export still writes the tables of every other file and names
+    the lost one on a line of its own."""
+    captures = copy_bundled(captures_as_cloned(), tmp_path / "in")
+    lines = (captures / "replayed" / "conversation.jsonl").read_bytes()
+    big = captures / "big.jsonl"
+    big.write_bytes(lines * max(1, (40 << 20) // len(lines)))  # ~40 MB: seconds of work for a worker
+    command = [sys.executable, "-m", "analyzer", "export", str(captures), "--format", "parquet",
+               "--out", str(tmp_path / "out"), "--workers", "2"]  # fmt: skip
+    export = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    kills = 0
+    deadline = time.monotonic() + 300
+    while export.poll() is None and time.monotonic() < deadline:
+        for pid in _open_by(big):
+            if pid != export.pid:
+                os.kill(pid, signal.SIGKILL)
+                kills += 1
+        time.sleep(0.01)
+    _, err = export.communicate(timeout=60)
+    assert export.returncode == 0, err
+    assert kills >= 3  # read together, again, then alone: killed each time
+    assert f"skipped {big}: the worker process reading it died" in err and "Traceback" not in err
+    tables = read_dataset(tmp_path / "out")
+    assert len(tables["exchanges"]) == 43
+    assert not any(str(x).startswith("big.jsonl") for x in tables["exchanges"]["id"])
+
+
+def export_parquet(captures: Path, out: Path, *more: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "analyzer", "export", str(captures), "--format", "parquet", "--out", str(out), *more],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_a_rerun_with_nothing_new_reads_and_writes_nothing(tmp_path: Path) -> None:
+    captures = copy_bundled(captures_as_cloned(), tmp_path / "in")
+    first = export_parquet(captures, tmp_path / "out")
+    assert first.returncode == 0, first.stderr
+    files = sorted((tmp_path / "out").rglob("*.parquet"))
+    stamps = [path.stat().st_mtime_ns for path in files]
+    again = export_parquet(captures, tmp_path / "out")
+    assert again.returncode == 0, again.stderr
+    assert "is up to date: 43 exchange(s), no new or changed capture file" in again.stdout
+    assert [path.stat().st_mtime_ns for path in sorted((tmp_path / "out").rglob("*.parquet"))] == stamps
+
+
+def test_a_rerun_after_new_files_reads_only_them_and_equals_a_build_from_scratch(tmp_path: Path) -> None:
+    captures = tmp_path / "in"
+    captures.mkdir()
+    everything = captures_as_cloned()
+    for path in BUNDLED_CAPTURES[:8]:  # the first night's captures
+        shutil.copy(everything / path.relative_to(ROOT / "captures"), captures / path.name)
+    first = dataset.build(captures, tmp_path / "out", workers=2)
+    assert (first.read, first.reused) == (8, 0)
+    for path in BUNDLED_CAPTURES[8:]:  # the next night's: one continues a conversation of the first
+        target = captures / path.relative_to(ROOT / "captures")
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(everything / path.relative_to(ROOT / "captures"), target)
+    second = dataset.build(captures, tmp_path / "out", workers=2)
+    assert (second.read, second.reused) == (len(BUNDLED_CAPTURES) - 8, 8)
+    scratch = dataset.build(captures, tmp_path / "scratch", workers=1)
+    assert (scratch.read, scratch.reused) == (len(BUNDLED_CAPTURES), 0)
+    grown, fresh = read_dataset(tmp_path / "out"), read_dataset(tmp_path / "scratch")
+    for name in TABLES:
+        pd.testing.assert_frame_equal(grown[name], fresh[name], obj=name)
+    assert sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").glob("*/date=*/*")) == sorted(
+        p.relative_to(tmp_path / "scratch") for p in (tmp_path / "scratch").glob("*/date=*/*")
+    )
+
+
+def test_a_changed_file_is_read_again_and_a_removed_ones_rows_leave_the_tables(tmp_path: Path) -> None:
+    captures = copy_bundled(captures_as_cloned(), tmp_path / "in")
+    dataset.build(captures, tmp_path / "out", workers=1)
+    (captures / "errors.jsonl").unlink()
+    lines = (captures / "tool_calls.jsonl").read_bytes().splitlines(keepends=True)
+    (captures / "tool_calls.jsonl").write_bytes(b"".join(lines[:1]))
+    again = dataset.build(captures, tmp_path / "out", workers=1)
+    assert again.read == 1
+    ids = set(read_dataset(tmp_path / "out")["exchanges"]["id"])
+    assert not any(i.startswith("errors.jsonl#") for i in ids)
+    assert {i for i in ids if i.startswith("tool_calls.jsonl#")} == {"tool_calls.jsonl#1"}
+
+
+def test_the_manifest_names_each_file_with_size_time_and_sha256(tmp_path: Path) -> None:
+    captures = copy_bundled(captures_as_cloned(), tmp_path / "in")
+    dataset.build(captures, tmp_path / "out", workers=1)
+    manifest = orjson.loads((tmp_path / "out" / "_chatcap" / "manifest.json").read_bytes())
+    assert manifest["schema_version"] == dataset.SCHEMA_VERSION
+    entry = next(e for e in manifest["files"] if e["label"] == "errors.jsonl")
+    stat = (captures / "errors.jsonl").stat()
+    assert (entry["size"], entry["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns)
+    import hashlib
+
+    assert entry["sha256"] == hashlib.sha256((captures / "errors.jsonl").read_bytes()).hexdigest()
+
+
+def test_a_kept_share_others_can_write_is_not_loaded_and_its_file_is_read_again(tmp_path: Path) -> None:
+    captures = copy_bundled(captures_as_cloned(), tmp_path / "in")
+    dataset.build(captures, tmp_path / "out", workers=1)
+    shares = sorted((tmp_path / "out" / "_chatcap" / "parts").iterdir())
+    shares[0].chmod(0o666)
+    again = dataset.build(captures, tmp_path / "out", workers=1)
+    assert (again.read, again.reused, again.up_to_date) == (1, len(shares) - 1, False)
+
+
+def test_a_touched_but_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
+    captures = copy_bundled(captures_as_cloned(), tmp_path / "in")
+    dataset.build(captures, tmp_path / "out", workers=1)
+    os.utime(captures / "errors.jsonl")
+    again = dataset.build(captures, tmp_path / "out", workers=1)
+    assert (again.read, again.written) == (0, [])
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_every_partition_of_a_table_has_the_same_arrow_schema_with_the_version(tmp_path: Path, table: str) -> None:
+    dataset.build(captures_as_cloned(), tmp_path / "out", workers=1)
+    schemas = [pq.read_schema(p) for p in (tmp_path / "out" / table).glob("date=*/part-0.parquet")]
+    assert len(schemas) > 1
+    assert all(schema.equals(schemas[0], check_metadata=True) for schema in schemas)
+    assert schemas[0].metadata[b"chatcap.schema_version"] == str(dataset.SCHEMA_VERSION).encode()
