@@ -20,7 +20,8 @@ Where the executors read: a plain path is opened by the executor itself, streame
 time, so it must be visible to every executor (the same path on a shared filesystem; any path in
 local mode); a URI with a scheme (`s3a://`, `hdfs://`, `abfss://`, `file:/`) is listed and read by
 Spark's `binaryFile` source, from any filesystem Hadoop reaches, each file whole (up to 2 GB) in
-its task's memory. docs/spark.md says how to run it on a cluster.
+its task's memory. `out` is a directory, or a URI the dataset is copied to once written.
+docs/spark.md says how to run it on a cluster.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def tables(
     batches = [result.parts for result in results if result.parts is not None]
     built = Built(frames.assemble(batches) if batches else {}, problems, found)
     if out is not None and batches:
-        _write(built.frames, out)
+        _write(spark, built.frames, os.fspath(out))
     return built
 
 
@@ -325,11 +326,23 @@ def _readable(file: CaptureFile, content: bytes | None) -> Iterator[str]:
 # -- writing ----------------------------------------------------------------------------------------
 
 
-def _write(built: dict[str, pd.DataFrame], out: str | os.PathLike[str]) -> None:
-    """The tables written as `chatcap export --format parquet` writes its dataset (analyzer.dataset)."""
+def _write(spark: SparkSession, built: dict[str, pd.DataFrame], out: str) -> None:
+    """The tables written as `chatcap export --format parquet` writes its dataset (analyzer.dataset);
+    to a URI (`s3a://…`), written here first and then copied there by Hadoop's filesystem."""
     from analyzer.dataset import write
 
-    write(built, out)
+    if not _URI.match(out):
+        write(built, out)
+        return
+    with tempfile.TemporaryDirectory(prefix="chatcap-spark-out-") as scratch:
+        write(built, scratch)
+        hadoop = spark._jvm.org.apache.hadoop.fs  # type: ignore[attr-defined]
+        target = hadoop.Path(out)
+        filesystem = target.getFileSystem(spark._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+        filesystem.mkdirs(target)
+        for table in sorted(os.listdir(scratch)):  # each table's directory replaced whole
+            filesystem.delete(hadoop.Path(target, table), True)
+            filesystem.copyFromLocalFile(False, True, hadoop.Path(Path(scratch, table).as_uri()), target)
 
 
 # -- the command line ---------------------------------------------------------------------------------
