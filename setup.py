@@ -1,8 +1,8 @@
 """Two build steps pyproject.toml cannot say.
 
-analyzer._sse, the fast path's cut of an event-stream body (C, no dependencies), is optional:
-where it cannot be built, analyzer.protocols.events uses its Python version, which gives the
-same results more slowly.
+analyzer._sse, the event-stream interpretation of a whole body (C, no dependencies), is
+optional: where it cannot be built, analyzer.sse uses its Python decoder, which gives the same
+results more slowly.
 
 The notebooks ship in the package as analyzer/notebooks/*.ipynb (what `chatcap lab` copies
 for a user), taken from the repository's notebooks/ (in an sdist too: MANIFEST.in) so there

@@ -1,124 +1,480 @@
-/* analyzer._sse: the fast path's cut of an event-stream body into its JSON payloads, in one
- * pass over the bytes (memchr for the line ends, one copy of each payload).
+/* analyzer._sse: the event-stream interpretation of the HTML standard, in C, in one pass over a
+ * whole stream body (memchr for the line ends, each data line copied once).
  *
- * It takes exactly the shapes `analyzer.protocols.events.whole_lines` takes, and gives the
- * same payloads, so the two are interchangeable (tests/test_sse_cut.py holds them to each
- * other); the Python version is what runs when this module was not built.
+ * Spec: https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
  *
- *   cut(body, done, reads=None) -> (payloads, events, done, times) or None
+ * It reads exactly what `analyzer.sse.SSEDecoder` reads, and gives the same events, with the
+ * same arrival times when the network reads are given; tests/test_sse_framing.py holds the
+ * two to each other on hypothesis streams built from every framing feature. Where this module
+ * was not built, `analyzer.sse` gives the same results in Python. Like the Python decoder, and
+ * unlike the spec, an event open when the stream ends is still given, marked unterminated, and
+ * so is a last line without its line end (dumps often lack the final blank line).
  *
- * The shapes: every event one `data: {...}` line, or (all events alike) an `event: <name>`
- * line and then one `data: {...}` line, each event ended by a blank line; every line ended
- * alike, LF, or CRLF when the body holds a CR at all. With `done`, an event stream without
- * `event:` lines may end with a `data: [DONE]` event, which is left out (and reported by the
- * third value). Anything else (a comment, an `id:` line, a second `data:` line, a lone CR, a
- * payload that does not begin with `{` and end with `}`) gives None: the general SSE decoder
- * reads it.
+ *   events(body, reads=None) -> (events, comments, fields)
+ *       every event as (data, event, id, retry, t_ms, unterminated); each comment's text
+ *       (stripped, as the Python decoder keeps it); each field the spec does not know, as
+ *       (name, value)
  *
- * `times`: with `reads` (the network reads, each `(t_ms, end)`: its arrival time and the
- * offset where it ended, the ends in order), each event's arrival, the time of the read that
- * completed its blank line (None past the last read), as `whole_lines` computes them in
- * Python; None without reads, or with reads this code does not take (ends not ints, not in
- * order, or not pairs), which the Python version then reads.
+ *   cut(body, done, reads=None)
+ *       -> (payloads, count, times, done, names, ids, comments, fields, unterminated) or None
+ *       The fast path's form: every event's data, in order, each after the one before and an
+ *       LF (`payloads`), when every event's data is the text of one JSON object (it begins
+ *       with `{` and ends with `}`); else None. With `done`, a last event whose data is
+ *       `[DONE]` (chat/completions' end) is left out and `done` is True. `times`: each event's
+ *       arrival (None without reads); `names`, `ids`: each event's, or None when no event has
+ *       one; `unterminated`: the last event was still open at the end.
  *
- * `payloads` holds each event's payload, in order, each after the one before and an LF.
- * An LF is JSON whitespace, and no JSON string holds one raw: decoded as whitespace-separated
- * values (msgspec's `decode_lines`) the payloads give `events` values only when each event
- * holds exactly one, as docs/protocols.md shows for the Python version's TAB.
+ * An LF is JSON whitespace and no JSON string holds one raw, so decoded as whitespace-separated
+ * values (msgspec's `decode_lines`), `payloads` gives `count` values only when each event holds
+ * exactly one: a value cannot run across a `}` LF `{` boundary (after a whole value inside an
+ * open one only `,` or a closing bracket may follow, not `{`). An event whose data spans
+ * several `data:` lines holds LFs too, joined as the spec joins them, and the same holds.
+ *
+ * `reads`: the network reads, each `(t_ms, end)`: its arrival time and the offset where it
+ * ended, as `analyzer.sse.decode` takes them (a read ending at or before the one before
+ * delivered nothing; bytes past the last read arrived at no known time). An event arrived with
+ * the read that brought its blank line's first byte (a CR ends a line: the LF of a CRLF may
+ * come later); an event left open at the end, with the last read. Reads that are not pairs
+ * with an int end raise TypeError (the Python version then reads them).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <string.h>
 
-static const char DATA[] = "data: {";     /* a payload line, up to its first brace */
-static const char EVENT[] = "event: ";    /* an event's name line */
-static const char DONE[] = "data: [DONE]";
+/* The bytes one read delivered, and when. */
+typedef struct {
+    long long start, end;
+    PyObject *t; /* borrowed from `reads` */
+} Piece;
 
-#define LIT(s) ((Py_ssize_t)(sizeof(s) - 1))
+typedef struct {
+    const char *body;
+    /* The reads: what each delivered; `piece` is the one the last event arrived with. */
+    Piece *pieces;
+    Py_ssize_t count_pieces, piece;
+    PyObject *last_t; /* the time of the end of the stream (borrowed) */
+    /* The spec's buffers. `has_data`: a data line was read (the Python decoder's `_data is not
+     * None`: an event of empty data lines is still an event); the data buffer is written in
+     * place into `out`, from `data_start` to `o`. */
+    int has_data;
+    char *out, *o, *data_start;
+    PyObject *event_type;   /* the event type buffer, or NULL when empty */
+    PyObject *last_id;      /* the last event ID buffer, or NULL */
+    PyObject *retry;        /* the reconnection time, or NULL */
+    PyObject *comments;     /* list of str */
+    PyObject *fields;       /* list of (name, value) */
+    /* What is given: `cut`'s form (whole) or `events`'. */
+    int whole, want_done, done, unterminated;
+    Py_ssize_t count;
+    PyObject *events;       /* events: the list of event tuples */
+    PyObject *times, *names, *ids; /* cut: lists, names and ids NULL until one is set */
+} Parser;
 
-static int
-starts(const char *p, const char *end, const char *literal, Py_ssize_t size)
+enum { OK = 0, FAILED = -1, REFUSED = 1 };
+
+static PyObject *
+text(const char *p, Py_ssize_t size)
 {
-    return end - p >= size && memcmp(p, literal, (size_t)size) == 0;
+    return PyUnicode_DecodeUTF8(p, size, "replace");
 }
 
-/* The end of the line that starts at `p`: the address of its line break (CR of a CRLF, or
- * the LF), or NULL when the line does not end there as every line must (no line break, or in
- * CRLF mode an LF without its CR, or a CR anywhere inside the line). */
-static const char *
-line_end(const char *p, const char *end, int crlf)
+/* The time of the read that delivered the byte at `at`; the last read's time for an event
+ * left open at the end (`at` < 0). Events come in order, so the reads are walked once. */
+static PyObject *
+arrival(Parser *s, Py_ssize_t at)
 {
-    const char *lf = memchr(p, '\n', (size_t)(end - p));
-    if (lf == NULL) {
-        return NULL;
+    if (at < 0) {
+        return s->last_t;
     }
-    if (!crlf) {
-        return lf;
+    while (s->piece < s->count_pieces && s->pieces[s->piece].end <= at) {
+        s->piece++;
     }
-    if (lf == p || lf[-1] != '\r' || memchr(p, '\r', (size_t)(lf - 1 - p)) != NULL) {
-        return NULL;
-    }
-    return lf - 1;
+    return s->piece < s->count_pieces ? s->pieces[s->piece].t : Py_None;
 }
 
-
-/* The reads' ends (into `ends`) and arrival times (borrowed, into `times`) when every read is
- * a pair whose end is an int at or past the one before; 0 when not (the caller computes the
- * times in Python), -1 with an exception set when out of memory. */
+/* `list` (created with `count` Nones when NULL) with `value` (or None) appended. */
 static int
-take_reads(PyObject *reads, Py_ssize_t count, Py_ssize_t *ends, PyObject **times)
+append_or_none(PyObject **list, Py_ssize_t count, PyObject *value)
 {
-    Py_ssize_t previous = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *read = PySequence_Fast_GET_ITEM(reads, i);
-        PyObject *t, *end;
-        if (PyTuple_CheckExact(read) && PyTuple_GET_SIZE(read) == 2) {
-            t = PyTuple_GET_ITEM(read, 0);
-            end = PyTuple_GET_ITEM(read, 1);
+    if (*list == NULL) {
+        if (value == NULL) {
+            return OK;
         }
-        else if (PyList_CheckExact(read) && PyList_GET_SIZE(read) == 2) {
-            t = PyList_GET_ITEM(read, 0);
-            end = PyList_GET_ITEM(read, 1);
+        if ((*list = PyList_New(count)) == NULL) {
+            return FAILED;
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            Py_INCREF(Py_None);
+            PyList_SET_ITEM(*list, i, Py_None);
+        }
+    }
+    return PyList_Append(*list, value != NULL ? value : Py_None);
+}
+
+/* "Dispatch the event": the blank line at `at` (or the end of the stream, at < 0) ends it. */
+static int
+dispatch(Parser *s, Py_ssize_t at)
+{
+    char *start = s->data_start;
+    Py_ssize_t size = s->o - start;
+    PyObject *t = arrival(s, at);
+    s->has_data = 0;
+    if (s->whole) {
+        if (s->done) {
+            return REFUSED; /* an event after [DONE] */
+        }
+        if (s->want_done && size == 6 && memcmp(start, "[DONE]", 6) == 0) {
+            s->done = 1; /* chat/completions' end: left out */
+            s->o = s->count ? start - 1 : start;
+        }
+        else if (size < 2 || start[0] != '{' || s->o[-1] != '}') {
+            return REFUSED; /* not a JSON object's text: the general decoder reads it */
+        }
+        else if (PyList_Append(s->times, t) < 0 || append_or_none(&s->names, s->count, s->event_type) < 0
+                 || append_or_none(&s->ids, s->count, s->last_id) < 0) {
+            return FAILED;
         }
         else {
-            return 0;
+            s->count++;
         }
-        if (!PyLong_CheckExact(end)) {
-            return 0;
-        }
-        Py_ssize_t at = PyLong_AsSsize_t(end);
-        if (at == -1 && PyErr_Occurred()) {
-            PyErr_Clear(); /* past Py_ssize_t: Python's slicing reads it */
-            return 0;
-        }
-        if (at < previous) {
-            return 0;
-        }
-        ends[i] = previous = at;
-        times[i] = t;
     }
-    return 1;
+    else {
+        PyObject *event = Py_BuildValue(
+            "(y#OOOOO)", start, size, s->event_type ? s->event_type : Py_None, s->last_id ? s->last_id : Py_None,
+            s->retry ? s->retry : Py_None, t, at < 0 ? Py_True : Py_False);
+        if (event == NULL || PyList_Append(s->events, event) < 0) {
+            Py_XDECREF(event);
+            return FAILED;
+        }
+        Py_DECREF(event);
+        s->o = s->out; /* the next event's data starts the buffer again */
+        s->count++;
+    }
+    /* "Set the data buffer and the event type buffer to the empty string." */
+    Py_CLEAR(s->event_type);
+    return OK;
 }
 
-/* Each event's arrival: the time of the first read that ended at or past the offset where the
- * event was complete (`completes`, in order), None past the last read. */
-static PyObject *
-arrivals(const Py_ssize_t *completes, Py_ssize_t events, const Py_ssize_t *ends, PyObject **times, Py_ssize_t count)
+/* A data line's value: "Append the field value to the data buffer, then append a single U+000A
+ * LINE FEED (LF) character to the data buffer" (the last LF is removed at dispatch: here an LF
+ * goes between the lines instead, and, in `cut`'s form, between one event's data and the next). */
+static void
+append_data(Parser *s, const char *value, Py_ssize_t size)
 {
-    PyObject *out = PyList_New(events);
-    if (out == NULL) {
+    if (s->has_data) {
+        *s->o++ = '\n';
+    }
+    else {
+        if (s->whole && s->count) {
+            *s->o++ = '\n';
+        }
+        s->data_start = s->o;
+        s->has_data = 1;
+    }
+    memcpy(s->o, value, (size_t)size);
+    s->o += size;
+}
+
+/* "Process the field": its name and value. */
+static int
+field(Parser *s, const char *name, Py_ssize_t name_size, const char *value, Py_ssize_t size)
+{
+#define NAMED(literal) (name_size == (Py_ssize_t)(sizeof(literal) - 1) && memcmp(name, literal, sizeof(literal) - 1) == 0)
+    if (NAMED("event")) {
+        /* "Set the event type buffer to the field value." */
+        PyObject *type = text(value, size);
+        if (type == NULL) {
+            return FAILED;
+        }
+        Py_XSETREF(s->event_type, type);
+    }
+    else if (NAMED("data")) {
+        append_data(s, value, size);
+    }
+    else if (NAMED("id")) {
+        /* "If the field value does not contain U+0000 NULL, then set the last event ID buffer
+         * to the field value. Otherwise, ignore the field." */
+        if (memchr(value, '\0', (size_t)size) == NULL) {
+            PyObject *id = text(value, size);
+            if (id == NULL) {
+                return FAILED;
+            }
+            Py_XSETREF(s->last_id, id);
+        }
+    }
+    else if (NAMED("retry")) {
+        /* "If the field value consists of only ASCII digits, then interpret the field value as
+         * an integer in base ten, and set the event stream's reconnection time to that integer.
+         * Otherwise, ignore the field." As browsers keep it, a value past 64 bits is ignored too. */
+        unsigned long long retry = 0;
+        Py_ssize_t i = 0;
+        for (; i < size && value[i] >= '0' && value[i] <= '9'; i++) {
+            unsigned digit = (unsigned)(value[i] - '0');
+            if (retry > (ULLONG_MAX - digit) / 10) {
+                break;
+            }
+            retry = retry * 10 + digit;
+        }
+        if (size && i == size) {
+            PyObject *number = PyLong_FromUnsignedLongLong(retry);
+            if (number == NULL) {
+                return FAILED;
+            }
+            Py_XSETREF(s->retry, number);
+        }
+    }
+    else {
+        /* "Otherwise: the field is ignored." The Python decoder keeps it (an `error:` line is a
+         * server's error), and so does this. */
+        PyObject *key = text(name, name_size), *said = text(value, size), *pair = NULL;
+        int failed = key == NULL || said == NULL || (pair = PyTuple_Pack(2, key, said)) == NULL
+                     || PyList_Append(s->fields, pair) < 0;
+        Py_XDECREF(key);
+        Py_XDECREF(said);
+        Py_XDECREF(pair);
+        if (failed) {
+            return FAILED;
+        }
+    }
+    return OK;
+#undef NAMED
+}
+
+/* One line, from `p` to `eol` (its line end, or the end of the stream); `at` is the offset of its
+ * line end (-1 for a last line without one). */
+static int
+line(Parser *s, const char *p, const char *eol, Py_ssize_t at)
+{
+    Py_ssize_t size = eol - p;
+    /* "If the line is empty (a blank line): dispatch the event." With nothing in the data buffer
+     * there is no event, and the event type buffer is emptied. */
+    if (size == 0) {
+        if (s->has_data) {
+            return dispatch(s, at);
+        }
+        Py_CLEAR(s->event_type);
+        return OK;
+    }
+    /* The line of nearly every event first: a data line. */
+    if (size >= 5 && memcmp(p, "data:", 5) == 0) {
+        const char *value = p + 5;
+        if (value < eol && *value == ' ') {
+            value++; /* "If value starts with a U+0020 SPACE character, remove it from value." */
+        }
+        append_data(s, value, eol - value);
+        return OK;
+    }
+    /* "If the line starts with a U+003A COLON character (:): ignore the line." The Python decoder
+     * keeps its text, stripped of ASCII whitespace, and so does this. */
+    if (*p == ':') {
+        const char *first = p + 1, *last = eol;
+        while (first < last && (*first == ' ' || *first == '\t' || *first == '\v' || *first == '\f')) {
+            first++;
+        }
+        while (last > first && (last[-1] == ' ' || last[-1] == '\t' || last[-1] == '\v' || last[-1] == '\f')) {
+            last--;
+        }
+        PyObject *comment = text(first, last - first);
+        if (comment == NULL || PyList_Append(s->comments, comment) < 0) {
+            Py_XDECREF(comment);
+            return FAILED;
+        }
+        Py_DECREF(comment);
+        return OK;
+    }
+    /* "If the line contains a U+003A COLON character: the field name is the characters before
+     * the first colon, the value those after it (after one leading space, if any). Otherwise
+     * the whole line is the field name and the empty string the value." */
+    const char *colon = memchr(p, ':', (size_t)size);
+    if (colon == NULL) {
+        return field(s, p, size, eol, 0);
+    }
+    const char *value = colon + 1;
+    if (value < eol && *value == ' ') {
+        value++;
+    }
+    return field(s, p, colon - p, value, eol - value);
+}
+
+/* The reads as the pieces of the body each delivered, as `analyzer.sse.decode` slices them. */
+static int
+take_reads(Parser *s, PyObject *reads, Py_ssize_t size)
+{
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(reads);
+    if (count == 0) {
+        return OK; /* no reads: no times */
+    }
+    if ((s->pieces = PyMem_Malloc(sizeof(Piece) * (size_t)(count + 1))) == NULL) {
+        PyErr_NoMemory();
+        return FAILED;
+    }
+    long long start = 0;
+    PyObject *t = Py_None;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *read = PySequence_Fast_GET_ITEM(reads, i);
+        PyObject *end_object;
+        if ((PyTuple_Check(read) && PyTuple_GET_SIZE(read) == 2)) {
+            t = PyTuple_GET_ITEM(read, 0);
+            end_object = PyTuple_GET_ITEM(read, 1);
+        }
+        else if (PyList_Check(read) && PyList_GET_SIZE(read) == 2) {
+            t = PyList_GET_ITEM(read, 0);
+            end_object = PyList_GET_ITEM(read, 1);
+        }
+        else {
+            PyErr_SetString(PyExc_TypeError, "a read is a (t_ms, end) pair");
+            return FAILED;
+        }
+        if (!PyLong_Check(end_object)) {
+            PyErr_SetString(PyExc_TypeError, "a read's end is an int");
+            return FAILED;
+        }
+        int overflow;
+        long long end = PyLong_AsLongLongAndOverflow(end_object, &overflow);
+        if (end == -1 && PyErr_Occurred()) {
+            return FAILED;
+        }
+        if (overflow) {
+            end = overflow > 0 ? LLONG_MAX : LLONG_MIN;
+        }
+        if (end > start) { /* a read ending at or before the one before delivered nothing */
+            s->pieces[s->count_pieces++] = (Piece){start, end < size ? end : size, t};
+            start = end;
+        }
+    }
+    if (start < size) { /* bytes past the last read: arrived at no known time */
+        s->pieces[s->count_pieces++] = (Piece){start, size, Py_None};
+        t = Py_None;
+    }
+    s->last_t = t;
+    return OK;
+}
+
+/* The whole interpretation, over `body`; the results are left in `s`. */
+static int
+interpret(Parser *s, const char *body, Py_ssize_t size)
+{
+    const char *p = body, *end = body + size;
+    /* "One leading U+FEFF BYTE ORDER MARK character must be ignored if any are present." */
+    if (size >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+        p += 3;
+    }
+    /* "Lines must be separated by either a U+000D CARRIAGE RETURN U+000A LINE FEED (CRLF)
+     * character pair, a single U+000A LINE FEED (LF) character, or a single U+000D CARRIAGE
+     * RETURN (CR) character." The next CR and the next LF are each found by memchr only when
+     * the line passes the last one found, so every byte is looked at about twice. */
+    const char *cr = NULL, *lf = NULL; /* the next CR and the next LF, once looked for */
+    for (;;) {
+        if ((cr == NULL || cr < p) && (cr = memchr(p, '\r', (size_t)(end - p))) == NULL) {
+            cr = end;
+        }
+        if ((lf == NULL || lf < p) && (lf = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+            lf = end;
+        }
+        const char *eol = cr < lf ? cr : lf;
+        if (eol == end) {
+            break;
+        }
+        int result = line(s, p, eol, eol - body);
+        if (result != OK) {
+            return result;
+        }
+        p = eol + 1;
+        if (*eol == '\r' && p < end && *p == '\n') {
+            p++; /* CRLF: one line end */
+        }
+    }
+    /* "Once the end of the file is reached, any pending data must be discarded": here a last
+     * line without its line end still counts, and an event still open is given, unterminated. */
+    if (p < end) {
+        int result = line(s, p, end, -1);
+        if (result != OK) {
+            return result;
+        }
+    }
+    if (s->has_data) {
+        s->unterminated = 1;
+        return dispatch(s, -1);
+    }
+    return OK;
+}
+
+/* The shared work of `events` and `cut`: `whole` picks the form. */
+static PyObject *
+run(PyObject *body_object, PyObject *reads_object, int whole, int want_done)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(body_object, &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    Py_ssize_t read = 0;
-    for (Py_ssize_t i = 0; i < events; i++) {
-        while (read < count && ends[read] < completes[i]) {
-            read++;
+    Parser s = {0};
+    s.whole = whole;
+    s.want_done = want_done;
+    s.last_t = Py_None;
+    PyObject *reads = NULL, *result = NULL, *payloads = NULL;
+    int outcome = FAILED;
+    if (reads_object != Py_None) {
+        if ((reads = PySequence_Fast(reads_object, "reads must be a sequence")) == NULL
+            || take_reads(&s, reads, view.len) < 0) {
+            goto finally;
         }
-        PyObject *t = read < count ? times[read] : Py_None;
-        Py_INCREF(t);
-        PyList_SET_ITEM(out, i, t);
     }
-    return out;
+    /* The data buffers: each data line's value and one LF at most, in fewer bytes than its line. */
+    if ((payloads = PyBytes_FromStringAndSize(NULL, view.len + 1)) == NULL) {
+        goto finally;
+    }
+    s.out = s.o = s.data_start = PyBytes_AS_STRING(payloads);
+    if ((s.comments = PyList_New(0)) == NULL || (s.fields = PyList_New(0)) == NULL) {
+        goto finally;
+    }
+    if (whole ? (s.times = PyList_New(0)) == NULL : (s.events = PyList_New(0)) == NULL) {
+        goto finally;
+    }
+    outcome = interpret(&s, view.buf, view.len);
+    if (outcome != OK) {
+        goto finally;
+    }
+    if (!whole) {
+        result = Py_BuildValue("(OOO)", s.events, s.comments, s.fields);
+    }
+    else if (s.count == 0) {
+        outcome = REFUSED; /* no event to decode: the general decoder says what there was */
+    }
+    else if (_PyBytes_Resize(&payloads, s.o - s.out) == 0) {
+        result = Py_BuildValue(
+            "(OnOOOOOOO)", payloads, s.count, s.times, s.done ? Py_True : Py_False, s.names ? s.names : Py_None,
+            s.ids ? s.ids : Py_None, s.comments, s.fields, s.unterminated ? Py_True : Py_False);
+    }
+finally:
+    PyBuffer_Release(&view);
+    PyMem_Free(s.pieces);
+    Py_XDECREF(reads);
+    Py_XDECREF(payloads);
+    Py_XDECREF(s.event_type);
+    Py_XDECREF(s.last_id);
+    Py_XDECREF(s.retry);
+    Py_XDECREF(s.comments);
+    Py_XDECREF(s.fields);
+    Py_XDECREF(s.events);
+    Py_XDECREF(s.times);
+    Py_XDECREF(s.names);
+    Py_XDECREF(s.ids);
+    if (outcome == REFUSED && !PyErr_Occurred()) {
+        Py_RETURN_NONE;
+    }
+    return result;
+}
+
+static PyObject *
+events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 1 && nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "events(body, reads=None) takes one or two arguments");
+        return NULL;
+    }
+    return run(args[0], nargs == 2 ? args[1] : Py_None, 0, 0);
 }
 
 static PyObject *
@@ -133,158 +489,24 @@ cut(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (want_done < 0) {
         return NULL;
     }
-    Py_buffer view;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    const char *p = view.buf;
-    const char *end = p + view.len;
-    PyObject *out = NULL;
-    PyObject *result = NULL;
-    PyObject *reads = NULL;       /* the reads as a fast sequence, when given */
-    Py_ssize_t count = 0;         /* how many */
-    Py_ssize_t *ends = NULL;      /* their ends, when every one is taken */
-    PyObject **read_times = NULL; /* and their times (borrowed from `reads`) */
-    Py_ssize_t *completes = NULL; /* where each event was complete, while timing */
-    Py_ssize_t capacity = 0;
-    PyObject *times = NULL;       /* each event's arrival, or None */
-    char *o = NULL, *o_start = NULL; /* where the payloads go */
-    Py_ssize_t events = 0;
-
-    int crlf = memchr(p, '\r', (size_t)view.len) != NULL;
-    Py_ssize_t newline = crlf ? 2 : 1;
-    const char *blank = crlf ? "\r\n" : "\n";
-
-    /* A final `data: [DONE]` event (chat/completions' end). */
-    int done = 0;
-    if (want_done && end - p >= LIT(DONE) + 2 * newline) {
-        const char *at = end - LIT(DONE) - 2 * newline;
-        if (memcmp(at, DONE, LIT(DONE)) == 0 && memcmp(at + LIT(DONE), blank, (size_t)newline) == 0
-            && memcmp(at + LIT(DONE) + newline, blank, (size_t)newline) == 0) {
-            done = 1;
-            end = at;
-        }
-    }
-    int named = starts(p, end, EVENT, LIT(EVENT));
-    if (named ? done : !starts(p, end, DATA, LIT(DATA))) {
-        goto finally; /* None: not a shape this cut takes */
-    }
-
-    if (nargs == 3 && args[2] != Py_None) {
-        reads = PySequence_Fast(args[2], "reads must be a sequence");
-        if (reads == NULL) {
-            goto finally;
-        }
-        count = PySequence_Fast_GET_SIZE(reads);
-        if (count) {
-            ends = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)count);
-            read_times = PyMem_Malloc(sizeof(PyObject *) * (size_t)count);
-            if (ends == NULL || read_times == NULL) {
-                PyErr_NoMemory();
-                goto finally;
-            }
-            if (!take_reads(reads, count, ends, read_times)) {
-                count = 0; /* not taken: no times from here */
-            }
-            else {
-                capacity = 64;
-                completes = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)capacity);
-                if (completes == NULL) {
-                    PyErr_NoMemory();
-                    goto finally;
-                }
-            }
-        }
-    }
-
-    out = PyBytes_FromStringAndSize(NULL, view.len);
-    if (out == NULL) {
-        goto finally;
-    }
-    o = o_start = PyBytes_AS_STRING(out);
-    while (p < end) {
-        const char *eol;
-        if (named) {
-            if (!starts(p, end, EVENT, LIT(EVENT)) || (eol = line_end(p, end, crlf)) == NULL) {
-                goto reject;
-            }
-            p = eol + newline;
-        }
-        if (!starts(p, end, DATA, LIT(DATA)) || (eol = line_end(p, end, crlf)) == NULL) {
-            goto reject;
-        }
-        const char *payload = p + LIT(DATA) - 1; /* its `{` */
-        if (eol - payload < 2 || eol[-1] != '}') {
-            goto reject;
-        }
-        if (events) {
-            *o++ = '\n';
-        }
-        memcpy(o, payload, (size_t)(eol - payload));
-        o += eol - payload;
-        if (completes != NULL) {
-            if (events == capacity) {
-                Py_ssize_t *grown = PyMem_Realloc(completes, sizeof(Py_ssize_t) * (size_t)(capacity *= 2));
-                if (grown == NULL) {
-                    PyErr_NoMemory();
-                    goto reject;
-                }
-                completes = grown;
-            }
-            /* Complete with its blank line: LF LF, or with CRLF the blank line's CR (a lone CR
-             * ends a line, so the last LF may come in a later read). */
-            completes[events] = (eol - (const char *)view.buf) + (crlf ? 3 : 2);
-        }
-        events++;
-        p = eol + newline;
-        if (!starts(p, end, blank, newline)) {
-            goto reject; /* the event is not ended by a blank line: a second data: line, or the end */
-        }
-        p += newline;
-    }
-    if (events == 0 || _PyBytes_Resize(&out, o - o_start) < 0) {
-        goto reject;
-    }
-    if (completes != NULL) {
-        times = arrivals(completes, events, ends, read_times, count);
-        if (times == NULL) {
-            goto reject;
-        }
-    }
-    else {
-        times = Py_None;
-        Py_INCREF(times);
-    }
-    result = Py_BuildValue("(NnON)", out, events, done ? Py_True : Py_False, times);
-    out = NULL; /* the tuple holds them now (or they were released with the tuple that failed) */
-    goto finally;
-
-reject:
-    Py_CLEAR(out);
-finally:
-    PyBuffer_Release(&view);
-    PyMem_Free(completes);
-    PyMem_Free(ends);
-    PyMem_Free(read_times);
-    Py_XDECREF(reads);
-    if (result == NULL && !PyErr_Occurred()) {
-        Py_RETURN_NONE;
-    }
-    return result;
+    return run(args[0], nargs == 3 ? args[2] : Py_None, 1, want_done);
 }
 
 static PyMethodDef methods[] = {
+    {"events", (PyCFunction)(void (*)(void))events, METH_FASTCALL,
+     "events(body, reads=None) -> (events, comments, fields): every event of an event-stream body as "
+     "(data, event, id, retry, t_ms, unterminated), as analyzer.sse.SSEDecoder gives them."},
     {"cut", (PyCFunction)(void (*)(void))cut, METH_FASTCALL,
-     "cut(body, done, reads=None) -> (payloads, events, done, times) or None: an event-stream body's "
-     "JSON payloads, one per line, and each event's arrival, when the body has one of the common shapes "
-     "(see analyzer.protocols.events.whole_lines)."},
+     "cut(body, done, reads=None) -> (payloads, count, times, done, names, ids, comments, fields, "
+     "unterminated) or None: every event's data, one after the other with an LF between, when each is a "
+     "JSON object's text (see analyzer.sse.cut)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "analyzer._sse",
-    .m_doc = "The fast path's cut of an event-stream body, in C.",
+    .m_doc = "The event-stream interpretation of the HTML standard, in C.",
     .m_size = -1,
     .m_methods = methods,
 };
@@ -293,9 +515,9 @@ PyMODINIT_FUNC
 PyInit__sse(void)
 {
     PyObject *m = PyModule_Create(&module);
-    /* What `cut` takes and gives: analyzer.protocols.events uses this module only when it is
-     * the version it was written for (an editable install may hold an older build). */
-    if (m != NULL && PyModule_AddIntConstant(m, "VERSION", 2) < 0) {
+    /* What `cut` and `events` take and give: analyzer.sse uses this module only when it is the
+     * version it was written for (an editable install may hold an older build). */
+    if (m != NULL && PyModule_AddIntConstant(m, "VERSION", 3) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -8,6 +8,12 @@ across reads needs no special care, and only CR LF, CR and LF end a line: U+2028
 U+2029, NEL and friends are ordinary characters inside a payload (which is why this does
 not use `str.splitlines()`).
 
+`read()` and `cut()` read a whole body (timed by its network reads) in C where
+analyzer/_sse.c was built (setup.py builds it where there is a compiler), and with
+`SSEDecoder` where it was not, with the same results: `read()` gives every event, `cut()`
+the form the protocols' fast path decodes in one call. tests/test_sse_framing.py holds the
+C code to `SSEDecoder` on streams built from every framing feature.
+
 `lenient_events()` reads dumps that are not valid event streams any more (payloads
 pretty-printed or wrapped across lines by a log or DevTools); callers use it only when
 the strict parse fails.
@@ -16,7 +22,18 @@ the strict parse fails.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+try:  # the C interpretation of a whole body (setup.py builds it where there is a compiler)
+    from analyzer import _sse
+except ImportError:  # pragma: no cover - the Python decoder gives the same results
+    _sse = None  # type: ignore[assignment]
+# Only the version this module was written for: an editable install may hold an older build.
+_IN_C = _sse if _sse is not None and getattr(_sse, "VERSION", None) == 3 else None
+# Tests switch this off to run the Python decoder where the C one was built.
+IN_C = True
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
@@ -127,8 +144,10 @@ class SSEDecoder:
                 if b"\0" not in value:
                     self._last_id = value.decode("utf-8", "replace")
             elif name == b"retry":
-                if value.isdigit():
-                    self._retry = int(value)
+                # Only ASCII digits; and, as browsers keep it, a value that fits 64 bits.
+                digits = value.lstrip(b"0")
+                if value.isdigit() and len(digits) <= 20 and int(digits or b"0") < 2**64:
+                    self._retry = int(digits or b"0")
             elif name == b"data":  # "data" with no colon: an empty data line
                 if self._data is None:
                     self._data = [b""]
@@ -172,6 +191,92 @@ def decode(body: bytes, chunks: list[tuple[float, int]] | None = None) -> tuple[
         t_ms = None
     events += decoder.flush(t_ms)
     return events, decoder
+
+
+class Stream(NamedTuple):
+    """A whole body read: its events, its comments' text and the fields the spec does not know."""
+
+    events: list[Event]
+    comments: list[str]
+    fields: list[tuple[str, str]]  # (name, value)
+
+
+def read(body: bytes, reads: Sequence[tuple[float, int]] | None = None) -> Stream:
+    """A whole body's events (with `reads`, each read's (t_ms, end_byte), timed as `decode` times them)."""
+    if _IN_C is not None and IN_C:
+        try:
+            found, comments, fields = _IN_C.events(body, reads or None)
+        except TypeError:  # reads the C code does not take (an end that is no int): read in Python
+            pass
+        else:
+            return Stream([Event(*event) for event in found], comments, fields)
+    return read_in_python(body, reads)
+
+
+class Cut(NamedTuple):
+    """A whole body's events in the form the fast path decodes in one call (see `cut`)."""
+
+    payloads: bytes  # every event's data, each after the one before and an LF
+    count: int  # how many events
+    times: list[Any]  # each event's arrival (ms), None past the last read or without reads
+    done: bool  # the last event was `data: [DONE]` (with `cut(done=True)`), left out
+    names: list[str | None] | None  # each event's `event:` name; None when no event has one
+    ids: list[str | None] | None  # each event's last event id; None when no event has one
+    comments: list[str]
+    fields: list[tuple[str, str]]  # the fields the spec does not know, (name, value)
+    unterminated: bool  # the last event had no blank line after it
+
+
+def cut(body: bytes, reads: Sequence[tuple[float, int]] | None = None, done: bool = False) -> Cut | None:
+    """The body's events as one text of JSON values when every event's data is the text of one
+    JSON object (it begins with `{` and ends with `}`), else None.
+
+    The events are those `read` gives, whatever the framing (CR, LF or CRLF line ends,
+    comments, `data:` with or without its space, data over several lines, `event:`, `id:`,
+    `retry:`, a BOM); with `done`, a last `data: [DONE]` event (chat/completions' end) is left
+    out. `payloads` is every event's data, each after the one before and an LF: decoded as
+    whitespace-separated values (msgspec's `decode_lines`) it gives `count` values only when
+    each event holds exactly one. No value can run across a `}` LF `{` boundary (after a whole
+    value inside an open one, only `,` or a closing bracket may follow, not `{`; no JSON string
+    holds a raw LF), and every event holds at least one, so `count` values are one each. (A
+    comma-joined array would not prove it: `{"a":[{}` and `{}]}` join into one valid value.)
+    """
+    if _IN_C is not None and IN_C:
+        try:
+            found = _IN_C.cut(body, done, reads or None)
+        except TypeError:  # reads the C code does not take: read in Python
+            pass
+        else:
+            return None if found is None else Cut(*found)
+    stream = read_in_python(body, reads)
+    events = stream.events
+    unterminated = bool(events) and events[-1].unterminated
+    ended = done and bool(events) and events[-1].data == b"[DONE]"
+    if ended:
+        events = events[:-1]
+    if not events or not all(
+        event.data[:1] == b"{" and event.data[-1:] == b"}" and len(event.data) > 1 for event in events
+    ):
+        return None
+    names = [event.event for event in events]
+    ids = [event.id for event in events]
+    return Cut(
+        payloads=b"\n".join(event.data for event in events),
+        count=len(events),
+        times=[event.t_ms for event in events],
+        done=ended,
+        names=None if names.count(None) == len(names) else names,
+        ids=None if ids.count(None) == len(ids) else ids,
+        comments=stream.comments,
+        fields=stream.fields,
+        unterminated=unterminated,
+    )
+
+
+def read_in_python(body: bytes, reads: Sequence[tuple[float, int]] | None = None) -> Stream:
+    """`read` by `SSEDecoder`, where the C code was not built."""
+    events, decoder = decode(body, list(reads) if reads else None)
+    return Stream(events, [text for _, text in decoder.comments], [(name, value) for _, name, value in decoder.fields])
 
 
 _FIELD_START = re.compile(rb"^(data|event|id|retry)(:|$)")

@@ -93,8 +93,7 @@ from run import Row, best_of, json_payloads, real_framing, table
 import analyzer
 from analyzer.model import Exchange, Reconstruction, Request, Response
 from analyzer.protocols import MODULES
-from analyzer.protocols.events import whole_lines
-from analyzer.sse import decode
+from analyzer.sse import cut, decode
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -1017,10 +1016,10 @@ def stages(protocol: Protocol, streams: Sequence[Stream], repeats: int) -> dict[
 
     name = module.__name__.rsplit(".", 1)[1]
     steps = {
-        "events.whole_lines (the body cut into JSON lines)": each(
-            lambda x: whole_lines(x.response.body, x.response.chunks)  # type: ignore[union-attr]
+        "analyzer.sse.cut (the body cut into JSON lines)": each(
+            lambda x: cut(x.response.body, x.response.chunks, done=True)  # type: ignore[union-attr]
         ),
-        f"+ the typed decode ({name}._typed_events)": each(module._typed_events),
+        f"+ the typed decode ({name}._typed_events)": each(lambda x: module._typed_events(x, fresh())),
         f"+ the fold ({name}.reconstruct_stream)": each(lambda x: module.reconstruct_stream(x, fresh())),
         "+ detect, metrics.timing (Exchange.reconstruct)": each(whole),
     }

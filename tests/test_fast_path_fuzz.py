@@ -526,9 +526,9 @@ def test_well_formed_streams_take_the_fast_path(
     elif protocol == "anthropic_messages":
         response = Response(status=200, headers=[], body=body, chunks=reads)
         exchange = Exchange(id="x", source="<test>", format="sse-text", request=None, response=response)
-        assert anthropic._typed_events(exchange) is not None
+        assert anthropic._typed_events(exchange, Reconstruction(protocol, streamed=True)) is not None
     else:
-        assert events.whole_stream(body, reads) is not None
+        assert events.whole_stream(body, reads, Reconstruction(protocol, streamed=True)) is not None
     rec = assert_same(protocol, body, reads, monkeypatch)
     assert rec["warnings"] == [] and len(rec["chunks"]) >= len(payloads) - 1  # Anthropic's ping is no chunk
 
@@ -809,5 +809,6 @@ def test_anthropic_typed_events_holding_values_of_any_type_read_alike_on_both_pa
     exchange = Exchange(
         id="x", source="<test>", format="sse-text", request=None, response=Response(status=200, body=body)
     )
-    assert anthropic._typed_events(exchange) is not None  # the typed path is the one under test
+    rec = Reconstruction("anthropic_messages", streamed=True)
+    assert anthropic._typed_events(exchange, rec) is not None  # the typed path is the one under test
     assert_same("anthropic_messages", body, None, monkeypatch)

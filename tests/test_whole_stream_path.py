@@ -69,22 +69,39 @@ def test_fast_path_is_taken_for_the_common_shape() -> None:
     )
     whole = openai_chat._whole_stream(body, [(5.0, 40), (9.5, len(body))])
     assert whole is not None
-    decoded, done, times = whole
-    assert (len(decoded), done, times) == (2, True, [9.5, 9.5])
+    decoded, cut = whole
+    assert (len(decoded), cut.done, cut.times) == (2, True, [9.5, 9.5])
 
 
 @pytest.mark.parametrize(
     "body",
     [
         b'data: {"choices":[]}\r\n\r\ndata: [DONE]\r\n\r\n',  # CRLF
+        b'data: {"choices":[]}\r\rdata: [DONE]\r\r',  # CR
         b': keep-alive\n\ndata: {"choices":[]}\n\n',  # comment first
         b'data: {"choices":[]}\n\n: ping\n\ndata: {"choices":[]}\n\n',  # comment between
-        b'event: x\ndata: {"choices":[]}\n\n',  # named event
+        b'data:{"choices":[]}\n\n',  # data: without its space
+        b'data: {"choices":\ndata: []}\n\n',  # data over two lines
+        b'event: x\nid: 1\nretry: 10\ndata: {"choices":[]}\n\n',  # named event, id, retry
+        b'\xef\xbb\xbfdata: {"choices":[]}\n\n',  # BOM
+        b'data: {"choices":[]}',  # no blank line after the last event
+    ],
+    ids=["crlf", "cr", "comment-first", "comment-between", "no-space", "multi-line", "fields", "bom", "unterminated"],
+)
+def test_fast_path_takes_every_framing(body: bytes) -> None:
+    assert openai_chat._whole_stream(body, None) is not None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'event: error\ndata: {"error":{"message":"overloaded"}}\n\n',  # an error event
         b'data: {"choices":[]}\n\ndata: [DONE]\n\ndata: {"cost":"0"}\n\n',  # data after [DONE]
         b'data: {"choices":[],"vendor_trace":{"id":"q"}}\n\n',  # a field no table knows
-        b'data: {"choices":[]}\n\ndata: {"choices":[',  # cut off
+        b'data: {"choices":[]}\n\ndata: {"choices":[',  # cut off inside a value
+        b'data: {"choices":[]}\n\ndata:\n\n',  # an empty event
     ],
-    ids=["crlf", "comment-first", "comment-between", "named-event", "after-done", "unknown-field", "cut-off"],
+    ids=["error-event", "after-done", "unknown-field", "cut-off", "empty-event"],
 )
 def test_fast_path_declines_anything_else(body: bytes) -> None:
     assert openai_chat._whole_stream(body, None) is None

@@ -309,7 +309,7 @@ def _typed_by_its_deltas(index: int, block: dict[str, Any], rec: Reconstruction)
 
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
     fold = _Fold(rec)
-    typed = _typed_events(exchange)
+    typed = _typed_events(exchange, rec)
     if typed is not None:  # the fast path: the deltas' text straight from typed events
         kept, times = typed
         text, to_builtins = fold.text, msgspec.to_builtins
@@ -401,9 +401,9 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     return fold.finish(exchange)
 
 
-def _typed_events(exchange: Exchange) -> tuple[list[Any], list[Any]] | None:
+def _typed_events(exchange: Exchange, rec: Reconstruction) -> tuple[list[Any], list[Any]] | None:
     """The stream's events decoded typed, when every one is a common event (`typed_events`)."""
-    return typed_events(exchange, _decode_typed)
+    return typed_events(exchange, rec, _decode_typed)
 
 
 def _final_input(block: dict[str, Any], pieces: list[str], rec: Reconstruction) -> None:

@@ -9,22 +9,14 @@ protocol the same way.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from typing import Annotated, Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
 import msgspec
 import orjson
 
 from analyzer.model import Exchange, Reconstruction, StreamChunk, ToolCall, dumps_exact
-from analyzer.sse import Event, SSEDecoder, decode, lenient_events
-
-try:  # the C cut of a stream body (setup.py builds it where there is a compiler)
-    from analyzer import _sse
-except ImportError:  # pragma: no cover - the Python cut gives the same results
-    _sse = None  # type: ignore[assignment]
-# Only the version this module was written for: an editable install may hold an older build.
-_cut_c = _sse.cut if _sse is not None and getattr(_sse, "VERSION", None) == 2 else None
+from analyzer.sse import Cut, Event, cut, lenient_events, read
 
 # Plain JSON values, integers past 64 bits kept exact (orjson would make them floats); the
 # general path and the fast path parse alike.
@@ -93,23 +85,23 @@ def not_utf8_warning(rec: Reconstruction, event: int) -> None:
 
 # Tests switch this off to hold the fast path to the general decoder's results.
 WHOLE_STREAM = True
-# And this one to run the Python cut where the C one was built.
-CUT_IN_C = True
 
 
 def stream_payloads(exchange: Exchange, rec: Reconstruction) -> list[Payload]:
     """The stream's events as (arrival ms, event name, JSON payload); unreadable ones become
-    warnings. Well-formed bodies take a fast path (`whole_stream`) that gives no event names:
-    these protocols name each event in its payload's `type` as well."""
+    warnings. Bodies whose every event is a JSON object, however framed, take a fast path
+    (`whole_stream`) that gives no event names: these protocols name each event in its
+    payload's `type` as well."""
     response = exchange.response
     body = response.body if response else b""
     reads = response.chunks if response else None
-    fast = whole_stream(body, reads) if WHOLE_STREAM else None
+    fast = whole_stream(body, reads, rec) if WHOLE_STREAM else None
     if fast is not None:
         return fast
-    events, decoder = decode(body, reads)
-    rec.comments = [text for _, text in decoder.comments]
-    other_fields(rec, decoder)
+    stream = read(body, reads)
+    events = stream.events
+    rec.comments = stream.comments
+    other_fields(rec, stream.fields)
     payloads, bad = _payloads(events, rec)
     if bad:
         trial = Reconstruction(protocol=rec.protocol, streamed=True)
@@ -122,164 +114,68 @@ def stream_payloads(exchange: Exchange, rec: Reconstruction) -> list[Payload]:
             )
             return lenient
     if events and events[-1].unterminated:
-        rec.warn("unterminated_event", "the last event has no blank line after it (the stream or the dump was cut)")
+        unterminated_warning(rec)
     return payloads
 
 
-class WholeBody(NamedTuple):
-    """A stream body of the dominant shape, cut into its payloads (see `whole_lines`)."""
-
-    lines: bytes | memoryview  # every payload, one JSON object each, separated by whitespace
-    events: int
-    times: list[Any]  # each event's arrival (ms), None past the last recorded read
-    done: bool  # the stream ended with `data: [DONE]` (allowed by `whole_lines(done=True)`)
+def unterminated_warning(rec: Reconstruction) -> None:
+    rec.warn("unterminated_event", "the last event has no blank line after it (the stream or the dump was cut)")
 
 
-# The boundary between two events of the dominant shapes, LF or CRLF: the end of one
-# `data: {…}` line (its `}`), the blank line, [the next event's `event:` line,] and the
-# next `data: ` before its `{`. It becomes a TAB between the braces: JSON whitespace that
-# no JSON string holds raw and that ends no SSE line, so any CR or LF left in the text is
-# a line break that was not a boundary. Without `event:` lines the boundary is a fixed
-# string, replaced keeping the length (no resizing); with them the name varies, and a
-# regex finds it, keyed on the rare line break (the braces are looked at, not matched),
-# its replacement one character (which `re` substitutes about twice as fast as two).
-_DATA_BOUNDARIES = {newline: b"}" + newline * 2 + b"data: {" for newline in (b"\n", b"\r\n")}
-_TABBED = {newline: b"}\t" + b" " * (len(found) - 3) + b"{" for newline, found in _DATA_BOUNDARIES.items()}
-# chat/completions' last event, after the last payload's `}` and blank line.
-_DONE = {newline: b"data: [DONE]" + newline * 2 for newline in (b"\n", b"\r\n")}
-_NAMED_BOUNDARIES = {
-    newline: re.compile(
-        newline * 2
-        + b"(?<=}"
-        + re.escape(newline * 2)
-        + b")event: [^"
-        + re.escape(newline)
-        + b"]*"
-        + newline
-        + b"data: (?={)"
-    )
-    for newline in (b"\n", b"\r\n")
-}
+def framing(rec: Reconstruction, whole: Cut) -> None:
+    """What a stream said besides its events, on the fast path as the general path says it
+    (`stream_payloads`): its comments, an `error:` field, a `[DONE]` at the end, a last event
+    without its blank line."""
+    rec.comments = whole.comments
+    other_fields(rec, whole.fields)
+    if whole.done:  # some gateways end every protocol's stream the OpenAI way
+        rec.extras["done_marker"] = True
+    if whole.unterminated:
+        unterminated_warning(rec)
 
 
-def whole_lines(body: bytes, reads: list[tuple[float, int]] | None, done: bool = False) -> WholeBody | None:
-    """The payloads of the dominant stream shapes as JSON values, one per event, without
-    the general SSE decoder; or None.
-
-    The shapes: every event one `data: {…}` line, or (all events alike) an `event: <name>`
-    line and then one `data: {…}` line, each event ended by a blank line; all lines ended
-    alike, LF or CRLF (as Google's servers do); with `done`, the first shape may end with a
-    `data: [DONE]` event (chat/completions'), which is left out.
-
-    The cut is the C one (`analyzer._sse.cut`, one pass over the bytes, which also times the
-    events when the reads are in order) where it was built, else `cut_lines` below; they take
-    the same bodies and give the same payloads and times.
-    """
-    if _cut_c is not None and CUT_IN_C:
-        cut = _cut_c(body, done, reads or None)  # with each event's arrival, from well-ordered reads
-        if cut is None:
-            return None
-        lines, events, done, times = cut
-        if times is not None:
-            return WholeBody(lines, events, times, done)
-    else:
-        cut = cut_lines(body, done)
-        if cut is None:
-            return None
-        lines, events, done = cut
-    if reads:
-        # Each event arrived with the read that completed its blank line (a separator split
-        # across two reads belongs to the second). With CRLF the blank line ends at its CR, as
-        # a lone CR ends a line: `\r\n\r` completes the event, the last LF may come later.
-        complete = b"\r\n\r" if b"\r" in body else b"\n\n"
-        times = []
-        previous = 0
-        overlap = len(complete) - 1
-        for t_ms, end_at in reads:
-            times += [t_ms] * body.count(complete, max(previous - overlap, 0), end_at)
-            previous = end_at
-        if len(times) > events + done:
-            return None
-        times = times[:events] + [None] * (events - len(times))  # None: past the last recorded read
-    else:
-        times = [None] * events
-    return WholeBody(lines, events, times, done)
-
-
-def cut_lines(body: bytes, done: bool = False) -> tuple[memoryview, int, bool] | None:
-    """`whole_lines`' cut in Python: (the payloads, the number of events, whether the stream
-    ended with `data: [DONE]`), or None.
-
-    Each boundary between events becomes `}` TAB `{` (see `_DATA_BOUNDARIES`); when no CR or
-    LF is left before the end, the events are exactly the stretches between boundaries, each
-    from its `{` to its `}`.
-
-    Decoding the result with `decode_lines` (values separated by whitespace) gives exactly
-    one value per event when it gives `events` values: no value can run across a boundary
-    (after a whole value, inside an open one, only `,` or a closing bracket could follow,
-    not `{`; and no JSON string holds a raw TAB), and every event holds at least one value,
-    so `events` values are one each. (A comma-joined array would not prove it: `{"a":[{}`
-    and `{}]}` join into one valid value.) The C cut separates the payloads with an LF,
-    which the same argument covers.
-    """
-    newline = b"\r\n" if b"\r" in body else b"\n"
-    end = b"}" + newline * 2
-    done = done and body.endswith(_DONE[newline])
-    stop = len(body) - len(_DONE[newline]) if done else len(body)  # just past the last event
-    if not body.startswith(end, stop - len(end)):
-        return None
-    if body.startswith(b"data: {"):
-        boundary = _DATA_BOUNDARIES[newline]
-        events = body.count(boundary) + 1
-        text, start = body.replace(boundary, _TABBED[newline]), len(b"data: ")
-    elif body.startswith(b"event: ") and not done:
-        # The leading `}` and blank line make the first event's start a boundary like the others.
-        text, events = _NAMED_BOUNDARIES[newline].subn(b"\t", end + body)
-        if not text.startswith(b"}\t{"):
-            return None
-        start = 2
-    else:
-        return None
-    size = len(text) - (len(body) - stop) - len(end) + 1  # up to the last `}`
-    if text.find(b"\n", start, size) != -1 or (newline == b"\r\n" and text.find(b"\r", start, size) != -1):
-        return None  # a line break that is not an event boundary: a comment, `id:`, a second `data:`, a lone CR…
-    return memoryview(text)[start:size], events, done
-
-
-def decode_whole(whole: WholeBody | None, decoders: Sequence[Any]) -> list[Any] | None:
-    """The events of a cut body (`whole_lines`) decoded in one call by the first of
+def decode_whole(whole: Cut | None, decoders: Sequence[Any]) -> list[Any] | None:
+    """The events of a cut body (`analyzer.sse.cut`) decoded in one call by the first of
     `decoders` (msgspec `decode_lines`, typed) that takes them all, one value per event; or None."""
     if whole is None:
         return None
     for decode_lines in decoders:
         try:
-            decoded = decode_lines(whole.lines)
+            decoded = decode_lines(whole.payloads)
         except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
             continue
-        return decoded if len(decoded) == whole.events else None
+        return decoded if len(decoded) == whole.count else None
     return None
 
 
-def typed_events(exchange: Exchange, *decoders: Any) -> tuple[list[Any], list[Any]] | None:
+def typed_events(
+    exchange: Exchange, rec: Reconstruction, *decoders: Any, accept: Callable[[list[Any]], bool] | None = None
+) -> tuple[list[Any], list[Any]] | None:
     """The stream's events decoded typed in one call (`decode_whole`), with their arrival
-    times, when the body has the common shape and every event is one the types know; else None."""
+    times, when every event is a JSON object the types know (and `accept` takes them); else
+    None. The typed events carry their `type` (the tag), so `event:` names are not needed.
+    What the framing said besides the events goes to `rec` (`framing`)."""
     response = exchange.response
     if response is None or not WHOLE_STREAM:
         return None
-    whole = whole_lines(response.body, response.chunks)
+    whole = cut(response.body, response.chunks, done=True)
     decoded = decode_whole(whole, decoders)
-    return None if decoded is None else (decoded, whole.times)  # type: ignore[union-attr]
+    if decoded is None or (accept is not None and not accept(decoded)):
+        return None
+    framing(rec, whole)  # type: ignore[arg-type]
+    return decoded, whole.times  # type: ignore[union-attr]
 
 
-def whole_stream(body: bytes, reads: list[tuple[float, int]] | None) -> list[Payload] | None:
-    """The events of the dominant stream shapes (`whole_lines`) parsed in one call, or
-    None: the general decoder takes over."""
-    whole = whole_lines(body, reads)
+def whole_stream(body: bytes, reads: list[tuple[float, int]] | None, rec: Reconstruction) -> list[Payload] | None:
+    """The events of a body whose every event is a JSON object (`analyzer.sse.cut`) parsed in
+    one call, or None: the general decoder takes over."""
+    whole = cut(body, reads, done=True)
     payloads = decode_whole(whole, (_decode_any_lines,))
     if payloads is None:
         return None
-    if body.startswith(b"event: ") and not all(type(p) is dict and p.get("type") for p in payloads):
+    if whole.names is not None and not all(type(p) is dict and p.get("type") for p in payloads):  # type: ignore[union-attr]
         return None  # an event typed only by its `event:` line: the general decoder reads the name
+    framing(rec, whole)  # type: ignore[arg-type]
     return list(zip(whole.times, [None] * len(payloads), payloads, strict=True))  # type: ignore[union-attr]
 
 
@@ -356,11 +252,11 @@ def add_chunk(rec: Reconstruction, t_ms: float | None, payload: Any) -> int:
     return seq
 
 
-def other_fields(rec: Reconstruction, decoder: SSEDecoder) -> None:
-    """Lines whose field the SSE spec does not know: an `error:` line is the server's error
-    (some servers end a failed stream so); any other is ignored, as the spec says and every
-    SSE client does (its bytes stay in the body kept beside the reconstruction)."""
-    for _, name, value in decoder.fields:
+def other_fields(rec: Reconstruction, fields: list[tuple[str, str]]) -> None:
+    """Lines whose field the SSE spec does not know, (name, value): an `error:` line is the
+    server's error (some servers end a failed stream so); any other is ignored, as the spec
+    says and every SSE client does (its bytes stay in the body kept beside the reconstruction)."""
+    for name, value in fields:
         if name.strip().lower() == "error" and rec.error is None:
             try:
                 parsed = orjson.loads(value)

@@ -475,7 +475,7 @@ def _latest_usage(responses: list[GenerateContentResponse], rec: Reconstruction)
 
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
     """`alt=sse`: one response per event."""
-    typed = _typed_events(exchange)
+    typed = _typed_events(exchange, rec)
     if typed is not None:
         responses, times = typed
         rec.chunks = list(map(StreamChunk, range(len(responses)), times, responses))
@@ -489,22 +489,24 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     return _finish(exchange, rec, fold)
 
 
-def _typed_events(exchange: Exchange) -> tuple[list[GenerateContentResponse], list[Any]] | None:
+def _typed_events(exchange: Exchange, rec: Reconstruction) -> tuple[list[GenerateContentResponse], list[Any]] | None:
     """The stream's responses decoded typed, when they hold only fields the common types or
     else the `Full…` ones know (`typed_events`). msgspec checks no byte of a field it keeps
     raw: a usage object that is not UTF-8 leaves the stream to the general decoder, which
     reads such bytes as U+FFFD in any field and says in which event."""
-    typed = typed_events(exchange, _decode_common, _decode_full)
-    if typed is None or exchange.response is None or exchange.response.body.isascii():
-        return typed
-    for response in typed[0]:
+    ascii_body = exchange.response is None or exchange.response.body.isascii()
+    return typed_events(exchange, rec, _decode_common, _decode_full, accept=None if ascii_body else _usage_is_utf8)
+
+
+def _usage_is_utf8(responses: list[GenerateContentResponse]) -> bool:
+    for response in responses:
         usage = response.usageMetadata
         if usage.__class__ is msgspec.Raw:
             try:
                 memoryview(usage).tobytes().decode("utf-8")
             except UnicodeDecodeError:
-                return None
-    return typed
+                return False
+    return True
 
 
 def reconstruct_array(exchange: Exchange, rec: Reconstruction) -> Reconstruction:

@@ -39,9 +39,9 @@ from analyzer.protocols.events import (
     preview,
     read_as_utf8,
     shown,
-    whole_lines,
+    unterminated_warning,
 )
-from analyzer.sse import Event, decode, lenient_events
+from analyzer.sse import Cut, Event, cut, lenient_events, read
 from analyzer.usage import normalise as normalise_usage
 
 PROTOCOL = "openai_chat"
@@ -708,7 +708,7 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
         except (ValueError, RecursionError):  # msgspec's errors, invalid UTF-8, nesting past its limit
             pass
         else:
-            if not rec.done and event.event is None:  # the hot path
+            if not rec.done and event.event != "error":  # the hot path
                 seq = len(chunks)
                 append(StreamChunk(seq, event.t_ms, chunk, chunk.created))
                 add(chunk, seq)
@@ -820,27 +820,28 @@ WHOLE_STREAM = True
 
 def _whole_stream(
     body: bytes, reads: list[tuple[float, int]] | None
-) -> tuple[list[LeanChunk] | list[Chunk], bool, list[Any]] | None:
-    """Decode every event of the dominant stream shape in one typed call, or None: the body
-    cut into one JSON value per event by `events.whole_lines` (which proves it; `[DONE]`
+) -> tuple[list[LeanChunk] | list[Chunk], Cut] | None:
+    """Decode every event in one typed call, or None: the body cut into one JSON value per
+    event by `analyzer.sse.cut` (which proves it, however the stream is framed; `[DONE]`
     allowed last), then read by the lean structs or else (tool calls, logprobs, refusals)
-    the full ones, without and then with the provider extension fields. Anything else
-    (comments, any CR, `event:` lines, multi-line data, two values in one event, bad
-    JSON, an unknown field) leaves the general decoder to it."""
-    if not body.startswith(b"data: {") or b"\r" in body:
-        return None  # `event:` lines or CRLF: not chat/completions' shape; the general decoder reads them
-    whole = whole_lines(body, reads, done=True)
+    the full ones, without and then with the provider extension fields. Anything else (an
+    event that is no JSON object, an `error` event, two values in one event, bad JSON, an
+    unknown field) leaves the general decoder to it."""
+    whole = cut(body, reads, done=True)
+    if whole is None or (whole.names is not None and "error" in whole.names):
+        return None  # an `error` event: its payload is the error (`_fold`)
     decoded = decode_whole(whole, (_decode_lean_lines, _decode_plain_lines, _decode_full_lines))
-    return None if decoded is None else (decoded, whole.done, whole.times)  # type: ignore[union-attr]
+    return None if decoded is None else (decoded, whole)
 
 
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
     response = exchange.response
     body = response.body if response else b""
     reads = response.chunks if response else None
-    whole = _whole_stream(body, reads) if WHOLE_STREAM else None
-    if whole is not None:
-        decoded, rec.done, times = whole
+    fast = _whole_stream(body, reads) if WHOLE_STREAM else None
+    if fast is not None:
+        decoded, whole = fast
+        rec.done = whole.done
         acc = Accumulator(rec)
         add = acc.add
         created = [chunk.created for chunk in decoded]
@@ -849,16 +850,18 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
             for one in found:
                 if one:
                     rec.extras.update(one)
-            rec.chunks = list(map(StreamChunk, range(len(decoded)), times, decoded, created, found))
+            rec.chunks = list(map(StreamChunk, range(len(decoded)), whole.times, decoded, created, found))
         else:
-            rec.chunks = list(map(StreamChunk, range(len(decoded)), times, decoded, created))
+            rec.chunks = list(map(StreamChunk, range(len(decoded)), whole.times, decoded, created))
         for seq, chunk in enumerate(decoded):
             add(chunk, seq)
+        _framing(rec, whole.comments, whole.fields, whole.ids, whole.unterminated)
         acc.finish()
         rec.marks = acc.marks()
         _ending(exchange, rec)
         return rec
-    events, decoder = decode(body, reads)
+    stream = read(body, reads)
+    events = stream.events
     acc, bad = _fold(rec, events)
     if bad:
         lenient = Reconstruction(protocol=PROTOCOL, streamed=True, requested_model=rec.requested_model)
@@ -870,31 +873,43 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
             )
             lenient.warnings.extend(w for w in rec.warnings if w.code not in ("bad_chunk", "chunk_shape"))
             rec, acc = lenient, lenient_acc
-    rec.comments = [text for _, text in decoder.comments]
-    other_fields(rec, decoder)
-    replayed = _replayed_events(events)
-    if replayed:
-        rec.warn("duplicate_events", f"{replayed} event(s) repeat an earlier event id (a replay after a reconnect?)")
-    if events and events[-1].unterminated and not rec.done:
-        rec.warn("unterminated_event", "the last event has no blank line after it (the stream or the dump was cut)")
+    ids = [event.id for event in events]
+    _framing(rec, stream.comments, stream.fields, ids, bool(events) and events[-1].unterminated)
     acc.finish()
     rec.marks = acc.marks()
     _ending(exchange, rec)
     return rec
 
 
-def _replayed_events(events: list[Event]) -> int:
+def _framing(
+    rec: Reconstruction,
+    comments: list[str],
+    fields: list[tuple[str, str]],
+    ids: list[str | None] | None,
+    unterminated: bool,
+) -> None:
+    """What the stream said besides its events, after the fold, on either path."""
+    rec.comments = comments
+    other_fields(rec, fields)
+    replayed = _replayed_events(ids or [])
+    if replayed:
+        rec.warn("duplicate_events", f"{replayed} event(s) repeat an earlier event id (a replay after a reconnect?)")
+    if unterminated and not rec.done:
+        unterminated_warning(rec)
+
+
+def _replayed_events(ids: list[str | None]) -> int:
     """Events whose `id:` returns to one seen before another: a server replaying events.
     (An event without an `id:` field keeps the last one, so a run of equal ids is normal.)"""
     seen: set[str] = set()
     previous = None
     replayed = 0
-    for event in events:
-        if event.id is not None and event.id != previous:
-            if event.id in seen:
+    for event_id in ids:
+        if event_id is not None and event_id != previous:
+            if event_id in seen:
                 replayed += 1
-            seen.add(event.id)
-            previous = event.id
+            seen.add(event_id)
+            previous = event_id
     return replayed
 
 

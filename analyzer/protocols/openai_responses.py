@@ -435,7 +435,7 @@ def _texts(response: dict[str, Any]) -> tuple[str, str]:
 
 def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstruction:
     fold = _Fold(rec)
-    typed = _typed_events(exchange)
+    typed = _typed_events(exchange, rec)
     if typed is not None:
         _fold_typed(fold, *typed)
         return _finish(exchange, rec, fold)
@@ -450,9 +450,9 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     return _finish(exchange, rec, fold)
 
 
-def _typed_events(exchange: Exchange) -> tuple[list[Any], list[Any]] | None:
+def _typed_events(exchange: Exchange, rec: Reconstruction) -> tuple[list[Any], list[Any]] | None:
     """The stream's events decoded typed, when every one is a common event (`typed_events`)."""
-    return typed_events(exchange, _decode_typed)
+    return typed_events(exchange, rec, _decode_typed)
 
 
 def _fold_typed(fold: _Fold, decoded: list[Any], times: list[Any]) -> None:
