@@ -11,7 +11,7 @@ file per task, with chatcap's own code; the conversations threaded on the driver
 
     python -m analyzer.spark captures/ --out tables/           # the same from the command line
 
-Each task loads one file (`analyzer.ingest.stream`), redacts every exchange as the exports do
+Each task loads its files (`analyzer.ingest.file_exchanges`), redacts every exchange as the exports do
 (`export.redaction.redacted`), reconstructs it and returns `frames.parts` pickled in a binary
 column (`mapInArrow`); the driver collects the parts in the files' order and `frames.assemble`s
 them, since threading the conversations is one walk in time order over every exchange.
@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from analyzer import frames
 from analyzer.errors import LoadError
-from analyzer.ingest import Problem, stream
+from analyzer.ingest import Problem, file_exchanges, sources
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -124,9 +124,8 @@ def capture_files(
     """The files a job reads, in the order `analyzer.stream` reads them and with its labels (a
     file's path below the directory given, or its name); the paths that name nothing, as
     problems; and whether `paths` is a single file (whose failure is raised, as `load` raises it).
-    Plain paths are listed here, URIs by Spark (`binaryFile`, its hidden files left out)."""
-    from analyzer.ingest import _expand, _files
-
+    Plain paths are listed here (`analyzer.ingest.sources`), URIs by Spark (`binaryFile`, its
+    hidden files left out)."""
     single = isinstance(paths, str | os.PathLike)
     given = [os.fspath(path) for path in ([paths] if single else paths)]  # type: ignore[union-attr]
     found: list[CaptureFile] = []
@@ -143,19 +142,9 @@ def capture_files(
             found += files
             alone = single and len(files) == 1 and files[0].label == _name(text)
             continue
-        roots = _expand([text])
-        if single and len(roots) == 1 and not roots[0].exists():
-            pattern = any(c in text for c in "*?[")
-            raise LoadError(text, "no file matches this pattern" if pattern else "no such file or directory")
-        for root in roots:
-            if not root.exists():
-                problems.append(Problem(str(root), "no such file or directory"))
-                continue
-            found += [
-                CaptureFile(str(file), str(file.relative_to(root)) if root.is_dir() else file.name)
-                for file in _files(root)
-            ]
-        alone = single and len(roots) == 1 and roots[0].is_file()
+        files, alone, missing = sources(text if single else [text])
+        found += [CaptureFile(str(file), label) for file, label in files]
+        problems += missing
     return found, problems, alone
 
 
@@ -286,10 +275,7 @@ def _file_result(file: CaptureFile, content: bytes | None, prices: Prices | None
         def reconstructed() -> Iterator[Exchange]:
             nonlocal count, failure
             try:
-                found = stream(path, progress=False)
-                found.problems = problems
-                for number, exchange in enumerate(found, 1):
-                    exchange.id = f"{file.label}#{number}"
+                for exchange in file_exchanges(Path(path), file.label, problems):
                     exchange.source = file.source
                     exchange = redacted(exchange)
                     try:
@@ -332,7 +318,13 @@ def _write(spark: SparkSession, built: dict[str, pd.DataFrame], out: str) -> Non
     from analyzer.dataset import write
 
     if not _URI.match(out):
-        write(built, out)
+        _, partitions = write(built, out)
+        for name in built:  # partitions of an earlier run that this one has no rows for
+            for stale in sorted(Path(out, name).glob("*/*.parquet")):
+                if stale.relative_to(out).as_posix() not in partitions:
+                    stale.unlink()
+                    with contextlib.suppress(OSError):
+                        stale.parent.rmdir()
         return
     with tempfile.TemporaryDirectory(prefix="chatcap-spark-out-") as scratch:
         write(built, scratch)

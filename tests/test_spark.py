@@ -1,9 +1,10 @@
 """`analyzer.spark`: the four tables built as a Spark job on a real local session (`local[2]`,
 bound to the loopback) equal the tables one process builds from the same files (redacted,
 reconstructed, `frames.all_frames`), row for row, on the bundled captures, the real-provider
-recordings and the external recordings in every format chatcap reads; and what cannot be read
-is reported as `analyzer.load` reports it. One Spark session serves every test (its JVM takes
-about ten seconds to start)."""
+recordings and the external recordings in every format chatcap reads, and the dataset it writes
+is byte for byte the one `chatcap export --format parquet` writes (`analyzer.dataset.build`, one
+worker); what cannot be read is reported as `analyzer.load` and the export report it. One Spark
+session serves every test (its JVM takes about ten seconds to start)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import pytest
 from bundled import BUNDLED, CAPTURES, REAL_CORPUS, captures_as_cloned
 
 import analyzer
-from analyzer import frames
+from analyzer import dataset, frames
 from analyzer.errors import LoadError
 from analyzer.export.redaction import redacted
 from analyzer.ingest import Problem
@@ -125,42 +126,47 @@ def assert_same_tables(got: dict[str, pd.DataFrame], expected: dict[str, pd.Data
         pd.testing.assert_frame_equal(got[name], expected[name], obj=name)
 
 
-def test_tables_equal_the_single_process_tables_on_the_bundled_captures(spark: object) -> None:
+def partitions(directory: Path) -> dict[str, bytes]:
+    """A dataset's Parquet files (`<table>/date=…/part-0.parquet`), by path, with their bytes."""
+    return {path.relative_to(directory).as_posix(): path.read_bytes() for path in directory.glob("*/*/*.parquet")}
+
+
+def assert_same_as_export(spark: object, paths: str | list[str], out: Path) -> None:
+    """The job's tables equal one process's, its problems are theirs, and the dataset it writes
+    into `out`/spark is the one chatcap export writes into `out`/export."""
     from analyzer import spark as job
 
-    captures = str(captures_as_cloned())
-    built = job.tables(spark, captures)
-    expected, problems = single_process(captures)
-    assert len(built.files) == len(BUNDLED)
+    built = job.tables(spark, paths, out=out / "spark")
+    expected, problems = single_process(paths)
     assert built.exchanges == len(expected["exchanges"]) > 0
     assert_same_tables(built.frames, expected)
     assert built.problems == problems
+    exported = dataset.build(paths, out / "export", workers=1, progress=False)
+    assert exported.problems == problems
+    written = partitions(out / "export")
+    assert {name.split("/")[0] for name in written} == set(frames.TABLES)
+    assert partitions(out / "spark") == written
 
 
-def test_tables_equal_the_single_process_tables_on_the_real_provider_recordings(
-    spark: object, real_recordings: Path
+def test_tables_and_dataset_equal_the_single_process_ones_on_the_bundled_captures(
+    spark: object, tmp_path: Path
 ) -> None:
-    from analyzer import spark as job
-
-    built = job.tables(spark, str(real_recordings))
-    expected, problems = single_process(str(real_recordings))
-    assert built.exchanges == len(list(REAL_CORPUS.glob("*.sse")))
-    assert_same_tables(built.frames, expected)
-    assert built.problems == problems
+    assert_same_as_export(spark, str(captures_as_cloned()), tmp_path)
 
 
-def test_tables_equal_the_single_process_tables_on_the_external_recordings_in_every_format(
-    spark: object, external_recordings: Path
+def test_tables_and_dataset_equal_the_single_process_ones_on_the_real_provider_recordings(
+    spark: object, real_recordings: Path, tmp_path: Path
 ) -> None:
-    from analyzer import spark as job
+    assert len(list(real_recordings.iterdir())) == len(list(REAL_CORPUS.glob("*.sse")))
+    assert_same_as_export(spark, str(real_recordings), tmp_path)
 
-    built = job.tables(spark, str(external_recordings))
-    expected, problems = single_process(str(external_recordings))
-    formats = {Path(file.label).parts[0] for file in built.files}
+
+def test_tables_and_dataset_equal_the_single_process_ones_on_the_external_recordings_in_every_format(
+    spark: object, external_recordings: Path, tmp_path: Path
+) -> None:
+    formats = {path.name for path in external_recordings.iterdir()}
     assert formats >= {"har", "jsonl", "dump", "http", "body"}
-    assert built.exchanges == len(expected["exchanges"]) > 0
-    assert_same_tables(built.frames, expected)
-    assert built.problems == problems
+    assert_same_as_export(spark, str(external_recordings), tmp_path)
 
 
 def test_captures_given_as_file_uris_are_read_through_spark_and_make_the_same_tables(spark: object) -> None:
@@ -184,25 +190,28 @@ def test_a_file_that_cannot_be_read_is_reported_and_the_others_make_the_tables(s
 
     from analyzer import spark as job
 
-    (tmp_path / "notes.txt").write_text("nothing captured here\n")
-    shutil.copyfile(CAPTURES / "tool_calls.jsonl", tmp_path / "tool_calls.jsonl")
+    captures = tmp_path / "captures"
+    captures.mkdir()
+    (captures / "notes.txt").write_text("nothing captured here\n")
+    shutil.copyfile(CAPTURES / "tool_calls.jsonl", captures / "tool_calls.jsonl")
     lines = (CAPTURES / "branching_conversation.jsonl").read_bytes().splitlines(keepends=True)
-    (tmp_path / "bad_line.jsonl").write_bytes(b"".join([lines[0], b"{not json\n", *lines[1:]]))
+    (captures / "bad_line.jsonl").write_bytes(b"".join([lines[0], b"{not json\n", *lines[1:]]))
     whole = gzip.compress((CAPTURES / "errors.jsonl").read_bytes())
-    (tmp_path / "cut.jsonl.gz").write_bytes(whole[: len(whole) * 2 // 3])
-    paths = [str(tmp_path), str(tmp_path / "missing.jsonl")]
+    (captures / "cut.jsonl.gz").write_bytes(whole[: len(whole) * 2 // 3])
+    paths = [str(captures), str(tmp_path / "missing.jsonl")]
 
     built = job.tables(spark, paths)
     expected, problems = single_process(paths)
     reasons = {problem.source: problem.reason for problem in problems}
     assert "no such file or directory" in reasons[str(tmp_path / "missing.jsonl")]
-    assert "no exchanges found" in reasons[str(tmp_path / "notes.txt")]
+    assert "no exchanges found" in reasons[str(captures / "notes.txt")]
     assert any(problem.position == "line 2" for problem in problems)
     assert built.problems == problems
     assert_same_tables(built.frames, expected)
     assert set(built.frames["exchanges"]["source"]) == {
-        str(tmp_path / name) for name in ("tool_calls.jsonl", "bad_line.jsonl", "cut.jsonl.gz")
+        str(captures / name) for name in ("tool_calls.jsonl", "bad_line.jsonl", "cut.jsonl.gz")
     }
+    assert dataset.build(paths, tmp_path / "export", workers=1, progress=False).problems == problems
 
 
 def test_a_single_file_that_cannot_be_read_raises_as_load_does(spark: object, tmp_path: Path) -> None:
@@ -233,3 +242,19 @@ def test_the_command_says_what_it_skipped_and_fails_when_nothing_is_left(
     assert err[-1] == f"error: no exchanges found in {tmp_path / 'captures'}"
     assert not (tmp_path / "tables").exists()
     assert not spark.sparkContext._jsc.sc().isStopped()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("as_uri", [False, True], ids=["directory", "uri"])
+def test_a_rerun_leaves_only_its_own_partitions(spark: object, tmp_path: Path, as_uri: bool) -> None:
+    """Written again into the same place (a directory, or a file: URI copied to by Hadoop), the
+    dataset holds this run's partitions alone: one of a day no longer in the captures is gone."""
+    from analyzer import spark as job
+
+    captures = str(captures_as_cloned())
+    stale = tmp_path / "spark" / "exchanges" / "date=1999-01-01" / "part-0.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an earlier run's rows")
+    job.tables(spark, captures, out=(tmp_path / "spark").as_uri() if as_uri else tmp_path / "spark")
+    dataset.build(captures, tmp_path / "export", workers=1, progress=False)
+    assert not stale.exists()
+    assert partitions(tmp_path / "spark") == partitions(tmp_path / "export")
