@@ -320,8 +320,9 @@ def _write(spark: SparkSession, built: dict[str, pd.DataFrame], out: str) -> Non
     if not _URI.match(out):
         _, partitions = write(built, out)
         for name in built:  # partitions of an earlier run that this one has no rows for
-            for stale in sorted(Path(out, name).glob("*/*.parquet")):
-                if stale.relative_to(out).as_posix() not in partitions:
+            for stale in sorted(Path(out, name).glob("date=*/*.parquet")):
+                # a linked directory is not ours to empty (write refuses to write through one too)
+                if stale.relative_to(out).as_posix() not in partitions and not stale.parent.is_symlink():
                     stale.unlink()
                     with contextlib.suppress(OSError):
                         stale.parent.rmdir()
