@@ -9,7 +9,10 @@
 Every finished exchange (complete, failed, aborted by either side, or cut by the proxy
 shutting down) is appended as one line to a `chatcap/1` JSONL file: a HAR 1.2 entry with
 each network read's arrival time in `response._chunks`. Responses stream through to the
-client as they arrive; the addon only watches them go by.
+client as they arrive; the addon only watches them go by: on the proxy's event loop it notes
+each read (its time and where the body then ends, into two arrays) and, when the exchange ends,
+hands what the flow holds to a writer process of its own, which makes the record, redacts,
+serialises and appends it (see `_Writer`), so none of that holds the proxy's GIL.
 
 Standard library only (besides mitmproxy itself), so it loads in any mitmproxy >= 11
 install. Format: DESIGN.md, "Capture file format".
@@ -24,11 +27,17 @@ import importlib.util
 import json
 import logging
 import os
+import pickle
 import re
 import secrets
+import subprocess
 import sys
+import threading
 import time
+import traceback
 import zlib
+from array import array
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +51,7 @@ MiB = 1024 * 1024
 
 
 log = logging.getLogger("chatcap")
+_perf_counter = time.perf_counter
 
 
 def _load(name: str) -> Any:
@@ -173,17 +183,16 @@ def _brotli_has_output_limit(brotli: Any) -> bool:
     return True
 
 
-def _decoded(message: http.Message, limit: int) -> bytes:
+def _decoded(raw: bytes, content_encoding: str, limit: int, warn: Callable[[str], None]) -> bytes:
     """A request body decoded as its Content-Encoding says when it fits in `limit` bytes;
-    as sent when it does not (said in the log), or when it does not decode."""
-    raw = message.raw_content or b""
-    encoding = message.headers.get("content-encoding", "").strip().lower()
+    as sent when it does not (said with `warn`), or when it does not decode."""
+    encoding = content_encoding.strip().lower()
     if not raw or not encoding or encoding == "identity":
         return raw
     inflater, decoded = _Inflater(encoding), bytearray()
     more = inflater.feed(raw, decoded, limit)
     if more:
-        log.warning(f"chatcap: a {encoding} request body inflates past {limit} bytes: recorded as sent, encoded")
+        warn(f"chatcap: a {encoding} request body inflates past {limit} bytes: recorded as sent, encoded")
     return raw if more or inflater.failed else bytes(decoded)
 
 
@@ -213,10 +222,11 @@ class Recording:
         # One clock per exchange: perf_counter, anchored to the request's start.
         self.perf0 = time.perf_counter() - (time.time() - self.started)
         self.body = bytearray()
-        # Per read: arrival (perf_counter seconds) and where the body then ended. Two flat
-        # lists, not a pair per read: that would be one more object per read for the GC.
-        self.times: list[float] = []
-        self.ends: list[int] = []
+        # Per read: arrival (perf_counter seconds) and where the body then ended, in two flat
+        # arrays of machine numbers: no object per read for the GC, and they cross to the writer
+        # process as two blocks of bytes. `response._chunks` is made from them there.
+        self.times = array("d")
+        self.ends = array("q")
         self.inflater: _Inflater | None = None
         self.limit = limit
         self.raw_size = 0
@@ -226,15 +236,10 @@ class Recording:
         # these instead (`as_sent` says why), so nothing is lost and the proxy holds no more
         # than the cap. Set with `inflater`.
         self.wire: bytearray | None = None
-        self.wire_ends: list[int] = []
+        self.wire_ends = array("q")
         self.as_sent: str | None = None
         # Chosen by its response (an event stream), kept only if it turns out to carry `choices`.
         self.tentative = tentative
-
-    def chunks(self) -> list[list[float]]:
-        """`response._chunks`: [ms since the request started, end byte] per read."""
-        perf0 = self.perf0
-        return [[round((t - perf0) * 1000, 3), end] for t, end in zip(self.times, self.ends, strict=True)]
 
     def decode(self, encoding: str) -> None:
         """The body comes with this Content-Encoding: record it decoded (or as sent, see `wire`)."""
@@ -242,17 +247,25 @@ class Recording:
         self.wire = bytearray()
 
     def observe(self, data: bytes) -> bytes:
-        """mitmproxy's stream callback: note the read and pass it on unchanged."""
+        """mitmproxy's stream callback: note the read and pass it on unchanged. It runs on the
+        event loop for every read of every stream, so it only stamps and appends; everything
+        else about the record is done once, by the writer process, when the exchange ends."""
         try:
             if data:
-                arrived = time.perf_counter()
+                arrived = _perf_counter()
                 self.raw_size += len(data)
-                if not self.truncated:  # past the cap nothing is decoded or kept
+                if self.truncated:  # past the cap nothing is decoded or kept
+                    return data
+                body = self.body
+                if self.inflater is None and len(body) + len(data) <= self.limit:
+                    body += data  # the common case: as _keep would, without the call
+                else:
                     self._keep(data)
-                    self.times.append(arrived)
-                    self.ends.append(len(self.body))
-                    if self.wire is not None:
-                        self.wire_ends.append(len(self.wire))
+                    body = self.body  # a body kept as sent from now on is another bytearray
+                self.times.append(arrived)
+                self.ends.append(len(body))
+                if self.wire is not None:
+                    self.wire_ends.append(len(self.wire))
             else:  # the end of the stream: hand the body back to the flow
                 self._restore_body()
         except Exception as exc:
@@ -290,7 +303,7 @@ class Recording:
             if len(self.wire) + len(piece) <= self.limit:
                 self.wire += piece
             else:  # larger than the cap even as sent: the decoded bytes are all there will be
-                self.wire, self.wire_ends = None, []
+                self.wire, self.wire_ends = None, array("q")
         room = self.limit - len(self.body)
         most = room
         if self.wire is not None:
@@ -317,7 +330,7 @@ class Recording:
             why = f"does not decode ({inflater.failed})"
         self.as_sent = f"the {inflater.encoding} body {why}: recorded as sent, still encoded"
         self.body, self.ends = wire, self.wire_ends
-        self.wire, self.wire_ends, self.inflater = None, [], None
+        self.wire, self.wire_ends, self.inflater = None, array("q"), None
 
     def _restore_body(self) -> None:
         """A streamed flow keeps no body in mitmproxy; put the recorded one back, so that
@@ -331,8 +344,8 @@ class Recording:
             response.content = bytes(self.body)  # encoded again as its Content-Encoding says
 
 
-def _headers(headers: http.Headers) -> list[dict[str, str]]:
-    return [{"name": name, "value": value} for name, value in headers.items(multi=True)]
+def _headers(headers: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in headers]
 
 
 def _redact(entry: dict[str, Any]) -> None:
@@ -431,15 +444,17 @@ class ChatCapture:
     def __init__(self) -> None:
         self.recordings: dict[str, Recording] = {}
         self.filter: flowfilter.TFilter | None = None
-        self.path: Path | None = None
-        self.descriptor: int | None = None
+        self.path: Path | None = None  # the capture file, as the writer last said
         self.written = 0  # records written whole
-        self.lost = 0  # exchanges that could not be written
+        self.lost = 0  # exchanges that could not be recorded, here or by the writer
+        self.lost_here = 0  # of which here (the writer counts its own: each exchange tells it these)
         self.stopped = False  # `done` has run: no new recordings
-        # Redaction, JSON and the write happen on one thread of their own, in order: a large
-        # exchange finishing never holds up the event loop that streams every other one (and
-        # stamps their reads' arrival times).
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatcap-writer")
+        # Each finished exchange is handed, as it stands, to a thread that passes it on to the
+        # writer: a process of its own (see `_Writer`), where it is made into its record,
+        # redacted, serialised and appended, so that none of that holds this process's GIL
+        # while the event loop streams every other exchange (and stamps their reads).
+        self.handover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatcap-writer")
+        self.writer: _Writer | None = None  # started with the first record
 
     # -- configuration ------------------------------------------------------------------
 
@@ -459,62 +474,7 @@ class ChatCapture:
         if "chatcap_filter" in updated:
             expression = ctx.options.chatcap_filter
             self.filter = flowfilter.parse(expression) if expression else None
-        if "chatcap_dir" in updated:
-            self.writer.submit(self._close)
-
-    # -- the capture file ---------------------------------------------------------------
-
-    def _file(self) -> int:
-        """The capture file, made on first use: always a new file (O_EXCL), never one reached
-        through a symlink, 0600, in a directory made 0700. Its name is predictable, so a
-        name already taken (a symlink planted there, say) is refused and a random one used."""
-        if self.descriptor is None:
-            directory = Path(ctx.options.chatcap_dir)
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            stem = f"chatcap-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
-            path = directory / f"{stem}.jsonl"
-            try:
-                descriptor = os.open(path, flags, 0o600)
-            except FileExistsError:
-                taken = path
-                path = directory / f"{stem}-{secrets.token_hex(4)}.jsonl"
-                descriptor = os.open(path, flags, 0o600)
-                if taken.is_symlink():
-                    log.error(f"chatcap: {taken} is a symlink chatcap did not make: refusing to write through it; "
-                              f"recording to {path}")  # fmt: skip
-                elif taken != self.path:
-                    log.warning(f"chatcap: {taken} already exists: recording to {path}")
-            self.descriptor, self.path = descriptor, path
-        return self.descriptor
-
-    def _append(self, line: bytes) -> None:
-        """Append one record and its newline whole, or nothing: a failed or short write (a full
-        disk) is cut back to where the file ended, so the file always ends with a whole line."""
-        descriptor = self._file()
-        start = os.lseek(descriptor, 0, os.SEEK_END)
-        try:
-            for part in (line, b"\n"):
-                view = memoryview(part)
-                while view:
-                    written = os.write(descriptor, view)
-                    if written == 0:
-                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-                    view = view[written:]
-        except OSError:
-            try:
-                os.ftruncate(descriptor, start)
-            except OSError as cut:
-                log.error(f"chatcap: could not cut {self.path} back to its last whole line ({cut.strerror}): "
-                          "its last line is torn; the next exchange goes to a new file")  # fmt: skip
-                self._close()
-            raise
-
-    def _close(self) -> None:
-        if self.descriptor is not None:
-            with contextlib.suppress(OSError):
-                os.close(self.descriptor)
-            self.descriptor = None
+        # A new chatcap_dir takes effect with the next record: each names its directory.
 
     # -- which flows ----------------------------------------------------------------------
 
@@ -567,11 +527,12 @@ class ChatCapture:
         self.stopped = True
         for flow_id in list(self.recordings):
             self._finish(self.recordings[flow_id].flow, error="proxy shutdown")
-        self.writer.shutdown(wait=True)  # every exchange handed over is written (or counted lost)
+        self.handover.shutdown(wait=True)  # every exchange is with the writer
+        if self.writer is not None:
+            self.writer.close()  # and it has written each (or counted it lost)
         if self.lost:
             log.error(f"chatcap: {self.lost} exchange(s) could not be written; {self.written} recorded"
                       + (f" in {self.path}" if self.path else ""))  # fmt: skip
-        self._close()
 
     # -- the record ---------------------------------------------------------------------
 
@@ -583,143 +544,409 @@ class ChatCapture:
         if recording.tentative and not llmcalls.is_chat_stream("text/event-stream", bytes(recording.body[:65536])):
             return  # an event stream, but not a chat completion: not ours to record
         try:
-            entry = self._entry(recording, error)  # what the flow holds, copied: cheap
-            redacting = ctx.options.chatcap_redact
+            exchange = _exchange(recording, error)  # what the flow holds, taken as it is: cheap
+            exchange["directory"] = ctx.options.chatcap_dir
+            exchange["redact"] = ctx.options.chatcap_redact
+            exchange["max_body"] = ctx.options.chatcap_max_body
+            exchange["lost_before"] = self.lost_here
         except Exception as exc:
             self.lost += 1
+            self.lost_here += 1
             _trouble(f"could not record an exchange ({self.lost} lost so far)", exc)
             return
         try:
-            self.writer.submit(self._write, entry, redacting)
-        except RuntimeError:  # the writer has shut down (a hook after `done`): write it here
-            self._write(entry, redacting)
+            self.handover.submit(self._hand_over, exchange)
+        except RuntimeError:  # the hand-over thread has shut down (a hook after `done`): write it here
+            _Records(self._reported).write(exchange)
 
-    def _write(self, entry: dict[str, Any], redacting: bool) -> None:
-        """On the writer thread: redact, serialise and append one record."""
+    def _hand_over(self, exchange: dict[str, Any]) -> None:
+        """On the hand-over thread: to the writer process; written here when there is none."""
+        if self.writer is None:
+            self.writer = _Writer(self._reported)
+        self.writer.write(exchange)
+
+    def _reported(self, kind: str, *values: Any) -> None:
+        """What the writer says, on whichever thread hears it."""
+        if kind == "log":
+            level, text = values
+            log.log(level, text)
+        elif kind == "written":
+            path, summary = values
+            self.written += 1
+            self.path = Path(path)
+            if summary:
+                log.info(summary)
+        elif kind == "lost":
+            self.lost += 1
+
+
+class _Writer:
+    """Where records are made and written: a Python process of its own (the proxy's interpreter
+    running this file's `_serve_records`), fed pickled exchanges through a pipe, in order; it says
+    what happened back through another. A mitmproxy that cannot start one (a frozen build, whose
+    executable is mitmproxy itself) writes on the hand-over thread instead, as the process would."""
+
+    def __init__(self, report: Any) -> None:
+        self.report = report
+        self.records: _Records | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.listener: threading.Thread | None = None
+        if getattr(sys, "frozen", False):
+            self.records = _Records(report)
+            return
         try:
-            if redacting:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _SERVE_RECORDS, str(Path(__file__).resolve()), str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                close_fds=True,
+            )
+        except OSError as exc:
+            log.warning(f"chatcap: cannot start the writer process ({exc}): writing on a thread of the proxy")
+            self.records = _Records(report)
+            return
+        self.listener = threading.Thread(target=self._listen, name="chatcap-writer-reports", daemon=True)
+        self.listener.start()
+
+    def write(self, exchange: dict[str, Any]) -> None:
+        if self.process is not None:
+            try:
+                _send(self.process.stdin, exchange)
+                return
+            except OSError as exc:  # the writer process is gone: from now on, here
+                log.error(f"chatcap: the writer process stopped ({exc}): writing on a thread of the proxy")
+                self.process = None
+        if self.records is None:
+            self.records = _Records(self.report)
+        self.records.write(exchange)
+
+    def _listen(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for message in _received(self.process.stdout):
+            self.report(*message)
+
+    def close(self) -> None:
+        """Once every exchange has been handed over: the writer finishes them and ends."""
+        if self.process is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()  # type: ignore[union-attr]
+            self.process.wait()
+        if self.listener is not None:
+            self.listener.join()
+        if self.records is not None:
+            self.records.close()
+
+
+# The writer process: this file, loaded by path, reading exchanges from stdin until it closes.
+# Ctrl-C and a SIGTERM go to the proxy (it then closes the pipe); the writer finishes what it has.
+# It runs at a lower priority than the proxy (nice 10): where the two want the same core, the
+# streams go first and records are written a little later. The current directory is not put on
+# sys.path: a user's json.py there must not shadow json.
+_SERVE_RECORDS = """\
+import os, signal, sys
+sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+if hasattr(os, "nice"):
+    os.nice(10)
+for name in ("SIGINT", "SIGTERM"):
+    signal.signal(getattr(signal, name), signal.SIG_IGN)
+import importlib.util
+spec = importlib.util.spec_from_file_location("chatcap_writer", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+module._serve_records(int(sys.argv[2]))
+"""
+
+
+def _send(pipe: Any, message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    pipe.write(len(data).to_bytes(8, "little") + data)  # one write: a message is whole or absent
+    pipe.flush()
+
+
+def _received(pipe: Any) -> Any:
+    """The messages `_send` wrote, until the pipe closes (a message cut short by a crash is dropped)."""
+    while True:
+        size = pipe.read(8)
+        if len(size) < 8:
+            return
+        data = pipe.read(int.from_bytes(size, "little"))
+        if len(data) < int.from_bytes(size, "little"):
+            return
+        yield pickle.loads(data)
+
+
+def _serve_records(proxy_pid: int) -> None:
+    """The writer process's life: each exchange from stdin recorded, what happened said on stdout.
+    Its files are named after the proxy's process, as when the proxy writes them itself."""
+    out = sys.stdout.buffer
+
+    def report(*message: Any) -> None:
+        _send(out, message)
+
+    records = _Records(report, proxy_pid)
+    try:
+        for exchange in _received(sys.stdin.buffer):
+            records.write(exchange)
+    finally:
+        records.close()
+
+
+class _Records:
+    """The capture file and its records; in the writer process (or on the hand-over thread)."""
+
+    def __init__(self, report: Any, proxy_pid: int | None = None) -> None:
+        self.report = report  # report("log", level, text) | ("written", path, summary) | ("lost",)
+        self.proxy_pid = proxy_pid or os.getpid()
+        self.directory: str | None = None
+        self.path: Path | None = None
+        self.descriptor: int | None = None
+        self.lost = 0
+
+    def write(self, exchange: dict[str, Any]) -> None:
+        """Make the exchange's record, redact, serialise and append it."""
+        try:
+            entry = _entry(exchange, lambda text: self._log(logging.WARNING, text))
+            if exchange["redact"]:
                 _redact(entry)
             line = _dumps(entry)
         except Exception as exc:
-            self.lost += 1
-            _trouble(f"could not record an exchange ({self.lost} lost so far)", exc)
+            self._lost(exchange, f"could not record an exchange ({self._lost_so_far(exchange) + 1} lost so far)", exc)
             return
         try:
-            self._append(line)
+            self._append(line, exchange["directory"])
         except OSError as exc:
-            self.lost += 1
-            where = self.path or ctx.options.chatcap_dir
-            log.error(f"chatcap: could not write an exchange to {where}: {exc.strerror or exc}; "
-                      f"{self.lost} exchange(s) lost so far (the file still ends with a whole line)")  # fmt: skip
+            lost = self._lost_so_far(exchange) + 1
+            where = self.path or exchange["directory"]
+            self._lost(exchange, None, None)
+            self._log(logging.ERROR, f"chatcap: could not write an exchange to {where}: {exc.strerror or exc}; "
+                      f"{lost} exchange(s) lost so far (the file still ends with a whole line)")  # fmt: skip
             return
-        self.written += 1
         try:
-            log.info(self._summary(entry))
+            summary = _summary(entry, self.path)
         except Exception as exc:
-            _trouble("could not summarise an exchange (it is recorded)", exc)
+            self._trouble("could not summarise an exchange (it is recorded)", exc)
+            summary = ""
+        self.report("written", str(self.path), summary)
 
-    def _entry(self, recording: Recording, error: str | None) -> dict[str, Any]:
-        flow = recording.flow
-        request, response = flow.request, flow.response
-        request_headers = _headers(request.headers)
-        url = request.pretty_url
-        body = request.raw_content or b""
-        with contextlib.suppress(Exception):
-            body = _decoded(request, ctx.options.chatcap_max_body)
-        request_text, request_encoding = _text(body)
-        entry: dict[str, Any] = {
-            "startedDateTime": _iso(recording.started),
-            "time": 0.0,
-            "request": {
-                "method": request.method,
-                "url": url,
-                "httpVersion": request.http_version,
-                "headers": request_headers,
-                "queryString": [],
-                "cookies": [],
-                "headersSize": -1,
-                "bodySize": len(request.raw_content or b""),
-                "postData": {
-                    "mimeType": request.headers.get("content-type", ""),
-                    "text": request_text,
-                    **({"encoding": request_encoding} if request_encoding else {}),
-                },
-            },
-            "response": {"status": 0, "statusText": "", "httpVersion": "", "headers": [], "cookies": [],
-                         "content": {"size": 0, "mimeType": ""}, "redirectURL": "", "headersSize": -1, "bodySize": -1},
-            "cache": {},
-            "timings": {"send": -1, "wait": -1, "receive": -1},
-        }  # fmt: skip
-        complete = error is None
-        if response is not None:
-            response_headers = _headers(response.headers)
-            chunks = recording.chunks()
-            # Not streamed only when an addon before us turned streaming off: then the whole body.
-            data = bytes(recording.body) if chunks or response.stream else recording.whole(response.raw_content or b"")
-            recording.body = recording.wire = bytearray()  # the copy is the record's now: one body in memory, not two
-            text, encoding = _text(data)
-            content: dict[str, Any] = {
-                "size": len(data),
-                "mimeType": response.headers.get("content-type", ""),
-                "text": text,
-            }
-            if encoding:
-                content["encoding"] = encoding
-            entry["response"] = {
-                "status": response.status_code,
-                "statusText": response.reason,
-                "httpVersion": response.http_version,
-                "headers": response_headers,
-                "cookies": [],
-                "content": content,
-                "redirectURL": "",
-                "headersSize": -1,
-                "bodySize": recording.raw_size,
-                "_chunks": chunks,
-            }
-            sent = request.timestamp_end or recording.started
-            first = response.timestamp_start
-            last = response.timestamp_end or (recording.started + chunks[-1][0] / 1000 if chunks else None)
-            entry["timings"] = {
-                "send": round(max(sent - recording.started, 0) * 1000, 3),
-                "wait": round(max(first - sent, 0) * 1000, 3) if first else -1,
-                "receive": round(max(last - first, 0) * 1000, 3) if first and last else -1,
-            }
-            entry["time"] = round(sum(v for v in entry["timings"].values() if v > 0), 3)
-            if recording.truncated:
-                complete = False
-                entry["response"]["_truncated"] = recording.truncated
-            if recording.as_sent:
-                entry["response"]["_asSent"] = recording.as_sent
-            elif recording.inflater and recording.inflater.failed:
-                entry["response"]["_decodeError"] = recording.inflater.failed
-        if error is not None:
-            entry["_error"] = error
-        entry["_chatcap"] = {
-            "schema": SCHEMA,
-            "version": VERSION,
-            "redacted": [],
-            "complete": complete,
-        }
-        return entry
+    def _lost_so_far(self, exchange: dict[str, Any]) -> int:
+        return exchange["lost_before"] + self.lost
 
-    def _summary(self, entry: dict[str, Any]) -> str:
-        """One line per exchange for the mitmdump log: host, model, status, TTFT, tokens, tok/s, file."""
-        url = entry["request"]["url"]
-        host = url.split("/")[2] if "://" in url else url
+    def _lost(self, exchange: dict[str, Any], what: str | None, exc: BaseException | None) -> None:
+        self.lost += 1
+        self.report("lost")
+        if what is not None and exc is not None:
+            self._trouble(what, exc)
+
+    def _log(self, level: int, text: str) -> None:
+        self.report("log", level, text)
+
+    def _trouble(self, what: str, exc: BaseException) -> None:
+        """As `_trouble`, said through the report."""
+        self._log(logging.ERROR, f"chatcap: {what}: {type(exc).__name__}: {exc}")
+        self._log(logging.DEBUG, "chatcap: the traceback\n" + "".join(traceback.format_exception(exc)))
+
+    def _file(self, directory_name: str) -> int:
+        """The capture file, made on first use (and again when the directory changes): always
+        a new file (O_EXCL), never one reached through a symlink, 0600, in a directory made
+        0700. Its name is predictable, so a name already taken (a symlink planted there, say) is
+        refused and a random one used."""
+        if self.descriptor is not None and directory_name != self.directory:
+            self.close()
+        if self.descriptor is None:
+            directory = Path(directory_name)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            stem = f"chatcap-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{self.proxy_pid}"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+            path = directory / f"{stem}.jsonl"
+            try:
+                descriptor = os.open(path, flags, 0o600)
+            except FileExistsError:
+                taken = path
+                path = directory / f"{stem}-{secrets.token_hex(4)}.jsonl"
+                descriptor = os.open(path, flags, 0o600)
+                if taken.is_symlink():
+                    self._log(logging.ERROR, f"chatcap: {taken} is a symlink chatcap did not make: refusing to write "
+                              f"through it; recording to {path}")  # fmt: skip
+                elif taken != self.path:
+                    self._log(logging.WARNING, f"chatcap: {taken} already exists: recording to {path}")
+            self.descriptor, self.path, self.directory = descriptor, path, directory_name
+        return self.descriptor
+
+    def _append(self, line: bytes, directory: str) -> None:
+        """Append one record and its newline whole, or nothing: a failed or short write (a full
+        disk) is cut back to where the file ended, so the file always ends with a whole line."""
+        descriptor = self._file(directory)
+        start = os.lseek(descriptor, 0, os.SEEK_END)
         try:
-            model = json.loads(entry["request"]["postData"]["text"]).get("model", "?")
-        except (ValueError, AttributeError):
-            model = "?"
-        in_path = _MODEL_IN_PATH.search(url)
-        if model == "?" and in_path:  # Gemini names the model in the path
-            model = in_path.group(1)
-        ttft, tokens, rate = _stream_figures(entry)
-        status = entry["response"]["status"] or "—"
-        parts = [f"chatcap: {host} {model} {status}", f"TTFT {ttft}", f"{tokens} tokens", f"{rate} tok/s"]
-        if entry.get("_error"):
-            parts.append(f"ended: {entry['_error']}")
-        return ", ".join(parts) + f" → {self.path}"
+            for part in (line, b"\n"):
+                view = memoryview(part)
+                while view:
+                    written = os.write(descriptor, view)
+                    if written == 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    view = view[written:]
+        except OSError:
+            try:
+                os.ftruncate(descriptor, start)
+            except OSError as cut:
+                self._log(logging.ERROR, f"chatcap: could not cut {self.path} back to its last whole line "
+                          f"({cut.strerror}): its last line is torn; the next exchange goes to a new file")  # fmt: skip
+                self.close()
+            raise
+
+    def close(self) -> None:
+        if self.descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.descriptor)
+            self.descriptor = None
+
+
+def _exchange(recording: Recording, error: str | None) -> dict[str, Any]:
+    """What the writer needs of a finished exchange, taken from the flow as it is (the record
+    is made from it in the writer): plain values, bytes and the reads' two arrays."""
+    flow = recording.flow
+    request, response = flow.request, flow.response
+    exchange: dict[str, Any] = {
+        "started": recording.started,
+        "error": error,
+        "request": {
+            "method": request.method,
+            "url": request.pretty_url,
+            "http_version": request.http_version,
+            "headers": list(request.headers.items(multi=True)),
+            "content_type": request.headers.get("content-type", ""),
+            "content_encoding": request.headers.get("content-encoding", ""),
+            "body": request.raw_content or b"",
+            "sent": request.timestamp_end,
+        },
+        "response": None,
+    }
+    if response is not None:
+        if recording.times or response.stream:
+            body = recording.body
+        else:  # not streamed only when an addon before us turned streaming off: then the whole body
+            body = bytearray(recording.whole(response.raw_content or b""))
+        recording.body = recording.wire = bytearray()  # the body is the writer's now: one in memory, not two
+        exchange["response"] = {
+            "status": response.status_code,
+            "reason": response.reason,
+            "http_version": response.http_version,
+            "headers": list(response.headers.items(multi=True)),
+            "content_type": response.headers.get("content-type", ""),
+            "body": body,
+            "raw_size": recording.raw_size,
+            "perf0": recording.perf0,
+            "times": recording.times,
+            "ends": recording.ends,
+            "first": response.timestamp_start,
+            "last": response.timestamp_end,
+            "truncated": recording.truncated,
+            "as_sent": recording.as_sent,
+            "decode_error": recording.inflater.failed if recording.inflater else None,
+        }
+    return exchange
+
+
+def _entry(exchange: dict[str, Any], warn: Callable[[str], None]) -> dict[str, Any]:
+    """The `chatcap/1` record of an exchange (DESIGN.md, "Capture file format")."""
+    request, response = exchange["request"], exchange["response"]
+    started = exchange["started"]
+    body = request["body"]
+    with contextlib.suppress(Exception):
+        body = _decoded(body, request["content_encoding"], exchange["max_body"], warn)
+    request_text, request_encoding = _text(body)
+    entry: dict[str, Any] = {
+        "startedDateTime": _iso(started),
+        "time": 0.0,
+        "request": {
+            "method": request["method"],
+            "url": request["url"],
+            "httpVersion": request["http_version"],
+            "headers": _headers(request["headers"]),
+            "queryString": [],
+            "cookies": [],
+            "headersSize": -1,
+            "bodySize": len(request["body"]),
+            "postData": {
+                "mimeType": request["content_type"],
+                "text": request_text,
+                **({"encoding": request_encoding} if request_encoding else {}),
+            },
+        },
+        "response": {"status": 0, "statusText": "", "httpVersion": "", "headers": [], "cookies": [],
+                     "content": {"size": 0, "mimeType": ""}, "redirectURL": "", "headersSize": -1, "bodySize": -1},
+        "cache": {},
+        "timings": {"send": -1, "wait": -1, "receive": -1},
+    }  # fmt: skip
+    complete = exchange["error"] is None
+    if response is not None:
+        perf0 = response["perf0"]
+        # `response._chunks`: [ms since the request started, end byte] per read.
+        chunks = [
+            [round((t - perf0) * 1000, 3), end] for t, end in zip(response["times"], response["ends"], strict=True)
+        ]
+        data = bytes(response["body"])
+        text, encoding = _text(data)
+        content: dict[str, Any] = {"size": len(data), "mimeType": response["content_type"], "text": text}
+        if encoding:
+            content["encoding"] = encoding
+        entry["response"] = {
+            "status": response["status"],
+            "statusText": response["reason"],
+            "httpVersion": response["http_version"],
+            "headers": _headers(response["headers"]),
+            "cookies": [],
+            "content": content,
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": response["raw_size"],
+            "_chunks": chunks,
+        }
+        sent = request["sent"] or started
+        first = response["first"]
+        last = response["last"] or (started + chunks[-1][0] / 1000 if chunks else None)
+        entry["timings"] = {
+            "send": round(max(sent - started, 0) * 1000, 3),
+            "wait": round(max(first - sent, 0) * 1000, 3) if first else -1,
+            "receive": round(max(last - first, 0) * 1000, 3) if first and last else -1,
+        }
+        entry["time"] = round(sum(v for v in entry["timings"].values() if v > 0), 3)
+        if response["truncated"]:
+            complete = False
+            entry["response"]["_truncated"] = response["truncated"]
+        if response["as_sent"]:
+            entry["response"]["_asSent"] = response["as_sent"]
+        elif response["decode_error"]:
+            entry["response"]["_decodeError"] = response["decode_error"]
+    if exchange["error"] is not None:
+        entry["_error"] = exchange["error"]
+    entry["_chatcap"] = {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "redacted": [],
+        "complete": complete,
+    }
+    return entry
+
+
+def _summary(entry: dict[str, Any], path: Path | None) -> str:
+    """One line per exchange for the mitmdump log: host, model, status, TTFT, tokens, tok/s, file."""
+    url = entry["request"]["url"]
+    host = url.split("/")[2] if "://" in url else url
+    try:
+        model = json.loads(entry["request"]["postData"]["text"]).get("model", "?")
+    except (ValueError, AttributeError):
+        model = "?"
+    in_path = _MODEL_IN_PATH.search(url)
+    if model == "?" and in_path:  # Gemini names the model in the path
+        model = in_path.group(1)
+    ttft, tokens, rate = _stream_figures(entry)
+    status = entry["response"]["status"] or "—"
+    parts = [f"chatcap: {host} {model} {status}", f"TTFT {ttft}", f"{tokens} tokens", f"{rate} tok/s"]
+    if entry.get("_error"):
+        parts.append(f"ended: {entry['_error']}")
+    return ", ".join(parts) + f" → {path}"
 
 
 _USAGE = re.compile(rb'"(?:completion_tokens|output_tokens|candidatesTokenCount)"\s*:\s*(\d+)')
