@@ -188,12 +188,12 @@ def _lost(file: Path, reason: str) -> Done:
 
 
 def _context() -> Any:
-    """Worker processes start from a clean server process (not a fork of this one, whose
-    threads — a progress bar's, DuckDB's — a fork would copy mid-step)."""
+    """Worker processes are forks of this one where the platform forks (Linux; Python 3.11's
+    default there): a fork imports nothing again, so a script without an `if __name__ ==
+    "__main__"` guard, or one read from stdin, works too. A worker only reads its file and
+    returns: it takes no lock a thread of this process (a progress bar's) may hold."""
     if sys.platform == "linux":
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["analyzer.frames", "analyzer.ingest", "analyzer.export.redaction"])
-        return context
+        return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
 

@@ -201,3 +201,17 @@ def test_every_partition_of_a_table_has_the_same_arrow_schema_with_the_version(t
     assert len(schemas) > 1
     assert all(schema.equals(schemas[0], check_metadata=True) for schema in schemas)
     assert schemas[0].metadata[b"chatcap.schema_version"] == str(dataset.SCHEMA_VERSION).encode()
+
+
+@pytest.mark.parametrize("how", ["script", "stdin"])
+def test_workers_run_from_a_script_without_a_main_guard_or_from_stdin(tmp_path: Path, how: str) -> None:
+    """A new process that imports the caller's program again would run it again (or, for a
+    program read from stdin, fail): the workers must not need to."""
+    program = f"from analyzer import parallel\nbuilt = parallel.frames_of({str(captures_as_cloned())!r}, workers=2)\n"
+    program += "print(built.exchanges, len(built.problems))\n"
+    script = tmp_path / "tables.py"
+    script.write_text(program)
+    command = [sys.executable, str(script)] if how == "script" else [sys.executable, "-"]
+    run = subprocess.run(command, input=None if how == "script" else program, capture_output=True, text=True,
+                         timeout=300, check=False)  # fmt: skip
+    assert (run.returncode, run.stdout, run.stderr) == (0, "43 0\n", "")
