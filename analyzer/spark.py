@@ -384,4 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as the module itself, not as __main__: the tasks' functions and what they pickle must be
+    # importable by that name on the executors.
+    from analyzer import spark
+
+    sys.exit(spark.main())

@@ -258,3 +258,19 @@ def test_a_rerun_leaves_only_its_own_partitions(spark: object, tmp_path: Path, a
     dataset.build(captures, tmp_path / "export", workers=1, progress=False)
     assert not stale.exists()
     assert partitions(tmp_path / "spark") == partitions(tmp_path / "export")
+
+
+def test_python_m_analyzer_spark_writes_the_dataset_export_writes(
+    spark: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry point as `python -m analyzer.spark` (and spark-submit) runs it, as __main__, on
+    the session already running: the tasks pickle what they return under the module's own name."""
+    import runpy
+
+    captures = str(captures_as_cloned())
+    monkeypatch.setattr(sys, "argv", ["analyzer.spark", captures, "--out", str(tmp_path / "spark")])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("analyzer.spark", run_name="__main__", alter_sys=True)
+    assert exited.value.code == 0
+    dataset.build(captures, tmp_path / "export", workers=1, progress=False)
+    assert partitions(tmp_path / "spark") == partitions(tmp_path / "export")
