@@ -79,6 +79,7 @@ bench: $(VENV)/.test
 	$(PY) benchmarks/redaction.py
 	$(PY) benchmarks/languages.py
 	$(PY) benchmarks/sql.py
+	$(PY) benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) out build dist *.egg-info analyzer/*.so
