@@ -133,14 +133,15 @@ def capture_files(
     alone = False
     for text in given:
         if _URI.match(text):
-            files = _listed(spark, text)
-            if files is None:
+            try:
+                files, is_file = _listed(spark, text)
+            except LoadError as exc:
                 if single:
-                    raise LoadError(text, "no such file or directory")
-                problems.append(Problem(text, "no such file or directory"))
+                    raise
+                problems.append(Problem(exc.source, exc.reason))
                 continue
             found += files
-            alone = single and len(files) == 1 and files[0].label == _name(text)
+            alone = single and is_file
             continue
         files, alone, missing = sources(text if single else [text])
         found += [CaptureFile(str(file), label) for file, label in files]
@@ -148,23 +149,26 @@ def capture_files(
     return found, problems, alone
 
 
-def _listed(spark: SparkSession, root: str) -> list[CaptureFile] | None:
-    """The files under the URI `root` (or the file it names), as Spark's file index lists them,
-    in the order a directory is read; None when it names nothing."""
+def _listed(spark: SparkSession, root: str) -> tuple[list[CaptureFile], bool]:
+    """The files under the URI `root`, as Spark's file index lists them, in the order a directory
+    is read, and whether `root` names a file. Raises `LoadError` when it cannot be listed."""
     from pyspark.errors import AnalysisException
 
     try:
         rows = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(root).select("path").collect()
-    except AnalysisException:
-        return None
+    except AnalysisException as exc:
+        found = exc.getCondition() != "PATH_NOT_FOUND"
+        raise LoadError(root, str(exc).splitlines()[0] if found else "no such file or directory") from None
     base = PurePosixPath(urlsplit(root).path)
     files = []
+    is_file = False
     for row in rows:
         where = PurePosixPath(urlsplit(row.path).path)
+        is_file = is_file or where == base
         label = str(where.relative_to(base)) if where != base and where.is_relative_to(base) else where.name
         if not where.name.startswith(".") and where.name != "README.md":  # as a directory is read
             files.append(CaptureFile(row.path, label))
-    return sorted(files, key=lambda file: PurePosixPath(file.label).parts)
+    return sorted(files, key=lambda file: PurePosixPath(file.label).parts), is_file
 
 
 def _name(uri: str) -> str:

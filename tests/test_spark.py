@@ -226,6 +226,31 @@ def test_a_single_file_that_cannot_be_read_raises_as_load_does(spark: object, tm
     assert (got.value.source, got.value.reason) == (expected.value.source, expected.value.reason)
 
 
+def test_uris_that_cannot_be_read_are_reported_as_paths_are(spark: object, tmp_path: Path) -> None:
+    """Through Spark's binaryFile source: a single file URI that is no capture raises (named by
+    its URI), a directory URI whose only file is in its own directory of that name does not, and
+    a URI that names nothing is a problem in a list, an error alone."""
+    from analyzer import spark as job
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("nothing captured here\n")
+    with pytest.raises(LoadError) as alone:
+        job.tables(spark, notes.as_uri())
+    assert (alone.value.source, alone.value.reason.split(":")[0]) == (f"file:{notes}", "no exchanges found")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes").write_text("nothing captured here\n")
+    in_directory = job.tables(spark, (tmp_path / "notes").as_uri())
+    assert [(problem.source, problem.reason.split(":")[0]) for problem in in_directory.problems] == [
+        (f"file:{tmp_path / 'notes' / 'notes'}", "no exchanges found")
+    ]
+    missing = (tmp_path / "missing").as_uri()
+    listed = job.tables(spark, [missing, str(captures_as_cloned() / "errors.jsonl")])
+    assert [(problem.source, problem.reason) for problem in listed.problems] == [(missing, "no such file or directory")]
+    assert listed.exchanges > 0
+    with pytest.raises(LoadError, match="no such file or directory"):
+        job.tables(spark, missing)
+
+
 def test_the_command_says_what_it_skipped_and_fails_when_nothing_is_left(
     spark: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
