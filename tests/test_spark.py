@@ -285,6 +285,8 @@ def test_a_rerun_leaves_only_its_own_partitions(spark: object, tmp_path: Path, a
     assert partitions(tmp_path / "spark") == partitions(tmp_path / "export")
 
 
+# runpy says so because the tests imported the module before; `python -m` in a new process does not.
+@pytest.mark.filterwarnings("ignore:'analyzer.spark' found in sys.modules:RuntimeWarning")
 def test_python_m_analyzer_spark_writes_the_dataset_export_writes(
     spark: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
