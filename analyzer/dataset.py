@@ -126,7 +126,7 @@ def build(
     only: set[str] | None = None
     problems += _problems(shares)
     count = sum(share.exchanges for share in shares)
-    tables = frames.assemble([share.parts for share in shares if share.parts is not None])
+    tables = frames.assemble([parts for share in shares for parts in share.parts])
     if select:
         only = chosen(tables["exchanges"], **select)
         if not only:

@@ -156,6 +156,22 @@ class Parts:
     # Columns of the tool_calls frame but the result's, and each call's exchange as its row in the batch.
     tool_calls: dict[str, list[Any]]
 
+    def renamed(self, names: dict[str, str]) -> Parts:
+        """The same parts with the exchanges' ids changed as `names` says (old id → new id;
+        ids not in it kept): a file read in pieces numbers its exchanges within each piece."""
+
+        def new(ids: list[Any]) -> list[Any]:
+            return [names.get(found, found) for found in ids]
+
+        return Parts(
+            self.tables,
+            {**self.exchanges, "id": new(self.exchanges["id"])},
+            [sent._replace(item=sent.item._replace(id=names.get(sent.item.id, sent.item.id))) for sent in self.sent],
+            self.messages,
+            {**self.chunks, "exchange": new(self.chunks["exchange"])},
+            {**self.tool_calls, "exchange": new(self.tool_calls["exchange"])},
+        )
+
 
 TABLES = ("exchanges", "chunks", "messages", "tool_calls")
 _THREAD_COLUMNS = ("conversation", "turn", "parent", "branch", "warnings")

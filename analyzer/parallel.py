@@ -16,20 +16,22 @@ read alone is reported and skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
+import re
 import sys
 from collections.abc import Collection, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from analyzer import frames
 from analyzer.cost import Prices
-from analyzer.errors import LoadError
-from analyzer.ingest import Paths, Problem, file_exchanges, sources
+from analyzer.errors import LoadError, NoExchangesFound
+from analyzer.ingest import PROBLEMS_PER_FILE, Paths, Problem, file_exchanges, line_pieces, piece_exchanges, sources
 from analyzer.model import Exchange
 
 if TYPE_CHECKING:
@@ -57,12 +59,20 @@ class Built:
 
 @dataclass
 class Done:
-    """One file's share: its parts (None when nothing of it could be read), its problems and
-    how many exchanges the parts hold."""
+    """One file's share: its parts (one batch, or one per piece of a file read in pieces;
+    none when nothing of it could be read), its problems and how many exchanges they hold."""
 
-    parts: frames.Parts | None
+    parts: list[frames.Parts]
     problems: list[Problem]
     exchanges: int
+
+
+class _Task(NamedTuple):
+    """A file to read, or a piece of one (`ingest.line_pieces`: start, end, first line)."""
+
+    file: Path
+    label: str
+    piece: tuple[int, int, int] | None = None
 
 
 def frames_of(
@@ -75,19 +85,16 @@ def frames_of(
     progress: bool | None = None,
 ) -> Built:
     """The frames in `tables` of the exchanges in `paths` (as `load` finds them), each file
-    read by one of `workers` processes (None: every core; 1: in this process). `redact`:
-    credentials replaced first, as exports do. A single file given alone that cannot be read
-    raises `LoadError`, as `load` does; anything else is in `problems`."""
+    read by one of `workers` processes (None: every core; 1: in this process), a large
+    JSON-lines file in pieces by several. `redact`: credentials replaced first, as exports
+    do. A single file given alone that cannot be read raises `LoadError`, as `load` does;
+    anything else is in `problems`."""
     files, alone, problems = sources(paths)
     done = read(files, alone=alone, workers=workers, redact=redact, prices=prices, tables=tables, progress=progress)
-    batches = []
-    count = 0
     for result in done:
         problems += result.problems
-        count += result.exchanges
-        if result.parts is not None:
-            batches.append(result.parts)
-    return Built(frames.assemble(batches, tables=tables), problems, count)
+    batches = [parts for result in done for parts in result.parts]
+    return Built(frames.assemble(batches, tables=tables), problems, sum(result.exchanges for result in done))
 
 
 def read(
@@ -101,34 +108,52 @@ def read(
     progress: bool | None = None,
 ) -> list[Done]:
     """Each file's share (`Done`), in the order of `files`: (path, label) pairs as
-    `ingest.sources` gives them; `alone`: a single file given alone, whose failure raises."""
+    `ingest.sources` gives them; `alone`: a single file given alone, whose failure raises.
+    With more than one worker, a JSON-lines file of more than `ingest.PIECE_BYTES` is cut at
+    line ends into pieces read apart; its exchanges are numbered and its problems said as if
+    it were read whole."""
     workers = cores() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     tables = tuple(tables)
-    done: list[Done | None] = [None] * len(files)
-    with _Progress(files, progress) as bar:
-        if workers == 1 or len(files) < 2:
-            for at, (file, label) in enumerate(files):
-                done[at] = _read(file, label, alone, redact, prices, tables)
+    tasks: list[_Task] = []
+    of_file: list[list[int]] = []  # each file's tasks
+    for file, label in files:
+        pieces = line_pieces(file, 2 * workers) if workers > 1 else None
+        of_file.append(list(range(len(tasks), len(tasks) + len(pieces or [None]))))
+        tasks += [_Task(file, label, piece) for piece in pieces or [None]]
+    done: list[Done | None] = [None] * len(tasks)
+    with _Progress(tasks, progress) as bar:
+        if workers == 1 or len(tasks) < 2:
+            for at, task in enumerate(tasks):
+                done[at] = _read(task, alone, redact, prices, tables)
                 bar.finished(at)
         else:
-            for at, result in _pooled(files, min(workers, len(files)), redact, prices, tables):
+            for at, result in _pooled(tasks, min(workers, len(tasks)), redact, prices, tables):
                 done[at] = result
                 bar.finished(at)
-    assert all(result is not None for result in done)
-    return done  # type: ignore[return-value]
+    found = []
+    for (file, label), at in zip(files, of_file, strict=True):
+        shares = [done[n] for n in at]
+        assert all(share is not None for share in shares)
+        found.append(shares[0] if len(at) == 1 else _whole(file, label, shares, alone))  # type: ignore[arg-type]
+    return found
 
 
-def _read(file: Path, label: str, alone: bool, redact: bool, prices: Prices | None, tables: tuple[str, ...]) -> Done:
-    """One file's parts (in a worker, or in this process). A reconstruction that fails costs
-    its exchange only, as in `chatcap export`."""
+def _read(task: _Task, alone: bool, redact: bool, prices: Prices | None, tables: tuple[str, ...]) -> Done:
+    """One file's or piece's parts (in a worker, or in this process). A reconstruction that
+    fails costs its exchange only, as in `chatcap export`."""
     problems: list[Problem] = []
     count = 0
+    file, label, piece = task
+    if piece is None:
+        exchanges = file_exchanges(file, label, problems)
+    else:
+        exchanges = piece_exchanges(file, label, *piece, problems)
 
     def reconstructed() -> Iterator[Exchange]:
         nonlocal count
-        for exchange in file_exchanges(file, label, problems):
+        for exchange in exchanges:
             if redact:
                 from analyzer.export.redaction import redacted
 
@@ -146,19 +171,49 @@ def _read(file: Path, label: str, alone: bool, redact: bool, prices: Prices | No
     except LoadError as exc:
         if alone:
             raise
-        return Done(None, [*problems, Problem(str(file), exc.reason, exc.position)], 0)
-    return Done(parts, problems, count)
+        return Done([], [*problems, Problem(str(file), exc.reason, exc.position)], 0)
+    return Done([parts], problems, count)
+
+
+def _whole(file: Path, label: str, pieces: list[Done], alone: bool) -> Done:
+    """A file read in pieces as if read whole: exchanges numbered on from piece to piece, bad
+    lines named up to `PROBLEMS_PER_FILE` and the rest counted, no exchange at all a problem."""
+    parts, problems, bad, more, offset = [], [], [], 0, 0
+    for piece in pieces:
+        names = {f"{label}#{n}": f"{label}#{n + offset}" for n in range(1, piece.exchanges + 1)}
+        parts += [batch.renamed(names) for batch in piece.parts]
+        for problem in piece.problems:
+            if problem.source == str(file) and problem.position.startswith("line "):
+                bad.append(problem)
+            elif problem.source == str(file) and (counted := _MORE.match(problem.reason)):
+                more += int(counted.group(1).replace(",", ""))
+            else:
+                problems.append(dataclasses.replace(problem, source=names.get(problem.source, problem.source)))
+        offset += piece.exchanges
+    more += max(0, len(bad) - PROBLEMS_PER_FILE)
+    problems = bad[:PROBLEMS_PER_FILE] + problems
+    if more:
+        problems.append(Problem(str(file), f"... and {more:,} more bad {'lines' if more > 1 else 'line'}"))
+    if not offset:
+        reason = bad[-1].reason if bad else "no exchanges found"
+        if alone:
+            raise NoExchangesFound(str(file), reason)
+        problems.append(Problem(str(file), reason))
+    return Done(parts, problems, offset)
+
+
+_MORE = re.compile(r"\.\.\. and ([\d,]+) more bad lines?$")
 
 
 def _pooled(
-    files: list[tuple[Path, str]], workers: int, redact: bool, prices: Prices | None, tables: tuple[str, ...]
+    tasks: list[_Task], workers: int, redact: bool, prices: Prices | None, tables: tuple[str, ...]
 ) -> Iterator[tuple[int, Done]]:
-    """Each file's share as workers finish it (in any order), by its position in `files`.
+    """Each task's share as workers finish it (in any order), by its position in `tasks`.
 
-    A worker that dies breaks the whole pool, and every file it had not finished fails with
+    A worker that dies breaks the whole pool, and every task it had not finished fails with
     it: those are read again in a new pool, and if that breaks too, each alone, so only a
-    file that kills its worker by itself is lost."""
-    by_size = sorted(range(len(files)), key=lambda at: -_size(files[at][0]))
+    file (or piece) that kills its worker by itself is lost."""
+    by_size = sorted(range(len(tasks)), key=lambda at: -_task_size(tasks[at]))
     pending = by_size
     for attempt in ("together", "again", "alone"):
         broken: list[int] = []
@@ -166,7 +221,7 @@ def _pooled(
         for group in groups:
             with ProcessPoolExecutor(min(workers, len(group)), mp_context=_context()) as pool:
                 futures: dict[Future[Done], int] = {
-                    pool.submit(_read, *files[at], False, redact, prices, tables): at for at in group
+                    pool.submit(_read, tasks[at], False, redact, prices, tables): at for at in group
                 }
                 for future in as_completed(futures):
                     at = futures[future]
@@ -174,17 +229,17 @@ def _pooled(
                         yield at, future.result()
                     except BrokenProcessPool:
                         broken.append(at)
-                    except Exception as exc:  # pickling a value the parts hold, say: that file only
-                        yield at, _lost(files[at][0], f"could not be read: {type(exc).__name__}: {exc}")
+                    except Exception as exc:  # pickling a value the parts hold, say: that task only
+                        yield at, _lost(tasks[at].file, f"could not be read: {type(exc).__name__}: {exc}")
         if not broken:
             return
         pending = sorted(broken, key=by_size.index)
     for at in pending:
-        yield at, _lost(files[at][0], "the worker process reading it died (killed, or out of memory); file skipped")
+        yield at, _lost(tasks[at].file, "the worker process reading it died (killed, or out of memory); file skipped")
 
 
 def _lost(file: Path, reason: str) -> Done:
-    return Done(None, [Problem(str(file), reason)], 0)
+    return Done([], [Problem(str(file), reason)], 0)
 
 
 def _context() -> Any:
@@ -204,22 +259,26 @@ def _size(file: Path) -> int:
         return 0
 
 
+def _task_size(task: _Task) -> int:
+    return _size(task.file) if task.piece is None else task.piece[1] - task.piece[0]
+
+
 class _Progress:
     """A progress bar over the bytes of the files finished (tqdm; shown after half a second,
     by default only in a terminal or a Jupyter kernel, as `load`'s)."""
 
-    def __init__(self, files: list[tuple[Path, str]], enabled: bool | None) -> None:
+    def __init__(self, tasks: list[_Task], enabled: bool | None) -> None:
         from analyzer.ingest import PROGRESS_DELAY_S
 
         if enabled is None:
             enabled = sys.stderr.isatty() or "ipykernel" in sys.modules
-        self.sizes = [_size(file) for file, _ in files]
+        self.sizes = [_task_size(task) for task in tasks]
         self.bar: Any = None
-        if enabled and files:
+        if enabled and tasks:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(
-                total=sum(self.sizes), unit="B", unit_scale=True, desc=f"reading {len(files):,} file(s)",
+                total=sum(self.sizes), unit="B", unit_scale=True, desc=f"reading {len({task.file for task in tasks}):,} file(s)",
                 delay=PROGRESS_DELAY_S, leave=False, file=sys.stderr,
             )  # fmt: skip
 

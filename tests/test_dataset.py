@@ -215,3 +215,52 @@ def test_workers_run_from_a_script_without_a_main_guard_or_from_stdin(tmp_path: 
     run = subprocess.run(command, input=None if how == "script" else program, capture_output=True, text=True,
                          timeout=300, check=False)  # fmt: skip
     assert (run.returncode, run.stdout, run.stderr) == (0, "43 0\n", "")
+
+
+def one_long_capture(path: Path, bad_lines: int) -> Path:
+    """A capture of many lines (the bundled JSON-lines captures, over and over) with bad lines
+    among them, so pieces of it hold bad lines too."""
+    captures = captures_as_cloned()
+    lines = [line for name in ("replayed/conversation.jsonl", "tool_calls.jsonl", "branching_conversation.jsonl",
+                               "errors.jsonl", "multi_choice_n2.jsonl")
+             for line in (captures / name).read_bytes().splitlines(keepends=True)] * 6  # fmt: skip
+    step = len(lines) // (bad_lines + 1)
+    for n in range(bad_lines, 0, -1):
+        lines.insert(n * step, b'{"not": "an exchange"}\n')
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+@pytest.mark.parametrize("bad_lines", [0, 3, 11])
+def test_a_capture_read_in_pieces_by_workers_gives_what_reading_it_whole_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad_lines: int
+) -> None:
+    """The same frames, exchange ids (numbered on from piece to piece), line numbers and
+    problems (the first five bad lines named, the rest counted, as for a whole file)."""
+    from analyzer import ingest
+
+    capture = one_long_capture(tmp_path / "long.jsonl", bad_lines)
+    monkeypatch.setattr(ingest, "PIECE_BYTES", capture.stat().st_size // 5)  # the pieces of a large file, small
+    assert len(ingest.line_pieces(capture, 4) or []) == 4
+    whole = parallel.frames_of([capture], workers=1)
+    pieces = parallel.frames_of([capture], workers=2)
+    assert pieces.exchanges == whole.exchanges > 100
+    assert pieces.problems == whole.problems and len(whole.problems) == min(bad_lines, 5) + (bad_lines > 5)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(pieces.frames[name], whole.frames[name], obj=name)
+
+
+def test_a_capture_of_only_bad_lines_read_in_pieces_is_one_problem_as_when_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analyzer import ingest
+
+    capture = tmp_path / "bad.jsonl"
+    capture.write_bytes(b'{"not": "an exchange"}\n' * 4000)
+    monkeypatch.setattr(ingest, "PIECE_BYTES", capture.stat().st_size // 4)
+    whole = parallel.frames_of([capture], workers=1)
+    pieces = parallel.frames_of([capture], workers=2)
+    assert pieces.exchanges == whole.exchanges == 0
+    assert pieces.problems == whole.problems
+    with pytest.raises(analyzer.LoadError, match="JSON object without request and response"):
+        parallel.frames_of(capture, workers=2)  # a file given alone: raised, as load raises it

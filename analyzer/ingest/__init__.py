@@ -26,6 +26,7 @@ from __future__ import annotations
 import glob
 import gzip
 import io
+import itertools
 import json
 import os
 import re
@@ -50,8 +51,10 @@ __all__ = [
     "Exchanges",
     "Problem",
     "file_exchanges",
+    "line_pieces",
     "load",
     "parse",
+    "piece_exchanges",
     "sniff",
     "sources",
     "stream",
@@ -486,13 +489,14 @@ def _read_lines(
     fmt: str,
     problems: list[Problem],
     tick: Callable[[], None] = lambda: None,
+    first_line: int = 1,
 ) -> Iterator[Exchange]:
     """One exchange per JSON line, read one line at a time; a bad line is a problem, not the end
     of the file (the first few named, the rest counted). A line given as an int is one that was
-    too long to read: its length."""
+    too long to read: its length. `first_line`: the number of the first line given."""
     count = 0
     bad = _BadRecords(source, problems, "line", "lines")
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(lines, first_line):
         if number % 64 == 0:
             tick()
         if isinstance(line, int):
@@ -1068,6 +1072,84 @@ def file_exchanges(path: Path, label: str, problems: list[Problem], bar: _Progre
         raise LoadError(str(path), exc.strerror or str(exc)) from None
     except Exception as exc:  # a bug met by odd input: one line naming the file, never a traceback
         raise LoadError(str(path), f"could not be read: {_failure(exc)}") from None
+
+
+# A JSON-lines file at least this large is read in pieces by several workers (`line_pieces`).
+PIECE_BYTES = 32 * 1024 * 1024
+
+
+def line_pieces(path: Path, pieces: int) -> list[tuple[int, int, int]] | None:
+    """`path` cut at line ends into about `pieces` byte ranges of whole lines, each as (start,
+    end, number of its first line), when it is a JSON-lines file (a capture) of at least
+    `PIECE_BYTES` a piece; else None (read it whole)."""
+    size = _size(path)
+    pieces = min(pieces, size // PIECE_BYTES)
+    if pieces < 2:
+        return None
+    with path.open("rb") as handle:
+        try:
+            fmt, _ = _sniff(handle)
+        except NoExchangesFound:
+            return None
+        if fmt not in ("chatcap-jsonl", "jsonl"):
+            return None
+        cuts = [0]
+        for n in range(1, pieces):
+            handle.seek(max(size * n // pieces - 1, cuts[-1]))
+            handle.readline()  # to the start of the next line
+            if handle.tell() < size and handle.tell() > cuts[-1]:
+                cuts.append(handle.tell())
+        cuts.append(size)
+        handle.seek(0)
+        found, lines, at = [], 1, 0
+        for start, end in itertools.pairwise(cuts):
+            while at < start:  # count the line ends before this piece, a block at a time
+                block = handle.read(min(_READ_BYTES, start - at))
+                lines += block.count(b"\n")
+                at += len(block)
+            found.append((start, end, lines))
+    return found
+
+
+def piece_exchanges(
+    path: Path, label: str, start: int, end: int, first_line: int, problems: list[Problem]
+) -> Iterator[Exchange]:
+    """The exchanges of the lines of `path` in bytes [start, end) (`line_pieces`), numbered
+    `label#1`, … within the piece, lines numbered from `first_line`. A piece holding no
+    exchange yields none: whether the file holds any is the caller's to say."""
+    source = str(path)
+    try:
+        with path.open("rb") as handle:
+            fmt, _ = _sniff(handle)
+            handle.seek(start)
+            lines = _bounded_lines(_Window(handle, end - start), source, problems)
+            number = 0
+            try:
+                for exchange in _read_lines(lines, source, fmt, problems, first_line=first_line):
+                    number += 1
+                    exchange.id = f"{label}#{number}"
+                    yield exchange
+            except NoExchangesFound:
+                return
+    except OSError as exc:
+        raise LoadError(source, exc.strerror or str(exc)) from None
+
+
+class _Window(io.RawIOBase):
+    """The next `size` bytes of a handle, as a file of their own."""
+
+    def __init__(self, handle: IO[bytes], size: int) -> None:
+        self.handle, self.left = handle, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readline(self, limit: int | None = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        line = self.handle.readline(self.left if limit is None or limit < 0 else min(limit, self.left))
+        self.left -= len(line)
+        return line
 
 
 def _read_file(path: Path, problems: list[Problem], bar: _Progress | None) -> Iterator[Exchange]:
