@@ -1,5 +1,6 @@
-"""The four tables as a Spark job: capture files read and reconstructed on the executors, one
-file per task, with chatcap's own code; the conversations threaded on the driver.
+"""The four tables as a Spark job: capture files read and reconstructed on the executors (packed
+into tasks as Spark packs a file source), with chatcap's own code; the conversations threaded on
+the driver.
 
     from pyspark.sql import SparkSession
     import analyzer.spark
@@ -11,9 +12,9 @@ file per task, with chatcap's own code; the conversations threaded on the driver
 
     python -m analyzer.spark captures/ --out tables/           # the same from the command line
 
-Each task loads its files (`analyzer.ingest.file_exchanges`), redacts every exchange as the exports do
-(`export.redaction.redacted`), reconstructs it and returns `frames.parts` pickled in a binary
-column (`mapInArrow`); the driver collects the parts in the files' order and `frames.assemble`s
+Each task loads its files (`analyzer.ingest.file_exchanges`), redacts every exchange as the
+exports do (`export.redaction.redacted`), reconstructs it and returns each file's `frames.parts`
+pickled in a binary column (`mapInArrow`); the driver collects the parts in the files' order and `frames.assemble`s
 them, since threading the conversations is one walk in time order over every exchange.
 
 Where the executors read: a plain path is opened by the executor itself, streamed a record at a
@@ -78,8 +79,8 @@ class CaptureFile:
 
 @dataclass(slots=True)
 class Built:
-    """What the job made: the four frames (empty when no exchange was found), what could not be
-    loaded or reconstructed, and the files read."""
+    """What the job made: the four frames (with no rows when no exchange was found), what could not
+    be loaded or reconstructed, and the files read."""
 
     frames: dict[str, pd.DataFrame]
     problems: list[Problem] = field(default_factory=list)
@@ -87,7 +88,7 @@ class Built:
 
     @property
     def exchanges(self) -> int:
-        return len(self.frames["exchanges"]) if self.frames else 0
+        return len(self.frames["exchanges"])
 
 
 def tables(
@@ -109,7 +110,7 @@ def tables(
     for result in results:
         problems += [*result.problems, *([result.failure] if result.failure else [])]
     batches = [result.parts for result in results if result.parts is not None]
-    built = Built(frames.assemble(batches) if batches else {}, problems, found)
+    built = Built(frames.assemble(batches), problems, found)
     if out is not None and batches:
         _write(spark, built.frames, os.fspath(out))
     return built
@@ -189,27 +190,29 @@ class _FileResult:
 
 
 def _collected(spark: SparkSession, found: list[CaptureFile], prices: Prices | None) -> list[_FileResult]:
-    """Each file's result, in the files' order."""
-    numbered = {file.source: n for n, file in enumerate(found)}
-    paths = [file for file in found if not file.is_uri]
-    uris = [file for file in found if file.is_uri]
+    """Each file's result, in the files' order (a file given twice is read twice, as `load` reads it)."""
+    paths = [n for n, file in enumerate(found) if not file.is_uri]
+    uris: dict[str, list[int]] = {}  # each URI, with where it is in `found`
+    for n, file in enumerate(found):
+        if file.is_uri:
+            uris.setdefault(file.source, []).append(n)
     results: list[Any] = []
     if paths:  # one row and one partition per task: each task opens its files
-        packed = _packed(paths, spark.sparkContext.defaultParallelism)
-        work = [[numbered[paths[n].source] for n in task] for task in packed]
+        packed = _packed([found[n].source for n in paths], spark.sparkContext.defaultParallelism)
+        work = [[paths[n] for n in task] for task in packed]
         tasks = spark.range(0, len(work), 1, len(work))
         results += tasks.mapInArrow(_by_path(found, work, prices), _RESULT_SCHEMA).collect()
     if uris:
-        content = spark.read.format("binaryFile").load([file.source for file in uris]).select("path", "content")
-        results += content.mapInArrow(_by_content(found, numbered, prices), _RESULT_SCHEMA).collect()
+        content = spark.read.format("binaryFile").load(list(uris)).select("path", "content")
+        results += content.mapInArrow(_by_content(found, uris, prices), _RESULT_SCHEMA).collect()
     return [pickle.loads(row.result) for row in sorted(results, key=lambda row: row.file)]
 
 
-def _packed(files: list[CaptureFile], parallelism: int) -> list[list[int]]:
+def _packed(files: list[str], parallelism: int) -> list[list[int]]:
     """`files` (by index) in tasks, as Spark packs the files of a file source into partitions: the
     largest first, each task filled up to a size that spreads them over `parallelism` tasks (at
     most `_TASK_BYTES`), each file counting `_OPEN_COST_BYTES` more than its size."""
-    sizes = [_size(file.source) for file in files]
+    sizes = [_size(file) for file in files]
     total = sum(sizes) + _OPEN_COST_BYTES * len(files)
     most = min(_TASK_BYTES, max(_OPEN_COST_BYTES, total // max(parallelism, 1)))
     tasks: list[list[int]] = []
@@ -243,14 +246,16 @@ def _by_path(found: list[CaptureFile], work: list[list[int]], prices: Prices | N
     return task
 
 
-def _by_content(found: list[CaptureFile], numbered: dict[str, int], prices: Prices | None) -> Any:
-    """The task over `binaryFile` rows (path, content): each file read from its bytes."""
+def _by_content(found: list[CaptureFile], uris: dict[str, list[int]], prices: Prices | None) -> Any:
+    """The task over `binaryFile` rows (path, content): each file read from its bytes, once for
+    each place `uris` gives it in `found`."""
 
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            for path, content in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
-                number = numbered[path]
-                yield _result(number, _file_result(found[number], content, prices))
+            for row, path in enumerate(batch.column(0).to_pylist()):
+                content = batch.column(1)[row].as_py()
+                for number in uris[path]:
+                    yield _result(number, _file_result(found[number], content, prices))
 
     return task
 

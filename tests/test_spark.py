@@ -301,3 +301,18 @@ def test_python_m_analyzer_spark_writes_the_dataset_export_writes(
     assert exited.value.code == 0
     dataset.build(captures, tmp_path / "export", workers=1, progress=False)
     assert partitions(tmp_path / "spark") == partitions(tmp_path / "export")
+
+
+def test_a_file_given_twice_is_read_twice_as_load_reads_it(spark: object) -> None:
+    """A directory and a file in it, or one URI twice: each reading is its own exchanges."""
+    from analyzer import spark as job
+
+    captures = captures_as_cloned()
+    paths = [str(captures), str(captures / "errors.jsonl")]
+    expected, problems = single_process(paths)
+    built = job.tables(spark, paths)
+    assert_same_tables(built.frames, expected)
+    assert built.problems == problems
+    once, _ = single_process(str(captures / "errors.jsonl"))
+    twice = job.tables(spark, [(captures / "errors.jsonl").as_uri()] * 2)
+    assert list(twice.frames["exchanges"]["id"]) == list(once["exchanges"]["id"]) * 2
