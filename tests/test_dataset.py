@@ -264,3 +264,14 @@ def test_a_capture_of_only_bad_lines_read_in_pieces_is_one_problem_as_when_read_
     assert pieces.problems == whole.problems
     with pytest.raises(analyzer.LoadError, match="JSON object without request and response"):
         parallel.frames_of(capture, workers=2)  # a file given alone: raised, as load raises it
+
+
+def test_two_roots_holding_the_same_relative_path_give_every_exchange_its_own_id(tmp_path: Path) -> None:
+    """`a/x.jsonl` and `b/x.jsonl` given as `a/` and `b/`: the second is labelled by its path."""
+    for root in ("a", "b"):
+        (tmp_path / root).mkdir()
+        shutil.copy(captures_as_cloned() / "errors.jsonl", tmp_path / root / "x.jsonl")
+    loaded = [x.id for x in analyzer.load([tmp_path / "a", tmp_path / "b"])]
+    assert loaded == ["x.jsonl#1", "x.jsonl#2", "x.jsonl#3", *(f"{tmp_path / 'b' / 'x.jsonl'}#{n}" for n in (1, 2, 3))]
+    built = parallel.frames_of([tmp_path / "a", tmp_path / "b"], workers=2)
+    assert list(built.frames["exchanges"]["id"]) == loaded

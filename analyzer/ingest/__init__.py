@@ -961,7 +961,23 @@ def sources(paths: Paths) -> tuple[list[tuple[Path, str]], bool, list[Problem]]:
             problems.append(Problem(str(root), "no such file or directory"))
             continue
         files += [(file, str(file.relative_to(root)) if root.is_dir() else file.name) for file in _files(root)]
-    return files, single and len(roots) == 1 and roots[0].is_file(), problems
+    return _unique(files), single and len(roots) == 1 and roots[0].is_file(), problems
+
+
+def _unique(files: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """Labels made unique: a file whose label another file already has (`a/x.jsonl` and
+    `b/x.jsonl` given as `a/` and `b/`) is labelled by its path as given, so every exchange
+    id names one exchange."""
+    seen: set[str] = set()
+    unique = []
+    for file, label in files:
+        if label in seen:
+            label = str(file)
+            while label in seen:
+                label = f"{label}~"
+        seen.add(label)
+        unique.append((file, label))
+    return unique
 
 
 class ExchangeStream:
