@@ -454,7 +454,7 @@ class ChatCapture:
         # redacted, serialised and appended, so that none of that holds this process's GIL
         # while the event loop streams every other exchange (and stamps their reads).
         self.handover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatcap-writer")
-        self.writer: _Writer | None = None  # started with the first record
+        self.writer: _Writer | None = None  # started with the proxy (`running`) or the first record
 
     # -- configuration ------------------------------------------------------------------
 
@@ -514,6 +514,12 @@ class ChatCapture:
         except Exception as exc:
             _trouble("could not observe a response", exc)
 
+    def running(self) -> None:
+        # The writer process starts with the proxy (on the hand-over thread), so that it is
+        # ready by the first finished exchange.
+        with contextlib.suppress(RuntimeError):
+            self.handover.submit(self._start_writer)
+
     def response(self, flow: http.HTTPFlow) -> None:
         self._finish(flow, error=None)
 
@@ -559,11 +565,14 @@ class ChatCapture:
         except RuntimeError:  # the hand-over thread has shut down (a hook after `done`): write it here
             _Records(self._reported).write(exchange)
 
-    def _hand_over(self, exchange: dict[str, Any]) -> None:
-        """On the hand-over thread: to the writer process; written here when there is none."""
+    def _start_writer(self) -> _Writer:
         if self.writer is None:
             self.writer = _Writer(self._reported)
-        self.writer.write(exchange)
+        return self.writer
+
+    def _hand_over(self, exchange: dict[str, Any]) -> None:
+        """On the hand-over thread: to the writer process (written here when there is none)."""
+        self._start_writer().write(exchange)
 
     def _reported(self, kind: str, *values: Any) -> None:
         """What the writer says, on whichever thread hears it."""
@@ -682,7 +691,8 @@ def _serve_records(proxy_pid: int) -> None:
     out = sys.stdout.buffer
 
     def report(*message: Any) -> None:
-        _send(out, message)
+        with contextlib.suppress(OSError):  # the proxy is gone (killed): write what was handed over all the same
+            _send(out, message)
 
     records = _Records(report, proxy_pid)
     try:

@@ -459,3 +459,36 @@ def test_the_capture_directory_is_created_private(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
     assert proxy.out.stat().st_mode & 0o777 == 0o700
+
+
+# -- the writer process -----------------------------------------------------------------------
+
+
+def test_the_writer_process_ends_with_mitmdump_killed_outright_and_every_line_is_whole(tmp_path: Path) -> None:
+    # The addon makes and writes its records in a process of its own. Killed outright, mitmdump
+    # runs no `done`: the writer must not linger (the pipe closes under it), and what it wrote,
+    # while exchanges were still being handed over, is whole lines (what it had not received
+    # whole is lost with the proxy, as an exchange still in flight is).
+    exchange = scripted_stream([f"word{n:04d} " for n in range(400)], gap_ms=0, first_ms=1)
+    server = start_upstream([exchange])
+    proxy = start_proxy(tmp_path)
+    writers: set[int] = set()
+    try:
+        curl_chat(proxy.url, server.url, "first")
+        wait_until(lambda: whole_lines(proxy.out) == 1, "the first exchange recorded")
+        writers |= descendants(proxy.process.pid)
+        assert writers, "no writer process under mitmdump"
+        for n in range(8):
+            received = curl_chat(proxy.url, server.url, f"before the kill {n}")
+            assert received.stdout == exchange.response.body
+        proxy.stop(signal.SIGKILL)
+        wait_until(lambda: not any(alive(pid) for pid in writers), "the writer process gone after mitmdump")
+    finally:
+        proxy.stop(signal.SIGKILL)
+        kill_all(writers)
+        server.shutdown()
+        server.server_close()
+    lines = lines_of(proxy.out)
+    assert all(line.endswith(b"\n") for line in lines)
+    asked = [json.loads(line)["request"]["postData"]["text"] for line in lines]  # every line parses
+    assert 1 <= len(asked) <= 9 and '"first"' in asked[0]
