@@ -57,8 +57,9 @@ SCHEMA_VERSION = 1
 VERSION_KEY = b"chatcap.schema_version"
 STATE = "_chatcap"
 NO_DATE = "__HIVE_DEFAULT_PARTITION__"
-# What the kept shares depend on besides the input: a change of any of these reads everything again.
-_FORMAT = 1
+# The kept shares' own format (parallel.Done, frames.Parts): raise it when they change, and
+# every file is read again.
+_FORMAT = 2
 
 
 @dataclass
@@ -244,7 +245,7 @@ def _kept(store: Path, before: dict[str, Any], entry: dict[str, Any]) -> Done | 
             share = pickle.load(handle)  # our own file, in a directory only we can write
     except Exception:  # a damaged or foreign share: read the file again
         return None
-    if not isinstance(share, Done):
+    if not isinstance(share, Done) or not all(isinstance(parts, frames.Parts) for parts in share.parts):
         return None
     entry["sha256"], entry["share"] = before.get("sha256"), before["share"]
     return share

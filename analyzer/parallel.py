@@ -3,10 +3,11 @@
     built = analyzer.parallel.frames_of("captures/", workers=None)   # None: every core
     built.frames["exchanges"], built.problems, built.exchanges
 
-Each file is one task: a worker process loads it, reconstructs its exchanges and returns only
-their `frames.parts` (plain values, small beside the exchanges); the parent threads the
-parts of every file together (`frames.assemble`, a walk in time order that needs them all).
-Files are handed out largest first, so one big file does not finish last alone; the frames
+Each file is one task (a large JSON-lines file, a few: pieces of whole lines): a worker process
+loads it, reconstructs its exchanges and returns only their `frames.parts` (plain values,
+small beside the exchanges); the parent threads the parts of every file together
+(`frames.assemble`, a walk in time order that needs them all). Tasks are handed out
+largest first, so one big file does not finish last alone; the frames
 are the same whatever the number of workers, and the same as `frames.all_frames` of
 `analyzer.load(paths)`. A file that cannot be read is a problem, as in `load`; a worker
 that dies (killed, out of memory, a crash in a library) costs the file it was reading
