@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from analyzer import frames
 from analyzer.errors import LoadError
-from analyzer.ingest import Problem, file_exchanges, sources
+from analyzer.ingest import Problem, _unique, file_exchanges, sources
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,7 +147,9 @@ def capture_files(
         files, alone, missing = sources(text if single else [text])
         found += [CaptureFile(str(file), label) for file, label in files]
         problems += missing
-    return found, problems, alone
+    # Labels made unique across the paths given, by the loader's own rule (a label met again: the file's path).
+    unique = _unique([(file.source, file.label) for file in found])  # type: ignore[arg-type]
+    return [CaptureFile(str(source), label) for source, label in unique], problems, alone
 
 
 def _listed(spark: SparkSession, root: str) -> tuple[list[CaptureFile], bool]:

@@ -304,7 +304,8 @@ def test_python_m_analyzer_spark_writes_the_dataset_export_writes(
 
 
 def test_a_file_given_twice_is_read_twice_as_load_reads_it(spark: object) -> None:
-    """A directory and a file in it, or one URI twice: each reading is its own exchanges."""
+    """A directory and a file in it, or one URI twice: each reading is its own exchanges, the
+    second labelled by its path (or URI), as the loader makes labels unique."""
     from analyzer import spark as job
 
     captures = captures_as_cloned()
@@ -315,4 +316,8 @@ def test_a_file_given_twice_is_read_twice_as_load_reads_it(spark: object) -> Non
     assert built.problems == problems
     once, _ = single_process(str(captures / "errors.jsonl"))
     twice = job.tables(spark, [(captures / "errors.jsonl").as_uri()] * 2)
-    assert list(twice.frames["exchanges"]["id"]) == list(once["exchanges"]["id"]) * 2
+    uri = f"file:{captures / 'errors.jsonl'}"
+    assert list(twice.frames["exchanges"]["id"]) == [
+        *once["exchanges"]["id"],
+        *(exchange.replace("errors.jsonl#", f"{uri}#") for exchange in once["exchanges"]["id"]),
+    ]
