@@ -361,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Build chatcap's four tables (exchanges, chunks, messages, tool_calls) as a Spark job.",
     )
     parser.add_argument("captures", nargs="+", help="capture files, directories, glob patterns or URIs (s3a://…)")
-    parser.add_argument("--out", required=True, help="where the tables are written (a directory)")
+    parser.add_argument("--out", required=True, help="where the tables are written: a directory, or a URI (s3a://…)")
     parser.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*])")
     args = parser.parse_args(argv)
 
@@ -380,18 +380,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             built = tables(spark, captures, args.out)
         except LoadError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(_visible(f"error: {exc}"), file=sys.stderr)
             return 1
         for problem in built.problems:
-            print(f"skipped {problem}", file=sys.stderr)
+            print(_visible(f"skipped {problem}"), file=sys.stderr)
         if not built.exchanges:
-            print("error: no exchanges found in " + ", ".join(args.captures), file=sys.stderr)
+            print(_visible("error: no exchanges found in " + ", ".join(args.captures)), file=sys.stderr)
             return 1
         print(f"{built.exchanges:,} exchanges from {len(built.files):,} files: tables in {args.out}", file=sys.stderr)
         return 0
     finally:
         if ours:
             spark.stop()
+
+
+# What a terminal acts on (C0 but tab and newline, DEL, C1, bidirectional controls): a file name
+# or a problem may quote captured text. The rule of cli.visible, which this module cannot import.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(text: str) -> str:
+    return _CONTROL.sub(lambda match: ascii(match.group())[1:-1], text)
 
 
 if __name__ == "__main__":

@@ -321,3 +321,19 @@ def test_a_file_given_twice_is_read_twice_as_load_reads_it(spark: object) -> Non
         *once["exchanges"]["id"],
         *(exchange.replace("errors.jsonl#", f"{uri}#") for exchange in once["exchanges"]["id"]),
     ]
+
+
+def test_the_command_shows_control_characters_of_what_it_reports_escaped(
+    spark: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file name (or a reason quoting captured text) with an escape sequence or a bidirectional
+    override is printed with them as escapes, so the terminal does not act on them."""
+    from analyzer import spark as job
+
+    (tmp_path / "captures").mkdir()
+    shutil.copyfile(CAPTURES / "errors.jsonl", tmp_path / "captures" / "errors.jsonl")
+    (tmp_path / "captures" / "\x1b]0;owned\x07\u202enotes.txt").write_text("nothing captured here\n")
+    assert job.main([str(tmp_path / "captures"), "--out", str(tmp_path / "tables")]) == 0
+    err = capsys.readouterr().err
+    assert "\\x1b]0;owned\\x07\\u202enotes.txt: no exchanges found" in err
+    assert not any(character in err for character in "\x1b\x07\u202e")
