@@ -26,6 +26,7 @@ from secrets_plant import (
 )
 
 import analyzer
+from analyzer import redact
 from analyzer.redact import redact_body, redact_headers, redact_prose, redact_text, text_edits, token
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,7 +171,10 @@ def test_prose_is_never_changed(words: list[str]) -> None:
 
 def _real_texts() -> list[str]:
     """Every text, reasoning and tool argument that real models produced in the recordings."""
-    files = [*(p for p in BUNDLED_CAPTURES if p.parent == CAPTURES and p.suffix == ".jsonl"), *sorted(CORPUS.glob("*.sse"))]
+    files = [
+        *(p for p in BUNDLED_CAPTURES if p.parent == CAPTURES and p.suffix == ".jsonl"),
+        *sorted(CORPUS.glob("*.sse")),
+    ]
     texts = []
     for exchange in analyzer.load(files, progress=False):
         for choice in exchange.reconstruct().choices:
@@ -259,3 +263,22 @@ def test_salt_file_is_made_once_private_and_reused(tmp_path: Path) -> None:
     other = env | {"XDG_CONFIG_HOME": str(tmp_path / "elsewhere")}
     elsewhere = subprocess.run([sys.executable, "-c", script], env=other, capture_output=True, text=True, check=True)
     assert elsewhere.stdout != first.stdout  # another installation's salt: the same password, another placeholder
+
+
+_HIT_ALPHABET = st.sampled_from(
+    [*redact._HIT_LITERALS, *redact._HIT_NAMES, "KEY", "Token", '"', "\\", ":", " ", "=", "\n", "a", "é", "İ", "日", "\udcff"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.one_of(_HIT_ALPHABET, st.text(max_size=4)), max_size=40), cut=st.data())
+def test_the_one_pass_search_finds_every_place_the_literal_by_literal_search_finds(
+    pieces: list[str], cut: st.DataObject
+) -> None:
+    """`_hits` (Aho-Corasick, when ahocorasick_rs is there) against `_hits_by_find` (what the
+    addon uses in a mitmproxy without it), over texts dense in literals and names, any window."""
+    assert redact._LITERAL_SEARCH is not None  # the test extra installs ahocorasick_rs
+    text = "".join(pieces)
+    start = cut.draw(st.integers(0, len(text)))
+    end = cut.draw(st.integers(start, len(text)))
+    assert redact._hits(text, start, end) == redact._hits_by_find(text, start, end)
