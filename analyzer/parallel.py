@@ -153,6 +153,14 @@ def _read(task: _Task, alone: bool, redact: bool, prices: Prices | None, tables:
         exchanges = piece_exchanges(file, label, *piece, problems)
 
     def reconstructed() -> Iterator[Exchange]:
+        try:
+            yield from each(exchanges)
+        except LoadError as exc:  # the exchanges read before it stay, as `load` keeps them
+            if alone:
+                raise
+            problems.append(Problem(str(file), exc.reason, exc.position))
+
+    def each(exchanges: Iterator[Exchange]) -> Iterator[Exchange]:
         nonlocal count
         for exchange in exchanges:
             if redact:
@@ -167,13 +175,8 @@ def _read(task: _Task, alone: bool, redact: bool, prices: Prices | None, tables:
             count += 1
             yield exchange
 
-    try:
-        parts = frames.parts(reconstructed(), prices=prices, tables=tables)
-    except LoadError as exc:
-        if alone:
-            raise
-        return Done([], [*problems, Problem(str(file), exc.reason, exc.position)], 0)
-    return Done([parts], problems, count)
+    parts = frames.parts(reconstructed(), prices=prices, tables=tables)
+    return Done([parts] if count else [], problems, count)
 
 
 def _whole(file: Path, label: str, pieces: list[Done], alone: bool) -> Done:
