@@ -57,9 +57,10 @@ SCHEMA_VERSION = 1
 VERSION_KEY = b"chatcap.schema_version"
 STATE = "_chatcap"
 NO_DATE = "__HIVE_DEFAULT_PARTITION__"
-# The kept shares' own format (parallel.Done, frames.Parts): raise it when they change, and
+# The kept shares' own format (parallel.Done, frames.Parts, chunk cells made by the workers):
+# raise it when they change, and
 # every file is read again.
-_FORMAT = 2
+_FORMAT = 3
 
 
 @dataclass
@@ -118,7 +119,9 @@ def build(
             out, manifest.get("exchanges", 0), _problems(kept.values()), 0, len(kept), [], [], known_partitions, True
         )
 
-    fresh = read([files[at] for at in missing], alone=alone, workers=workers, redact=True, progress=progress)
+    fresh = read(
+        [files[at] for at in missing], alone=alone, workers=workers, redact=True, progress=progress, chunk_cells=True
+    )
     for at, share in zip(missing, fresh, strict=True):
         kept[at] = share
         entries[at]["sha256"] = entries[at].get("sha256") or _digest(files[at][0])
@@ -133,7 +136,9 @@ def build(
         if not only:
             raise ValueError("no exchange matches the filter")
         count = len(only)
-    written, partitions = write(tables, out, only=only if select else None, previous=manifest.get("partitions", {}))
+    written, partitions = write(
+        tables, out, only=only if select else None, previous=manifest.get("partitions", {}), cells_ready={"chunks"}
+    )
     removed = []
     for name in set(manifest.get("partitions", {})) - set(partitions):
         path = out / name
@@ -279,12 +284,14 @@ def write(
     *,
     only: Collection[str] | None = None,
     previous: dict[str, str] | None = None,
+    cells_ready: Collection[str] = (),
 ) -> tuple[list[Path], dict[str, str]]:
     """`tables` (the frames, by name) written into `out_dir` as a dataset partitioned by date
     (text redacted, lists and parsed JSON as JSON text, as `export.tables` writes them);
     `only`: the exchanges whose rows are written. A partition whose bytes equal what
     `previous` (relative path → SHA-256) records is not written again. Returns the files
-    written and every partition's relative path → SHA-256."""
+    written and every partition's relative path → SHA-256. `cells_ready`: tables whose text
+    cells are table cells already (`parallel.read(chunk_cells=True)`)."""
     from analyzer.export import table_values
 
     out = Path(out_dir)
@@ -298,7 +305,7 @@ def write(
         key = "id" if name == "exchanges" else "exchange"
         if only is not None:
             frame = frame[frame[key].isin(list(only))]
-        frame = table_values(frame.reset_index(drop=True), "parquet")
+        frame = table_values(frame.reset_index(drop=True), "parquet", cells_ready=name in cells_ready)
         schema = arrow_schema(tables[name])
         day = frame[key].map(dates)
         for date in sorted(set(day)):

@@ -107,12 +107,14 @@ def read(
     prices: Prices | None = None,
     tables: Collection[str] = frames.TABLES,
     progress: bool | None = None,
+    chunk_cells: bool = False,
 ) -> list[Done]:
     """Each file's share (`Done`), in the order of `files`: (path, label) pairs as
     `ingest.sources` gives them; `alone`: a single file given alone, whose failure raises.
     With more than one worker, a JSON-lines file of more than `ingest.PIECE_BYTES` is cut at
     line ends into pieces read apart; its exchanges are numbered and its problems said as if
-    it were read whole."""
+    it were read whole. `chunk_cells`: the chunks' text columns made table cells
+    (`export.table_cell`: redacted) by the workers, the bulk of what writing the tables costs."""
     workers = cores() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
@@ -127,10 +129,10 @@ def read(
     with _Progress(tasks, progress) as bar:
         if workers == 1 or len(tasks) < 2:
             for at, task in enumerate(tasks):
-                done[at] = _read(task, alone, redact, prices, tables)
+                done[at] = _read(task, alone, redact, prices, tables, chunk_cells)
                 bar.finished(at)
         else:
-            for at, result in _pooled(tasks, min(workers, len(tasks)), redact, prices, tables):
+            for at, result in _pooled(tasks, min(workers, len(tasks)), redact, prices, tables, chunk_cells):
                 done[at] = result
                 bar.finished(at)
     found = []
@@ -141,7 +143,9 @@ def read(
     return found
 
 
-def _read(task: _Task, alone: bool, redact: bool, prices: Prices | None, tables: tuple[str, ...]) -> Done:
+def _read(
+    task: _Task, alone: bool, redact: bool, prices: Prices | None, tables: tuple[str, ...], chunk_cells: bool = False
+) -> Done:
     """One file's or piece's parts (in a worker, or in this process). A reconstruction that
     fails costs its exchange only, as in `chatcap export`."""
     problems: list[Problem] = []
@@ -176,7 +180,16 @@ def _read(task: _Task, alone: bool, redact: bool, prices: Prices | None, tables:
             yield exchange
 
     parts = frames.parts(reconstructed(), prices=prices, tables=tables)
+    if chunk_cells:
+        from analyzer.export import table_cell
+
+        for name in _CHUNK_TEXT:
+            parts.chunks[name] = [table_cell(value) for value in parts.chunks[name]]
     return Done([parts] if count else [], problems, count)
+
+
+# The chunks' columns of text, as `export.table_values` finds them (string and category dtypes).
+_CHUNK_TEXT = [name for name, dtype in frames._CHUNK_DTYPES.items() if dtype in ("string", "category", "object")]
 
 
 def _whole(file: Path, label: str, pieces: list[Done], alone: bool) -> Done:
@@ -210,7 +223,7 @@ _MORE = re.compile(r"\.\.\. and ([\d,]+) more bad lines?$")
 
 
 def _pooled(
-    tasks: list[_Task], workers: int, redact: bool, prices: Prices | None, tables: tuple[str, ...]
+    tasks: list[_Task], workers: int, redact: bool, prices: Prices | None, tables: tuple[str, ...], chunk_cells: bool
 ) -> Iterator[tuple[int, Done]]:
     """Each task's share as workers finish it (in any order), by its position in `tasks`.
 
@@ -225,7 +238,7 @@ def _pooled(
         for group in groups:
             with ProcessPoolExecutor(min(workers, len(group)), mp_context=_context()) as pool:
                 futures: dict[Future[Done], int] = {
-                    pool.submit(_read, tasks[at], False, redact, prices, tables): at for at in group
+                    pool.submit(_read, tasks[at], False, redact, prices, tables, chunk_cells): at for at in group
                 }
                 for future in as_completed(futures):
                     at = futures[future]
