@@ -45,7 +45,7 @@ import pandas as pd
 from analyzer import frames
 from analyzer.files import UnsafePath, private_dir, write_private
 from analyzer.ingest import Paths, Problem, sources
-from analyzer.parallel import Done, read
+from analyzer.parallel import Done, cores, read
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -137,8 +137,9 @@ def build(
             raise ValueError("no exchange matches the filter")
         count = len(only)
     written, partitions = write(
-        tables, out, only=only if select else None, previous=manifest.get("partitions", {}), cells_ready={"chunks"}
-    )
+        tables, out, only=only if select else None, previous=manifest.get("partitions", {}), cells_ready={"chunks"},
+        workers=cores() if workers is None else workers,
+    )  # fmt: skip
     removed = []
     for name in set(manifest.get("partitions", {})) - set(partitions):
         path = out / name
@@ -285,15 +286,15 @@ def write(
     only: Collection[str] | None = None,
     previous: dict[str, str] | None = None,
     cells_ready: Collection[str] = (),
+    workers: int = 1,
 ) -> tuple[list[Path], dict[str, str]]:
     """`tables` (the frames, by name) written into `out_dir` as a dataset partitioned by date
     (text redacted, lists and parsed JSON as JSON text, as `export.tables` writes them);
     `only`: the exchanges whose rows are written. A partition whose bytes equal what
     `previous` (relative path → SHA-256) records is not written again. Returns the files
     written and every partition's relative path → SHA-256. `cells_ready`: tables whose text
-    cells are table cells already (`parallel.read(chunk_cells=True)`)."""
-    from analyzer.export import table_values
-
+    cells are table cells already (`parallel.read(chunk_cells=True)`); `workers`: processes
+    making the other tables' cells (redacting every text is most of the writing)."""
     out = Path(out_dir)
     exchanges = tables["exchanges"]
     started = exchanges["started_at"]
@@ -305,7 +306,7 @@ def write(
         key = "id" if name == "exchanges" else "exchange"
         if only is not None:
             frame = frame[frame[key].isin(list(only))]
-        frame = table_values(frame.reset_index(drop=True), "parquet", cells_ready=name in cells_ready)
+        frame = _table_values(frame.reset_index(drop=True), name in cells_ready, workers)
         schema = arrow_schema(tables[name])
         day = frame[key].map(dates)
         for date in sorted(set(day)):
@@ -329,6 +330,27 @@ def write(
     return written, partitions
 
 
+# A table of at least this many rows has its cells made by the workers, in slices.
+_SLICED_ROWS = 4096
+
+
+def _table_values(frame: pd.DataFrame, ready: bool, workers: int) -> pd.DataFrame:
+    """`export.table_values` of a table's rows, by `workers` processes when it is large."""
+    from analyzer.export import table_values
+
+    if ready or workers < 2 or len(frame) < _SLICED_ROWS:
+        return table_values(frame, "parquet", cells_ready=ready)
+    from concurrent.futures import ProcessPoolExecutor
+
+    from analyzer.parallel import context
+
+    step = -(-len(frame) // (4 * workers))
+    slices = [frame.iloc[start : start + step] for start in range(0, len(frame), step)]
+    with ProcessPoolExecutor(workers, mp_context=context()) as pool:
+        done = list(pool.map(table_values, slices, ["parquet"] * len(slices)))
+    return pd.concat(done, ignore_index=True)
+
+
 def _partition(out: Path, name: str, date: str) -> Path:
     """A partition's directory, made if missing; a symlink in place of the table's is refused."""
     if (out / name).is_symlink():
@@ -341,7 +363,9 @@ def _parquet(frame: pd.DataFrame, schema: pa.Schema) -> bytes:
     import pyarrow.parquet as pq
 
     # pandas' own metadata left out: it would name a column empty in these rows as of no type.
+    # One chunk per column, so the bytes do not depend on how the rows were made (in slices or not).
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False).replace_schema_metadata(schema.metadata)
+    table = table.combine_chunks()
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()

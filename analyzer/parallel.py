@@ -38,7 +38,7 @@ from analyzer.model import Exchange
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Built", "Done", "cores", "frames_of", "read"]
+__all__ = ["Built", "Done", "context", "cores", "frames_of", "read"]
 
 
 def cores() -> int:
@@ -236,7 +236,7 @@ def _pooled(
         broken: list[int] = []
         groups = [[at] for at in pending] if attempt == "alone" else [pending]
         for group in groups:
-            with ProcessPoolExecutor(min(workers, len(group)), mp_context=_context()) as pool:
+            with ProcessPoolExecutor(min(workers, len(group)), mp_context=context()) as pool:
                 futures: dict[Future[Done], int] = {
                     pool.submit(_read, tasks[at], False, redact, prices, tables, chunk_cells): at for at in group
                 }
@@ -259,7 +259,7 @@ def _lost(file: Path, reason: str) -> Done:
     return Done([], [Problem(str(file), reason)], 0)
 
 
-def _context() -> Any:
+def context() -> Any:
     """Worker processes are forks of this one where the platform forks (Linux; Python 3.11's
     default there): a fork imports nothing again, so a script without an `if __name__ ==
     "__main__"` guard, or one read from stdin, works too. A worker only reads its file and
