@@ -7,7 +7,8 @@ The directory is the addon's capture lines from `large_corpus.jsonl` (the projec
 LLM calls as `chatcap capture` records them: histories, tools, streamed replies with their read
 times, 429s, abandoned streams), cut at line boundaries into `--files` files of consecutive
 lines, cached in benchmarks/data/. Each phase runs in a fresh process, `--runs` times; figures
-are ranges (fastest–slowest) and peak RSS (the phase's own process, and its largest worker).
+are ranges (fastest–slowest) and peak RSS (the phase's own process, and its largest worker,
+a fork whose figure counts the pages it shares with the phase's process).
 
 - floor          one process reads every line and parses it with orjson: what reading costs
 - 1 worker       `chatcap export --format parquet` (analyzer.dataset.build) with --workers 1
@@ -109,9 +110,18 @@ def run_phase(name: str, arguments: list[str]) -> dict[str, Any]:
             )
         found["rows"] = len(answer)
     found["seconds"] = time.perf_counter() - start
-    found["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    found["rss_mb"] = own_peak_mb()
     found["worker_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return found
+
+
+def own_peak_mb() -> float:
+    """This process's peak RSS since it started (VmHWM: the getrusage figure would carry the
+    peak of the process that started it, a fork keeping its parent's)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def span(values: list[float], unit: str = "s", digits: int = 1) -> str:
