@@ -204,6 +204,7 @@ def parts(xs: Iterable[Exchange], *, prices: Prices | None = None, tables: Colle
     exchange once. `assemble` makes the frames of one or many such batches."""
     tables = tuple(name for name in TABLES if name in tables)
     threaded = {"exchanges", "messages", "tool_calls"} & set(tables)
+    walked = {"exchanges", "messages"} & set(tables)  # the tool calls need the threads' order only
     cols: dict[str, list[Any]] = {name: [] for name in _EXCHANGE_DTYPES if name not in _THREAD_COLUMNS}
     cols["_before"], cols["_after"] = [], []
     chunk_cols: dict[str, list[Any]] = {name: [] for name in _CHUNK_DTYPES}
@@ -216,14 +217,18 @@ def parts(xs: Iterable[Exchange], *, prices: Prices | None = None, tables: Colle
         if threaded:
             body = _request_body(exchange)
             messages = protocols.request_messages(exchange, body)
-            wires = rec.to_openai()["choices"] if rec.choices else []
-            sent.append(_Sent(
-                threads.threadable(exchange, wires),
-                exchange.started_at,
-                [table.entry(wire) for wire in messages],
-                table.entry(wires[0]["message"]) if wires else None,
-                _results(messages) if "tool_calls" in tables else [],
-            ))  # fmt: skip
+            results = _results(messages) if "tool_calls" in tables else []
+            if walked:
+                wires = rec.to_openai()["choices"] if rec.choices else []
+                sent.append(_Sent(
+                    threads.threadable(exchange, wires),
+                    exchange.started_at,
+                    [table.entry(wire) for wire in messages],
+                    table.entry(wires[0]["message"]) if wires and "messages" in tables else None,
+                    results,
+                ))  # fmt: skip
+            else:
+                sent.append(_Sent(threads.Threadable(exchange.id, (None, ()), []), exchange.started_at, [], None, results))  # fmt: skip
             if "exchanges" in tables:
                 _exchange_row(cols, exchange, rec, body, messages, prices)
         if "chunks" in tables:
@@ -331,7 +336,7 @@ def _threaded(
     batches: list[Parts], sent: list[_Sent], order: list[int], tables: tuple[str, ...], new_only: bool
 ) -> dict[str, pd.DataFrame]:
     """The exchanges and messages frames: one walk of the threads over every batch."""
-    walk = threads.Walk()
+    walk = threads.Walk(notices="exchanges" in tables)  # the notices are the exchanges frame's only
     # Each exchange's messages as the walk numbers them, and as sent.
     numbers: list[list[int]] = []
     wires: list[list[dict[str, Any]]] = []
