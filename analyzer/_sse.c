@@ -21,8 +21,9 @@
  *       LF (`payloads`), when every event's data is the text of one JSON object (it begins
  *       with `{` and ends with `}`); else None. With `done`, a last event whose data is
  *       `[DONE]` (chat/completions' end) is left out and `done` is True. `times`: each event's
- *       arrival (None without reads); `names`, `ids`: each event's, or None when no event has
- *       one; `unterminated`: the last event was still open at the end.
+ *       arrival (None without reads); `names`: the set of event names used, or None; `ids`:
+ *       each event's last event ID, or None when no event has one; `unterminated`: the last
+ *       event was still open at the end.
  *
  * An LF is JSON whitespace and no JSON string holds one raw, so decoded as whitespace-separated
  * values (msgspec's `decode_lines`), `payloads` gives `count` values only when each event holds
@@ -59,7 +60,11 @@ typedef struct {
      * place into `out`, from `data_start` to `o`. */
     int has_data;
     char *out, *o, *data_start;
-    PyObject *event_type;   /* the event type buffer, or NULL when empty */
+    const char *type;       /* the event type buffer, in the body (decoded only when given) */
+    Py_ssize_t type_size;
+    int has_type;           /* 0: the buffer is empty */
+    const char *seen;       /* cut: the last name put in `names`, in the body */
+    Py_ssize_t seen_size;
     PyObject *last_id;      /* the last event ID buffer, or NULL */
     PyObject *retry;        /* the reconnection time, or NULL */
     PyObject *comments;     /* list of str */
@@ -68,7 +73,8 @@ typedef struct {
     int whole, want_done, done, unterminated;
     Py_ssize_t count;
     PyObject *events;       /* events: the list of event tuples */
-    PyObject *times, *names, *ids; /* cut: lists, names and ids NULL until one is set */
+    PyObject *times, *ids;  /* cut: each event's arrival and last event ID (NULL until one is set) */
+    PyObject *names;        /* cut: the set of event names used (NULL until one is) */
 } Parser;
 
 enum { OK = 0, FAILED = -1, REFUSED = 1 };
@@ -112,6 +118,28 @@ append_or_none(PyObject **list, Py_ssize_t count, PyObject *value)
     return PyList_Append(*list, value != NULL ? value : Py_None);
 }
 
+/* `cut`: the event's name into the set of names used; most streams name their events with a
+ * few names, most often the one before, which is then not decoded again. */
+static int
+name_used(Parser *s)
+{
+    if (s->names != NULL && s->seen_size == s->type_size && memcmp(s->seen, s->type, (size_t)s->type_size) == 0) {
+        return OK;
+    }
+    if (s->names == NULL && (s->names = PySet_New(NULL)) == NULL) {
+        return FAILED;
+    }
+    PyObject *name = text(s->type, s->type_size);
+    if (name == NULL || PySet_Add(s->names, name) < 0) {
+        Py_XDECREF(name);
+        return FAILED;
+    }
+    Py_DECREF(name);
+    s->seen = s->type;
+    s->seen_size = s->type_size;
+    return OK;
+}
+
 /* "Dispatch the event": the blank line at `at` (or the end of the stream, at < 0) ends it. */
 static int
 dispatch(Parser *s, Py_ssize_t at)
@@ -131,8 +159,8 @@ dispatch(Parser *s, Py_ssize_t at)
         else if (size < 2 || start[0] != '{' || s->o[-1] != '}') {
             return REFUSED; /* not a JSON object's text: the general decoder reads it */
         }
-        else if (PyList_Append(s->times, t) < 0 || append_or_none(&s->names, s->count, s->event_type) < 0
-                 || append_or_none(&s->ids, s->count, s->last_id) < 0) {
+        else if (PyList_Append(s->times, t) < 0 || append_or_none(&s->ids, s->count, s->last_id) < 0
+                 || (s->has_type && name_used(s) < 0)) {
             return FAILED;
         }
         else {
@@ -140,8 +168,9 @@ dispatch(Parser *s, Py_ssize_t at)
         }
     }
     else {
-        PyObject *event = Py_BuildValue(
-            "(y#OOOOO)", start, size, s->event_type ? s->event_type : Py_None, s->last_id ? s->last_id : Py_None,
+        PyObject *type = s->has_type ? text(s->type, s->type_size) : Py_NewRef(Py_None);
+        PyObject *event = type == NULL ? NULL : Py_BuildValue(
+            "(y#NOOOO)", start, size, type, s->last_id ? s->last_id : Py_None,
             s->retry ? s->retry : Py_None, t, at < 0 ? Py_True : Py_False);
         if (event == NULL || PyList_Append(s->events, event) < 0) {
             Py_XDECREF(event);
@@ -152,7 +181,7 @@ dispatch(Parser *s, Py_ssize_t at)
         s->count++;
     }
     /* "Set the data buffer and the event type buffer to the empty string." */
-    Py_CLEAR(s->event_type);
+    s->has_type = 0;
     return OK;
 }
 
@@ -183,11 +212,9 @@ field(Parser *s, const char *name, Py_ssize_t name_size, const char *value, Py_s
 #define NAMED(literal) (name_size == (Py_ssize_t)(sizeof(literal) - 1) && memcmp(name, literal, sizeof(literal) - 1) == 0)
     if (NAMED("event")) {
         /* "Set the event type buffer to the field value." */
-        PyObject *type = text(value, size);
-        if (type == NULL) {
-            return FAILED;
-        }
-        Py_XSETREF(s->event_type, type);
+        s->type = value;
+        s->type_size = size;
+        s->has_type = 1;
     }
     else if (NAMED("data")) {
         append_data(s, value, size);
@@ -253,7 +280,7 @@ line(Parser *s, const char *p, const char *eol, Py_ssize_t at)
         if (s->has_data) {
             return dispatch(s, at);
         }
-        Py_CLEAR(s->event_type);
+        s->has_type = 0;
         return OK;
     }
     /* The line of nearly every event first: a data line. */
@@ -451,7 +478,6 @@ finally:
     PyMem_Free(s.pieces);
     Py_XDECREF(reads);
     Py_XDECREF(payloads);
-    Py_XDECREF(s.event_type);
     Py_XDECREF(s.last_id);
     Py_XDECREF(s.retry);
     Py_XDECREF(s.comments);

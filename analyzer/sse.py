@@ -220,7 +220,7 @@ class Cut(NamedTuple):
     count: int  # how many events
     times: list[Any]  # each event's arrival (ms), None past the last read or without reads
     done: bool  # the last event was `data: [DONE]` (with `cut(done=True)`), left out
-    names: list[str | None] | None  # each event's `event:` name; None when no event has one
+    names: set[str] | None  # the `event:` names the events have; None when none has one
     ids: list[str | None] | None  # each event's last event id; None when no event has one
     comments: list[str]
     fields: list[tuple[str, str]]  # the fields the spec does not know, (name, value)
@@ -258,14 +258,14 @@ def cut(body: bytes, reads: Sequence[tuple[float, int]] | None = None, done: boo
         event.data[:1] == b"{" and event.data[-1:] == b"}" and len(event.data) > 1 for event in events
     ):
         return None
-    names = [event.event for event in events]
+    names = {event.event for event in events if event.event is not None}
     ids = [event.id for event in events]
     return Cut(
         payloads=b"\n".join(event.data for event in events),
         count=len(events),
         times=[event.t_ms for event in events],
         done=ended,
-        names=None if names.count(None) == len(names) else names,
+        names=names or None,
         ids=None if ids.count(None) == len(ids) else ids,
         comments=stream.comments,
         fields=stream.fields,

@@ -136,7 +136,7 @@ def test_the_cut_keeps_names_ids_comments_fields_and_the_unterminated_end() -> N
     cut = sse.cut(body)
     assert cut is not None
     assert (cut.names, cut.ids, cut.comments, cut.fields, cut.unterminated) == (
-        ["a", None],
+        {"a"},
         ["1", "1"],
         ["keep-alive"],
         [("error", "{}")],
