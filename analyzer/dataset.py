@@ -60,7 +60,7 @@ NO_DATE = "__HIVE_DEFAULT_PARTITION__"
 # The kept shares' own format (parallel.Done, frames.Parts, chunk cells made by the workers):
 # raise it when they change, and
 # every file is read again.
-_FORMAT = 3
+_FORMAT = 4
 
 
 @dataclass

@@ -38,7 +38,7 @@ from analyzer.model import Exchange
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Built", "Done", "context", "cores", "frames_of", "read"]
+__all__ = ["Built", "Done", "context", "cores", "frames_of", "read", "read_file"]
 
 
 def cores() -> int:
@@ -66,6 +66,7 @@ class Done:
     parts: list[frames.Parts]
     problems: list[Problem]
     exchanges: int
+    failure: Problem | None = None  # what stopped the reading (`read_file`), if anything did
 
 
 class _Task(NamedTuple):
@@ -146,46 +147,81 @@ def read(
 def _read(
     task: _Task, alone: bool, redact: bool, prices: Prices | None, tables: tuple[str, ...], chunk_cells: bool = False
 ) -> Done:
-    """One file's or piece's parts (in a worker, or in this process). A reconstruction that
-    fails costs its exchange only, as in `chatcap export`."""
+    """A task's share (in a worker, or in this process): `read_file`, what stopped the reading
+    (if anything did) raised for a file given alone, else one more problem."""
+    done = read_file(task.file, task.label, piece=task.piece, alone=alone, redact=redact, prices=prices,
+                     tables=tables, chunk_cells=chunk_cells)  # fmt: skip
+    if done.failure is not None:
+        done.problems.append(done.failure)
+        done.failure = None
+    return done
+
+
+def read_file(
+    path: Path,
+    label: str,
+    *,
+    source: str | None = None,
+    piece: tuple[int, int, int] | None = None,
+    alone: bool = False,
+    redact: bool = False,
+    prices: Prices | None = None,
+    tables: Collection[str] = frames.TABLES,
+    chunk_cells: bool = False,
+) -> Done:
+    """One file's share, or one piece's (`ingest.line_pieces`), read as `load` reads a file of
+    a directory: each exchange named `label#n` (its `source` set to `source` when given: a file
+    read from a copy), redacted when asked, and reconstructed, one at a time. An exchange that
+    does not reconstruct costs itself only; what stops the reading (a read error, a bug met by
+    odd input) is `Done.failure`, the exchanges before it kept, or raised when `alone`. Problems
+    naming `path` name `source`."""
+    named = source or str(path)
     problems: list[Problem] = []
+    failure: Problem | None = None
     count = 0
-    file, label, piece = task
     if piece is None:
-        exchanges = file_exchanges(file, label, problems)
+        exchanges = file_exchanges(path, label, problems)
     else:
-        exchanges = piece_exchanges(file, label, *piece, problems)
+        exchanges = piece_exchanges(path, label, *piece, problems)
 
     def reconstructed() -> Iterator[Exchange]:
+        nonlocal count, failure
         try:
-            yield from each(exchanges)
+            for exchange in exchanges:
+                if source is not None:
+                    exchange.source = source
+                if redact:
+                    from analyzer.export.redaction import redacted
+
+                    exchange = redacted(exchange)
+                try:
+                    exchange.reconstruct()
+                except Exception as exc:  # a bug for one exchange must not cost the others
+                    problems.append(Problem(exchange.id, f"could not reconstruct: {type(exc).__name__}: {exc}"))
+                    continue
+                count += 1
+                yield exchange
         except LoadError as exc:  # the exchanges read before it stay, as `load` keeps them
             if alone:
                 raise
-            problems.append(Problem(str(file), exc.reason, exc.position))
+            failure = Problem(named, exc.reason, exc.position)
 
-    def each(exchanges: Iterator[Exchange]) -> Iterator[Exchange]:
-        nonlocal count
-        for exchange in exchanges:
-            if redact:
-                from analyzer.export.redaction import redacted
-
-                exchange = redacted(exchange)
-            try:
-                exchange.reconstruct()
-            except Exception as exc:  # a bug for one exchange must not cost the others
-                problems.append(Problem(exchange.id, f"could not reconstruct: {type(exc).__name__}: {exc}"))
-                continue
-            count += 1
-            yield exchange
-
-    parts = frames.parts(reconstructed(), prices=prices, tables=tables)
-    if chunk_cells:
+    try:
+        parts = frames.parts(reconstructed(), prices=prices, tables=tables)
+    except LoadError:
+        raise
+    except Exception as exc:  # a bug met by one file costs that file, not the batch
+        if alone:
+            raise LoadError(named, f"could not be read: {type(exc).__name__}: {exc}") from None
+        parts, count = None, 0
+        failure = Problem(named, f"could not be read: {type(exc).__name__}: {exc}")
+    if parts is not None and chunk_cells:
         from analyzer.export import table_cell
 
         for name in _CHUNK_TEXT:
             parts.chunks[name] = [table_cell(value) for value in parts.chunks[name]]
-    return Done([parts] if count else [], problems, count)
+    problems = [dataclasses.replace(p, source=named) if p.source == str(path) else p for p in problems]
+    return Done([parts] if parts is not None and count else [], problems, count, failure)
 
 
 # The chunks' columns of text, as `export.table_values` finds them (string and category dtypes).

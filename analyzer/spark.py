@@ -41,7 +41,8 @@ from urllib.parse import urlsplit
 
 from analyzer import frames
 from analyzer.errors import LoadError
-from analyzer.ingest import Problem, _unique, file_exchanges, sources
+from analyzer.ingest import Problem, _unique, sources
+from analyzer.parallel import read_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from analyzer.cost import Prices
-    from analyzer.model import Exchange
 
 __all__ = ["Built", "CaptureFile", "capture_files", "main", "tables"]
 
@@ -272,40 +272,13 @@ def _result(number: int, result: _FileResult) -> pa.RecordBatch:
 
 
 def _file_result(file: CaptureFile, content: bytes | None, prices: Prices | None) -> _FileResult:
-    """What `chatcap export` makes of one file read as a directory's file is read: each exchange
-    loaded, named `label#n`, redacted and reconstructed, one at a time; the problems in the order
-    met (a record skipped, an exchange that did not reconstruct), and what stopped the reading, if
-    anything did (the exchanges before it are kept). `content`: the file's bytes, read from a copy."""
-    from analyzer.export.redaction import redacted
-
-    problems: list[Problem] = []
-    failure: Problem | None = None
-    count = 0
+    """What `chatcap export` makes of one file read as a directory's file is read
+    (`parallel.read_file`: each exchange loaded, named `label#n`, redacted and reconstructed,
+    one at a time; the problems in the order met, and what stopped the reading, if anything
+    did, the exchanges before it kept). `content`: the file's bytes, read from a copy."""
     with _readable(file, content) as path:
-
-        def reconstructed() -> Iterator[Exchange]:
-            nonlocal count, failure
-            try:
-                for exchange in file_exchanges(Path(path), file.label, problems):
-                    exchange.source = file.source
-                    exchange = redacted(exchange)
-                    try:
-                        exchange.reconstruct()
-                    except Exception as exc:  # a bug for one exchange must not cost the others
-                        problems.append(Problem(exchange.id, f"could not reconstruct: {type(exc).__name__}: {exc}"))
-                        continue
-                    count += 1
-                    yield exchange
-            except LoadError as exc:
-                failure = Problem(file.source, exc.reason, exc.position)
-
-        try:
-            parts = frames.parts(reconstructed(), prices=prices)
-        except Exception as exc:  # a bug met by one file costs that file, not the job
-            failure, parts = Problem(file.source, f"could not be read: {type(exc).__name__}: {exc}"), None
-    # A copy's path, where a problem names it, is the file's.
-    problems = [Problem(file.source, p.reason, p.position) if p.source == path else p for p in problems]
-    return _FileResult(parts if count else None, problems, failure)
+        done = read_file(Path(path), file.label, source=file.source, redact=True, prices=prices)
+    return _FileResult(done.parts[0] if done.parts else None, done.problems, done.failure)
 
 
 @contextlib.contextmanager
