@@ -300,3 +300,25 @@ def test_a_partition_file_is_the_same_bytes_however_its_rows_were_sliced_and_joi
     joined = pd.concat([frame.iloc[start : start + 700] for start in range(0, 3000, 700)], ignore_index=True)
     schema = dataset.arrow_schema(frame)
     assert dataset._parquet(joined, schema) == dataset._parquet(frame, schema)
+
+
+def test_a_capture_cut_where_a_line_longer_than_a_read_runs_gives_what_reading_it_whole_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cut falling inside a line of megabytes (here a bad one, in the middle of the file)
+    moves to the next line start, read a bounded piece at a time."""
+    from analyzer import ingest
+
+    capture = one_long_capture(tmp_path / "long.jsonl", 0)
+    lines = capture.read_bytes().splitlines(keepends=True)
+    middle = len(lines) // 2
+    capture.write_bytes(b"".join([*lines[:middle], b"x" * (3 << 20) + b"\n", *lines[middle:]]))
+    monkeypatch.setattr(ingest, "PIECE_BYTES", capture.stat().st_size // 5)
+    pieces = ingest.line_pieces(capture, 4)
+    assert pieces is not None and len(pieces) >= 2
+    whole = parallel.frames_of([capture], workers=1)
+    cut = parallel.frames_of([capture], workers=2)
+    assert cut.exchanges == whole.exchanges > 100
+    assert cut.problems == whole.problems and len(whole.problems) == 1
+    for name in TABLES:
+        pd.testing.assert_frame_equal(cut.frames[name], whole.frames[name], obj=name)

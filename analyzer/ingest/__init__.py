@@ -1102,18 +1102,23 @@ def line_pieces(path: Path, pieces: int) -> list[tuple[int, int, int]] | None:
     pieces = min(pieces, size // PIECE_BYTES)
     if pieces < 2:
         return None
+    try:
+        return _pieces(path, size, pieces)
+    except (OSError, NoExchangesFound):  # read whole, by a worker, which says what is wrong
+        return None
+
+
+def _pieces(path: Path, size: int, pieces: int) -> list[tuple[int, int, int]] | None:
     with path.open("rb") as handle:
-        try:
-            fmt, _ = _sniff(handle)
-        except NoExchangesFound:
-            return None
+        fmt, _ = _sniff(handle)
         if fmt not in ("chatcap-jsonl", "jsonl"):
             return None
         cuts = [0]
         for n in range(1, pieces):
             handle.seek(max(size * n // pieces - 1, cuts[-1]))
-            handle.readline()  # to the start of the next line
-            if handle.tell() < size and handle.tell() > cuts[-1]:
+            while (piece := handle.readline(_READ_BYTES)) and not piece.endswith(b"\n"):
+                pass  # to the start of the next line, a bounded read at a time (a line can be huge)
+            if cuts[-1] < handle.tell() < size:
                 cuts.append(handle.tell())
         cuts.append(size)
         handle.seek(0)
