@@ -33,6 +33,7 @@ from analyzer import frames
 from analyzer.cost import Prices
 from analyzer.errors import LoadError, NoExchangesFound
 from analyzer.ingest import PROBLEMS_PER_FILE, Paths, Problem, file_exchanges, line_pieces, piece_exchanges, sources
+from analyzer.ingest import _size as file_size
 from analyzer.model import Exchange
 
 if TYPE_CHECKING:
@@ -305,15 +306,8 @@ def context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _size(file: Path) -> int:
-    try:
-        return file.stat().st_size
-    except OSError:
-        return 0
-
-
 def _task_size(task: _Task) -> int:
-    return _size(task.file) if task.piece is None else task.piece[1] - task.piece[0]
+    return file_size(task.file) if task.piece is None else task.piece[1] - task.piece[0]
 
 
 class _Progress:
