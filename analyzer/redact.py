@@ -338,7 +338,7 @@ Edit = tuple[int, int, str]  # replace text[start:end] with the string
 
 def _shape_edits(text: str, salt: bytes | None) -> list[Edit]:
     """Where credential shapes sit in one decoded text (prose is never one)."""
-    if not _MAYBE.search(text):
+    if not _maybe(text):
         return []
     found: list[Edit] = []
     for shape in _SHAPES:
@@ -451,6 +451,36 @@ def _hits_by_find(text: str, start: int, end: int) -> list[int]:
             at = lower.find(name, at + 1)
     found.sort()
     return found
+
+
+# Where a match of `_MAYBE` can start, bar the secret names (`_NAME_SEARCH`): its literals,
+# the schemes' two spellings, and the characters before a query parameter.
+_MAYBE_STARTS = (
+    "sk-", "sk_", "rk_", "pk_", "eyJ", "AIza", "AKIA", "ASIA", "ya29.", "GOCSPX", "gsk_", "xai-", "pplx-", "hf_",
+    "r8_", "fw_", "npm_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat", "glpat", "xox", "pypi-", "whsec_",
+    "dop_v1", "shpat_", "sq0atp", "csk-", "nvapi-", "tgp_v1", "PRIVATE KEY", "hooks.slack", "/webhooks/",
+    "AccountKey", "SharedAccess", "Bearer", "bearer", "Basic", "basic", "://", "?", "&", ";",
+)  # fmt: skip
+_MAYBE_SEARCH: Any = ahocorasick_rs.AhoCorasick(list(_MAYBE_STARTS)) if _LITERAL_SEARCH is not None else None
+
+
+def _maybe(text: str) -> bool:
+    """`_MAYBE.search(text)`, found faster: Python's regex tries every alternative at every
+    character (8 MB/s on prose); here one Aho-Corasick pass finds where a match could start
+    and the regex is tried there only."""
+    lower = text.lower()
+    if _MAYBE_SEARCH is None or len(lower) != len(text):  # a lower case of another length: positions differ
+        return _MAYBE.search(text) is not None
+    if "ı" in lower or "ſ" in lower:  # `(?i:…)` takes these for i and s; lower() keeps them
+        lower = lower.replace("ı", "i").replace("ſ", "s")
+    try:
+        starts = _MAYBE_SEARCH.find_matches_as_indexes(text, overlapping=True)
+        names = _NAME_SEARCH.find_matches_as_indexes(lower, overlapping=True)
+    except UnicodeEncodeError:  # a lone surrogate: not a Rust string
+        return _MAYBE.search(text) is not None
+    return any(_MAYBE.match(text, at) for _, at, _ in starts) or any(
+        _NAME_RESTS[name].match(lower, after) for name, _, after in names
+    )
 
 
 # The members whose string values are a stream's text, spelled over many events.
@@ -599,7 +629,7 @@ def _split_secret_edits(text: str, done: list[Edit], salt: bytes | None) -> list
             pieces.append((match.start(1), match.end(1), value))
     values = [value for _, _, value in pieces]
     joined = "".join(values)
-    if len(pieces) < 2 or not _MAYBE.search(joined):
+    if len(pieces) < 2 or not _maybe(joined):
         return sorted(by_start.values())
     bounds, at = [], 0
     for value in values:

@@ -10,6 +10,8 @@ Inputs, each redacted whole as the addon and the exports do (`redact.redact_body
 - long request    a 2,000-message history in one chat request body (0.7 MB), plain prose
 - long stream     a 20,000-delta chat stream (2.5 MB), plain prose
 - dense stream    the same with a credential and the words "basic", "bearer", "key: " every 50 deltas
+- prose cells     the long request's 2,000 messages, each a text of its own (as the tables' cells
+                  are redacted), with a question mark, a semicolon and the word "key" in each
 
 Peers, over the same bytes:
 
@@ -98,6 +100,7 @@ def inputs() -> dict[str, list[bytes]]:
         "long request": [json.dumps({"model": "m", "messages": history, "max_tokens": 10}).encode()],
         "long stream": [chat_stream([words[n % len(words)] + " " for n in range(20000)])],
         "dense stream": [chat_stream(dense)],
+        "prose cells": [f"{m['content']}; the key point? {m['content']}".encode() for m in history],
     }
 
 

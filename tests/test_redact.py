@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -282,3 +283,24 @@ def test_the_one_pass_search_finds_every_place_the_literal_by_literal_search_fin
     start = cut.draw(st.integers(0, len(text)))
     end = cut.draw(st.integers(start, len(text)))
     assert redact._hits(text, start, end) == redact._hits_by_find(text, start, end)
+
+
+# The regex's own alternatives that are plain text (not `_MAYBE_STARTS`, which is under test).
+_MAYBE_LITERALS = [part.replace("\\", "") for part in redact._MAYBE.pattern.split("|") if re.fullmatch(r"[\w\- ]+|ya29\\\.|hooks\\\.slack|/webhooks/", part)]  # fmt: skip
+_MAYBE_ALPHABET = st.sampled_from(
+    [*_MAYBE_LITERALS, "ghp_", "ghr_", "xoxb-", "Bearer abcdefgh", "bearer\tabc.defgh", "Basic QWxhZGRp",
+     "basic\nQWxhZG", "://u@", "://@", ";a=", "?x=", "&tok.en-1=", "key:", "KEY \\\"=", "Token =", "ſecret=", "paſſphrase:",
+     "passwd:", "AUTHorization=", "credentials:", "connection_string:", "Kookie:", "İ", "ı",
+     # what comes close to a match and is not one
+     "Bearer abc", "basic ", "key", "token ;", "?=", ";" + "a" * 41 + "=", ":/@", "gh_", "xo", "sk", "=", ":"]
+)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(pieces=st.lists(st.one_of(st.text(max_size=6), st.text(max_size=6), _MAYBE_ALPHABET), max_size=6))
+def test_the_one_pass_maybe_answers_as_the_maybe_regex_searched_everywhere(pieces: list[str]) -> None:
+    """`_maybe` (Aho-Corasick finds where `_MAYBE` could start, the regex is tried there)
+    against `_MAYBE.search` over texts dense in its literals, names and case oddities."""
+    assert redact._MAYBE_SEARCH is not None  # the test extra installs ahocorasick_rs
+    text = "".join(pieces)
+    assert redact._maybe(text) == (redact._MAYBE.search(text) is not None)
