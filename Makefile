@@ -77,6 +77,7 @@ bench: $(VENV)/.test
 	$(PY) benchmarks/summary.py
 	$(PY) benchmarks/frames.py
 	$(PY) benchmarks/redaction.py
+	$(PY) benchmarks/model.py
 	$(PY) benchmarks/languages.py
 	$(PY) benchmarks/sql.py
 	$(PY) benchmarks/scale.py

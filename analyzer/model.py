@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -238,11 +239,12 @@ def _pipeline() -> tuple[Any, Any]:
     return reconstruct, timing
 
 
-# ToolCall, Choice and Usage are built by position where every stream builds one
-# (events.tool_call, anthropic._apply, openai_chat._choice, usage.normalise): a field
-# added or moved must be added or moved there too.
-@dataclass(slots=True)
-class ToolCall:
+# The reconstruction's model: msgspec structs, built by keyword only (kw_only) with the
+# constructor in C, so a field added or moved changes no caller. They are left out of the
+# garbage collector (gc=False): nothing in them ever refers back to one, so they are never
+# part of a cycle, and a run holding thousands of reconstructions does not make each
+# collection walk them. `msgspec.structs.replace` makes a changed copy.
+class ToolCall(msgspec.Struct, kw_only=True, gc=False):
     index: int
     id: str | None = None
     type: str | None = None
@@ -262,8 +264,7 @@ class ToolCall:
             self.parsed_arguments, self.parse_error = None, str(exc)
 
 
-@dataclass(slots=True)
-class Choice:
+class Choice(msgspec.Struct, kw_only=True, gc=False):
     index: int
     role: str | None = None
     content: str | None = None
@@ -271,23 +272,22 @@ class Choice:
     # Which wire field the reasoning came from, e.g. "reasoning_content".
     reasoning_source: str | None = None
     # OpenRouter's structured reasoning entries (summary / text / encrypted), in order.
-    reasoning_details: list[Any] = field(default_factory=list)
+    reasoning_details: list[Any] = msgspec.field(default_factory=list)
     refusal: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_calls: list[ToolCall] = msgspec.field(default_factory=list)
     function_call: ToolCall | None = None
     logprobs: dict[str, list[Any]] | None = None
     finish_reason: str | None = None
-    annotations: list[Any] = field(default_factory=list)
+    annotations: list[Any] = msgspec.field(default_factory=list)
     # Choice- and delta-level fields no OpenAI type has (last value wins), e.g. Azure's content_filter_results.
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = msgspec.field(default_factory=dict)
     # Interpretation, not wire: a `<think>…</think>` block opening the content (DeepSeek-R1
     # served by Together or the HF router) split out of it. `content` stays as streamed.
     think: str | None = None
     answer: str | None = None
 
 
-@dataclass(slots=True)
-class Usage:
+class Usage(msgspec.Struct, kw_only=True, gc=False):
     """Token usage as reported, with the common figures normalised across providers."""
 
     raw: dict[str, Any]
@@ -302,12 +302,8 @@ class Usage:
     source: str = "reported"
 
 
-class StreamChunk(msgspec.Struct, gc=False):
-    """One decoded stream event: its sequence number, arrival time (if known) and payload.
-
-    A msgspec struct rather than a dataclass: one is made per chunk of every stream, and
-    its constructor runs in C (so a whole stream's worth is built by `map`) and the
-    garbage collector never has to look at it."""
+class StreamChunk(msgspec.Struct, kw_only=True, gc=False):
+    """One decoded stream event: its sequence number, arrival time (if known) and payload."""
 
     seq: int
     t_ms: float | None
@@ -315,6 +311,23 @@ class StreamChunk(msgspec.Struct, gc=False):
     created: int | float | None = None
     # Fields of this chunk no protocol type has (provider extensions), or None.
     extras: dict[str, Any] | None = None
+
+
+def numbered_chunks(
+    times: Sequence[float | None],
+    payloads: Sequence[Any],
+    created: Sequence[int | float | None] | None = None,
+    extras: Sequence[dict[str, Any] | None] | None = None,
+) -> list[StreamChunk]:
+    """A whole stream's decoded events as chunks numbered from 0: the i-th of each sequence
+    (all as long as `payloads`; `created` and `extras` None when not given) makes chunk i."""
+    nothing = [None] * len(payloads)
+    return [
+        StreamChunk(seq=seq, t_ms=t_ms, payload=payload, created=made, extras=extra)
+        for seq, (t_ms, payload, made, extra) in enumerate(
+            zip(times, payloads, created or nothing, extras or nothing, strict=True)
+        )
+    ]
 
 
 @dataclass(slots=True, frozen=True)
@@ -337,8 +350,7 @@ class Part:
 GENERATED_KINDS = frozenset({"reasoning", "content", "tool_call", "refusal"})
 
 
-@dataclass(slots=True)
-class Reconstruction:
+class Reconstruction(msgspec.Struct, kw_only=True, gc=False):
     protocol: str
     streamed: bool
     id: str | None = None
@@ -348,20 +360,20 @@ class Reconstruction:
     requested_model: str | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
-    choices: list[Choice] = field(default_factory=list)
+    choices: list[Choice] = msgspec.field(default_factory=list)
     usage: Usage | None = None
     error: dict[str, Any] | None = None
     done: bool = False
     truncated: bool = False
     # Top-level fields no OpenAI type has (last value wins), e.g. Perplexity's citations.
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = msgspec.field(default_factory=dict)
     # Payloads that arrived after `data: [DONE]`, e.g. a gateway's {"cost": ...}.
-    after_done: list[Any] = field(default_factory=list)
-    chunks: list[StreamChunk] = field(default_factory=list)
-    comments: list[str] = field(default_factory=list)
-    warnings: list[Notice] = field(default_factory=list)
+    after_done: list[Any] = msgspec.field(default_factory=list)
+    chunks: list[StreamChunk] = msgspec.field(default_factory=list)
+    comments: list[str] = msgspec.field(default_factory=list)
+    warnings: list[Notice] = msgspec.field(default_factory=list)
     # Indices into `chunks`: first_token (any generated text), first_answer (content), last_token.
-    marks: dict[str, int | None] = field(default_factory=dict)
+    marks: dict[str, int | None] = msgspec.field(default_factory=dict)
     # The chunks' `created` values (zeros skipped): first, last, and the latest seen.
     created_range: tuple[int | float, int | float, int | float] | None = None
     timing: Timing | None = None

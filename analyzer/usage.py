@@ -65,9 +65,15 @@ def normalise(raw: dict[str, Any]) -> Usage:
             prompt = _sum(_int(raw.get("input_tokens")), read, written)
             output = _int(raw.get("output_tokens"))
             thinking = _details(raw, "output_tokens_details", "thinking_tokens")
-            # In Usage's order (raw, prompt, completion, total, cached prompt, reasoning, cache
-            # write): by position, which builds it in half the time keywords take (every stream).
-            return Usage(raw, prompt, output, _sum(prompt, output), read, thinking, written)
+            return Usage(
+                raw=raw,
+                prompt_tokens=prompt,
+                completion_tokens=output,
+                total_tokens=_sum(prompt, output),
+                cached_prompt_tokens=read,
+                reasoning_tokens=thinking,
+                cache_write_tokens=written,
+            )
         prompt, output = _int(raw.get("input_tokens")), _int(raw.get("output_tokens"))
         total = _int(raw.get("total_tokens"))
         return Usage(  # OpenAI Responses (and Anthropic without cache fields)

@@ -33,7 +33,7 @@ import streamgen
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from analyzer.model import Exchange, Reconstruction, Request, Response, StreamChunk
+from analyzer.model import Choice, Exchange, Reconstruction, Request, Response, StreamChunk, ToolCall, Usage
 from analyzer.protocols import anthropic, chunk_parts, events, openai_chat
 from analyzer.protocols.events import payload_of
 
@@ -374,6 +374,8 @@ def exact(value: Any) -> Any:
     a parser may make of it should not compare equal by accident)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: exact(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (Reconstruction, Choice, ToolCall, Usage)):  # the model: field by field, as a dataclass
+        return {name: exact(getattr(value, name)) for name in value.__struct_fields__}
     if isinstance(value, msgspec.Struct):
         return exact(msgspec.to_builtins(value))
     if isinstance(value, dict):
@@ -423,7 +425,7 @@ def reconstruction(protocol: str, body: bytes, reads: list[tuple[float, int]] | 
         response=Response(status=200, headers=[("content-type", "text/event-stream")], body=body, chunks=reads),
     )
     rec = exchange.reconstruct()
-    state = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+    state = {name: getattr(rec, name) for name in rec.__struct_fields__}
     state["chunks"] = [(c.seq, c.t_ms, c.created, c.extras, plain(c.payload)) for c in rec.chunks]
     state["parts"] = [parts(rec, chunk) for chunk in rec.chunks]
     state["to_openai"] = rec.to_openai()
@@ -526,9 +528,9 @@ def test_well_formed_streams_take_the_fast_path(
     elif protocol == "anthropic_messages":
         response = Response(status=200, headers=[], body=body, chunks=reads)
         exchange = Exchange(id="x", source="<test>", format="sse-text", request=None, response=response)
-        assert anthropic._typed_events(exchange, Reconstruction(protocol, streamed=True)) is not None
+        assert anthropic._typed_events(exchange, Reconstruction(protocol=protocol, streamed=True)) is not None
     else:
-        assert events.whole_stream(body, reads, Reconstruction(protocol, streamed=True)) is not None
+        assert events.whole_stream(body, reads, Reconstruction(protocol=protocol, streamed=True)) is not None
     rec = assert_same(protocol, body, reads, monkeypatch)
     assert rec["warnings"] == [] and len(rec["chunks"]) >= len(payloads) - 1  # Anthropic's ping is no chunk
 
@@ -809,6 +811,6 @@ def test_anthropic_typed_events_holding_values_of_any_type_read_alike_on_both_pa
     exchange = Exchange(
         id="x", source="<test>", format="sse-text", request=None, response=Response(status=200, body=body)
     )
-    rec = Reconstruction("anthropic_messages", streamed=True)
+    rec = Reconstruction(protocol="anthropic_messages", streamed=True)
     assert anthropic._typed_events(exchange, rec) is not None  # the typed path is the one under test
     assert_same("anthropic_messages", body, None, monkeypatch)

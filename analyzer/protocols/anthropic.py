@@ -25,7 +25,16 @@ from typing import Any
 
 import msgspec
 
-from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, dumps_exact, loads_exact
+from analyzer.model import (
+    Choice,
+    Exchange,
+    Part,
+    Reconstruction,
+    StreamChunk,
+    dumps_exact,
+    loads_exact,
+    numbered_chunks,
+)
 from analyzer.protocols.events import (
     Marks,
     add_chunk,
@@ -381,7 +390,7 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
                 for at in pings:
                     wanted[at] = False
                 kept, times = list(compress(kept, wanted)), list(compress(times, wanted))
-        rec.chunks = list(map(StreamChunk, range(len(kept)), times, kept))
+        rec.chunks = numbered_chunks(times, kept)
         if last is not None and (fold.marks.last_token is None or last > fold.marks.last_token):
             fold.marks.last_token = last
         return fold.finish(exchange)
@@ -396,7 +405,7 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
             fold.pings += 1
             continue
         seq = len(chunks)
-        append(StreamChunk(seq, t_ms, payload))
+        append(StreamChunk(seq=seq, t_ms=t_ms, payload=payload))
         guarded(fold.rec, seq, fold.add, payload, kind, seq)
     return fold.finish(exchange)
 
@@ -477,12 +486,19 @@ def _apply(rec: Reconstruction, message: dict[str, Any]) -> None:
     content = "".join(texts) if texts else None
     reasoning = "\n\n".join(thoughts) if thoughts else None
     finish = FINISH_REASONS.get(stop, stop) if isinstance(stop, str) else None
-    # Choice's fields in order, by position (half the time keywords take, on every
-    # stream): index, role, content, reasoning, reasoning_source, reasoning_details,
-    # refusal, tool_calls, function_call, logprobs, finish_reason, annotations, extras.
-    source = "thinking" if thoughts else None
     rec.choices = [
-        Choice(0, role, content, reasoning, source, details, None, calls, None, None, finish, citations, extras)
+        Choice(
+            index=0,
+            role=role,
+            content=content,
+            reasoning=reasoning,
+            reasoning_source="thinking" if thoughts else None,
+            reasoning_details=details,
+            tool_calls=calls,
+            finish_reason=finish,
+            annotations=citations,
+            extras=extras,
+        )
     ]
     usage = get("usage")
     if isinstance(usage, dict):

@@ -248,7 +248,7 @@ def guarded(rec: Reconstruction, seq: int, step: Any, *args: Any) -> None:
 
 def add_chunk(rec: Reconstruction, t_ms: float | None, payload: Any) -> int:
     seq = len(rec.chunks)
-    rec.chunks.append(StreamChunk(seq, t_ms, payload))
+    rec.chunks.append(StreamChunk(seq=seq, t_ms=t_ms, payload=payload))
     return seq
 
 
@@ -307,7 +307,7 @@ def json_text(value: Any) -> str:
 def tool_call(index: int, call_id: Any, name: Any, arguments: str, kind: str = "function") -> ToolCall:
     call_id = call_id if isinstance(call_id, str) else None
     name = name if isinstance(name, str) else None
-    call = ToolCall(index, call_id, kind, name, arguments)  # by position: index, id, type, name, arguments
+    call = ToolCall(index=index, id=call_id, type=kind, name=name, arguments=arguments)
     call.parse()
     return call
 

@@ -43,7 +43,7 @@ import msgspec
 import orjson
 from msgspec import UNSET, UnsetType
 
-from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, dumps_exact
+from analyzer.model import Choice, Exchange, Part, Reconstruction, dumps_exact, numbered_chunks
 from analyzer.protocols.events import (
     Index,
     Marks,
@@ -478,7 +478,7 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
     typed = _typed_events(exchange, rec)
     if typed is not None:
         responses, times = typed
-        rec.chunks = list(map(StreamChunk, range(len(responses)), times, responses))
+        rec.chunks = numbered_chunks(times, responses)
         fold = _Fold(rec)
         fold.add_typed(responses)
         return _finish(exchange, rec, fold)

@@ -28,6 +28,7 @@ from analyzer.model import (
     Usage,
     created_unit_ms,
     dumps_exact,
+    numbered_chunks,
 )
 from analyzer.protocols.events import (
     UNREADABLE,
@@ -664,13 +665,23 @@ def _choice(state: _ChoiceState) -> Choice:
     think, answer = split_think(content)
     refusal = None if state.refusal is None else "".join(state.refusal)
     calls = sorted(state.tools, key=_BY_INDEX) if len(state.tools) > 1 else list(state.tools)
-    # By position, in Choice's field order (keywords take twice the time, on every stream):
-    # index, role, content, reasoning, reasoning_source, reasoning_details, refusal,
-    # tool_calls, function_call, logprobs, finish_reason, annotations, extras, think, answer.
     return Choice(
-        state.index, state.role or "assistant", content, reasoning, source, state.details, refusal, calls,
-        state.function_call, state.logprobs, state.finish_reason, state.annotations, state.extras, think, answer,
-    )  # fmt: skip
+        index=state.index,
+        role=state.role or "assistant",
+        content=content,
+        reasoning=reasoning,
+        reasoning_source=source,
+        reasoning_details=state.details,
+        refusal=refusal,
+        tool_calls=calls,
+        function_call=state.function_call,
+        logprobs=state.logprobs,
+        finish_reason=state.finish_reason,
+        annotations=state.annotations,
+        extras=state.extras,
+        think=think,
+        answer=answer,
+    )
 
 
 _BY_INDEX = attrgetter("index")
@@ -710,7 +721,7 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
         else:
             if not rec.done and event.event != "error":  # the hot path
                 seq = len(chunks)
-                append(StreamChunk(seq, event.t_ms, chunk, chunk.created))
+                append(StreamChunk(seq=seq, t_ms=event.t_ms, payload=chunk, created=chunk.created))
                 add(chunk, seq)
                 continue
         if not data:
@@ -750,7 +761,7 @@ def _fold(rec: Reconstruction, events: list[Event]) -> tuple[Accumulator, int]:
         if event.event == "error" and chunk.error is None:
             chunk.error = orjson.loads(data)
         seq = len(chunks)
-        append(StreamChunk(seq, event.t_ms, chunk, chunk.created, top or None))
+        append(StreamChunk(seq=seq, t_ms=event.t_ms, payload=chunk, created=chunk.created, extras=top or None))
         add(chunk, seq, extras)
     return acc, bad
 
@@ -850,9 +861,9 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
             for one in found:
                 if one:
                     rec.extras.update(one)
-            rec.chunks = list(map(StreamChunk, range(len(decoded)), whole.times, decoded, created, found))
+            rec.chunks = numbered_chunks(whole.times, decoded, created, found)
         else:
-            rec.chunks = list(map(StreamChunk, range(len(decoded)), whole.times, decoded, created))
+            rec.chunks = numbered_chunks(whole.times, decoded, created)
         for seq, chunk in enumerate(decoded):
             add(chunk, seq)
         _framing(rec, whole.comments, whole.fields, whole.ids, whole.unterminated)
@@ -941,7 +952,7 @@ def reconstruct_json(exchange: Exchange, rec: Reconstruction, obj: Any) -> Recon
         rec.warn("response_shape", f"{problem}: ignored")
     acc = Accumulator(rec)
     if chunk is not None:
-        rec.chunks.append(StreamChunk(0, None, chunk, chunk.created))
+        rec.chunks.append(StreamChunk(seq=0, t_ms=None, payload=chunk, created=chunk.created))
         acc.add(chunk, 0, extras)
     acc.finish()
     rec.marks = acc.marks()

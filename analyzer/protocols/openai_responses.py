@@ -29,7 +29,7 @@ from typing import Any, Union
 
 import msgspec
 
-from analyzer.model import Choice, Exchange, Part, Reconstruction, StreamChunk, dumps_exact
+from analyzer.model import Choice, Exchange, Part, Reconstruction, dumps_exact, numbered_chunks
 from analyzer.protocols.events import (
     FIELD_ERRORS,
     Marks,
@@ -460,7 +460,7 @@ def _fold_typed(fold: _Fold, decoded: list[Any], times: list[Any]) -> None:
     stream) handed over at once, the common other events read in place (`_STEPS`), the
     rest as the dicts they were."""
     rec = fold.rec
-    rec.chunks = list(map(StreamChunk, range(len(decoded)), times, decoded))
+    rec.chunks = numbered_chunks(times, decoded)
     to_builtins = msgspec.to_builtins
     run_kind: Any = None  # the run of deltas: their kind, first event, place and text pieces
     first: Any = None
