@@ -60,7 +60,7 @@ NO_DATE = "__HIVE_DEFAULT_PARTITION__"
 # The kept shares' own format (parallel.Done, frames.Parts, chunk cells made by the workers):
 # raise it when they change, and
 # every file is read again.
-_FORMAT = 4
+_FORMAT = 5
 
 
 @dataclass
@@ -97,27 +97,23 @@ def build(
     manifest = _manifest(state)
     files, alone, problems = sources(paths)
     known = {(entry["label"], entry["path"]): entry for entry in manifest.get("files", [])}
-    entries: list[dict[str, Any]] = []
-    kept: dict[int, Done] = {}
-    missing: list[int] = []
-    for at, (file, label) in enumerate(files):
-        entry = _entry(file, label)
-        before = known.get((label, entry["path"]))
-        share = _kept(store, before, entry) if before is not None else None
-        if share is None:
-            missing.append(at)
-        else:
-            kept[at] = share
-        entries.append(entry)
+    entries = [_entry(file, label) for file, label in files]
+    unchanged = [_unchanged(store, known.get((e["label"], e["path"])), e) for e in entries]
     options = {"select": {k: str(v) for k, v in select.items() if v is not None} if select else None}
     same_input = [(e["label"], e["path"], e["size"], e["mtime_ns"]) for e in entries] == [
         (e["label"], e["path"], e["size"], e["mtime_ns"]) for e in manifest.get("files", [])
     ]
-    if not missing and same_input and manifest.get("options") == options and not problems:
-        known_partitions = len(manifest.get("partitions", {}))
-        return Built(
-            out, manifest.get("exchanges", 0), _problems(kept.values()), 0, len(kept), [], [], known_partitions, True
-        )
+    if all(unchanged) and same_input and manifest.get("options") == options and not problems:
+        # Nothing new: not even the kept shares are loaded (the problems they hold are in the manifest).
+        said = [Problem(*problem) for entry in entries for problem in entry["problems"]]
+        partitions = len(manifest.get("partitions", {}))
+        return Built(out, manifest.get("exchanges", 0), said, 0, len(files), [], [], partitions, True)
+    kept: dict[int, Done] = {}
+    for at, entry in enumerate(entries):
+        share = _kept(store, entry) if unchanged[at] else None
+        if share is not None:
+            kept[at] = share
+    missing = [at for at in range(len(files)) if at not in kept]
 
     fresh = read(
         [files[at] for at in missing], alone=alone, workers=workers, redact=True, progress=progress, chunk_cells=True
@@ -126,6 +122,7 @@ def build(
         kept[at] = share
         entries[at]["sha256"] = entries[at].get("sha256") or _digest(files[at][0])
         entries[at]["share"] = _keep(store, entries[at], share)
+        entries[at]["problems"] = [[p.source, p.reason, p.position] for p in share.problems]
     shares = [kept[at] for at in range(len(files))]
     only: set[str] | None = None
     problems += _problems(shares)
@@ -235,15 +232,25 @@ def _digest(file: Path) -> str | None:
     return digest.hexdigest()
 
 
-def _kept(store: Path, before: dict[str, Any], entry: dict[str, Any]) -> Done | None:
-    """The share an earlier build kept for this file, if the file is unchanged (same size and
-    time, or else the same SHA-256) and the share is there and safe to load."""
-    if not before.get("share"):
-        return None
+def _unchanged(store: Path, before: dict[str, Any] | None, entry: dict[str, Any]) -> bool:
+    """Whether an earlier build kept a share for this file and the file is unchanged since
+    (same size and time, or else the same SHA-256); if so, `entry` takes over what the
+    manifest says of the share (its name, the file's hash, the problems met reading it)."""
+    if before is None or not before.get("share") or not isinstance(before.get("problems"), list):
+        return False
     moved = (before["size"], before["mtime_ns"]) != (entry["size"], entry["mtime_ns"])
     if moved and (before.get("sha256") is None or _digest(Path(entry["path"])) != before["sha256"]):
-        return None
-    path = store / before["share"]
+        return False
+    if not _private(store) or not _private(store / before["share"]):
+        return False
+    entry.update(sha256=before.get("sha256"), share=before["share"], problems=before["problems"])
+    return True
+
+
+def _kept(store: Path, entry: dict[str, Any]) -> Done | None:
+    """The share an earlier build kept for an unchanged file (`_unchanged`), if it is safe
+    to load and loads as one; None when the file must be read again."""
+    path = store / entry["share"]
     if not _private(store) or not _private(path):
         return None
     try:
@@ -253,7 +260,6 @@ def _kept(store: Path, before: dict[str, Any], entry: dict[str, Any]) -> Done | 
         return None
     if not isinstance(share, Done) or not all(isinstance(parts, frames.Parts) for parts in share.parts):
         return None
-    entry["sha256"], entry["share"] = before.get("sha256"), before["share"]
     return share
 
 

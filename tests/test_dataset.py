@@ -127,6 +127,20 @@ def test_a_rerun_with_nothing_new_reads_and_writes_nothing(tmp_path: Path) -> No
     assert [path.stat().st_mtime_ns for path in sorted((tmp_path / "out").rglob("*.parquet"))] == stamps
 
 
+def test_a_rerun_with_nothing_new_loads_no_kept_share_and_says_the_problems_again(tmp_path: Path) -> None:
+    """The manifest alone answers a re-run with nothing new: shares made unloadable (garbage,
+    still private) are not touched, and the problems of the first build are said again."""
+    captures = copy_bundled(captures_as_cloned(), tmp_path / "in")
+    (captures / "broken.jsonl").write_bytes(b"{not json\n" * 3)
+    first = dataset.build(captures, tmp_path / "out", workers=1)
+    assert any("broken.jsonl" in str(problem) for problem in first.problems)
+    for share in (tmp_path / "out" / "_chatcap" / "parts").iterdir():
+        share.write_bytes(b"not a pickle")
+    again = dataset.build(captures, tmp_path / "out", workers=1)
+    assert (again.up_to_date, again.read, again.exchanges) == (True, 0, first.exchanges)
+    assert [str(p) for p in again.problems] == [str(p) for p in first.problems]
+
+
 def test_a_rerun_after_new_files_reads_only_them_and_equals_a_build_from_scratch(tmp_path: Path) -> None:
     captures = tmp_path / "in"
     captures.mkdir()
