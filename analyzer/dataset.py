@@ -43,7 +43,7 @@ import orjson
 import pandas as pd
 
 from analyzer import frames
-from analyzer.files import UnsafePath, private_dir, write_private
+from analyzer.files import UnsafePath, private_dir, sha256_of, write_private
 from analyzer.ingest import Paths, Problem, sources
 from analyzer.parallel import Done, cores, read
 
@@ -116,11 +116,16 @@ def build(
     missing = [at for at in range(len(files)) if at not in kept]
 
     fresh = read(
-        [files[at] for at in missing], alone=alone, workers=workers, redact=True, progress=progress, chunk_cells=True
-    )
+        [files[at] for at in missing], alone=alone, workers=workers, redact=True, progress=progress, chunk_cells=True,
+        digest=True,
+    )  # fmt: skip
     for at, share in zip(missing, fresh, strict=True):
         kept[at] = share
-        entries[at]["sha256"] = entries[at].get("sha256") or _digest(files[at][0])
+        # The hash stands for what was read only if the file did not change while it was read
+        # (a capture still being written); else none is kept, and the next run reads it again.
+        entry, now = entries[at], _entry(*files[at])
+        steady = (now["size"], now["mtime_ns"]) == (entry["size"], entry["mtime_ns"])
+        entry["sha256"] = (entry.get("sha256") or share.sha256 or sha256_of(files[at][0])) if steady else None
         entries[at]["share"] = _keep(store, entries[at], share)
         entries[at]["problems"] = [[p.source, p.reason, p.position] for p in share.problems]
     shares = [kept[at] for at in range(len(files))]
@@ -221,17 +226,6 @@ def _entry(file: Path, label: str) -> dict[str, Any]:
     return {"label": label, "path": str(file.resolve()), "size": size, "mtime_ns": mtime}
 
 
-def _digest(file: Path) -> str | None:
-    digest = hashlib.sha256()
-    try:
-        with file.open("rb") as handle:
-            while piece := handle.read(1 << 20):
-                digest.update(piece)
-    except OSError:
-        return None
-    return digest.hexdigest()
-
-
 def _unchanged(store: Path, before: dict[str, Any] | None, entry: dict[str, Any]) -> bool:
     """Whether an earlier build kept a share for this file and the file is unchanged since
     (same size and time, or else the same SHA-256); if so, `entry` takes over what the
@@ -239,7 +233,7 @@ def _unchanged(store: Path, before: dict[str, Any] | None, entry: dict[str, Any]
     if before is None or not before.get("share") or not isinstance(before.get("problems"), list):
         return False
     moved = (before["size"], before["mtime_ns"]) != (entry["size"], entry["mtime_ns"])
-    if moved and (before.get("sha256") is None or _digest(Path(entry["path"])) != before["sha256"]):
+    if moved and (before.get("sha256") is None or sha256_of(Path(entry["path"])) != before["sha256"]):
         return False
     if not _private(store) or not _private(store / before["share"]):
         return False

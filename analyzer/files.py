@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import stat
 import warnings
@@ -100,3 +101,15 @@ def _reuse(path: Path) -> int:
         os.close(descriptor)
         raise
     return descriptor
+
+
+def sha256_of(path: Path) -> str | None:
+    """The SHA-256 of a file's bytes (hex), read a MiB at a time; None when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while piece := handle.read(1 << 20):
+                digest.update(piece)
+    except OSError:
+        return None
+    return digest.hexdigest()

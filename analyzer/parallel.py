@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from analyzer import frames
 from analyzer.cost import Prices
 from analyzer.errors import LoadError, NoExchangesFound
+from analyzer.files import sha256_of
 from analyzer.ingest import PROBLEMS_PER_FILE, Paths, Problem, file_exchanges, line_pieces, piece_exchanges, sources
 from analyzer.ingest import _size as file_size
 from analyzer.model import Exchange
@@ -68,6 +69,7 @@ class Done:
     problems: list[Problem]
     exchanges: int
     failure: Problem | None = None  # what stopped the reading (`read_file`), if anything did
+    sha256: str | None = None  # of the file's bytes, when `read(digest=True)` read it whole
 
 
 class _Task(NamedTuple):
@@ -110,13 +112,15 @@ def read(
     tables: Collection[str] = frames.TABLES,
     progress: bool | None = None,
     chunk_cells: bool = False,
+    digest: bool = False,
 ) -> list[Done]:
     """Each file's share (`Done`), in the order of `files`: (path, label) pairs as
     `ingest.sources` gives them; `alone`: a single file given alone, whose failure raises.
     With more than one worker, a JSON-lines file of more than `ingest.PIECE_BYTES` is cut at
     line ends into pieces read apart; its exchanges are numbered and its problems said as if
     it were read whole. `chunk_cells`: the chunks' text columns made table cells
-    (`export.table_cell`: redacted) by the workers, the bulk of what writing the tables costs."""
+    (`export.table_cell`: redacted) by the workers, the bulk of what writing the tables costs.
+    `digest`: each file read whole also hashed by its worker (`Done.sha256`)."""
     workers = cores() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
@@ -131,10 +135,10 @@ def read(
     with _Progress(tasks, progress) as bar:
         if workers == 1 or len(tasks) < 2:
             for at, task in enumerate(tasks):
-                done[at] = _read(task, alone, redact, prices, tables, chunk_cells)
+                done[at] = _read(task, alone, redact, prices, tables, chunk_cells, digest)
                 bar.finished(at)
         else:
-            for at, result in _pooled(tasks, min(workers, len(tasks)), redact, prices, tables, chunk_cells):
+            for at, result in _pooled(tasks, min(workers, len(tasks)), redact, prices, tables, chunk_cells, digest):
                 done[at] = result
                 bar.finished(at)
     found = []
@@ -146,7 +150,13 @@ def read(
 
 
 def _read(
-    task: _Task, alone: bool, redact: bool, prices: Prices | None, tables: tuple[str, ...], chunk_cells: bool = False
+    task: _Task,
+    alone: bool,
+    redact: bool,
+    prices: Prices | None,
+    tables: tuple[str, ...],
+    chunk_cells: bool = False,
+    digest: bool = False,
 ) -> Done:
     """A task's share (in a worker, or in this process): `read_file`, what stopped the reading
     (if anything did) raised for a file given alone, else one more problem."""
@@ -155,6 +165,8 @@ def _read(
     if done.failure is not None:
         done.problems.append(done.failure)
         done.failure = None
+    if digest and task.piece is None:
+        done.sha256 = sha256_of(task.file)
     return done
 
 
@@ -260,7 +272,13 @@ _MORE = re.compile(r"\.\.\. and ([\d,]+) more bad lines?$")
 
 
 def _pooled(
-    tasks: list[_Task], workers: int, redact: bool, prices: Prices | None, tables: tuple[str, ...], chunk_cells: bool
+    tasks: list[_Task],
+    workers: int,
+    redact: bool,
+    prices: Prices | None,
+    tables: tuple[str, ...],
+    chunk_cells: bool,
+    digest: bool,
 ) -> Iterator[tuple[int, Done]]:
     """Each task's share as workers finish it (in any order), by its position in `tasks`.
 
@@ -275,7 +293,8 @@ def _pooled(
         for group in groups:
             with ProcessPoolExecutor(min(workers, len(group)), mp_context=context()) as pool:
                 futures: dict[Future[Done], int] = {
-                    pool.submit(_read, tasks[at], False, redact, prices, tables, chunk_cells): at for at in group
+                    pool.submit(_read, tasks[at], False, redact, prices, tables, chunk_cells, digest): at
+                    for at in group
                 }
                 for future in as_completed(futures):
                     at = futures[future]

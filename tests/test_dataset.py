@@ -200,6 +200,32 @@ def test_a_kept_share_others_can_write_is_not_loaded_and_its_file_is_read_again(
     assert (again.read, again.reused, again.up_to_date) == (1, len(shares) - 1, False)
 
 
+def test_a_file_that_grew_while_it_was_read_is_read_again_next_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture still being written: a line added after its exchanges were read, before its
+    bytes were hashed, must not be taken for read (the hash would be of bytes the tables
+    never saw, and the line never read)."""
+    captures = copy_bundled(captures_as_cloned(), tmp_path / "in")
+    growing = captures / "errors.jsonl"
+    lines = growing.read_bytes().splitlines(keepends=True)
+    growing.write_bytes(b"".join(lines[:-1]))
+    real_hash = parallel.sha256_of
+
+    def the_proxy_writes_one_more_line_then_hash(path: Path) -> str | None:
+        if path == growing and growing.read_bytes().count(b"\n") < len(lines):
+            with growing.open("ab") as handle:
+                handle.write(lines[-1])
+        return real_hash(path)
+
+    monkeypatch.setattr(parallel, "sha256_of", the_proxy_writes_one_more_line_then_hash)
+    first = dataset.build(captures, tmp_path / "out", workers=1)
+    again = dataset.build(captures, tmp_path / "out", workers=1)
+    scratch = dataset.build(captures, tmp_path / "scratch", workers=1)
+    assert again.read == 1 and again.exchanges == first.exchanges + 1 == scratch.exchanges
+    assert read_dataset(tmp_path / "out")["exchanges"].equals(read_dataset(tmp_path / "scratch")["exchanges"])
+
+
 def test_a_touched_but_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
     captures = copy_bundled(captures_as_cloned(), tmp_path / "in")
     dataset.build(captures, tmp_path / "out", workers=1)
