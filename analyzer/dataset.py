@@ -43,9 +43,10 @@ import orjson
 import pandas as pd
 
 from analyzer import frames
+from analyzer.export import table_values
 from analyzer.files import UnsafePath, private_dir, sha256_of, write_private
 from analyzer.ingest import Paths, Problem, sources
-from analyzer.parallel import Done, cores, read
+from analyzer.parallel import CELLS, Done, read
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -116,7 +117,7 @@ def build(
     missing = [at for at in range(len(files)) if at not in kept]
 
     fresh = read(
-        [files[at] for at in missing], alone=alone, workers=workers, redact=True, progress=progress, chunk_cells=True,
+        [files[at] for at in missing], alone=alone, workers=workers, redact=True, progress=progress, cells=True,
         digest=True,
     )  # fmt: skip
     for at, share in zip(missing, fresh, strict=True):
@@ -133,15 +134,15 @@ def build(
     problems += _problems(shares)
     count = sum(share.exchanges for share in shares)
     tables = frames.assemble([parts for share in shares for parts in share.parts])
+    del kept, fresh, shares  # the parts: what the frames do not share with them is freed before writing
     if select:
         only = chosen(tables["exchanges"], **select)
         if not only:
             raise ValueError("no exchange matches the filter")
         count = len(only)
     written, partitions = write(
-        tables, out, only=only if select else None, previous=manifest.get("partitions", {}), cells_ready={"chunks"},
-        workers=cores() if workers is None else workers,
-    )  # fmt: skip
+        tables, out, only=only if select else None, previous=manifest.get("partitions", {}), cells_ready=CELLS
+    )
     removed = []
     for name in set(manifest.get("partitions", {})) - set(partitions):
         path = out / name
@@ -285,16 +286,14 @@ def write(
     *,
     only: Collection[str] | None = None,
     previous: dict[str, str] | None = None,
-    cells_ready: Collection[str] = (),
-    workers: int = 1,
+    cells_ready: dict[str, Collection[str]] | None = None,
 ) -> tuple[list[Path], dict[str, str]]:
     """`tables` (the frames, by name) written into `out_dir` as a dataset partitioned by date
     (text redacted, lists and parsed JSON as JSON text, as `export.tables` writes them);
     `only`: the exchanges whose rows are written. A partition whose bytes equal what
     `previous` (relative path → SHA-256) records is not written again. Returns the files
-    written and every partition's relative path → SHA-256. `cells_ready`: tables whose text
-    cells are table cells already (`parallel.read(chunk_cells=True)`); `workers`: processes
-    making the other tables' cells (redacting every text is most of the writing)."""
+    written and every partition's relative path → SHA-256. `cells_ready`: by table, the
+    columns whose cells are table cells already (`parallel.read(cells=True)`)."""
     out = Path(out_dir)
     exchanges = tables["exchanges"]
     started = exchanges["started_at"]
@@ -306,7 +305,7 @@ def write(
         key = "id" if name == "exchanges" else "exchange"
         if only is not None:
             frame = frame[frame[key].isin(list(only))]
-        frame = _table_values(frame.reset_index(drop=True), name in cells_ready, workers)
+        frame = table_values(frame.reset_index(drop=True), "parquet", cells_ready=(cells_ready or {}).get(name, ()))
         schema = arrow_schema(tables[name])
         day = frame[key].map(dates)
         for date in sorted(set(day)):
@@ -328,27 +327,6 @@ def write(
             _replace(target, data)
             written.append(target)
     return written, partitions
-
-
-# A table of at least this many rows has its cells made by the workers, in slices.
-_SLICED_ROWS = 4096
-
-
-def _table_values(frame: pd.DataFrame, ready: bool, workers: int) -> pd.DataFrame:
-    """`export.table_values` of a table's rows, by `workers` processes when it is large."""
-    from analyzer.export import table_values
-
-    if ready or workers < 2 or len(frame) < _SLICED_ROWS:
-        return table_values(frame, "parquet", cells_ready=ready)
-    from concurrent.futures import ProcessPoolExecutor
-
-    from analyzer.parallel import context
-
-    step = -(-len(frame) // (4 * workers))
-    slices = [frame.iloc[start : start + step] for start in range(0, len(frame), step)]
-    with ProcessPoolExecutor(workers, mp_context=context()) as pool:
-        done = list(pool.map(table_values, slices, ["parquet"] * len(slices)))
-    return pd.concat(done, ignore_index=True)
 
 
 def _partition(out: Path, name: str, date: str) -> Path:

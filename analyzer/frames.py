@@ -155,6 +155,9 @@ class Parts:
     chunks: dict[str, list[Any]]
     # Columns of the tool_calls frame but the result's, and each call's exchange as its row in the batch.
     tool_calls: dict[str, list[Any]]
+    # What each of `messages` gives its rows (`message_values`), when made apart (as table
+    # cells, by the workers of a dataset build); None: made from `messages` when assembled.
+    message_values: list[dict[str, Any]] | None = None
 
     def renamed(self, names: dict[str, str]) -> Parts:
         """The same parts with the exchanges' ids changed as `names` says (old id → new id;
@@ -170,6 +173,7 @@ class Parts:
             self.messages,
             {**self.chunks, "exchange": new(self.chunks["exchange"])},
             {**self.tool_calls, "exchange": new(self.tool_calls["exchange"])},
+            self.message_values,
         )
 
 
@@ -339,11 +343,15 @@ def _threaded(
     walk = threads.Walk(notices="exchanges" in tables)  # the notices are the exchanges frame's only
     # Each exchange's messages as the walk numbers them, and as sent.
     numbers: list[list[int]] = []
-    wires: list[list[dict[str, Any]]] = []
+    values: list[list[dict[str, Any]]] = []  # each exchange's messages' values (`message_values`)
     for batch in batches:
         numbered = [walk.intern(normal) for _, normal in batch.messages]
         numbers += [numbered] * len(batch.sent)
-        wires += [[wire for wire, _ in batch.messages]] * len(batch.sent)
+        if "messages" in tables:
+            made = batch.message_values
+            if made is None:
+                made = [message_values(wire) for wire, _ in batch.messages]
+            values += [made] * len(batch.sent)
     steps: list[threads.Step | None] = [None] * len(sent)
     message_cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
     first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender
@@ -351,7 +359,7 @@ def _threaded(
         item, number_of = sent[at], numbers[at]
         steps[at] = step = walk.add_numbered(item.item, [number_of[entry] for entry in item.history])
         if "messages" in tables:
-            _message_rows(message_cols, item, step, wires[at], number_of, first, new_only)
+            _message_rows(message_cols, item, step, values[at], number_of, first, new_only)
     found = {}
     if "exchanges" in tables:
         names = [name for name in _EXCHANGE_DTYPES if name not in _THREAD_COLUMNS]
@@ -483,11 +491,24 @@ def messages(xs: Iterable[Exchange], *, new_only: bool = True) -> pd.DataFrame:
     return assemble([parts(xs, tables=("messages",))], tables=("messages",), new_only=new_only)["messages"]
 
 
+def message_values(message: dict[str, Any]) -> dict[str, Any]:
+    """The messages frame's columns that a message decides alone, from it as sent."""
+    calls = message.get("tool_calls")
+    return {
+        "role": message.get("role"),
+        "name": message.get("name"),
+        "content": _content_text(message.get("content")),
+        "reasoning": message.get("reasoning_content") or message.get("reasoning"),
+        "tool_calls": calls if isinstance(calls, list) else None,
+        "tool_call_id": message.get("tool_call_id"),
+    }
+
+
 def _message_rows(
     cols: dict[str, list[Any]],
     sent: _Sent,
     step: threads.Step,
-    wires: list[dict[str, Any]],
+    values: list[dict[str, Any]],
     number_of: list[int],
     first: dict[tuple[str, int, int], str],
     new_only: bool,
@@ -497,28 +518,23 @@ def _message_rows(
     thread, exchange = step.thread, sent.item.id
 
     def add(position: int, message: dict[str, Any], origin: str, first_sender: str) -> None:
-        calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else None
         cols["exchange"].append(exchange)
         cols["conversation"].append(thread.conversation)
         cols["turn"].append(thread.turn)
         cols["position"].append(position)
         cols["origin"].append(origin)
-        cols["role"].append(message.get("role"))
-        cols["name"].append(message.get("name"))
-        cols["content"].append(_content_text(message.get("content")))
-        cols["reasoning"].append(message.get("reasoning_content") or message.get("reasoning"))
-        cols["tool_calls"].append(calls)
-        cols["tool_call_id"].append(message.get("tool_call_id"))
+        for name, value in message.items():
+            cols[name].append(value)
         cols["first_sent_by"].append(first_sender)
 
     key = thread.conversation
     for position, (entry, number) in enumerate(zip(sent.history, step.numbers, strict=True)):
         sender = first.setdefault((key, position, number), exchange)
         if not new_only or sender == exchange:
-            add(position, wires[entry], "request", sender)
+            add(position, values[entry], "request", sender)
     if sent.reply is not None:  # a reply the client sends back is not new in the next request
         first.setdefault((key, len(sent.history), number_of[sent.reply]), exchange)
-        add(len(sent.history), wires[sent.reply], "reply", exchange)
+        add(len(sent.history), values[sent.reply], "reply", exchange)
 
 
 _MESSAGE_DTYPES = {"exchange": "string", "conversation": "category", "turn": "Int32", "position": "Int32",

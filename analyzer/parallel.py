@@ -111,15 +111,16 @@ def read(
     prices: Prices | None = None,
     tables: Collection[str] = frames.TABLES,
     progress: bool | None = None,
-    chunk_cells: bool = False,
+    cells: bool = False,
     digest: bool = False,
 ) -> list[Done]:
     """Each file's share (`Done`), in the order of `files`: (path, label) pairs as
     `ingest.sources` gives them; `alone`: a single file given alone, whose failure raises.
     With more than one worker, a JSON-lines file of more than `ingest.PIECE_BYTES` is cut at
     line ends into pieces read apart; its exchanges are numbered and its problems said as if
-    it were read whole. `chunk_cells`: the chunks' text columns made table cells
-    (`export.table_cell`: redacted) by the workers, the bulk of what writing the tables costs.
+    it were read whole. `cells`: the columns `CELLS` names (the chunks' and messages' text)
+    made table cells (`export.table_cell`: redacted) by the workers, the bulk of what writing
+    the tables costs.
     `digest`: each file read whole also hashed by its worker (`Done.sha256`)."""
     workers = cores() if workers is None else workers
     if workers < 1:
@@ -135,10 +136,10 @@ def read(
     with _Progress(tasks, progress) as bar:
         if workers == 1 or len(tasks) < 2:
             for at, task in enumerate(tasks):
-                done[at] = _read(task, alone, redact, prices, tables, chunk_cells, digest)
+                done[at] = _read(task, alone, redact, prices, tables, cells, digest)
                 bar.finished(at)
         else:
-            for at, result in _pooled(tasks, min(workers, len(tasks)), redact, prices, tables, chunk_cells, digest):
+            for at, result in _pooled(tasks, min(workers, len(tasks)), redact, prices, tables, cells, digest):
                 done[at] = result
                 bar.finished(at)
     found = []
@@ -155,13 +156,13 @@ def _read(
     redact: bool,
     prices: Prices | None,
     tables: tuple[str, ...],
-    chunk_cells: bool = False,
+    cells: bool = False,
     digest: bool = False,
 ) -> Done:
     """A task's share (in a worker, or in this process): `read_file`, what stopped the reading
     (if anything did) raised for a file given alone, else one more problem."""
     done = read_file(task.file, task.label, piece=task.piece, alone=alone, redact=redact, prices=prices,
-                     tables=tables, chunk_cells=chunk_cells)  # fmt: skip
+                     tables=tables, cells=cells)  # fmt: skip
     if done.failure is not None:
         done.problems.append(done.failure)
         done.failure = None
@@ -180,7 +181,7 @@ def read_file(
     redact: bool = False,
     prices: Prices | None = None,
     tables: Collection[str] = frames.TABLES,
-    chunk_cells: bool = False,
+    cells: bool = False,
 ) -> Done:
     """One file's share, or one piece's (`ingest.line_pieces`), read as `load` reads a file of
     a directory: each exchange named `label#n` (its `source` set to `source` when given: a file
@@ -228,17 +229,23 @@ def read_file(
             raise LoadError(named, f"could not be read: {type(exc).__name__}: {exc}") from None
         parts, count = None, 0
         failure = Problem(named, f"could not be read: {type(exc).__name__}: {exc}")
-    if parts is not None and chunk_cells:
+    if parts is not None and cells:
         from analyzer.export import table_cell
 
         for name in _CHUNK_TEXT:
             parts.chunks[name] = [table_cell(value) for value in parts.chunks[name]]
+        parts.message_values = [
+            {name: table_cell(value) for name, value in frames.message_values(wire).items()}
+            for wire, _ in parts.messages
+        ]
     problems = [dataclasses.replace(p, source=named) if p.source == str(path) else p for p in problems]
     return Done([parts] if parts is not None and count else [], problems, count, failure)
 
 
 # The chunks' columns of text, as `export.table_values` finds them (string and category dtypes).
 _CHUNK_TEXT = [name for name, dtype in frames._CHUNK_DTYPES.items() if dtype in ("string", "category", "object")]
+# The columns `read(cells=True)` makes table cells, by table.
+CELLS = {"chunks": _CHUNK_TEXT, "messages": list(frames.message_values({}))}
 
 
 def _whole(file: Path, label: str, pieces: list[Done], alone: bool) -> Done:
@@ -277,7 +284,7 @@ def _pooled(
     redact: bool,
     prices: Prices | None,
     tables: tuple[str, ...],
-    chunk_cells: bool,
+    cells: bool,
     digest: bool,
 ) -> Iterator[tuple[int, Done]]:
     """Each task's share as workers finish it (in any order), by its position in `tasks`.
@@ -293,8 +300,7 @@ def _pooled(
         for group in groups:
             with ProcessPoolExecutor(min(workers, len(group)), mp_context=context()) as pool:
                 futures: dict[Future[Done], int] = {
-                    pool.submit(_read, tasks[at], False, redact, prices, tables, chunk_cells, digest): at
-                    for at in group
+                    pool.submit(_read, tasks[at], False, redact, prices, tables, cells, digest): at for at in group
                 }
                 for future in as_completed(futures):
                     at = futures[future]

@@ -317,12 +317,9 @@ def test_two_roots_holding_the_same_relative_path_give_every_exchange_its_own_id
     assert list(built.frames["exchanges"]["id"]) == loaded
 
 
-def test_the_dataset_is_the_same_bytes_whatever_the_number_of_workers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Workers read the files and make the table cells in slices (here every table of more than
-    64 rows): the files written are byte for byte those of one process."""
-    monkeypatch.setattr(dataset, "_SLICED_ROWS", 64)
+def test_the_dataset_is_the_same_bytes_whatever_the_number_of_workers(tmp_path: Path) -> None:
+    """Workers read the files and make the chunks' and messages' cells: the files written are
+    byte for byte those of one process."""
     captures = captures_as_cloned()
     dataset.build(captures, tmp_path / "one", workers=1)
     dataset.build(captures, tmp_path / "two", workers=2)
@@ -335,7 +332,7 @@ def test_the_dataset_is_the_same_bytes_whatever_the_number_of_workers(
 
 def test_a_partition_file_is_the_same_bytes_however_its_rows_were_sliced_and_joined() -> None:
     """Over a megabyte of text (more than one Parquet page): rows made in slices and joined
-    (as the workers make them) are written as the rows made at once are."""
+    (as the rows of many files' parts are) are written as the rows made at once are."""
     frame = pd.DataFrame({"text": pd.array([f"{n:05d}" + "x" * 1000 for n in range(3000)], dtype="string")})
     joined = pd.concat([frame.iloc[start : start + 700] for start in range(0, 3000, 700)], ignore_index=True)
     schema = dataset.arrow_schema(frame)

@@ -556,15 +556,15 @@ def write_tables(
     return written
 
 
-def table_values(frame: Any, fmt: str, *, cells_ready: bool = False) -> Any:
+def table_values(frame: Any, fmt: str, *, cells_ready: Collection[str] = ()) -> Any:
     """A frame's cells as a table file holds them: categories as text, text redacted, lists
     and parsed JSON as (redacted) JSON text; for CSV, formulas made text (`csv_cell`).
-    `cells_ready`: its text and JSON cells are `table_cell`s already (made where the rows were)."""
+    `cells_ready`: columns whose cells are `table_cell`s already (made where the rows were)."""
     frame = frame.copy()
     for column in frame.columns:
         if frame[column].dtype == "category":  # model names, roles, tool names: text too
             frame[column] = frame[column].astype("object")
-        if frame[column].dtype in ("object", "string") and not cells_ready:
+        if frame[column].dtype in ("object", "string") and column not in cells_ready:
             frame[column] = frame[column].map(_table_value, na_action="ignore")
         if fmt == "csv" and frame[column].dtype in ("object", "string", "category"):
             frame[column] = frame[column].astype("object").map(csv_cell, na_action="ignore")
