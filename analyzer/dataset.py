@@ -58,9 +58,8 @@ SCHEMA_VERSION = 1
 VERSION_KEY = b"chatcap.schema_version"
 STATE = "_chatcap"
 NO_DATE = "__HIVE_DEFAULT_PARTITION__"
-# The kept shares' own format (parallel.Done, frames.Parts, chunk cells made by the workers):
-# raise it when they change, and
-# every file is read again.
+# The kept shares' own format (parallel.Done, frames.Parts, the cells the workers make) and
+# the manifest's: raise it when they change, and every file is read again.
 _FORMAT = 5
 
 
@@ -127,8 +126,8 @@ def build(
         entry, now = entries[at], _entry(*files[at])
         steady = (now["size"], now["mtime_ns"]) == (entry["size"], entry["mtime_ns"])
         entry["sha256"] = (entry.get("sha256") or share.sha256 or sha256_of(files[at][0])) if steady else None
-        entries[at]["share"] = _keep(store, entries[at], share)
-        entries[at]["problems"] = [[p.source, p.reason, p.position] for p in share.problems]
+        entry["share"] = _keep(store, entry, share)
+        entry["problems"] = [[p.source, p.reason, p.position] for p in share.problems]
     shares = [kept[at] for at in range(len(files))]
     only: set[str] | None = None
     problems += _problems(shares)
@@ -243,13 +242,10 @@ def _unchanged(store: Path, before: dict[str, Any] | None, entry: dict[str, Any]
 
 
 def _kept(store: Path, entry: dict[str, Any]) -> Done | None:
-    """The share an earlier build kept for an unchanged file (`_unchanged`), if it is safe
-    to load and loads as one; None when the file must be read again."""
-    path = store / entry["share"]
-    if not _private(store) or not _private(path):
-        return None
+    """The share an earlier build kept for an unchanged file (`_unchanged`: it found the share
+    safe to load), if it loads as one; None when the file must be read again."""
     try:
-        with path.open("rb") as handle:
+        with (store / entry["share"]).open("rb") as handle:
             share = pickle.load(handle)  # our own file, in a directory only we can write
     except Exception:  # a damaged or foreign share: read the file again
         return None
