@@ -150,14 +150,14 @@ class Parts:
     # codes before (the reconstruction's) and after (anomalies, cost) the threads' notices.
     exchanges: dict[str, list[Any]]
     sent: list[_Sent]
-    # Each distinct message of the batch once (plain role-and-text ones by value), as sent and normalised.
-    messages: list[tuple[dict[str, Any], Any]]
+    # Each distinct message of the batch once (plain role-and-text ones by value), normalised
+    # as the threads compare them, and (with the messages table) what it gives its rows
+    # (`message_values`; table cells once a dataset build's worker made them so).
+    messages: list[Any]
+    message_values: list[dict[str, Any]]
     chunks: dict[str, list[Any]]
     # Columns of the tool_calls frame but the result's, and each call's exchange as its row in the batch.
     tool_calls: dict[str, list[Any]]
-    # What each of `messages` gives its rows (`message_values`), when made apart (as table
-    # cells, by the workers of a dataset build); None: made from `messages` when assembled.
-    message_values: list[dict[str, Any]] | None = None
 
     def renamed(self, names: dict[str, str]) -> Parts:
         """The same parts with the exchanges' ids changed as `names` says (old id → new id;
@@ -171,9 +171,9 @@ class Parts:
             {**self.exchanges, "id": new(self.exchanges["id"])},
             [sent._replace(item=sent.item._replace(id=names.get(sent.item.id, sent.item.id))) for sent in self.sent],
             self.messages,
+            self.message_values,
             {**self.chunks, "exchange": new(self.chunks["exchange"])},
             {**self.tool_calls, "exchange": new(self.tool_calls["exchange"])},
-            self.message_values,
         )
 
 
@@ -183,10 +183,13 @@ _RESULT_COLUMNS = ("result", "result_exchange")
 
 
 class _Messages:
-    """A batch's distinct messages, each normalised once however often it is resent."""
+    """A batch's distinct messages, each normalised (and, with `values`, its row values made)
+    once however often it is resent."""
 
-    def __init__(self) -> None:
-        self.entries: list[tuple[dict[str, Any], Any]] = []
+    def __init__(self, values: bool) -> None:
+        self.normals: list[Any] = []
+        self.values: list[dict[str, Any]] = []
+        self._with_values = values
         self._plain: dict[tuple[str, str], int] = {}
 
     def entry(self, wire: dict[str, Any]) -> int:
@@ -199,8 +202,10 @@ class _Messages:
         return self._add(wire)
 
     def _add(self, wire: dict[str, Any]) -> int:
-        self.entries.append((wire, threads.normalised(wire)))
-        return len(self.entries) - 1
+        self.normals.append(threads.normalised(wire))
+        if self._with_values:
+            self.values.append(message_values(wire))
+        return len(self.normals) - 1
 
 
 def parts(xs: Iterable[Exchange], *, prices: Prices | None = None, tables: Collection[str] = TABLES) -> Parts:
@@ -215,7 +220,7 @@ def parts(xs: Iterable[Exchange], *, prices: Prices | None = None, tables: Colle
     call_cols: dict[str, list[Any]] = {name: [] for name in _TOOL_DTYPES if name not in _RESULT_COLUMNS}
     call_cols["_row"] = []
     sent: list[_Sent] = []
-    table = _Messages()
+    table = _Messages(values="messages" in tables)
     for row, exchange in enumerate(xs):
         rec = exchange.reconstruct()
         if threaded:
@@ -239,7 +244,7 @@ def parts(xs: Iterable[Exchange], *, prices: Prices | None = None, tables: Colle
             _chunk_rows(chunk_cols, exchange, rec)
         if "tool_calls" in tables:
             _call_rows(call_cols, row, exchange, rec)
-    return Parts(tables, cols, sent, table.entries, chunk_cols, call_cols)
+    return Parts(tables, cols, sent, table.normals, table.values, chunk_cols, call_cols)
 
 
 def _results(messages: list[dict[str, Any]]) -> list[tuple[str, str | None, bool]]:
@@ -345,13 +350,8 @@ def _threaded(
     numbers: list[list[int]] = []
     values: list[list[dict[str, Any]]] = []  # each exchange's messages' values (`message_values`)
     for batch in batches:
-        numbered = [walk.intern(normal) for _, normal in batch.messages]
-        numbers += [numbered] * len(batch.sent)
-        if "messages" in tables:
-            made = batch.message_values
-            if made is None:
-                made = [message_values(wire) for wire, _ in batch.messages]
-            values += [made] * len(batch.sent)
+        numbers += [[walk.intern(normal) for normal in batch.messages]] * len(batch.sent)
+        values += [batch.message_values] * len(batch.sent)
     steps: list[threads.Step | None] = [None] * len(sent)
     message_cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
     first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender

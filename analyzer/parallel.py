@@ -232,20 +232,21 @@ def read_file(
     if parts is not None and cells:
         from analyzer.export import table_cell
 
-        for name in _CHUNK_TEXT:
+        for name in CELLS["chunks"]:
             parts.chunks[name] = [table_cell(value) for value in parts.chunks[name]]
         parts.message_values = [
-            {name: table_cell(value) for name, value in frames.message_values(wire).items()}
-            for wire, _ in parts.messages
+            {name: table_cell(value) for name, value in values.items()} for values in parts.message_values
         ]
     problems = [dataclasses.replace(p, source=named) if p.source == str(path) else p for p in problems]
     return Done([parts] if parts is not None and count else [], problems, count, failure)
 
 
-# The chunks' columns of text, as `export.table_values` finds them (string and category dtypes).
-_CHUNK_TEXT = [name for name, dtype in frames._CHUNK_DTYPES.items() if dtype in ("string", "category", "object")]
-# The columns `read(cells=True)` makes table cells, by table.
-CELLS = {"chunks": _CHUNK_TEXT, "messages": list(frames.message_values({}))}
+# The columns `read(cells=True)` makes table cells, by table: the chunks' columns of text (as
+# `export.table_values` finds them: string and category dtypes) and the messages' own.
+CELLS = {
+    "chunks": [name for name, dtype in frames._CHUNK_DTYPES.items() if dtype in ("string", "category", "object")],
+    "messages": list(frames.message_values({})),
+}
 
 
 def _whole(file: Path, label: str, pieces: list[Done], alone: bool) -> Done:
