@@ -390,14 +390,16 @@ _JSON_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _MEMBER = re.compile(r"\s*:\s*")
 _NESTED_DEPTH = 8  # JSON inside a JSON string inside ... : deeper ones are judged as text
 _SCHEMES = re.compile(r"(?i)((?:bearer|basic|token|bot|digest|apikey|key)\s+)(\S.*)", re.S)
-# Where a credential could be once the JSON string around it is decoded: a shape's start, a
-# secret's name, or an escape that might hide either.
-_HIT_LITERALS = (
+# The literal starts of the credential shapes (and of `_MAYBE`'s alternatives).
+_SHAPE_STARTS = (
     "sk-", "sk_", "rk_", "pk_", "eyJ", "AIza", "AKIA", "ASIA", "ya29.", "GOCSPX", "gsk_", "xai-", "pplx-", "hf_",
     "r8_", "fw_", "npm_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat", "glpat", "xox", "pypi-", "whsec_",
     "dop_v1", "shpat_", "sq0atp", "csk-", "nvapi-", "tgp_v1", "PRIVATE KEY", "hooks.slack", "/webhooks/",
-    "AccountKey", "SharedAccess", "earer", "asic ", "@", "=", "\\u", "\\/",
+    "AccountKey", "SharedAccess",
 )  # fmt: skip
+# Where a credential could be once the JSON string around it is decoded: a shape's start, a
+# secret's name, or an escape that might hide either.
+_HIT_LITERALS = (*_SHAPE_STARTS, "earer", "asic ", "@", "=", "\\u", "\\/")
 # Names, found in the lower-cased text, and what must follow each for it to name a value.
 _HIT_NAMES = {
     name: re.compile(rest + r"""(?:\\?["'])?\s*[:=]""")
@@ -455,12 +457,7 @@ def _hits_by_find(text: str, start: int, end: int) -> list[int]:
 
 # Where a match of `_MAYBE` can start, bar the secret names (`_NAME_SEARCH`): its literals,
 # the schemes' two spellings, and the characters before a query parameter.
-_MAYBE_STARTS = (
-    "sk-", "sk_", "rk_", "pk_", "eyJ", "AIza", "AKIA", "ASIA", "ya29.", "GOCSPX", "gsk_", "xai-", "pplx-", "hf_",
-    "r8_", "fw_", "npm_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat", "glpat", "xox", "pypi-", "whsec_",
-    "dop_v1", "shpat_", "sq0atp", "csk-", "nvapi-", "tgp_v1", "PRIVATE KEY", "hooks.slack", "/webhooks/",
-    "AccountKey", "SharedAccess", "Bearer", "bearer", "Basic", "basic", "://", "?", "&", ";",
-)  # fmt: skip
+_MAYBE_STARTS = (*_SHAPE_STARTS, "Bearer", "bearer", "Basic", "basic", "://", "?", "&", ";")
 _MAYBE_SEARCH: Any = ahocorasick_rs.AhoCorasick(list(_MAYBE_STARTS)) if _LITERAL_SEARCH is not None else None
 
 
@@ -468,8 +465,10 @@ def _maybe(text: str) -> bool:
     """`_MAYBE.search(text)`, found faster: Python's regex tries every alternative at every
     character (8 MB/s on prose); here one Aho-Corasick pass finds where a match could start
     and the regex is tried there only."""
+    if _MAYBE_SEARCH is None:
+        return _MAYBE.search(text) is not None
     lower = text.lower()
-    if _MAYBE_SEARCH is None or len(lower) != len(text):  # a lower case of another length: positions differ
+    if len(lower) != len(text):  # a lower case of another length: positions differ
         return _MAYBE.search(text) is not None
     if "ı" in lower or "ſ" in lower:  # `(?i:…)` takes these for i and s; lower() keeps them
         lower = lower.replace("ı", "i").replace("ſ", "s")
