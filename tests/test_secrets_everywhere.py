@@ -15,7 +15,18 @@ import pytest
 from bundled import BUNDLED_CAPTURES, CAPTURES
 from bundled import REAL_CORPUS as CORPUS
 from click.testing import CliRunner
-from secrets_plant import HEADERS, QUERY_SECRET, SECRETS, STREAMS, USERINFO_PASSWORD, model_output, request_body, split
+from secrets_plant import (
+    HEADERS,
+    QUERY_SECRET,
+    SECRETS,
+    SENSITIVE,
+    SHAPES,
+    STREAMS,
+    USERINFO_PASSWORD,
+    model_output,
+    request_body,
+    split,
+)
 
 import analyzer
 from analyzer.cli import main
@@ -153,3 +164,32 @@ def test_real_recordings_come_out_of_export_redaction_untouched() -> None:
     assert len(exchanges) > 100
     touched = [x.id for x in exchanges if redacted(x) is not x]
     assert touched == []
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_table_values_of_repeated_texts_equal_each_cell_made_alone(fmt: str) -> None:
+    """`export.table_values` makes each distinct text's cell once and reuses it (ids and hosts
+    repeat on every row): the cells equal `table_cell` of each value alone, secrets and all."""
+    from analyzer.export import csv_cell, table_cell, table_values
+
+    shapes = [SHAPES[name] for name in SENSITIVE]
+    texts = [*shapes, "plain prose, no secret", "=SUM(A1)", "", "c1", "c1", *shapes]
+    column = texts * 3 + [None]
+    lists = [[value, {"key": value}] for value in texts] * 3 + [None]
+    frame = pd.DataFrame({
+        "text": pd.Series(column, dtype="string"),
+        "category": pd.Series(column, dtype="category"),
+        "lists": pd.Series(lists, dtype="object"),
+    })  # fmt: skip
+
+    def missing(value: object) -> bool:
+        return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+    made = table_values(frame, fmt)
+    for name in frame.columns:
+        expected = [None if missing(value) else table_cell(value) for value in frame[name].astype("object")]
+        if fmt == "csv":
+            expected = [csv_cell(value) for value in expected]
+        got = [None if missing(value) else value for value in made[name].astype("object")]
+        assert got == expected, name
+    assert not any(secret in str(made[name].tolist()) for name in frame.columns for secret in SENSITIVE.values())

@@ -565,7 +565,7 @@ def table_values(frame: Any, fmt: str, *, cells_ready: Collection[str] = ()) -> 
         if frame[column].dtype == "category":  # model names, roles, tool names: text too
             frame[column] = frame[column].astype("object")
         if frame[column].dtype in ("object", "string") and column not in cells_ready:
-            frame[column] = frame[column].map(_table_value, na_action="ignore")
+            frame[column] = frame[column].map(_each_text_once(), na_action="ignore")
         if fmt == "csv" and frame[column].dtype in ("object", "string", "category"):
             frame[column] = frame[column].astype("object").map(csv_cell, na_action="ignore")
     return frame
@@ -588,6 +588,22 @@ def csv_cell(value: Any) -> Any:
 def table_cell(value: Any) -> Any:
     """A cell as written: text redacted, lists and parsed JSON as (redacted) JSON text; None stays None."""
     return None if value is None else _table_value(value)
+
+
+def _each_text_once() -> Callable[[Any], Any]:
+    """`_table_value`, made once per distinct text: ids, hosts, models and roles repeat from row
+    to row (the messages' exchange and first sender: each id on every message it sent)."""
+    made: dict[str, Any] = {}
+
+    def cell(value: Any) -> Any:
+        if type(value) is not str:
+            return _table_value(value)
+        found = made.get(value)
+        if found is None:
+            found = made[value] = _table_value(value)
+        return found
+
+    return cell
 
 
 def _table_value(value: Any) -> Any:
