@@ -27,6 +27,7 @@ user owns that no one else can write to, as chatcap writes it (0700, files 0600)
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import os
@@ -46,7 +47,7 @@ from analyzer import frames
 from analyzer.export import table_values
 from analyzer.files import UnsafePath, private_dir, sha256_of, write_private
 from analyzer.ingest import Paths, Problem, sources
-from analyzer.parallel import CELLS, Done, read
+from analyzer.parallel import CELLS, Done, collector_paused, cores, forked, read
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -91,6 +92,17 @@ def build(
     `workers` processes (None: every core). `select`: only the rows of the exchanges `chosen`
     picks with these arguments (threaded among all, so conversation ids never depend on it);
     none matching is a `ValueError`."""
+    with collector_paused():
+        return _build(paths, out_dir, workers, select, progress)
+
+
+def _build(
+    paths: Paths,
+    out_dir: str | os.PathLike[str],
+    workers: int | None,
+    select: dict[str, Any] | None,
+    progress: bool | None,
+) -> Built:
     out = private_dir(out_dir)
     state = private_dir(out / STATE)
     store = private_dir(state / "parts")
@@ -117,7 +129,7 @@ def build(
 
     fresh = read(
         [files[at] for at in missing], alone=alone, workers=workers, redact=True, progress=progress, cells=True,
-        digest=True,
+        digest=True, pickled=True,
     )  # fmt: skip
     for at, share in zip(missing, fresh, strict=True):
         kept[at] = share
@@ -129,19 +141,24 @@ def build(
         entry["share"] = _keep(store, entry, share)
         entry["problems"] = [[p.source, p.reason, p.position] for p in share.problems]
     shares = [kept[at] for at in range(len(files))]
-    only: set[str] | None = None
     problems += _problems(shares)
     count = sum(share.exchanges for share in shares)
-    tables = frames.assemble([parts for share in shares for parts in share.parts])
-    del kept, fresh, shares  # the parts: what the frames do not share with them is freed before writing
-    if select:
-        only = chosen(tables["exchanges"], **select)
-        if not only:
-            raise ValueError("no exchange matches the filter")
-        count = len(only)
-    written, partitions = write(
-        tables, out, only=only if select else None, previous=manifest.get("partitions", {}), cells_ready=CELLS
+    batches = [parts for share in shares for parts in share.parts]
+    del kept, fresh, shares
+    previous = manifest.get("partitions", {})
+    # With more than one core, a fork of this process makes and writes the chunks table (the
+    # only one the threads do not decide, a third of the work left) while this one threads
+    # the exchanges and writes the other three.
+    apart = ("chunks",) if (cores() if workers is None else workers) > 1 else ()
+    elsewhere = forked(functools.partial(_written, batches, apart, out, select, previous)) if apart else None
+    chosen_count, written, partitions = _written(
+        batches, [name for name in frames.TABLES if name not in apart], out, select, previous
     )
+    if elsewhere is not None:
+        _, more, more_partitions = elsewhere()
+        written, partitions = _in_table_order(out, written + more, {**partitions, **more_partitions})
+    del batches
+    count = count if chosen_count is None else chosen_count
     removed = []
     for name in set(manifest.get("partitions", {})) - set(partitions):
         path = out / name
@@ -159,6 +176,37 @@ def build(
         "exchanges": count, "files": entries, "partitions": partitions,
     }, option=orjson.OPT_INDENT_2))  # fmt: skip
     return Built(out, count, problems, len(missing), len(files) - len(missing), written, removed, len(partitions))
+
+
+def _written(
+    batches: list[frames.Parts],
+    names: Collection[str],
+    out: Path,
+    select: dict[str, Any] | None,
+    previous: dict[str, str],
+) -> tuple[int | None, list[Path], dict[str, str]]:
+    """The tables `names` of `batches` (threaded together) written into `out` (`write`), of
+    the exchanges `select` picks: how many it picked (None: no `select`), the files written and
+    these tables' partitions (relative path → SHA-256)."""
+    tables = frames.assemble(batches, tables={"exchanges", *names})
+    only: set[str] | None = None
+    if select:
+        only = chosen(tables["exchanges"], **select)
+        if not only:
+            raise ValueError("no exchange matches the filter")
+    written, partitions = write(tables, out, only=only, previous=previous, cells_ready=CELLS, names=names)
+    return None if only is None else len(only), written, partitions
+
+
+def _in_table_order(out: Path, written: list[Path], partitions: dict[str, str]) -> tuple[list[Path], dict[str, str]]:
+    """Files written and partitions in the order one process writes them: by table, then date."""
+    order = {name: at for at, name in enumerate(frames.TABLES)}
+
+    def key(relative: str) -> tuple[int, str]:
+        return order[relative.split("/", 1)[0]], relative
+
+    written = sorted(written, key=lambda path: key(path.relative_to(out).as_posix()))
+    return written, {relative: partitions[relative] for relative in sorted(partitions, key=key)}
 
 
 def chosen(
@@ -264,8 +312,10 @@ def _private(path: Path) -> bool:
 
 
 def _keep(store: Path, entry: dict[str, Any], share: Done) -> str:
+    """`share` kept for the next build (as its worker pickled it, if it did), by the file's name."""
     name = hashlib.sha256(f"{entry['label']}\0{entry['path']}".encode()).hexdigest()[:32] + ".pickle"
-    write_private(store / name, pickle.dumps(share, protocol=pickle.HIGHEST_PROTOCOL))
+    pickled, share.pickled = share.pickled, None
+    write_private(store / name, pickled or pickle.dumps(share, protocol=pickle.HIGHEST_PROTOCOL))
     return name
 
 
@@ -283,13 +333,15 @@ def write(
     only: Collection[str] | None = None,
     previous: dict[str, str] | None = None,
     cells_ready: dict[str, Collection[str]] | None = None,
+    names: Collection[str] | None = None,
 ) -> tuple[list[Path], dict[str, str]]:
     """`tables` (the frames, by name) written into `out_dir` as a dataset partitioned by date
     (text redacted, lists and parsed JSON as JSON text, as `export.tables` writes them);
     `only`: the exchanges whose rows are written. A partition whose bytes equal what
     `previous` (relative path → SHA-256) records is not written again. Returns the files
     written and every partition's relative path → SHA-256. `cells_ready`: by table, the
-    columns whose cells are table cells already (`parallel.read(cells=True)`)."""
+    columns whose cells are table cells already (`parallel.read(cells=True)`). `names`: the
+    tables written (default: all; the exchanges frame dates the rows of any)."""
     out = Path(out_dir)
     exchanges = tables["exchanges"]
     started = exchanges["started_at"]
@@ -298,6 +350,8 @@ def write(
     written: list[Path] = []
     partitions: dict[str, str] = {}
     for name, frame in tables.items():
+        if names is not None and name not in names:
+            continue
         key = "id" if name == "exchanges" else "exchange"
         if only is not None:
             frame = frame[frame[key].isin(list(only))]

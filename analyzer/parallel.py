@@ -17,17 +17,20 @@ read alone is reported and skipped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import multiprocessing
 import os
+import pickle
 import re
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from analyzer import frames
 from analyzer.cost import Prices
@@ -40,7 +43,7 @@ from analyzer.model import Exchange
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Built", "Done", "context", "cores", "frames_of", "read", "read_file"]
+__all__ = ["Built", "Done", "collector_paused", "context", "cores", "forked", "frames_of", "read", "read_file"]
 
 
 def cores() -> int:
@@ -70,6 +73,9 @@ class Done:
     exchanges: int
     failure: Problem | None = None  # what stopped the reading (`read_file`), if anything did
     sha256: str | None = None  # of the file's bytes, when `read(digest=True)` read it whole
+    # This share as `pickle.dumps` made it in the worker that read it (`read(pickled=True)`;
+    # None when read in this process or in pieces): bytes to keep, not to make again here.
+    pickled: bytes | None = field(default=None, repr=False, compare=False)
 
 
 class _Task(NamedTuple):
@@ -95,11 +101,28 @@ def frames_of(
     do. A single file given alone that cannot be read raises `LoadError`, as `load` does;
     anything else is in `problems`."""
     files, alone, problems = sources(paths)
-    done = read(files, alone=alone, workers=workers, redact=redact, prices=prices, tables=tables, progress=progress)
-    for result in done:
-        problems += result.problems
-    batches = [parts for result in done for parts in result.parts]
-    return Built(frames.assemble(batches, tables=tables), problems, sum(result.exchanges for result in done))
+    with collector_paused():
+        done = read(files, alone=alone, workers=workers, redact=redact, prices=prices, tables=tables, progress=progress)
+        for result in done:
+            problems += result.problems
+        batches = [parts for result in done for parts in result.parts]
+        return Built(frames.assemble(batches, tables=tables), problems, sum(result.exchanges for result in done))
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused (and on again after, if it was on), workers
+    forked meanwhile included. Reading captures into tables makes next to no reference cycles
+    (a few hundred objects in 32 MB of captures; reference counting frees everything else),
+    while each full pass of the collector walks every part and frame held: a dozen passes
+    over gigabytes, about 10 s of a 2 GB build (benchmarks/README.md, "Scale")."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def read(
@@ -113,6 +136,7 @@ def read(
     progress: bool | None = None,
     cells: bool = False,
     digest: bool = False,
+    pickled: bool = False,
 ) -> list[Done]:
     """Each file's share (`Done`), in the order of `files`: (path, label) pairs as
     `ingest.sources` gives them; `alone`: a single file given alone, whose failure raises.
@@ -121,7 +145,8 @@ def read(
     it were read whole. `cells`: the columns `CELLS` names (the chunks' and messages' text)
     made table cells (`export.table_cell`: redacted) by the workers, the bulk of what writing
     the tables costs.
-    `digest`: each file read whole also hashed by its worker (`Done.sha256`)."""
+    `digest`: each file read whole also hashed by its worker (`Done.sha256`). `pickled`: each
+    share read whole by a worker keeps the bytes the worker sent it as (`Done.pickled`)."""
     workers = cores() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
@@ -140,6 +165,8 @@ def read(
                 bar.finished(at)
         else:
             for at, result in _pooled(tasks, min(workers, len(tasks)), redact, prices, tables, cells, digest):
+                if not pickled:
+                    result.pickled = None
                 done[at] = result
                 bar.finished(at)
     found = []
@@ -169,6 +196,12 @@ def _read(
     if digest and task.piece is None:
         done.sha256 = sha256_of(task.file)
     return done
+
+
+def _read_pickled(task: _Task, *args: Any) -> bytes:
+    """`_read` in a worker, its share pickled there: the parent unpickles it once and may keep
+    these bytes as they are (`Done.pickled`) rather than pickle the share again alone."""
+    return pickle.dumps(_read(task, *args), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def read_file(
@@ -300,17 +333,22 @@ def _pooled(
         groups = [[at] for at in pending] if attempt == "alone" else [pending]
         for group in groups:
             with ProcessPoolExecutor(min(workers, len(group)), mp_context=context()) as pool:
-                futures: dict[Future[Done], int] = {
-                    pool.submit(_read, tasks[at], False, redact, prices, tables, cells, digest): at for at in group
+                futures: dict[Future[bytes], int] = {
+                    pool.submit(_read_pickled, tasks[at], False, redact, prices, tables, cells, digest): at
+                    for at in group
                 }
                 for future in as_completed(futures):
                     at = futures[future]
                     try:
-                        yield at, future.result()
+                        share = future.result()
                     except BrokenProcessPool:
                         broken.append(at)
                     except Exception as exc:  # pickling a value the parts hold, say: that task only
                         yield at, _lost(tasks[at].file, f"could not be read: {type(exc).__name__}: {exc}")
+                    else:
+                        done = pickle.loads(share)  # made by our own worker, a moment ago
+                        done.pickled = share
+                        yield at, done
         if not broken:
             return
         pending = sorted(broken, key=by_size.index)
@@ -330,6 +368,48 @@ def context() -> Any:
     if sys.platform == "linux":
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+_T = TypeVar("_T")
+
+
+def forked(job: Callable[[], _T]) -> Callable[[], _T]:
+    """`job` started in a fork of this process, which sees this process's memory as it is now
+    (nothing is pickled to it), while this one goes on; what is returned gives its result
+    (pickled back) or raises what it raised. Where the platform does not fork, or the fork dies
+    (killed, out of memory), the job runs in this process when its result is asked for."""
+    if sys.platform != "linux":
+        return job
+    fork = multiprocessing.get_context("fork")
+    receiving, sending = fork.Pipe(duplex=False)
+    child = fork.Process(target=_send_result, args=(job, sending), daemon=True, name="chatcap-forked")
+    child.start()
+    sending.close()
+
+    def result() -> _T:
+        try:
+            succeeded, value = receiving.recv()
+        except EOFError:  # the fork died before it answered
+            succeeded, value = None, None
+        finally:
+            receiving.close()
+            child.join()
+        if succeeded is None:
+            return job()
+        if not succeeded:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    return result
+
+
+def _send_result(job: Callable[[], Any], sending: Any) -> None:
+    try:
+        answer = (True, job())
+    except BaseException as exc:  # said to the parent, which raises it there
+        answer = (False, exc)
+    with contextlib.suppress(Exception):  # an answer that does not pickle: the parent runs the job itself
+        sending.send(answer)
 
 
 def _task_size(task: _Task) -> int:

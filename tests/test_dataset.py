@@ -317,15 +317,26 @@ def test_two_roots_holding_the_same_relative_path_give_every_exchange_its_own_id
     assert list(built.frames["exchanges"]["id"]) == loaded
 
 
-def test_the_dataset_is_the_same_bytes_whatever_the_number_of_workers(tmp_path: Path) -> None:
-    """Workers read the files and make the chunks' and messages' cells: the files written are
-    byte for byte those of one process."""
+@pytest.mark.parametrize("select", [None, {"model": "claude*"}])
+def test_the_dataset_is_the_same_bytes_whatever_the_number_of_workers(
+    tmp_path: Path, select: dict[str, str] | None
+) -> None:
+    """Workers read the files and make the chunks' and messages' cells, and a fork writes the
+    chunks table (choosing the same exchanges): the files written, their order and the
+    manifest's partitions are those of one process."""
     captures = captures_as_cloned()
-    dataset.build(captures, tmp_path / "one", workers=1)
-    dataset.build(captures, tmp_path / "two", workers=2)
+    one = dataset.build(captures, tmp_path / "one", workers=1, select=select)
+    two = dataset.build(captures, tmp_path / "two", workers=2, select=select)
+    assert one.exchanges == two.exchanges and (one.exchanges < 43) is bool(select)
+    written = [
+        [path.relative_to(tmp_path / run) for path in built.written] for run, built in (("one", one), ("two", two))
+    ]
+    assert written[0] == written[1]
+    manifests = [orjson.loads((tmp_path / run / "_chatcap" / "manifest.json").read_bytes()) for run in ("one", "two")]
+    assert list(manifests[0]["partitions"].items()) == list(manifests[1]["partitions"].items())
     files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").glob("*/date=*/*.parquet"))
     assert files == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").glob("*/date=*/*.parquet"))
-    assert len(files) > 4
+    assert len(files) == 4 if select else len(files) > 4  # the claude exchanges are of one day
     for name in files:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
 
@@ -359,3 +370,76 @@ def test_a_capture_cut_where_a_line_longer_than_a_read_runs_gives_what_reading_i
     assert cut.problems == whole.problems and len(whole.problems) == 1
     for name in TABLES:
         pd.testing.assert_frame_equal(cut.frames[name], whole.frames[name], obj=name)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_build_leaves_the_garbage_collector_as_it_found_it_even_when_it_fails(tmp_path: Path, enabled: bool) -> None:
+    """`dataset.build` pauses Python's cyclic collector while it holds the parts (each full
+    pass walks all of them), and gives it back as it was, on or off, whatever happens."""
+    import gc
+
+    captures = captures_as_cloned()
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        paused: list[bool] = []
+        real_assemble = frames.assemble
+
+        def assemble(*args: object, **kwargs: object) -> dict[str, pd.DataFrame]:
+            paused.append(not gc.isenabled())
+            return real_assemble(*args, **kwargs)  # type: ignore[arg-type]
+
+        frames.assemble = assemble  # type: ignore[assignment]
+        try:
+            built = dataset.build(captures, tmp_path / "out", workers=1)
+            with pytest.raises(ValueError, match="no exchange matches"):
+                dataset.build(captures, tmp_path / "other", workers=1, select={"model": "no-such-model"})
+        finally:
+            frames.assemble = real_assemble  # type: ignore[assignment]
+        assert built.exchanges == 43 and paused == [True, True]
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+def _pid_and_value() -> tuple[int, list[int]]:
+    return os.getpid(), HELD
+
+
+HELD = [1, 2, 3]
+
+
+def test_a_forked_job_runs_in_another_process_on_the_memory_as_it_was() -> None:
+    result = parallel.forked(_pid_and_value)
+    pid, held = result()
+    assert pid != os.getpid() and held == [1, 2, 3]
+
+
+def _raises() -> None:
+    raise ValueError("no exchange matches the filter")
+
+
+def test_what_a_forked_job_raises_is_raised_here_without_a_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match="no exchange matches the filter"):
+        parallel.forked(_raises)()
+    assert capfd.readouterr().err == ""
+
+
+def _dies_in_a_fork() -> int:
+    if os.getpid() != PARENT[0]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return os.getpid()
+
+
+def _unpicklable_in_a_fork() -> object:
+    return os.getpid() if os.getpid() == PARENT[0] else (lambda: None)
+
+
+PARENT = [0]
+
+
+@pytest.mark.parametrize("job", [_dies_in_a_fork, _unpicklable_in_a_fork], ids=["killed", "unpicklable answer"])
+def test_a_forked_job_whose_fork_gives_no_answer_runs_here(job: object, capfd: pytest.CaptureFixture[str]) -> None:
+    PARENT[0] = os.getpid()
+    assert parallel.forked(job)() == os.getpid()  # type: ignore[arg-type]
+    assert "Traceback" not in capfd.readouterr().err
