@@ -36,7 +36,6 @@ import stat
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +44,8 @@ import pandas as pd
 
 from analyzer import frames
 from analyzer.export import table_values
-from analyzer.files import UnsafePath, private_dir, sha256_of, write_private
+from analyzer.export.transcript import passes
+from analyzer.files import private_dir, replace_private, sha256_of, symlink_refused, write_private
 from analyzer.ingest import Paths, Problem, sources
 from analyzer.parallel import CELLS, Done, collector_paused, cores, forked, read
 
@@ -171,7 +171,7 @@ def _build(
         if stale:
             with contextlib.suppress(FileNotFoundError):
                 (store / stale).unlink()
-    write_private(state / "manifest.json", orjson.dumps({
+    replace_private(state / "manifest.json", orjson.dumps({
         "schema_version": SCHEMA_VERSION, "format": _FORMAT, "chatcap": _versions(), "options": options,
         "exchanges": count, "files": entries, "partitions": partitions,
     }, option=orjson.OPT_INDENT_2))  # fmt: skip
@@ -220,21 +220,15 @@ def chosen(
     """The ids of the rows of an exchanges frame that `export.select` keeps with these
     arguments: `model` and `host` shell patterns against the requested and served model and
     the host, `since` / `until` bounding the start (aware datetimes)."""
-    kept = set()
-    for row in exchanges[["id", "requested_model", "served_model", "host", "started_at"]].itertuples(index=False):
-        names = [str(n).lower() for n in (row.requested_model, row.served_model) if isinstance(n, str) and n]
-        if model is not None and not any(fnmatchcase(n, model.lower()) for n in names):
-            continue
-        if host is not None and not fnmatchcase(row.host.lower() if isinstance(row.host, str) else "", host.lower()):
-            continue
-        if since is not None or until is not None:
-            started = row.started_at
-            if started is None or started is pd.NaT or (isinstance(started, float)):
-                continue
-            if (since is not None and started < since) or (until is not None and started >= until):
-                continue
-        kept.add(row.id)
-    return kept
+    return {
+        row.id
+        for row in exchanges[["id", "requested_model", "served_model", "host", "started_at"]].itertuples(index=False)
+        if passes(
+            (row.requested_model, row.served_model), row.host if isinstance(row.host, str) else None,
+            None if pd.isna(row.started_at) else row.started_at,
+            model=model, host=host, since=since, until=until,
+        )
+    }  # fmt: skip
 
 
 def _versions() -> dict[str, str]:
@@ -367,14 +361,14 @@ def write(
             if previous.get(relative) == digest and (out / relative).is_file():
                 continue
             target = _partition(out, name, date) / "part-0.parquet"
-            _replace(target, data)
+            replace_private(target, data)
             written.append(target)
         if frame.empty:  # no rows: an empty file still says the table is there, with its columns
             relative = f"{name}/date={NO_DATE}/part-0.parquet"
             data = _parquet(frame, schema)
             partitions[relative] = hashlib.sha256(data).hexdigest()
             target = _partition(out, name, NO_DATE) / "part-0.parquet"
-            _replace(target, data)
+            replace_private(target, data)
             written.append(target)
     return written, partitions
 
@@ -382,7 +376,7 @@ def write(
 def _partition(out: Path, name: str, date: str) -> Path:
     """A partition's directory, made if missing; a symlink in place of the table's is refused."""
     if (out / name).is_symlink():
-        raise UnsafePath(f"{out / name}: is a symbolic link; chatcap does not write through links it did not make")
+        raise symlink_refused(out / name)
     return private_dir(out / name / f"date={date}")
 
 
@@ -397,18 +391,6 @@ def _parquet(frame: pd.DataFrame, schema: pa.Schema) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
-
-
-def _replace(target: Path, data: bytes) -> None:
-    """Write `data` to `target` whole or not at all: a reader never meets half a file. A
-    symlink in its place is refused, as `files.open_private` refuses it."""
-    if target.is_symlink():
-        raise UnsafePath(f"{target}: is a symbolic link; chatcap does not write through links it did not make")
-    temporary = target.with_name(f".{target.name}.partial")
-    with contextlib.suppress(FileNotFoundError):
-        temporary.unlink()
-    write_private(temporary, data)
-    os.replace(temporary, target)
 
 
 # pandas dtype of the frames -> Arrow type written (docs/schema.md, "Types, nulls and order").

@@ -32,6 +32,11 @@ class RefusedPath(UserWarning):
     """A file of a many-file export was not written (an `UnsafePath`); the others were."""
 
 
+def symlink_refused(path: str | os.PathLike[str]) -> UnsafePath:
+    """The error for a symlink where chatcap was to write."""
+    return UnsafePath(f"{path}: is a symbolic link; chatcap does not write through links it did not make")
+
+
 def refused(exc: UnsafePath) -> None:
     """Report a path a many-file export skipped, as a `RefusedPath` warning."""
     warnings.warn(str(exc), RefusedPath, stacklevel=3)
@@ -52,7 +57,7 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
             os.mkdir(directory, 0o700)
     info = os.lstat(path)
     if stat.S_ISLNK(info.st_mode):
-        raise UnsafePath(f"{path}: is a symbolic link; chatcap does not write through links it did not make")
+        raise symlink_refused(path)
     if not stat.S_ISDIR(info.st_mode):
         raise UnsafePath(f"{path}: not a directory")
     return path
@@ -75,14 +80,26 @@ def write_private(path: str | os.PathLike[str], data: bytes | str) -> Path:
     return Path(path)
 
 
+def replace_private(path: str | os.PathLike[str], data: bytes) -> Path:
+    """`write_private`, whole or not at all: written beside `path`, then renamed over it, so a
+    reader never meets half a file; a symlink at `path` is refused."""
+    path = Path(path)
+    if path.is_symlink():
+        raise symlink_refused(path)
+    temporary = path.with_name(f".{path.name}.partial")
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    write_private(temporary, data)
+    os.replace(temporary, path)
+    return path
+
+
 def _reuse(path: Path) -> int:
     try:
         descriptor = os.open(path, _REUSE)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UnsafePath(
-                f"{path}: is a symbolic link; chatcap does not write through links it did not make"
-            ) from None
+            raise symlink_refused(path) from None
         if exc.errno in (errno.ENXIO, errno.EISDIR):
             raise UnsafePath(f"{path}: not a regular file") from None
         raise

@@ -36,7 +36,16 @@ from analyzer import frames
 from analyzer.cost import Prices
 from analyzer.errors import LoadError, NoExchangesFound
 from analyzer.files import sha256_of
-from analyzer.ingest import PROBLEMS_PER_FILE, Paths, Problem, file_exchanges, line_pieces, piece_exchanges, sources
+from analyzer.ingest import (
+    PROBLEMS_PER_FILE,
+    Paths,
+    Problem,
+    byte_bar,
+    file_exchanges,
+    line_pieces,
+    piece_exchanges,
+    sources,
+)
 from analyzer.ingest import _size as file_size
 from analyzer.model import Exchange
 
@@ -421,19 +430,9 @@ class _Progress:
     by default only in a terminal or a Jupyter kernel, as `load`'s)."""
 
     def __init__(self, tasks: list[_Task], enabled: bool | None) -> None:
-        from analyzer.ingest import PROGRESS_DELAY_S
-
-        if enabled is None:
-            enabled = sys.stderr.isatty() or "ipykernel" in sys.modules
         self.sizes = [_task_size(task) for task in tasks]
-        self.bar: Any = None
-        if enabled and tasks:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(
-                total=sum(self.sizes), unit="B", unit_scale=True, desc=f"reading {len({task.file for task in tasks}):,} file(s)",
-                delay=PROGRESS_DELAY_S, leave=False, file=sys.stderr,
-            )  # fmt: skip
+        files = len({task.file for task in tasks})
+        self.bar = byte_bar(sum(self.sizes), f"reading {files:,} file(s)", enabled) if tasks else None
 
     def finished(self, at: int) -> None:
         if self.bar is not None:

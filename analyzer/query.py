@@ -230,11 +230,11 @@ def one_line(error: Exception, directory: str | os.PathLike[str] | None = None) 
 def write_parquet(connection: duckdb.DuckDBPyConnection, query: str, out: str | os.PathLike[str]) -> int:
     """The result of `query` written by DuckDB as one Parquet file at `out` (0600, put in
     place whole: a failed query leaves what was there); returns its number of rows."""
-    from analyzer.files import UnsafePath, private_dir
+    from analyzer.files import private_dir, symlink_refused
 
     out = Path(out)
     if out.is_symlink():
-        raise UnsafePath(f"{out}: is a symbolic link; chatcap does not write through links it did not make")
+        raise symlink_refused(out)
     relation = connection.sql(query)
     if relation is None:
         raise ValueError("the query returns no rows to write")

@@ -443,3 +443,51 @@ def test_a_forked_job_whose_fork_gives_no_answer_runs_here(job: object, capfd: p
     PARENT[0] = os.getpid()
     assert parallel.forked(job)() == os.getpid()  # type: ignore[arg-type]
     assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "select",
+    [
+        {"model": "claude*"},
+        {"model": "GPT-4O*"},
+        {"host": "*.anthropic.com"},
+        {"since": "2025-10-02"},
+        {"until": "2025-10-02"},
+        {"model": "*", "host": "api.openai.com", "since": "2025-10-01", "until": "2025-10-03"},
+        {"model": "no-such-model"},
+    ],
+)
+def test_the_dataset_chooses_the_exchanges_the_transcript_exports_choose(select: dict[str, str]) -> None:
+    """`dataset.chosen` (rows of the exchanges table) and `export.select` (exchanges) keep the
+    same exchanges for every filter: one predicate, asked of a row or of an exchange."""
+    from datetime import UTC, datetime
+
+    from analyzer.export import select as export_select
+
+    arguments = {
+        name: datetime.fromisoformat(value).replace(tzinfo=UTC) if name in ("since", "until") else value
+        for name, value in select.items()
+    }
+    exchanges = [x for x in analyzer.load(captures_as_cloned()) if x.reconstruct() is not None]
+    table = frames.exchanges(exchanges)
+    kept = {exchange.id for exchange in export_select(exchanges, **arguments)}
+    assert dataset.chosen(table, **arguments) == kept
+    assert (0 < len(kept) < len(exchanges)) is (select != {"model": "no-such-model"})
+
+
+def test_reading_on_workers_shows_one_bar_over_all_the_files_bytes(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Asked for progress, `parallel.read` draws one bar over the bytes of every file, as
+    `load` does (shown at once here: the half-second delay set to none)."""
+    import analyzer.ingest
+
+    monkeypatch.setattr(analyzer.ingest, "PROGRESS_DELAY_S", 0)
+    files = [(path, path.name) for path in sorted(captures_as_cloned().glob("*.jsonl"))[:3]]
+    done = parallel.read(files, workers=2, progress=True)
+    assert sum(share.exchanges for share in done) > 3
+    from tqdm import tqdm
+
+    total = tqdm.format_sizeof(sum(path.stat().st_size for path, _ in files))
+    err = capfd.readouterr().err
+    assert "reading 3 file(s)" in err and f"/{total} [" in err

@@ -183,3 +183,21 @@ def test_library_writers_frames_to_parquet_and_charts_save_write_0600(tmp_path: 
     ]
     assert {p.name: oct(mode(p)) for p in written} == {p.name: oct(0o600) for p in written}
     assert mode(tmp_path / "frames") == 0o700
+
+
+def test_a_symlink_planted_as_a_datasets_manifest_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    """The manifest is put in place whole (written beside it, then renamed over it), never
+    through a link someone put in its place between two nightly runs."""
+    out = tmp_path / "out"
+    code, _, stderr = run("parquet", out)
+    assert code == 0, stderr
+    bait = tmp_path / "bait.txt"
+    bait.write_bytes(BAIT)
+    manifest = out / "_chatcap" / "manifest.json"
+    manifest.unlink()
+    manifest.symlink_to(bait)
+    code, _, stderr = run("parquet", out)
+    assert code == 1 and bait.read_bytes() == BAIT and manifest.is_symlink()
+    (line,) = stderr.splitlines()
+    assert str(manifest) in line and "symbolic link" in line
+    assert not list((out / "_chatcap").glob(".*.partial"))

@@ -132,26 +132,40 @@ def select(
     date is asked for)."""
     kept = []
     for exchange in xs:
+        models: tuple[str | None, ...] = ()
         if model is not None:
             rec = exchange.reconstruct()
-            names = [n for n in (rec.requested_model, rec.served_model) if n]
-            if not any(fnmatchcase(n.lower(), model.lower()) for n in names):
-                continue
-        if host is not None:
-            url = exchange.request.url if exchange.request else None
-            parts = url_parts(url)
-            name = (parts.hostname or "") if parts else ""
-            if not fnmatchcase(name.lower(), host.lower()):
-                continue
-        if since is not None or until is not None:
-            started = exchange.started_at
-            if started is None:
-                continue
-            started = started if started.tzinfo else started.replace(tzinfo=UTC)
-            if (since is not None and started < since) or (until is not None and started >= until):
-                continue
-        kept.append(exchange)
+            models = (rec.requested_model, rec.served_model)
+        parts = url_parts(exchange.request.url) if host is not None and exchange.request else None
+        host_name = parts.hostname if parts else None
+        if passes(models, host_name, exchange.started_at, model=model, host=host, since=since, until=until):
+            kept.append(exchange)
     return kept
+
+
+def passes(
+    models: Iterable[object],
+    host_name: str | None,
+    started: datetime | None,
+    *,
+    model: str | None = None,
+    host: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> bool:
+    """Whether an exchange of these requested and served `models`, URL host and start passes
+    `select`'s filter (a naive start is taken as UTC); `dataset.chosen` asks it of table rows."""
+    if model is not None and not any(fnmatchcase(name.lower(), model.lower()) for name in models if isinstance(name, str) and name):  # fmt: skip
+        return False
+    if host is not None and not fnmatchcase((host_name or "").lower(), host.lower()):
+        return False
+    if since is not None or until is not None:
+        if started is None:
+            return False
+        started = started if started.tzinfo else started.replace(tzinfo=UTC)
+        if (since is not None and started < since) or (until is not None and started >= until):
+            return False
+    return True
 
 
 def transcript(conversation: Conversation, *, reasoning: bool = True) -> Transcript:

@@ -1030,23 +1030,10 @@ class _Progress:
     """A byte-counting progress bar over a list of files (tqdm; shown after half a second)."""
 
     def __init__(self, files: list[tuple[Path, str]], enabled: bool | None) -> None:
-        if enabled is None:
-            enabled = sys.stderr.isatty() or "ipykernel" in sys.modules
-        self.bar: Any = None
         self.sizes = [_size(file) for file, _ in files]
         self.done = 0
         self.index = 0
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(
-                total=sum(self.sizes),
-                unit="B",
-                unit_scale=True,
-                desc="loading",
-                delay=PROGRESS_DELAY_S,
-                leave="ipykernel" in sys.modules,  # a notebook keeps the finished bar; a terminal clears it
-            )
+        self.bar = byte_bar(sum(self.sizes), "loading", enabled)
 
     def __enter__(self) -> _Progress:
         return self
@@ -1065,6 +1052,19 @@ class _Progress:
             self.done += self.sizes[self.index]
             self.index += 1
         self.at(0)
+
+
+def byte_bar(total: int, desc: str, enabled: bool | None) -> Any:
+    """A progress bar over `total` bytes (tqdm), shown after `PROGRESS_DELAY_S`; None when not
+    `enabled` (None: only in a terminal or a Jupyter kernel)."""
+    if enabled is None:
+        enabled = sys.stderr.isatty() or "ipykernel" in sys.modules
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    # A notebook keeps the finished bar; a terminal clears it.
+    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, delay=PROGRESS_DELAY_S, leave="ipykernel" in sys.modules)  # fmt: skip
 
 
 def _size(path: Path) -> int:
