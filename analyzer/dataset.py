@@ -27,13 +27,14 @@ user owns that no one else can write to, as chatcap writes it (0700, files 0600)
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import io
 import os
 import pickle
 import stat
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -46,13 +47,13 @@ from analyzer import frames
 from analyzer.export import table_values
 from analyzer.export.transcript import passes
 from analyzer.files import private_dir, replace_private, sha256_of, symlink_refused, write_private
-from analyzer.ingest import Paths, Problem, sources
+from analyzer.ingest import Paths, Problem, sources, status
 from analyzer.parallel import CELLS, Done, collector_paused, cores, forked, read
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["SCHEMA_VERSION", "Built", "arrow_schema", "build", "chosen", "write"]
+__all__ = ["SCHEMA_VERSION", "Built", "Busy", "arrow_schema", "build", "chosen", "write"]
 
 # docs/schema.md, "Schema version": raised by any change to the columns, types, units, meanings or layout.
 SCHEMA_VERSION = 1
@@ -91,20 +92,58 @@ def build(
     a dataset, reading only the files not seen there before (see the module docstring), with
     `workers` processes (None: every core). `select`: only the rows of the exchanges `chosen`
     picks with these arguments (threaded among all, so conversation ids never depend on it);
-    none matching is a `ValueError`."""
-    with collector_paused():
-        return _build(paths, out_dir, workers, select, progress)
+    none matching is a `ValueError`; another build writing `out_dir` meanwhile, `Busy`."""
+    out = private_dir(out_dir)
+    state = private_dir(out / STATE)
+    with _alone(out, state), collector_paused():
+        return _build(paths, out, state, workers, select, progress)
+
+
+class Busy(ValueError):
+    """Another chatcap is writing the same dataset."""
+
+
+@contextlib.contextmanager
+def _alone(out: Path, state: Path) -> Iterator[None]:
+    """This build the only one writing `out` while it runs: two at once (a nightly job that
+    overran, one started by hand) would each write a manifest over the other's partitions.
+    The second is refused at once (`Busy`), naming the first one's process. The lock is the
+    kernel's (flock on `_chatcap/lock`), so a build that was killed holds none."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    lock = state / "lock"
+    try:
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise symlink_refused(lock) from None
+        raise
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise Busy(
+                f"{out}: another chatcap (process {holder}) is writing this dataset; run again when it has finished"
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def _build(
     paths: Paths,
-    out_dir: str | os.PathLike[str],
+    out: Path,
+    state: Path,
     workers: int | None,
     select: dict[str, Any] | None,
     progress: bool | None,
 ) -> Built:
-    out = private_dir(out_dir)
-    state = private_dir(out / STATE)
     store = private_dir(state / "parts")
     manifest = _manifest(state)
     files, alone, problems = sources(paths)
@@ -150,13 +189,14 @@ def _build(
     # only one the threads do not decide, a third of the work left) while this one threads
     # the exchanges and writes the other three.
     apart = ("chunks",) if (cores() if workers is None else workers) > 1 else ()
-    elsewhere = forked(functools.partial(_written, batches, apart, out, select, previous)) if apart else None
-    chosen_count, written, partitions = _written(
-        batches, [name for name in frames.TABLES if name not in apart], out, select, previous
-    )
-    if elsewhere is not None:
-        _, more, more_partitions = elsewhere()
-        written, partitions = _in_table_order(out, written + more, {**partitions, **more_partitions})
+    with status(f"threading {count:,} exchange(s) and writing the tables", progress):
+        elsewhere = forked(functools.partial(_written, batches, apart, out, select, previous)) if apart else None
+        chosen_count, written, partitions = _written(
+            batches, [name for name in frames.TABLES if name not in apart], out, select, previous
+        )
+        if elsewhere is not None:
+            _, more, more_partitions = elsewhere()
+            written, partitions = _in_table_order(out, written + more, {**partitions, **more_partitions})
     del batches
     count = count if chosen_count is None else chosen_count
     removed = []

@@ -136,20 +136,10 @@ def build_tables(
     is an error."""
     from analyzer import dataset
 
-    with _status("building the tables", progress):
-        built = dataset.build(path, out_dir, workers=workers, progress=progress)
+    built = dataset.build(path, out_dir, workers=workers, progress=progress)
     if not built.exchanges:
         raise NoExchangesFound(str(path), "no exchanges found, and " + _no_tables())
     return built.exchanges, built.problems
-
-
-def _status(what: str, progress: bool | None) -> contextlib.AbstractContextManager[Any]:
-    """A spinner on stderr saying `what` while it lasts, in a terminal (as loading's bar)."""
-    if progress is False or not (progress or sys.stderr.isatty()) or "ipykernel" in sys.modules:
-        return contextlib.nullcontext()
-    from rich.console import Console
-
-    return Console(stderr=True).status(what)
 
 
 def _no_tables() -> str:

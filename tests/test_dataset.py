@@ -491,3 +491,72 @@ def test_reading_on_workers_shows_one_bar_over_all_the_files_bytes(
     total = tqdm.format_sizeof(sum(path.stat().st_size for path, _ in files))
     err = capfd.readouterr().err
     assert "reading 3 file(s)" in err and f"/{total} [" in err
+
+
+def test_a_second_build_of_the_same_dataset_meanwhile_is_refused_in_one_line_naming_the_first(tmp_path: Path) -> None:
+    """Two builds writing one dataset (a nightly job that overran, one started by hand) would
+    each write a manifest over the other's partitions: while one holds the dataset, another
+    is refused at once, and runs once the first is done."""
+    captures = copy_bundled(captures_as_cloned(), tmp_path / "in")
+    out = tmp_path / "out"
+    first = dataset.build(captures, out, workers=1)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(out / '_chatcap' / 'lock')!r}, os.O_RDWR)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "os.ftruncate(fd, 0); os.pwrite(fd, f'{os.getpid()}\\n'.encode(), 0)\n"
+            "print('held', flush=True); sys.stdin.read()\n"
+        )],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(dataset.Busy, match=f"process {holder.pid}\\) is writing this dataset"):
+            dataset.build(captures, out, workers=1)
+        cli = export_parquet(captures, out)
+        assert cli.returncode == 1 and "Traceback" not in cli.stderr
+        (line,) = cli.stderr.splitlines()
+        assert str(out) in line and f"process {holder.pid}" in line
+    finally:
+        holder.communicate("")
+    again = dataset.build(captures, out, workers=1)
+    assert (again.up_to_date, again.exchanges) == (True, first.exchanges)
+
+
+def in_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
+    """`args` run with a terminal (a pseudo-terminal) for stdout and stderr: its exit status
+    and everything it drew there."""
+    import pty
+
+    main, sub = pty.openpty()
+    process = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sub, stderr=sub,
+                               env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})  # fmt: skip
+    os.close(sub)
+    drawn = b""
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not data:
+            break
+        drawn += data
+    os.close(main)
+    return process.wait(timeout=120), drawn.decode("utf-8", "replace")
+
+
+def test_a_build_in_a_terminal_says_what_it_does_once_the_files_are_read(tmp_path: Path) -> None:
+    """After the bar over the files' bytes, threading and writing take a while on big inputs:
+    a spinner says so, and `chatcap sql` over captures (which builds the tables) shows it too."""
+    captures = copy_bundled(captures_as_cloned(), tmp_path / "in")
+    status, drawn = in_a_terminal(
+        [sys.executable, "-m", "analyzer", "export", str(captures), "--format", "parquet", "--out", "out"], tmp_path
+    )
+    assert status == 0 and "Traceback" not in drawn, drawn
+    assert "threading 43 exchange(s) and writing the tables" in drawn
+    status, drawn = in_a_terminal(
+        [sys.executable, "-m", "analyzer", "sql", "SELECT count(*) AS n FROM exchanges", str(captures)], tmp_path
+    )
+    assert status == 0 and "Traceback" not in drawn, drawn
+    assert "threading 43 exchange(s) and writing the tables" in drawn and "43" in drawn.rsplit("writing", 1)[1]

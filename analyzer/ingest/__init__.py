@@ -23,6 +23,7 @@ skipped, no body decodes to more than `BODY_CAP` bytes, and a bad record is a `P
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import io
@@ -1065,6 +1066,16 @@ def byte_bar(total: int, desc: str, enabled: bool | None) -> Any:
 
     # A notebook keeps the finished bar; a terminal clears it.
     return tqdm(total=total, unit="B", unit_scale=True, desc=desc, delay=PROGRESS_DELAY_S, leave="ipykernel" in sys.modules)  # fmt: skip
+
+
+def status(what: str, enabled: bool | None) -> contextlib.AbstractContextManager[Any]:
+    """A spinner on stderr saying `what` while it lasts, for work that has no bytes to count;
+    `enabled` None: only in a terminal (never in a notebook, where `byte_bar`'s bars are)."""
+    if enabled is False or not (enabled or sys.stderr.isatty()) or "ipykernel" in sys.modules:
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(what)
 
 
 def _size(path: Path) -> int:
