@@ -189,8 +189,9 @@ def _build(
     # only one the threads do not decide, a third of the work left) while this one threads
     # the exchanges and writes the other three.
     apart = ("chunks",) if (cores() if workers is None else workers) > 1 else ()
+    # Forked before the spinner starts: the fork inherits no thread drawing it, nor its lock.
+    elsewhere = forked(functools.partial(_written, batches, apart, out, select, previous)) if apart else None
     with status(f"threading {count:,} exchange(s) and writing the tables", progress):
-        elsewhere = forked(functools.partial(_written, batches, apart, out, select, previous)) if apart else None
         chosen_count, written, partitions = _written(
             batches, [name for name in frames.TABLES if name not in apart], out, select, previous
         )
