@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import hashlib
 import io
 import os
@@ -48,7 +47,7 @@ from analyzer.export import table_values
 from analyzer.export.transcript import passes
 from analyzer.files import private_dir, replace_private, sha256_of, symlink_refused, write_private
 from analyzer.ingest import Paths, Problem, sources, status
-from analyzer.parallel import CELLS, Done, collector_paused, cores, forked, read
+from analyzer.parallel import CELLS, Done, collector_paused, read
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -182,24 +181,17 @@ def _build(
     shares = [kept[at] for at in range(len(files))]
     problems += _problems(shares)
     count = sum(share.exchanges for share in shares)
-    batches = [parts for share in shares for parts in share.parts]
-    del kept, fresh, shares
-    previous = manifest.get("partitions", {})
-    # With more than one core, a fork of this process makes and writes the chunks table (the
-    # only one the threads do not decide, a third of the work left) while this one threads
-    # the exchanges and writes the other three.
-    apart = ("chunks",) if (cores() if workers is None else workers) > 1 else ()
-    # Forked before the spinner starts: the fork inherits no thread drawing it, nor its lock.
-    elsewhere = forked(functools.partial(_written, batches, apart, out, select, previous)) if apart else None
     with status(f"threading {count:,} exchange(s) and writing the tables", progress):
-        chosen_count, written, partitions = _written(
-            batches, [name for name in frames.TABLES if name not in apart], out, select, previous
-        )
-        if elsewhere is not None:
-            _, more, more_partitions = elsewhere()
-            written, partitions = _in_table_order(out, written + more, {**partitions, **more_partitions})
-    del batches
-    count = count if chosen_count is None else chosen_count
+        tables = frames.assemble([parts for share in shares for parts in share.parts])
+        del kept, fresh, shares  # the parts: what the frames do not share with them is freed before writing
+        only: set[str] | None = None
+        if select:
+            only = chosen(tables["exchanges"], **select)
+            if not only:
+                raise ValueError("no exchange matches the filter")
+            count = len(only)
+        previous = manifest.get("partitions", {})
+        written, partitions = write(tables, out, only=only, previous=previous, cells_ready=CELLS)
     removed = []
     for name in set(manifest.get("partitions", {})) - set(partitions):
         path = out / name
@@ -217,37 +209,6 @@ def _build(
         "exchanges": count, "files": entries, "partitions": partitions,
     }, option=orjson.OPT_INDENT_2))  # fmt: skip
     return Built(out, count, problems, len(missing), len(files) - len(missing), written, removed, len(partitions))
-
-
-def _written(
-    batches: list[frames.Parts],
-    names: Collection[str],
-    out: Path,
-    select: dict[str, Any] | None,
-    previous: dict[str, str],
-) -> tuple[int | None, list[Path], dict[str, str]]:
-    """The tables `names` of `batches` (threaded together) written into `out` (`write`), of
-    the exchanges `select` picks: how many it picked (None: no `select`), the files written and
-    these tables' partitions (relative path → SHA-256)."""
-    tables = frames.assemble(batches, tables={"exchanges", *names})
-    only: set[str] | None = None
-    if select:
-        only = chosen(tables["exchanges"], **select)
-        if not only:
-            raise ValueError("no exchange matches the filter")
-    written, partitions = write(tables, out, only=only, previous=previous, cells_ready=CELLS, names=names)
-    return None if only is None else len(only), written, partitions
-
-
-def _in_table_order(out: Path, written: list[Path], partitions: dict[str, str]) -> tuple[list[Path], dict[str, str]]:
-    """Files written and partitions in the order one process writes them: by table, then date."""
-    order = {name: at for at, name in enumerate(frames.TABLES)}
-
-    def key(relative: str) -> tuple[int, str]:
-        return order[relative.split("/", 1)[0]], relative
-
-    written = sorted(written, key=lambda path: key(path.relative_to(out).as_posix()))
-    return written, {relative: partitions[relative] for relative in sorted(partitions, key=key)}
 
 
 def chosen(
@@ -368,15 +329,13 @@ def write(
     only: Collection[str] | None = None,
     previous: dict[str, str] | None = None,
     cells_ready: dict[str, Collection[str]] | None = None,
-    names: Collection[str] | None = None,
 ) -> tuple[list[Path], dict[str, str]]:
     """`tables` (the frames, by name) written into `out_dir` as a dataset partitioned by date
     (text redacted, lists and parsed JSON as JSON text, as `export.tables` writes them);
     `only`: the exchanges whose rows are written. A partition whose bytes equal what
     `previous` (relative path → SHA-256) records is not written again. Returns the files
     written and every partition's relative path → SHA-256. `cells_ready`: by table, the
-    columns whose cells are table cells already (`parallel.read(cells=True)`). `names`: the
-    tables written (default: all; the exchanges frame dates the rows of any)."""
+    columns whose cells are table cells already (`parallel.read(cells=True)`)."""
     out = Path(out_dir)
     exchanges = tables["exchanges"]
     started = exchanges["started_at"]
@@ -385,8 +344,6 @@ def write(
     written: list[Path] = []
     partitions: dict[str, str] = {}
     for name, frame in tables.items():
-        if names is not None and name not in names:
-            continue
         key = "id" if name == "exchanges" else "exchange"
         if only is not None:
             frame = frame[frame[key].isin(list(only))]

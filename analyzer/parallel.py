@@ -25,12 +25,12 @@ import os
 import pickle
 import re
 import sys
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from analyzer import frames
 from analyzer.cost import Prices
@@ -52,7 +52,7 @@ from analyzer.model import Exchange
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Built", "Done", "collector_paused", "context", "cores", "forked", "frames_of", "read", "read_file"]
+__all__ = ["Built", "Done", "collector_paused", "context", "cores", "frames_of", "read", "read_file"]
 
 
 def cores() -> int:
@@ -377,48 +377,6 @@ def context() -> Any:
     if sys.platform == "linux":
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
-
-
-_T = TypeVar("_T")
-
-
-def forked(job: Callable[[], _T]) -> Callable[[], _T]:
-    """`job` started in a fork of this process, which sees this process's memory as it is now
-    (nothing is pickled to it), while this one goes on; what is returned gives its result
-    (pickled back) or raises what it raised. Where the platform does not fork, or the fork dies
-    (killed, out of memory), the job runs in this process when its result is asked for."""
-    if sys.platform != "linux":
-        return job
-    fork = multiprocessing.get_context("fork")
-    receiving, sending = fork.Pipe(duplex=False)
-    child = fork.Process(target=_send_result, args=(job, sending), daemon=True, name="chatcap-forked")
-    child.start()
-    sending.close()
-
-    def result() -> _T:
-        try:
-            succeeded, value = receiving.recv()
-        except EOFError:  # the fork died before it answered
-            succeeded, value = None, None
-        finally:
-            receiving.close()
-            child.join()
-        if succeeded is None:
-            return job()
-        if not succeeded:
-            raise value
-        return value  # type: ignore[no-any-return]
-
-    return result
-
-
-def _send_result(job: Callable[[], Any], sending: Any) -> None:
-    try:
-        answer = (True, job())
-    except BaseException as exc:  # said to the parent, which raises it there
-        answer = (False, exc)
-    with contextlib.suppress(Exception):  # an answer that does not pickle: the parent runs the job itself
-        sending.send(answer)
 
 
 def _task_size(task: _Task) -> int:

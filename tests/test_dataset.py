@@ -321,9 +321,8 @@ def test_two_roots_holding_the_same_relative_path_give_every_exchange_its_own_id
 def test_the_dataset_is_the_same_bytes_whatever_the_number_of_workers(
     tmp_path: Path, select: dict[str, str] | None
 ) -> None:
-    """Workers read the files and make the chunks' and messages' cells, and a fork writes the
-    chunks table (choosing the same exchanges): the files written, their order and the
-    manifest's partitions are those of one process."""
+    """Workers read the files and make the chunks' and messages' cells: the files written,
+    their order and the manifest's partitions are those of one process, filtered or not."""
     captures = captures_as_cloned()
     one = dataset.build(captures, tmp_path / "one", workers=1, select=select)
     two = dataset.build(captures, tmp_path / "two", workers=2, select=select)
@@ -400,49 +399,6 @@ def test_a_build_leaves_the_garbage_collector_as_it_found_it_even_when_it_fails(
         assert gc.isenabled() is enabled
     finally:
         gc.enable() if was else gc.disable()
-
-
-def _pid_and_value() -> tuple[int, list[int]]:
-    return os.getpid(), HELD
-
-
-HELD = [1, 2, 3]
-
-
-def test_a_forked_job_runs_in_another_process_on_the_memory_as_it_was() -> None:
-    result = parallel.forked(_pid_and_value)
-    pid, held = result()
-    assert pid != os.getpid() and held == [1, 2, 3]
-
-
-def _raises() -> None:
-    raise ValueError("no exchange matches the filter")
-
-
-def test_what_a_forked_job_raises_is_raised_here_without_a_traceback(capfd: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(ValueError, match="no exchange matches the filter"):
-        parallel.forked(_raises)()
-    assert capfd.readouterr().err == ""
-
-
-def _dies_in_a_fork() -> int:
-    if os.getpid() != PARENT[0]:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return os.getpid()
-
-
-def _unpicklable_in_a_fork() -> object:
-    return os.getpid() if os.getpid() == PARENT[0] else (lambda: None)
-
-
-PARENT = [0]
-
-
-@pytest.mark.parametrize("job", [_dies_in_a_fork, _unpicklable_in_a_fork], ids=["killed", "unpicklable answer"])
-def test_a_forked_job_whose_fork_gives_no_answer_runs_here(job: object, capfd: pytest.CaptureFixture[str]) -> None:
-    PARENT[0] = os.getpid()
-    assert parallel.forked(job)() == os.getpid()  # type: ignore[arg-type]
-    assert "Traceback" not in capfd.readouterr().err
 
 
 @pytest.mark.parametrize(
