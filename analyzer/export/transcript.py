@@ -155,7 +155,8 @@ def passes(
 ) -> bool:
     """Whether an exchange of these requested and served `models`, URL host and start passes
     `select`'s filter (a naive start is taken as UTC); `dataset.chosen` asks it of table rows."""
-    if model is not None and not any(fnmatchcase(name.lower(), model.lower()) for name in models if isinstance(name, str) and name):  # fmt: skip
+    names = [name.lower() for name in models if isinstance(name, str) and name]
+    if model is not None and not any(fnmatchcase(name, model.lower()) for name in names):
         return False
     if host is not None and not fnmatchcase((host_name or "").lower(), host.lower()):
         return False

@@ -1064,8 +1064,8 @@ def byte_bar(total: int, desc: str, enabled: bool | None) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    # A notebook keeps the finished bar; a terminal clears it.
-    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, delay=PROGRESS_DELAY_S, leave="ipykernel" in sys.modules)  # fmt: skip
+    keep = "ipykernel" in sys.modules  # a notebook keeps the finished bar; a terminal clears it
+    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, delay=PROGRESS_DELAY_S, leave=keep)
 
 
 def status(what: str, enabled: bool | None) -> contextlib.AbstractContextManager[Any]:
