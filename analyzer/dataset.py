@@ -347,9 +347,12 @@ def write(
         key = "id" if name == "exchanges" else "exchange"
         if only is not None:
             frame = frame[frame[key].isin(list(only))]
-        frame = table_values(frame.reset_index(drop=True), "parquet", cells_ready=(cells_ready or {}).get(name, ()))
-        schema = arrow_schema(tables[name])
+        frame = frame.reset_index(drop=True)
+        # Dated by the exchange's id before the cells are made: redaction may change an id (a
+        # file named like a key), and then it is no longer the key the dates are found by.
         day = frame[key].map(dates)
+        frame = table_values(frame, "parquet", cells_ready=(cells_ready or {}).get(name, ()))
+        schema = arrow_schema(tables[name])
         for date in sorted(set(day)):
             rows = frame[(day == date).to_numpy()].reset_index(drop=True)
             relative = f"{name}/date={date}/part-0.parquet"

@@ -284,9 +284,14 @@ def read_file(
 
 
 # The columns `read(cells=True)` makes table cells, by table: the chunks' columns of text (as
-# `export.table_values` finds them: string and category dtypes) and the messages' own.
+# `export.table_values` finds them: string and category dtypes) but the exchange's id, which
+# stays the key its rows are dated and chosen by until they are written, and the messages' own.
 CELLS = {
-    "chunks": [name for name, dtype in frames._CHUNK_DTYPES.items() if dtype in ("string", "category", "object")],
+    "chunks": [
+        name
+        for name, dtype in frames._CHUNK_DTYPES.items()
+        if dtype in ("string", "category", "object") and name != "exchange"
+    ],
     "messages": list(frames.message_values({})),
 }
 

@@ -516,3 +516,25 @@ def test_a_build_in_a_terminal_says_what_it_does_once_the_files_are_read(tmp_pat
     )
     assert status == 0 and "Traceback" not in drawn, drawn
     assert "threading 43 exchange(s) and writing the tables" in drawn and "43" in drawn.rsplit("writing", 1)[1]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_exchange_whose_id_redaction_changes_keeps_its_rows_in_every_table(tmp_path: Path, workers: int) -> None:
+    """A real recording named like an xAI key (`xai-responses-x-search.response.json`) gets an
+    id that redaction rewrites: its rows are still dated, chosen and written in every table,
+    under the same redacted id, whatever the number of workers, filtered or not."""
+    captures = tmp_path / "in"
+    shutil.copytree(ROOT / "tests" / "data" / "external" / "vercel-ai", captures / "vercel-ai")
+    shutil.copy(captures_as_cloned() / "four_protocols.jsonl", captures)
+    expected = parallel.frames_of(captures, workers=1, redact=True).frames
+    assert any("xai-responses" in exchange for exchange in expected["exchanges"]["id"])
+    for select, out in ((None, tmp_path / "all"), ({"model": "grok*"}, tmp_path / "grok")):
+        built = dataset.build(captures, out, workers=workers, select=select)
+        tables = read_dataset(out)
+        ids = set(tables["exchanges"]["id"])
+        assert built.exchanges == len(ids) and (len(ids) < len(expected["exchanges"])) is bool(select)
+        assert not any("xai-responses" in exchange for exchange in ids)
+        for name in ("chunks", "messages", "tool_calls"):
+            assert set(tables[name]["exchange"]) <= ids, name
+        chosen = expected["chunks"]["exchange"].isin(dataset.chosen(expected["exchanges"], **(select or {})))
+        assert len(tables["chunks"]) == chosen.sum()
