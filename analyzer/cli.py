@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import wraps
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -196,29 +197,35 @@ def _summary_rows(
 ) -> Iterator[Any]:
     """The summary's row of each exchange, read one at a time; each file or record skipped, and
     each exchange that could not be reconstructed, is a line on stderr. `conversations`: each
-    row with its conversation, which takes every exchange at once."""
+    row with its conversation, which takes every exchange: kept as the threads need it (its
+    start, its session and replies, its history with each resent message held once)."""
+    from analyzer import threads
+    from analyzer.conversations import read
     from analyzer.overview import row
 
-    if conversations:
-        from analyzer.threads import threads
-
-        exchanges = _load(paths, progress=progress)
-        rows = [_said(row(exchange)) for exchange in exchanges]
-        thread_of = threads(
-            [exchange for exchange, found in zip(exchanges, rows, strict=True) if found.failure is None]
-        )
-        for exchange, found in zip(exchanges, rows, strict=True):
-            thread = thread_of.get(exchange.id)
-            yield replace(found, conversation=thread.conversation if thread else None)
-        return
     found = stream(paths[0] if len(paths) == 1 else list(paths), progress=progress)
     count = 0
+    rows, sent = [], []
+    same: dict[tuple[str, str], dict[str, Any]] = {}
     for exchange in found:
         count += 1
-        yield _said(row(exchange))
+        made = _said(row(exchange))
+        if not conversations:
+            yield made
+            continue
+        rows.append(made)
+        if made.failure is None:
+            sent.append((exchange.started_at, threads.threadable(exchange), read(exchange, same).history))
     _say_problems(found.problems)
     if not count:
         raise click.ClickException("no exchanges found in " + ", ".join(paths))
+    if conversations:
+        walk, conversation_of = threads.Walk(notices=False), {}
+        for at in threads.order_of([started for started, _, _ in sent]):
+            _, item, history = sent[at]
+            conversation_of[item.id] = walk.add(item, history).thread.conversation
+        for made in rows:
+            yield replace(made, conversation=conversation_of.get(made.id))
 
 
 def _said(found: Any) -> Any:
@@ -512,15 +519,23 @@ def export(
         with _refusals():
             _export_tables(paths, fmt, Path(out_dir), {"model": model, "host": host, **utc}, workers)
         return
-    exchanges = [x for x in _load(paths) if _reconstruct(x) is not None]
-    only = None
-    if model or host or utc:  # threaded among all of them, so conversation ids never depend on a filter
-        only = {x.id for x in exporters.select(exchanges, model=model, host=host, **utc)}
-        if not only:
-            raise click.ClickException("no exchange matches the filter")
-    out = Path(out_dir)
+    # An exchange at a time: what the transcripts keep of each, not the input, stays in memory.
+    found = stream(paths[0] if len(paths) == 1 else list(paths))
+    first = next(found, None)  # nothing is written until there is something to write
+    if first is None:
+        _say_problems(found.problems)
+        raise click.ClickException("no exchanges found in " + ", ".join(paths))
+
+    def exchanges() -> Iterator[Exchange]:
+        for exchange in chain([first], found):
+            if _reconstruct(exchange) is not None:
+                yield exchange
+        _say_problems(found.problems)  # all read: before what was written is said
+
+    # Threaded among all of them, so conversation ids never depend on a filter.
+    select = {name: value for name, value in (("model", model), ("host", host), *utc.items()) if value}
     with _refusals():
-        _export(exporters, exchanges, fmt, out, reasoning, conversation, only)
+        _export(exporters, exchanges(), fmt, Path(out_dir), reasoning, conversation, select or None)
 
 
 def _export_tables(paths: tuple[str, ...], fmt: str, out: Path, select: dict[str, Any], workers: int | None) -> None:
@@ -561,23 +576,23 @@ def _export_tables(paths: tuple[str, ...], fmt: str, out: Path, select: dict[str
 
 def _export(
     exporters: Any,
-    exchanges: list[Exchange],
+    exchanges: Iterable[Exchange],
     fmt: str,
     out: Path,
     reasoning: bool | None,
     conversation: str | None,
-    only: set[str] | None,
+    select: dict[str, Any] | None,
 ) -> None:
     try:
         if fmt in ("markdown", "html"):
             write = exporters.markdown if fmt == "markdown" else exporters.html
-            written = write(exchanges, out, reasoning=reasoning is not False, conversation=conversation, only=only)
+            written = write(exchanges, out, reasoning=reasoning is not False, conversation=conversation, select=select)
             click.echo(
                 f"wrote {len(written)} file(s) to {out}" + (f" (open {out / 'index.html'})" if fmt == "html" else "")
             )
         elif fmt == "jsonl":
             target = exporters.jsonl(exchanges, out / "conversations.jsonl", reasoning=bool(reasoning),
-                                     conversation=conversation, only=only)  # fmt: skip
+                                     conversation=conversation, select=select)  # fmt: skip
             lines = target.read_bytes().count(b"\n")
             click.echo(f"wrote {lines} conversation(s) to {target}")
     except ValueError as exc:
@@ -719,8 +734,6 @@ def _sql_table(queries: Any, result: Any, limit: int) -> Any:
 def convert(paths: tuple[str, ...], to: str, out: str | None) -> None:
     """Turn captures or any loadable file into a HAR file or capture lines (credentials always redacted),
     an exchange at a time: memory holds one, however large the input."""
-    from itertools import chain
-
     from analyzer.export import har
 
     found = stream(paths[0] if len(paths) == 1 else list(paths))

@@ -12,18 +12,26 @@ history does not make them new) and the reply it received. The frames
         conversation.id, conversation.title, [turn.exchange.id for turn in conversation.turns]
     for turn in turns(xs):      # the same turns one at a time, in order, none kept
         turn.thread.conversation, turn.new, turn.reply
+
+`turns` and `conversations` also take exchanges already `read` (their requests' messages
+and tools parsed): the transcript exports read each exchange as it streams in and keep
+only that, not its bodies.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 from analyzer import threads
 from analyzer.model import Exchange, Reconstruction
-from analyzer.protocols import request_messages, request_tools
+from analyzer.protocols import chunk_parts, request_messages, request_tools
 from analyzer.protocols.events import content_text
 
 TITLE_CHARS = 80
@@ -44,6 +52,9 @@ class Turn:
     replies: list[dict[str, Any]]
     # The tools the request offered (`request_tools`).
     tools: list[dict[str, Any]] = field(default_factory=list)
+    # (arrival ms, generated characters so far) per chunk, when it was worked out before the
+    # chunks were let go (`read(light=True)`); None: from `rec.chunks` (`arrival_curve`).
+    curve: list[tuple[float, int]] | None = None
 
     @property
     def branch(self) -> str | None:
@@ -100,7 +111,69 @@ def message_text(message: dict[str, Any]) -> str:
     return content_text(message.get("content"))
 
 
-def conversations(xs: Iterable[Exchange], thread_of: dict[str, threads.Thread] | None = None) -> list[Conversation]:
+class Read(NamedTuple):
+    """An exchange with its request read, as `turns` takes it (see `read`)."""
+
+    exchange: Exchange
+    history: list[dict[str, Any]]  # `request_messages`
+    tools: list[dict[str, Any]]  # `request_tools`
+    curve: list[tuple[float, int]] | None = None  # `Turn.curve`
+
+
+def read(exchange: Exchange, same: dict[tuple[str, str], dict[str, Any]] | None = None, *, light: bool = False) -> Read:
+    """`exchange` with its request's messages and tools parsed. With `same` (kept from one
+    call to the next), a message of a role and a text alone that an earlier request sent is
+    that request's object, so histories resent with every request take their text once.
+    With `light`, the exchange is reconstructed and its arrival curve worked out, and the
+    `Read` holds a copy of it without what turns and transcripts no longer need: its bodies,
+    raw record and stream chunks. So many can be held where their input could not."""
+    body = exchange.request.json() if exchange.request else None
+    history = request_messages(exchange, body)
+    if same is not None:
+        history = [_same(message, same) for message in history]
+    found = Read(exchange, history, request_tools(exchange, body))
+    if not light:
+        return found
+    rec = exchange.reconstruct()
+    kept = copy.copy(exchange)  # a tenth of what dataclasses.replace takes for its 16 fields
+    if exchange.request:
+        kept.request = dataclasses.replace(exchange.request, body=None)
+    if exchange.response:
+        kept.response = dataclasses.replace(exchange.response, body=b"", chunks=None)
+    kept.raw = b""
+    kept._reconstruction = msgspec.structs.replace(rec, chunks=[])
+    return found._replace(exchange=kept, curve=arrival_curve(rec))
+
+
+def arrival_curve(rec: Reconstruction) -> list[tuple[float, int]]:
+    """(arrival ms, generated characters so far) per stream chunk: none unless at least two
+    chunks added text, and every chunk's arrival is known."""
+    points: list[tuple[float, int]] = []
+    total = 0
+    for chunk in rec.chunks:
+        if chunk.t_ms is None:
+            return []
+        try:
+            parts = chunk_parts(rec, chunk)
+        except AttributeError:  # a payload only the lenient path could read
+            continue
+        grown = sum(len(p.text) for p in parts if p.generated)
+        if grown:
+            total += grown
+            points.append((chunk.t_ms, total))
+    return points if len(points) > 1 else []
+
+
+def _same(message: dict[str, Any], same: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    role, content = message.get("role"), message.get("content")
+    if len(message) == 2 and type(role) is str and type(content) is str:
+        return same.setdefault((role, content), message)
+    return message
+
+
+def conversations(
+    xs: Iterable[Exchange | Read], thread_of: dict[str, threads.Thread] | None = None
+) -> list[Conversation]:
     """The exchanges grouped into conversations (in the order they first appear), each
     exchange a turn holding the messages it sent first and its reply."""
     found: dict[str, Conversation] = {}
@@ -115,16 +188,16 @@ def conversations(xs: Iterable[Exchange], thread_of: dict[str, threads.Thread] |
     return list(found.values())
 
 
-def turns(xs: Iterable[Exchange], thread_of: dict[str, threads.Thread] | None = None) -> Iterator[Turn]:
+def turns(xs: Iterable[Exchange | Read], thread_of: dict[str, threads.Thread] | None = None) -> Iterator[Turn]:
     """Each exchange as a turn of its conversation, in the order the threads take them
     (`threads.ordered`), one at a time: nothing is kept of a turn once the next is made but
     what finding the next ones needs. `thread_of`: the threads, when already found."""
-    xs = list(xs)
+    items = list(xs)
     walk = threads.Walk(notices=False)
     first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender
-    for exchange in threads.ordered(xs):
-        body = exchange.request.json() if exchange.request else None
-        history = request_messages(exchange, body)
+    for at in threads.order_of([(item.exchange if type(item) is Read else item).started_at for item in items]):
+        item = items[at]
+        exchange, history, tools, curve = item if type(item) is Read else read(item)
         step = walk.add(exchange, history)
         thread = thread_of.get(exchange.id) if thread_of is not None else step.thread
         key = thread.conversation if thread else exchange.id
@@ -133,4 +206,4 @@ def turns(xs: Iterable[Exchange], thread_of: dict[str, threads.Thread] | None = 
         replies = [choice["message"] for choice in rec.to_openai()["choices"]] if rec.choices else []
         if replies:  # a reply the client sends back is not new in the next request
             first.setdefault((key, len(history), walk.number(replies[0])), exchange.id)
-        yield Turn(exchange, rec, thread, history, sent_by, replies, request_tools(exchange, body))
+        yield Turn(exchange, rec, thread, history, sent_by, replies, tools, curve)

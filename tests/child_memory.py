@@ -40,3 +40,31 @@ def capture_lines(path: Path, lines: int) -> Path:
     line["request"]["postData"]["text"] = json.dumps(request)
     path.write_bytes((orjson.dumps(line) + b"\n") * lines)
     return path
+
+
+def conversation_lines(path: Path, conversations: int, turns: int, prompt_kb: int = 24) -> Path:
+    """A chatcap/1 capture of `conversations` conversations of `turns` exchanges each, as a chat
+    app sends them: every request resends its conversation's whole history (a system prompt
+    of its own of `prompt_kb` kB, the questions and the replies so far), and each gets the
+    reply of the last exchange of replayed/conversation.jsonl, written to `path`."""
+    import analyzer
+
+    template = CAPTURES / "replayed" / "conversation.jsonl"
+    line = orjson.loads(template.read_bytes().splitlines()[-1])
+    reply = analyzer.load(template, progress=False)[-1].reconstruct().choices[0].content
+    request = json.loads(line["request"]["postData"]["text"])
+    with path.open("wb") as out:
+        for conversation in range(conversations):
+            prompt = (
+                f"Conversation {conversation}: "
+                + "a long system prompt, as chat apps send. " * (prompt_kb * 25)
+                + "Go."
+            )
+            history = [{"role": "system", "content": prompt}]
+            for turn in range(turns):
+                history.append({"role": "user", "content": f"Question {turn} of conversation {conversation}?"})
+                request["messages"] = history
+                line["request"]["postData"]["text"] = json.dumps(request)
+                out.write(orjson.dumps(line) + b"\n")
+                history.append({"role": "assistant", "content": reply})
+    return path

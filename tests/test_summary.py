@@ -166,3 +166,14 @@ def test_summary_memory_does_not_grow_with_a_50_mb_capture(tmp_path: Path) -> No
     alone = peak_rss("summary", capture_lines(tmp_path / "one.jsonl", 1))
     for args in (["summary", big], ["summary", "--all", big]):
         assert peak_rss(*args) - alone < size / 5, args
+
+
+@pytest.mark.slow
+def test_summary_by_conversation_holds_what_threading_needs_not_the_exchanges(tmp_path: Path) -> None:
+    """`--group-by conversation` threads every exchange before it prints, so it holds each one's
+    start, session, replies and history (a message resent by every request held once), not the
+    exchange: for 1,600 exchanges of 32 kB, far below the file (holding them took 2.6 times it)."""
+    big = capture_lines(tmp_path / "big.jsonl", 1600)
+    size = big.stat().st_size
+    alone = peak_rss("summary", "--group-by", "conversation", capture_lines(tmp_path / "one.jsonl", 1))
+    assert peak_rss("summary", "--group-by", "conversation", big) - alone < size / 5

@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from analyzer.conversations import conversations
+from analyzer.conversations import Read, conversations, read
 from analyzer.cost import cost_of
 from analyzer.cost import notice as cost_notice
 from analyzer.export.redaction import redacted, redacted_all
@@ -25,10 +25,11 @@ from analyzer.export.transcript import (
     clipped,
     end_reason,
     heading,
+    keeps,
     pretty_json,
     select,
     tool_title,
-    transcripts,
+    transcript,
 )
 from analyzer.files import UnsafePath, open_private, private_dir, refused, write_private
 from analyzer.ingest import PROGRESS_DELAY_S
@@ -324,33 +325,54 @@ def _tool_markdown(tool: ServerTool) -> list[str]:
     return lines
 
 
-def _reconstructed(exchanges: Iterable[Exchange]) -> list[Exchange]:
-    """The exchanges, each redacted (export.redaction) and reconstructed, with a progress bar when that takes
-    more than half a second in a terminal or a notebook."""
+def _read(exchanges: Iterable[Exchange], select: dict[str, Any] | None = None) -> tuple[list[Read], set[str] | None]:
+    """Each exchange redacted (export.redaction), reconstructed and its request read, taken
+    one at a time (`analyzer.stream` hands them so) and kept only as the transcripts need it
+    (`conversations.read`, light: no bodies, raw record or stream chunks; a message resent
+    in every request held once). So memory holds what the transcripts show, not the input,
+    even where a file holds histories resent a thousand times. With `select` (the
+    arguments of `export.select`), also the ids of the exchanges it keeps; none is a
+    `ValueError`. A progress bar shows when this takes more than half a second in a
+    terminal or a notebook."""
     from tqdm.auto import tqdm
 
-    xs = redacted_all(exchanges)
     shown = sys.stderr.isatty() or "ipykernel" in sys.modules
+    same: dict[tuple[str, str], dict[str, Any]] = {}
+    kept = []
+    chosen: set[str] | None = set() if select else None
     for exchange in tqdm(
-        xs, desc="reconstructing", unit="exchange", delay=PROGRESS_DELAY_S, disable=not shown, leave=False
+        exchanges, desc="reconstructing", unit="exchange", delay=PROGRESS_DELAY_S, disable=not shown, leave=False
     ):
-        exchange.reconstruct()
-    return xs
+        exchange = redacted(exchange)
+        if chosen is not None and keeps(exchange, **select):  # type: ignore[arg-type]
+            chosen.add(exchange.id)
+        kept.append(read(exchange, same, light=True))
+    if chosen is not None and not chosen:
+        raise ValueError("no exchange matches the filter")
+    return kept, chosen
 
 
-def _conversations(
-    exchanges: Iterable[Exchange], reasoning: bool, conversation: str | None, only: Collection[str] | None = None
-) -> list[Transcript]:
-    """The transcripts, threaded over all of `exchanges` (so ids never depend on a filter);
-    with `only`, those holding an exchange whose id is in it."""
-    found = transcripts(conversations(_reconstructed(exchanges)), reasoning=reasoning)
-    if only is not None:
-        found = [t for t in found if any(exchange in only for exchange in t.exchanges)]
-    if conversation is not None:
-        found = [t for t in found if conversation in (t.id, t.stem) or conversation in t.exchanges]
-        if not found:
-            raise ValueError(f"no conversation {conversation!r} (give its id, like c1, or one of its exchanges' ids)")
-    return found
+def _transcripts(
+    reads: list[Read],
+    chosen: set[str] | None,
+    reasoning: bool,
+    conversation: str | None,
+    only: Collection[str] | None,
+) -> Iterator[Transcript]:
+    """The transcripts, one at a time, threaded over all of `reads` (so ids never depend on
+    a filter); with `only` or `chosen`, those holding an exchange both keep."""
+    found = False
+    for chat in conversations(reads):
+        ids = [turn.exchange.id for turn in chat.turns]
+        if not ids or not any((only is None or i in only) and (chosen is None or i in chosen) for i in ids):
+            continue
+        made = transcript(chat, reasoning=reasoning)
+        if conversation is not None and conversation not in (made.id, made.stem) and conversation not in ids:
+            continue
+        found = True
+        yield made
+    if conversation is not None and not found:
+        raise ValueError(f"no conversation {conversation!r} (give its id, like c1, or one of its exchanges' ids)")
 
 
 def markdown(
@@ -360,17 +382,20 @@ def markdown(
     reasoning: bool = True,
     conversation: str | None = None,
     only: Collection[str] | None = None,
+    select: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write one Markdown transcript per conversation into `out_dir` (all, or the one with
-    id `conversation`, or those holding an exchange whose id is in `only`); returns the
-    files written. Conversations are found in all of `exchanges`, so a filter given as
-    `only` never renumbers them."""
+    id `conversation`, or those holding an exchange whose id is in `only` and that `select`
+    keeps: `export.select`'s arguments, `{"model": "gpt-4o*"}`); returns the files written.
+    Conversations are found in all of `exchanges`, so a filter never renumbers them.
+    `exchanges` are taken one at a time and need not be a list (`analyzer.stream`)."""
+    reads, chosen = _read(exchanges, select)
     out = private_dir(out_dir)
     written = []
-    for transcript in _conversations(exchanges, reasoning, conversation, only):
-        path = out / f"{transcript.stem}.md"
+    for made in _transcripts(reads, chosen, reasoning, conversation, only):
+        path = out / f"{made.stem}.md"
         try:
-            written.append(write_private(path, conversation_markdown(transcript)))
+            written.append(write_private(path, conversation_markdown(made)))
         except UnsafePath as exc:
             refused(exc)
     return written
@@ -431,17 +456,20 @@ def jsonl(
     reasoning: bool = False,
     conversation: str | None = None,
     only: Collection[str] | None = None,
+    select: dict[str, Any] | None = None,
 ) -> Path:
     """One conversation per line in OpenAI's chat format, `{"messages": [...], "tools": [...]}`:
     the history the conversation's latest reply answered, then that reply (with its tool
-    calls; with `reasoning_content` when `reasoning`). Ready for fine-tuning tools; redacted."""
+    calls; with `reasoning_content` when `reasoning`). Ready for fine-tuning tools; redacted.
+    `conversation`, `only` and `select` choose conversations as for `markdown`."""
+    reads, chosen = _read(exchanges, select)
     target = Path(path)
     private_dir(target.parent)
-    chats = conversations(_reconstructed(exchanges))
+    chats = conversations(reads)
     if conversation is not None:
         chats = [c for c in chats if c.id == conversation or any(t.exchange.id == conversation for t in c.turns)]
-    if only is not None:
-        chats = [c for c in chats if any(t.exchange.id in only for t in c.turns)]
+    if only is not None or chosen is not None:
+        chats = [c for c in chats if any((only is None or t.exchange.id in only) and (chosen is None or t.exchange.id in chosen) for t in c.turns)]  # fmt: skip
     with open_private(target) as handle:
         for chat in chats:
             leaf = chat.leaf()
@@ -496,13 +524,15 @@ def html(
     reasoning: bool = True,
     conversation: str | None = None,
     only: Collection[str] | None = None,
+    select: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write one self-contained HTML transcript per conversation and an `index.html` listing
     them into `out_dir` (no scripts, fonts or styles from elsewhere: they open from disk);
-    returns the files written, the index last."""
+    returns the files written, the index last. The conversations are chosen as for `markdown`."""
     from analyzer.export import htmlpage
 
-    return htmlpage.write(_conversations(exchanges, reasoning, conversation, only), Path(out_dir))
+    reads, chosen = _read(exchanges, select)
+    return htmlpage.write(_transcripts(reads, chosen, reasoning, conversation, only), Path(out_dir))
 
 
 TABLE_FORMATS = ("parquet", "csv")

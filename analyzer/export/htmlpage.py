@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -382,20 +382,25 @@ def _messages(transcript: Transcript) -> int:
     return sum(entry.role in ("system", "user", "assistant", "tool") for entry in transcript.entries)
 
 
-def index_html(transcripts: Sequence[Transcript]) -> str:
+def index_html(transcripts: Iterable[Transcript]) -> str:
     """A table of the conversations, each title linking to its page, with a search box."""
-    rows = []
-    for transcript in transcripts:
-        facts = dict(transcript.facts)
-        href = html.escape(quote(f"{transcript.stem}.html"))
-        rows.append(
-            "<tr data-item>"
-            f'<td><a href="{href}">{_escape(transcript.title)}</a> <span class="id">{_escape(transcript.id)}</span></td>'
-            f'<td class="when">{_escape(facts.get("started", "—"))}</td>'
-            f"<td>{_escape(facts.get('models', '—'))}</td>"
-            f'<td class="number">{len(transcript.exchanges)}</td>'
-            f'<td class="number">{_messages(transcript)}</td></tr>'
-        )
+    return _index_page([_index_row(transcript) for transcript in transcripts])
+
+
+def _index_row(transcript: Transcript) -> str:
+    facts = dict(transcript.facts)
+    href = html.escape(quote(f"{transcript.stem}.html"))
+    return (
+        "<tr data-item>"
+        f'<td><a href="{href}">{_escape(transcript.title)}</a> <span class="id">{_escape(transcript.id)}</span></td>'
+        f'<td class="when">{_escape(facts.get("started", "—"))}</td>'
+        f"<td>{_escape(facts.get('models', '—'))}</td>"
+        f'<td class="number">{len(transcript.exchanges)}</td>'
+        f'<td class="number">{_messages(transcript)}</td></tr>'
+    )
+
+
+def _index_page(rows: list[str]) -> str:
     body = (
         f"<header><h1>Conversations</h1>{_search('Search titles, models, dates (press /)', 'conversations')}</header>\n"
         '<main>\n<table class="conversations">\n<thead><tr><th>Conversation</th><th>Started</th><th>Models</th>'
@@ -406,14 +411,21 @@ def index_html(transcripts: Sequence[Transcript]) -> str:
     return _page("Conversations · chatcap", body, "column wide")
 
 
-def write(transcripts: Sequence[Transcript], out_dir: str | Path) -> list[Path]:
-    """Write `<stem>.html` per conversation and `index.html` into `out_dir`; returns the paths."""
+def write(transcripts: Iterable[Transcript], out_dir: str | Path) -> list[Path]:
+    """Write `<stem>.html` per conversation, each as it comes (none is kept but its row of
+    the index), and then `index.html` into `out_dir`; returns the paths."""
     out = private_dir(out_dir)
-    pages = [(out / f"{transcript.stem}.html", transcript) for transcript in transcripts]
-    written = []
-    for path, page in [*pages, (out / "index.html", None)]:
-        try:
-            written.append(write_private(path, conversation_html(page) if page else index_html(transcripts)))
-        except UnsafePath as exc:
-            refused(exc)
+    written: list[Path] = []
+    rows = []
+    for transcript in transcripts:
+        rows.append(_index_row(transcript))
+        _write(out / f"{transcript.stem}.html", conversation_html(transcript), written)
+    _write(out / "index.html", _index_page(rows), written)
     return written
+
+
+def _write(path: Path, text: str, written: list[Path]) -> None:
+    try:
+        written.append(write_private(path, text))
+    except UnsafePath as exc:
+        refused(exc)

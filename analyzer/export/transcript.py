@@ -21,11 +21,10 @@ import orjson
 
 from analyzer import tokens
 from analyzer.anomalies import same_model
-from analyzer.conversations import Conversation, Turn, message_text
+from analyzer.conversations import Conversation, Turn, arrival_curve, message_text
 from analyzer.cost import cost_of
 from analyzer.metrics import format_ms
 from analyzer.model import Exchange, as_utc, dumps_exact, url_parts
-from analyzer.protocols import chunk_parts
 from analyzer.protocols.events import error_text
 from analyzer.protocols.server_tools import ServerTool, has_server_tools, segments
 
@@ -130,17 +129,25 @@ def select(
     `*.openai.com`) matched against the requested and the served model and the URL's host;
     `since` / `until` bound the start time (an exchange without one is kept only when no
     date is asked for)."""
-    kept = []
-    for exchange in xs:
-        models: tuple[str | None, ...] = ()
-        if model is not None:
-            rec = exchange.reconstruct()
-            models = (rec.requested_model, rec.served_model)
-        parts = url_parts(exchange.request.url) if host is not None and exchange.request else None
-        host_name = parts.hostname if parts else None
-        if passes(models, host_name, exchange.started_at, model=model, host=host, since=since, until=until):
-            kept.append(exchange)
-    return kept
+    return [exchange for exchange in xs if keeps(exchange, model=model, host=host, since=since, until=until)]
+
+
+def keeps(
+    exchange: Exchange,
+    *,
+    model: str | None = None,
+    host: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> bool:
+    """Whether `select` with these arguments keeps `exchange`."""
+    models: tuple[str | None, ...] = ()
+    if model is not None:
+        rec = exchange.reconstruct()
+        models = (rec.requested_model, rec.served_model)
+    parts = url_parts(exchange.request.url) if host is not None and exchange.request else None
+    host_name = parts.hostname if parts else None
+    return passes(models, host_name, exchange.started_at, model=model, host=host, since=since, until=until)
 
 
 def passes(
@@ -321,21 +328,7 @@ def end_reason(exchange: Exchange, rec: Any) -> str | None:
 
 def curve(turn: Turn) -> list[tuple[float, int]]:
     """(arrival ms, generated characters so far) per stream chunk, for the sparkline."""
-    rec = turn.rec
-    points: list[tuple[float, int]] = []
-    total = 0
-    for chunk in rec.chunks:
-        if chunk.t_ms is None:
-            return []
-        try:
-            parts = chunk_parts(rec, chunk)
-        except AttributeError:  # a payload only the lenient path could read
-            continue
-        grown = sum(len(p.text) for p in parts if p.generated)
-        if grown:
-            total += grown
-            points.append((chunk.t_ms, total))
-    return points if len(points) > 1 else []
+    return turn.curve if turn.curve is not None else arrival_curve(turn.rec)
 
 
 def transcripts(conversations: Sequence[Conversation], *, reasoning: bool = True) -> list[Transcript]:
