@@ -456,15 +456,19 @@ def show(path: str, exchange_id: str | None, render: bool) -> None:
 
     from analyzer.export import markdown_text, plain_text
 
-    exchanges = _load((path,))
-    chosen = exchanges[0]
-    if exchange_id:
-        matches = [x for x in exchanges if x.id == exchange_id or x.id.endswith(exchange_id)]
-        if not matches:
-            raise click.ClickException(
-                f"no exchange {exchange_id!r}; there are: " + ", ".join(x.id for x in exchanges[:10])
-            )
-        chosen = matches[0]
+    found = stream(path)  # read up to the exchange shown, one at a time
+    chosen, first = None, []
+    for exchange in found:
+        if not exchange_id or exchange.id == exchange_id or exchange.id.endswith(exchange_id):
+            chosen = exchange
+            break
+        if len(first) < 10:
+            first.append(exchange.id)
+    _say_problems(found.problems)
+    if chosen is None:
+        if not first:
+            raise click.ClickException(f"no exchanges found in {path}")
+        raise click.ClickException(f"no exchange {exchange_id!r}; there are: " + ", ".join(first))
     if not render:  # `__init__` stays `__init__`, a leading `+` stays a `+`: what came over the wire
         click.echo(visible(plain_text(chosen)), nl=False)
         return

@@ -13,12 +13,15 @@ the shared machine hits them alike):
                    HAR: `orjson.loads` of the whole file, then every payload of every entry
 - summary          `python -m analyzer summary PATH`, its output piped to a file
 - summary --all    `python -m analyzer summary --all PATH`, a line per exchange
+- export           (only with --peers) `python -m analyzer export PATH --out DIR`: a Markdown
+                   transcript per conversation (what every transcript format reads and keeps)
 
 Wall time is the child's, from start to exit; CPU time (user + system) and peak RSS are the child's
 `ru_utime + ru_stime` and `ru_maxrss` (os.wait4, from a small launcher process). Before
 its figures count, a summary must name every LLM call of the input (its title's count, or one line
-each with --all), so a run that skips work cannot look fast. Targets (#21): wall time ≤ 3× the floor
-in the same round, peak RSS ≤ 300 MB.
+each with --all), so a run that skips work cannot look fast; an export, every conversation (each LLM
+call of these inputs is one). Targets (#21): wall time ≤ 3× the floor in the same round, peak RSS
+≤ 300 MB (set for summary and the Parquet export; the transcript exports are measured against them).
 """
 
 from __future__ import annotations
@@ -41,7 +44,11 @@ MB = 1_000_000
 TIME_TARGET = 3.0  # summary's wall time ≤ 3× the floor's
 RSS_TARGET = 300 * MB
 INPUTS = {"jsonl": "capture", "api-har": "API HAR"}
-PEERS = {"floor": [], "summary": ["summary"], "summary --all": ["summary", "--all"]}
+PEERS = {
+    "floor": [], "summary": ["summary"], "summary --all": ["summary", "--all"],
+    "export": ["export", "--out", "{scratch}/out"],
+}  # fmt: skip
+DEFAULT_PEERS = ("floor", "summary", "summary --all")
 
 
 def floor(kind: str, path: str) -> None:
@@ -74,14 +81,15 @@ def floor(kind: str, path: str) -> None:
 
 def run(peer: str, kind: str, path: Path, root: Path) -> dict[str, Any]:
     """One peer in a fresh process: wall time, peak RSS and how many exchanges it named."""
-    if peer == "floor":
-        command = [sys.executable, str(Path(__file__).resolve()), "--floor", kind, str(path)]
-        env = dict(os.environ)
-    else:
-        command = [sys.executable, "-m", "analyzer", *PEERS[peer], str(path)]
-        env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "200"}
     with tempfile.TemporaryDirectory() as scratch:
-        figures, out, err = (Path(scratch) / name for name in ("figures.json", "out", "err"))
+        if peer == "floor":
+            command = [sys.executable, str(Path(__file__).resolve()), "--floor", kind, str(path)]
+            env = dict(os.environ)
+        else:
+            arguments = [argument.format(scratch=scratch) for argument in PEERS[peer]]
+            command = [sys.executable, "-m", "analyzer", *arguments, str(path)]
+            env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "200"}
+        figures, out, err = (Path(scratch) / name for name in ("figures.json", "stdout", "stderr"))
         # Started from a small process: Linux carries the parent's resident set over into a child's
         # ru_maxrss (fork copies it, exec keeps it), and this one holds large_corpus's text pools.
         subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure", str(figures), str(out),
@@ -111,6 +119,9 @@ def named(peer: str, output: str) -> int:
         return int(output.split()[0])
     if peer == "summary --all":
         return output.count("\n") - 1  # the header
+    if peer == "export":
+        wrote = re.search(r"^wrote ([\d,]+) file", output, re.MULTILINE)
+        return int(wrote.group(1).replace(",", "")) if wrote else -1
     found = re.search(r"^(?:the last \d+ of )?([\d,]+) exchange", output, re.MULTILINE)
     return int(found.group(1).replace(",", "")) if found else -1
 
@@ -136,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="rounds of every peer (default 3; 1 with --quick)")
     parser.add_argument("--seed", type=int, default=1, help="input seed (default 1)")
     parser.add_argument("--only", choices=list(INPUTS), help="measure one input only")
-    parser.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated, of: {', '.join(PEERS)}")
+    parser.add_argument("--peers", default=",".join(DEFAULT_PEERS), help=f"comma-separated, of: {', '.join(PEERS)} (default: {', '.join(DEFAULT_PEERS)})")  # fmt: skip
     parser.add_argument(
         "--chatcap-root", type=Path, default=ROOT, help="the checkout whose CLI runs (default this one)"
     )

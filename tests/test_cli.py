@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bundled import captures_as_cloned, chatcap
+from child_memory import capture_lines, peak_rss
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "tests" / "data" / "seeds"
@@ -35,6 +36,17 @@ def test_show_unknown_id_is_one_line() -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("Error: no exchange 'nope'")
     assert "Traceback" not in result.stderr
+
+
+def test_show_reads_a_capture_one_exchange_at_a_time(tmp_path: Path) -> None:
+    """The last of 1,600 exchanges of 32 kB is shown in about the memory the only one of a
+    one-line capture takes (loading them all took twice the file)."""
+    big = capture_lines(tmp_path / "big.jsonl", 1600)
+    alone = peak_rss("show", capture_lines(tmp_path / "one.jsonl", 1))
+    assert peak_rss("show", big, "--id", "big.jsonl#1600") - alone < big.stat().st_size / 5
+    result = chatcap("show", big, "--id", "big.jsonl#1601")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: no exchange 'big.jsonl#1601'; there are: big.jsonl#1, big.jsonl#2")
 
 
 def test_export_markdown_and_jsonl(tmp_path: Path) -> None:
