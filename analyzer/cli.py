@@ -942,9 +942,12 @@ def _report(running: Any, out_dir: str, say: Callable[[str], None], *, full: boo
         click.echo(f"  chatcap summary {out_dir}")
         return
     try:
-        exchanges = load(files)
-        shown = exchanges[-SUMMARY_ROWS:]
-        title = f"the last {len(shown)} of {len(exchanges)}" if len(shown) < len(exchanges) else ""
+        read, last = 0, deque(maxlen=SUMMARY_ROWS)  # one exchange at a time: a long session's files can be large
+        for exchange in stream(files):
+            read += 1
+            last.append(exchange)
+        shown = list(last)
+        title = f"the last {len(shown)} of {read}" if len(shown) < read else ""
         _print(_summary_table(shown, title, columns=SUMMARY_COLUMNS, legend=False), err=True)
     except Exception as exc:  # the program's exit status still goes through
         say(visible(f"could not summarise them: {type(exc).__name__}: {exc}"))
