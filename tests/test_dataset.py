@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from bundled import BUNDLED_CAPTURES, ROOT, captures_as_cloned, copy_bundled
+from terminal import in_a_terminal
 
 import analyzer
 from analyzer import dataset, frames, parallel
@@ -478,28 +479,6 @@ def test_a_second_build_of_the_same_dataset_meanwhile_is_refused_in_one_line_nam
         holder.communicate("")
     again = dataset.build(captures, out, workers=1)
     assert (again.up_to_date, again.exchanges) == (True, first.exchanges)
-
-
-def in_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
-    """`args` run with a terminal (a pseudo-terminal) for stdout and stderr: its exit status
-    and everything it drew there."""
-    import pty
-
-    main, sub = pty.openpty()
-    process = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sub, stderr=sub,
-                               env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})  # fmt: skip
-    os.close(sub)
-    drawn = b""
-    while True:
-        try:
-            data = os.read(main, 65536)
-        except OSError:  # EIO: the process closed the terminal
-            break
-        if not data:
-            break
-        drawn += data
-    os.close(main)
-    return process.wait(timeout=120), drawn.decode("utf-8", "replace")
 
 
 def test_a_build_in_a_terminal_says_what_it_does_once_the_files_are_read(tmp_path: Path) -> None:

@@ -5,11 +5,13 @@ once. Held to the transcripts of the whole exchanges, and to memory in a child p
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 from bundled import ROOT, captures_as_cloned
 from child_memory import conversation_lines, peak_rss
+from terminal import in_a_terminal
 
 import analyzer
 from analyzer import export
@@ -80,3 +82,14 @@ def test_export_memory_grows_by_less_than_half_of_what_resent_histories_add_to_t
     after = peak_rss("export", more, "--format", fmt, "--out", tmp_path / "more")
     assert after - before < added / 2
     assert len(list((tmp_path / "more").iterdir())) == {"markdown": 50, "html": 51, "jsonl": 1}[fmt]
+
+
+def test_an_export_in_a_terminal_shows_its_progress_to_the_last_conversation(tmp_path: Path) -> None:
+    """After the bars of reading and reconstructing, threading and writing the transcripts (two
+    thirds of an export's time) have a spinner and a bar over the conversations."""
+    captures = conversation_lines(tmp_path / "chats.jsonl", 600, 1, prompt_kb=8)  # a second or two of writing
+    status, drawn = in_a_terminal([sys.executable, "-m", "analyzer", "export", str(captures), "--out", "out"], tmp_path)
+    assert status == 0 and "Traceback" not in drawn, drawn
+    assert "threading 600 exchange(s) into conversations" in drawn
+    assert "writing: " in drawn and "/600 [" in drawn
+    assert drawn.rstrip().endswith("wrote 600 file(s) to out")

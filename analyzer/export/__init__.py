@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from analyzer.conversations import Read, conversations, read
+from analyzer.conversations import Conversation, Read, conversations, read
 from analyzer.cost import cost_of
 from analyzer.cost import notice as cost_notice
 from analyzer.export.redaction import redacted, redacted_all
@@ -32,7 +32,7 @@ from analyzer.export.transcript import (
     transcript,
 )
 from analyzer.files import UnsafePath, open_private, private_dir, refused, write_private
-from analyzer.ingest import PROGRESS_DELAY_S
+from analyzer.ingest import PROGRESS_DELAY_S, status
 from analyzer.metrics import format_ms
 from analyzer.model import Exchange, dumps_exact
 from analyzer.protocols import request_messages
@@ -334,15 +334,10 @@ def _read(exchanges: Iterable[Exchange], select: dict[str, Any] | None = None) -
     arguments of `export.select`), also the ids of the exchanges it keeps; none is a
     `ValueError`. A progress bar shows when this takes more than half a second in a
     terminal or a notebook."""
-    from tqdm.auto import tqdm
-
-    shown = sys.stderr.isatty() or "ipykernel" in sys.modules
     same: dict[tuple[str, str], dict[str, Any]] = {}
     kept = []
     chosen: set[str] | None = set() if select else None
-    for exchange in tqdm(
-        exchanges, desc="reconstructing", unit="exchange", delay=PROGRESS_DELAY_S, disable=not shown, leave=False
-    ):
+    for exchange in _bar(exchanges, "reconstructing", "exchange"):
         exchange = redacted(exchange)
         if chosen is not None and keeps(exchange, **select):  # type: ignore[arg-type]
             chosen.add(exchange.id)
@@ -350,6 +345,21 @@ def _read(exchanges: Iterable[Exchange], select: dict[str, Any] | None = None) -
     if chosen is not None and not chosen:
         raise ValueError("no exchange matches the filter")
     return kept, chosen
+
+
+def _bar(items: Iterable[Any], what: str, unit: str) -> Iterable[Any]:
+    """`items` under a progress bar on stderr when going through them takes more than half a
+    second in a terminal or a notebook."""
+    from tqdm.auto import tqdm
+
+    shown = sys.stderr.isatty() or "ipykernel" in sys.modules
+    return tqdm(items, desc=what, unit=unit, delay=PROGRESS_DELAY_S, disable=not shown, leave=False)
+
+
+def _conversations(reads: list[Read]) -> list[Conversation]:
+    """`conversations` of `reads`, under a spinner in a terminal."""
+    with status(f"threading {len(reads):,} exchange(s) into conversations", None):
+        return conversations(reads)
 
 
 def _transcripts(
@@ -362,7 +372,7 @@ def _transcripts(
     """The transcripts, one at a time, threaded over all of `reads` (so ids never depend on
     a filter); with `only` or `chosen`, those holding an exchange both keep."""
     found = False
-    for chat in conversations(reads):
+    for chat in _bar(_conversations(reads), "writing", "conversation"):
         ids = [turn.exchange.id for turn in chat.turns]
         if not ids or not any((only is None or i in only) and (chosen is None or i in chosen) for i in ids):
             continue
@@ -465,13 +475,13 @@ def jsonl(
     reads, chosen = _read(exchanges, select)
     target = Path(path)
     private_dir(target.parent)
-    chats = conversations(reads)
+    chats = _conversations(reads)
     if conversation is not None:
         chats = [c for c in chats if c.id == conversation or any(t.exchange.id == conversation for t in c.turns)]
     if only is not None or chosen is not None:
         chats = [c for c in chats if any((only is None or t.exchange.id in only) and (chosen is None or t.exchange.id in chosen) for t in c.turns)]  # fmt: skip
     with open_private(target) as handle:
-        for chat in chats:
+        for chat in _bar(chats, "writing", "conversation"):
             leaf = chat.leaf()
             if leaf is None:
                 continue
