@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from analyzer.errors import LoadError
-from analyzer.ingest import Exchanges, Problem, load, stream
+from analyzer.ingest import Exchanges, Problem, load, status, stream
 from analyzer.metrics import format_ms
 from analyzer.model import Exchange, Reconstruction
 
@@ -161,7 +161,8 @@ def _group_by(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               "columns (no totals): for large captures and pipes.")  # fmt: skip
 @click.option("--group-by", callback=_group_by, metavar="KEY[,KEY]", help="What the totals are per: model, host, "
               "day (UTC), conversation, or several joined by commas (default model,host). conversation reads "
-              "the whole input into memory first: conversations are found across it.")  # fmt: skip
+              "the whole input before it prints, keeping what threading needs of each exchange: "
+              "conversations are found across it.")  # fmt: skip
 @_friendly
 def summary(paths: tuple[str, ...], last: int | None, every: bool, group_by: tuple[str, ...] | None) -> None:
     """A table per exchange: model, status, TTFB/TTFT, tokens, tok/s, cost (~ estimated, ≈ priced).
@@ -221,9 +222,10 @@ def _summary_rows(
         raise click.ClickException("no exchanges found in " + ", ".join(paths))
     if conversations:
         walk, conversation_of = threads.Walk(notices=False), {}
-        for at in threads.order_of([started for started, _, _ in sent]):
-            _, item, history = sent[at]
-            conversation_of[item.id] = walk.add(item, history).thread.conversation
+        with status(f"threading {len(sent):,} exchange(s) into conversations", progress):
+            for at in threads.order_of([started for started, _, _ in sent]):
+                _, item, history = sent[at]
+                conversation_of[item.id] = walk.add(item, history).thread.conversation
         for made in rows:
             yield replace(made, conversation=conversation_of.get(made.id))
 

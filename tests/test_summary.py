@@ -4,6 +4,7 @@ figure is worked out here from each exchange's own reconstruction, not from the 
 
 from __future__ import annotations
 
+import sys
 from collections import Counter, defaultdict
 from datetime import UTC
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from bundled import captures_as_cloned, chatcap
 from child_memory import capture_lines, peak_rss
+from terminal import in_a_terminal
 
 import analyzer
 from analyzer.metrics import format_ms
@@ -177,3 +179,12 @@ def test_summary_by_conversation_holds_what_threading_needs_not_the_exchanges(tm
     size = big.stat().st_size
     alone = peak_rss("summary", "--group-by", "conversation", capture_lines(tmp_path / "one.jsonl", 1))
     assert peak_rss("summary", "--group-by", "conversation", big) - alone < size / 5
+
+
+def test_summary_by_conversation_in_a_terminal_says_it_is_threading(tmp_path: Path) -> None:
+    """Past the bar over the input, threading every exchange is a while of its own on big inputs."""
+    status, drawn = in_a_terminal(
+        [sys.executable, "-m", "analyzer", "summary", str(captures_as_cloned()), "--group-by", "conversation"], tmp_path
+    )
+    assert status == 0 and "Traceback" not in drawn, drawn
+    assert "threading 43 exchange(s) into conversations" in drawn
