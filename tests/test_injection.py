@@ -232,6 +232,24 @@ def fenced(markdown: str) -> list[str]:
     return [t.content for t in rendered(markdown) if t.type == "fence"]
 
 
+def _reading(tokens: Any) -> list[Any]:
+    return [(t.type, t.tag, t.nesting, t.content, t.markup, t.map, t.attrs, _reading(t.children or [])) for t in tokens]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(st.sampled_from([atom for atom in MARKDOWN_ATOMS if "|" not in atom]), max_size=40).map("".join))
+def test_text_without_a_pipe_reads_the_same_with_tables_or_without(text: str) -> None:
+    """safemd reads a text with both parsers only when it holds a `|` (a GFM table needs one)."""
+    from analyzer.export.safemd import _PARSERS, _parsers
+
+    plain, tables = _PARSERS
+    assert _parsers(text) == (plain,)
+    assert _reading(tables.parse(text)) == _reading(plain.parse(text))
+    assert _parsers(text + "|") == _PARSERS
+    table = "| a | b |\n|---|---|\n"  # where a pipe makes a table, the readings differ
+    assert _reading(tables.parse(table)) != _reading(plain.parse(table))
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=HOSTILE_TEXT)
 def test_markdown_transcript_renders_no_html_picture_or_unsafe_link_and_only_its_own_headings(text: str) -> None:
