@@ -8,6 +8,9 @@ Inputs, each redacted whole as the addon and the exports do (`redact.redact_body
 
 - real streams    the 99 recorded streams of tests/data/real, one by one
 - long request    a 2,000-message history in one chat request body (0.7 MB), plain prose
+- code request    the same with `total = price * count` and an e-mail address in every tenth
+                  message, as chats about code have: an `=` or `@` could start a credential, so
+                  the body's JSON strings are tokenised to judge the ones near each
 - long stream     a 20,000-delta chat stream (2.5 MB), plain prose
 - dense stream    the same with a credential and the words "basic", "bearer", "key: " every 50 deltas
 - prose cells     the long request's 2,000 messages, each a text of its own (as the tables' cells
@@ -92,12 +95,17 @@ def inputs() -> dict[str, list[bytes]]:
     ]
     history = [{"role": "user" if n % 2 else "assistant", "content": " ".join(words[(n + k) % len(words)] for k in range(60))}
                for n in range(2000)]  # fmt: skip
+    code = [
+        {**m, "content": m["content"] + " total = price * count, ada@example.com"} if n % 10 == 0 else m
+        for n, m in enumerate(history)
+    ]
     dense = [
         f"{words[n % len(words)]} " if n % 50 else f"basic bearer key: {SHAPES['github_token']} " for n in range(20000)
     ]
     return {
         "real streams": [path.read_bytes() for path in sorted(REAL_CORPUS.glob("*.sse"))],
         "long request": [json.dumps({"model": "m", "messages": history, "max_tokens": 10}).encode()],
+        "code request": [json.dumps({"model": "m", "messages": code, "max_tokens": 10}).encode()],
         "long stream": [chat_stream([words[n % len(words)] + " " for n in range(20000)])],
         "dense stream": [chat_stream(dense)],
         "prose cells": [f"{m['content']}; the key point? {m['content']}".encode() for m in history],

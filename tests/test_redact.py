@@ -267,7 +267,23 @@ def test_salt_file_is_made_once_private_and_reused(tmp_path: Path) -> None:
 
 
 _HIT_ALPHABET = st.sampled_from(
-    [*redact._HIT_LITERALS, *redact._HIT_NAMES, "KEY", "Token", '"', "\\", ":", " ", "=", "\n", "a", "é", "İ", "日", "\udcff"]
+    [
+        *redact._HIT_LITERALS,
+        *redact._HIT_NAMES,
+        "KEY",
+        "Token",
+        '"',
+        "\\",
+        ":",
+        " ",
+        "=",
+        "\n",
+        "a",
+        "é",
+        "İ",
+        "日",
+        "\udcff",
+    ]
 )
 
 
@@ -304,3 +320,19 @@ def test_the_one_pass_maybe_answers_as_the_maybe_regex_searched_everywhere(piece
     assert redact._MAYBE_SEARCH is not None  # the test extra installs ahocorasick_rs
     text = "".join(pieces)
     assert redact._maybe(text) == (redact._MAYBE.search(text) is not None)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(['"', "\\", '\\"', "\\\\", "a", "é", "\n", " ", ":", "{", "}", ","]), max_size=30
+    ).map("".join),
+    start=st.integers(0, 3),
+)
+def test_json_string_tokens_are_those_of_the_plain_pattern(text: str, start: int) -> None:
+    """The JSON string pattern is written with its loop unrolled, for speed: the same tokens
+    as the plain `"(?:[^"\\]|\\.)*"`, wherever a search starts."""
+    plain = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+    assert [m.span() for m in redact._JSON_STRING.finditer(text, start)] == [
+        m.span() for m in plain.finditer(text, start)
+    ]
