@@ -84,7 +84,7 @@ def test_export_memory_grows_by_less_than_half_of_what_resent_histories_add_to_t
     assert len(list((tmp_path / "more").iterdir())) == {"markdown": 50, "html": 51, "jsonl": 1}[fmt]
 
 
-def test_an_export_in_a_terminal_shows_its_progress_to_the_last_conversation(tmp_path: Path) -> None:
+def test_an_export_in_a_terminal_shows_a_spinner_while_threading_and_a_bar_while_writing(tmp_path: Path) -> None:
     """After the bars of reading and reconstructing, threading and writing the transcripts (two
     thirds of an export's time) have a spinner and a bar over the conversations."""
     captures = conversation_lines(tmp_path / "chats.jsonl", 600, 1, prompt_kb=8)  # a second or two of writing
