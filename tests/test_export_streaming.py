@@ -93,3 +93,14 @@ def test_an_export_in_a_terminal_shows_a_spinner_while_threading_and_a_bar_while
     assert "threading 600 exchange(s) into conversations" in drawn
     assert "writing: " in drawn and "/600 [" in drawn
     assert drawn.rstrip().endswith("wrote 600 file(s) to out")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_tables_of_a_stream_are_the_tables_of_the_loaded_exchanges(fmt: str, tmp_path: Path) -> None:
+    path = captures_as_cloned()
+    from_list = export.tables(analyzer.load(path, progress=False), tmp_path / "list", fmt)
+    from_stream = export.tables(analyzer.stream(path), tmp_path / "stream", fmt)
+    assert from_list and [p.relative_to(tmp_path / "stream") for p in from_stream] == [
+        p.relative_to(tmp_path / "list") for p in from_list
+    ]
+    assert [p.read_bytes() for p in from_stream] == [p.read_bytes() for p in from_list]

@@ -17,7 +17,7 @@ from typing import Any
 from analyzer.conversations import Conversation, Read, conversations, read
 from analyzer.cost import cost_of
 from analyzer.cost import notice as cost_notice
-from analyzer.export.redaction import redacted, redacted_all
+from analyzer.export.redaction import redacted
 from analyzer.export.safemd import code, inline, literal, model, safe_link, unsafe
 from analyzer.export.transcript import (
     Entry,
@@ -556,11 +556,13 @@ def tables(
     docs/schema.md), CSV as one file per table (lists and parsed JSON as JSON text; text
     redacted). In CSV a text cell a spreadsheet would take for a formula gets a leading `'`
     (see `csv_cell`); Parquet keeps every text exact. With `only`, the rows of those
-    exchanges, threaded among all of `exchanges` (conversation ids as in the whole input)."""
+    exchanges, threaded among all of `exchanges` (conversation ids as in the whole input).
+    `exchanges` are redacted and made into rows one at a time: from `analyzer.stream`, memory
+    holds the frames, not the input."""
     from analyzer import frames
 
     _can_write(fmt)
-    return write_tables(frames.all_frames(redacted_all(exchanges)), out_dir, fmt, only=only)
+    return write_tables(frames.all_frames(map(redacted, exchanges)), out_dir, fmt, only=only)
 
 
 def _can_write(fmt: str) -> None:
