@@ -80,6 +80,15 @@ def write_private(path: str | os.PathLike[str], data: bytes | str) -> Path:
     return Path(path)
 
 
+def write_one(path: str | os.PathLike[str], data: bytes | str, written: list[Path]) -> None:
+    """One file of a many-file export (`write_private`): added to `written`, or, where it is
+    refused (an `UnsafePath`), reported as a `RefusedPath` warning while the others go on."""
+    try:
+        written.append(write_private(path, data))
+    except UnsafePath as exc:
+        refused(exc)
+
+
 def replace_private(path: str | os.PathLike[str], data: bytes) -> Path:
     """`write_private`, whole or not at all: written beside `path`, then renamed over it, so a
     reader never meets half a file; a symlink at `path` is refused."""

@@ -31,7 +31,7 @@ from analyzer.export.transcript import (
     tool_title,
     transcript,
 )
-from analyzer.files import UnsafePath, open_private, private_dir, refused, write_private
+from analyzer.files import UnsafePath, open_private, private_dir, refused, write_one
 from analyzer.ingest import PROGRESS_DELAY_S, status
 from analyzer.metrics import format_ms
 from analyzer.model import Exchange, dumps_exact
@@ -347,6 +347,14 @@ def _read(exchanges: Iterable[Exchange], select: dict[str, Any] | None = None) -
     return kept, chosen
 
 
+def _wanted(only: Collection[str] | None, chosen: set[str] | None) -> set[str] | None:
+    """The exchanges both filters keep (`only`: ids given; `chosen`: what `select` kept), None
+    when there is no filter: a conversation is exported when it holds one of them."""
+    if only is None:
+        return chosen
+    return set(only) if chosen is None else chosen & set(only)
+
+
 def _bar(items: Iterable[Any], what: str, unit: str) -> Iterable[Any]:
     """`items` under a progress bar on stderr when going through them takes more than half a
     second in a terminal or a notebook."""
@@ -371,10 +379,11 @@ def _transcripts(
 ) -> Iterator[Transcript]:
     """The transcripts, one at a time, threaded over all of `reads` (so ids never depend on
     a filter); with `only` or `chosen`, those holding an exchange both keep."""
+    wanted = _wanted(only, chosen)
     found = False
     for chat in _bar(_conversations(reads), "writing", "conversation"):
         ids = [turn.exchange.id for turn in chat.turns]
-        if not ids or not any((only is None or i in only) and (chosen is None or i in chosen) for i in ids):
+        if not ids or (wanted is not None and wanted.isdisjoint(ids)):
             continue
         made = transcript(chat, reasoning=reasoning)
         if conversation is not None and conversation not in (made.id, made.stem) and conversation not in ids:
@@ -401,13 +410,9 @@ def markdown(
     `exchanges` are taken one at a time and need not be a list (`analyzer.stream`)."""
     reads, chosen = _read(exchanges, select)
     out = private_dir(out_dir)
-    written = []
+    written: list[Path] = []
     for made in _transcripts(reads, chosen, reasoning, conversation, only):
-        path = out / f"{made.stem}.md"
-        try:
-            written.append(write_private(path, conversation_markdown(made)))
-        except UnsafePath as exc:
-            refused(exc)
+        write_one(out / f"{made.stem}.md", conversation_markdown(made), written)
     return written
 
 
@@ -478,8 +483,9 @@ def jsonl(
     chats = _conversations(reads)
     if conversation is not None:
         chats = [c for c in chats if c.id == conversation or any(t.exchange.id == conversation for t in c.turns)]
-    if only is not None or chosen is not None:
-        chats = [c for c in chats if any((only is None or t.exchange.id in only) and (chosen is None or t.exchange.id in chosen) for t in c.turns)]  # fmt: skip
+    wanted = _wanted(only, chosen)
+    if wanted is not None:
+        chats = [c for c in chats if not wanted.isdisjoint(t.exchange.id for t in c.turns)]
     with open_private(target) as handle:
         for chat in _bar(chats, "writing", "conversation"):
             leaf = chat.leaf()

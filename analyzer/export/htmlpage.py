@@ -27,7 +27,7 @@ from markdown_it import MarkdownIt
 
 from analyzer.export.safemd import safe_link
 from analyzer.export.transcript import HEADINGS, Entry, Transcript, clipped, pretty_json, tool_title
-from analyzer.files import UnsafePath, private_dir, refused, write_private
+from analyzer.files import private_dir, write_one
 from analyzer.metrics import format_ms
 from analyzer.protocols.server_tools import ServerTool
 from analyzer.redact import redact_text
@@ -419,13 +419,6 @@ def write(transcripts: Iterable[Transcript], out_dir: str | Path) -> list[Path]:
     rows = []
     for transcript in transcripts:
         rows.append(_index_row(transcript))
-        _write(out / f"{transcript.stem}.html", conversation_html(transcript), written)
-    _write(out / "index.html", _index_page(rows), written)
+        write_one(out / f"{transcript.stem}.html", conversation_html(transcript), written)
+    write_one(out / "index.html", _index_page(rows), written)
     return written
-
-
-def _write(path: Path, text: str, written: list[Path]) -> None:
-    try:
-        written.append(write_private(path, text))
-    except UnsafePath as exc:
-        refused(exc)
