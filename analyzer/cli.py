@@ -198,16 +198,14 @@ def _summary_rows(
 ) -> Iterator[Any]:
     """The summary's row of each exchange, read one at a time; each file or record skipped, and
     each exchange that could not be reconstructed, is a line on stderr. `conversations`: each
-    row with its conversation, which takes every exchange: kept as the threads need it (its
-    start, its session and replies, its history with each resent message held once)."""
+    row with its conversation, which takes every exchange: kept as the threads need it
+    (`threads.Deferred`: a few hundred bytes a message, not the histories' text)."""
     from analyzer import threads
-    from analyzer.conversations import read
     from analyzer.overview import row
 
     found = stream(paths[0] if len(paths) == 1 else list(paths), progress=progress)
     count = 0
-    rows, sent = [], []
-    same: dict[tuple[str, str], dict[str, Any]] = {}
+    rows, later = [], threads.Deferred()
     for exchange in found:
         count += 1
         made = _said(row(exchange))
@@ -216,16 +214,15 @@ def _summary_rows(
             continue
         rows.append(made)
         if made.failure is None:
-            sent.append((exchange.started_at, threads.threadable(exchange), read(exchange, same).history))
+            later.add(exchange)
     _say_problems(found.problems)
     if not count:
         raise click.ClickException("no exchanges found in " + ", ".join(paths))
     if conversations:
-        walk, conversation_of = threads.Walk(notices=False), {}
-        with status(f"threading {len(sent):,} exchange(s) into conversations", progress):
-            for at in threads.order_of([started for started, _, _ in sent]):
-                _, item, history = sent[at]
-                conversation_of[item.id] = walk.add(item, history).thread.conversation
+        if later.trouble:
+            click.echo(f"note: could not write a temporary file: {later.trouble}; messages kept in memory", err=True)
+        with status(f"threading {len(later):,} exchange(s) into conversations", progress):
+            conversation_of = {exchange_id: step.thread.conversation for exchange_id, step in later.steps()}
         for made in rows:
             yield replace(made, conversation=conversation_of.get(made.id))
 

@@ -193,7 +193,7 @@ def turns(xs: Iterable[Exchange | Read], thread_of: dict[str, threads.Thread] | 
     (`threads.ordered`), one at a time: nothing is kept of a turn once the next is made but
     what finding the next ones needs. `thread_of`: the threads, when already found."""
     items = list(xs)
-    walk = threads.Walk(notices=False)
+    walk = threads.Walk(notices=False, texts=True)  # the items hold their histories
     first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender
     for at in threads.order_of([(item.exchange if type(item) is Read else item).started_at for item in items]):
         item = items[at]

@@ -349,15 +349,19 @@ def _threaded(
     # Each exchange's messages as the walk numbers them, and as sent.
     numbers: list[list[int]] = []
     values: list[list[dict[str, Any]]] = []  # each exchange's messages' values (`message_values`)
+    assistant: list[dict[int, threads.Message]] = []  # each exchange's batch's assistant messages, by number
     for batch in batches:
-        numbers += [[walk.intern(normal) for normal in batch.messages]] * len(batch.sent)
+        numbered = [walk.intern(normal) for normal in batch.messages]
+        replies = {number: normal for number, normal in zip(numbered, batch.messages, strict=True) if normal.role == "assistant"}  # fmt: skip
+        numbers += [numbered] * len(batch.sent)
         values += [batch.message_values] * len(batch.sent)
+        assistant += [replies] * len(batch.sent)
     steps: list[threads.Step | None] = [None] * len(sent)
     message_cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
     first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender
     for at in order:
         item, number_of = sent[at], numbers[at]
-        steps[at] = step = walk.add_numbered(item.item, [number_of[entry] for entry in item.history])
+        steps[at] = step = walk.add_numbered(item.item, [number_of[entry] for entry in item.history], assistant[at])
         if "messages" in tables:
             _message_rows(message_cols, item, step, values[at], number_of, first, new_only)
     found = {}

@@ -67,14 +67,18 @@ Results are keyed by exchange id, so ids must be unique in the batch. Cost is li
 size of the histories: each distinct message is normalised once and numbered, a history is a
 path of numbers through a trie (every prefix of every history is a node), and every lookup
 is a dict access; each resent message costs one lookup for its number and one for the next
-node (benchmarks/README.md, "Frames", has the figures).
+node (benchmarks/README.md, "Frames", has the figures). Memory is a few hundred bytes a
+distinct message, not its text: messages are known by digests, and the assistant messages,
+the only ones read again, are the caller's to keep (`Deferred` keeps them in a temporary file).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -86,6 +90,7 @@ from analyzer.model import Exchange, Notice, dumps_exact
 from analyzer.protocols import request_messages
 from analyzer.protocols.openai_chat import split_think
 from analyzer.redact import PLACEHOLDER, is_secret_header, redact_header, redact_text
+from analyzer.spill import Spill
 
 # Content part types whose text is the message's text; other parts are compared whole.
 _TEXT_PARTS = {"text", "input_text", "output_text"}
@@ -138,7 +143,7 @@ def analyse(exchanges: Sequence[Exchange]) -> tuple[dict[str, Thread], dict[str,
 
 
 def _walk(exchanges: Sequence[Exchange], *, notices: bool) -> tuple[dict[str, Thread], dict[str, list[Notice]]]:
-    walk = Walk(notices=notices)
+    walk = Walk(notices=notices, texts=True)  # the exchanges hold their messages' text anyway
     found_threads: dict[str, Thread] = {}
     found_notices: dict[str, list[Notice]] = {}
     for exchange in ordered(exchanges):
@@ -183,7 +188,7 @@ class _Call(NamedTuple):
     arguments: str
 
 
-class _Message(NamedTuple):
+class Message(NamedTuple):
     """A message reduced to what a client keeps when it resends it."""
 
     role: str
@@ -244,15 +249,15 @@ def _content(content: Any) -> tuple[str, tuple[str, ...]]:
     return "".join(texts).strip(), tuple(others)
 
 
-def _message(message: dict[str, Any]) -> _Message:
+def _message(message: dict[str, Any]) -> Message:
     role, content = message.get("role"), message.get("content")
     if len(message) == 2 and type(content) is str and type(role) is str:  # most messages: role and text
-        return _Message(role.lower(), content.strip(), (), (), None, None)
+        return Message(role.lower(), content.strip(), (), (), None, None)
     body, others = _content(content)
     calls = message.get("tool_calls")
     function_call = message.get("function_call")
     tool_call_id = message.get("tool_call_id")
-    return _Message(
+    return Message(
         role.lower() if isinstance(role, str) else "",
         body,
         others,
@@ -266,12 +271,30 @@ def _message(message: dict[str, Any]) -> _Message:
 class _Reply:
     """One choice of what an exchange received, in the forms a client may resend it."""
 
-    message: _Message
-    variants: list[_Message]
+    message: Message
+    variants: list[Message]
     reasoning: str | None
 
 
-def normalised(message: dict[str, Any]) -> _Message:
+def _digest(role: str, text: str) -> bytes:
+    """A message known by its role and text: the first 16 bytes of their SHA-256, so a walk over
+    gigabytes of histories keeps 16 bytes a message, not its text. Two different messages share
+    a digest with odds of about 2**-128 a pair. The role is prefixed by its length, so no two
+    pairs read alike. (SHA-256 over BLAKE2b: it runs on the CPU's SHA instructions, 1.5 times
+    as fast on 1.5 kB messages here.)"""
+    return hashlib.sha256(f"{len(role)}:{role}{text}".encode("utf-8", "surrogatepass")).digest()[:16]
+
+
+def _key(message: Message) -> bytes:
+    """`_digest` of a normalised message: of its role and text when that is all it has (most
+    messages), else of its `repr` (which starts with a letter where the other starts with a
+    digit, so the two never read alike)."""
+    if not (message.others or message.calls or message.function_call or message.tool_call_id):
+        return _digest(message.role, message.text)
+    return hashlib.sha256(repr(message).encode("utf-8", "surrogatepass")).digest()[:16]
+
+
+def normalised(message: dict[str, Any]) -> Message:
     """A chat message as the threads compare it (see the module docstring): equal for two
     messages the threads take for the same, whoever normalises them (a worker, the walk)."""
     return _message(message)
@@ -303,7 +326,7 @@ def _without_reasoning(text: str, reasoning: str | None) -> str | None:
     return rest.replace("<think>", "", 1).replace("</think>", "", 1).strip()
 
 
-def _all_calls(message: _Message) -> tuple[_Call, ...]:
+def _all_calls(message: Message) -> tuple[_Call, ...]:
     return (*message.calls, message.function_call) if message.function_call else message.calls
 
 
@@ -314,7 +337,7 @@ def _calls_match(sent: tuple[_Call, ...], received: tuple[_Call, ...]) -> bool:
     )
 
 
-def _matches(sent: _Message, reply: _Reply) -> bool:
+def _matches(sent: Message, reply: _Reply) -> bool:
     """Whether `sent` is `reply` as received, but for dropped call ids or added reasoning."""
     received = reply.message
     if sent.others != received.others or not _calls_match(_all_calls(sent), _all_calls(received)):
@@ -340,7 +363,7 @@ def _text_difference(sent: str, received: str) -> str:
     )
 
 
-def _difference(sent: _Message, received: _Message) -> str:
+def _difference(sent: Message, received: Message) -> str:
     """How `sent` differs from `received`, briefly."""
     found = []
     if sent.text != received.text:
@@ -392,8 +415,6 @@ class _ReasoningFinder:
     def judge(self, text: str, number: int, parent_reasoning: list[tuple[str, str]]) -> tuple[str, int] | None:
         """What says message `text` carries reasoning, and how many characters of it, or None.
         `parent_reasoning`: what the exchange it continues received, looked for anywhere in it."""
-        if number in self.verdicts and (self.verdicts[number] or not parent_reasoning):
-            return self.verdicts[number]
         verdict = None
         think, answer = split_think(text)
         starts = [found for found in reversed(self.received.get(text[:_REASONING_MIN], ())) if text.startswith(found[0])]  # fmt: skip
@@ -411,20 +432,23 @@ class _ReasoningFinder:
 
     def notice(
         self,
-        history: list[_Message],
+        assistant: Mapping[int, Message],
         numbers: list[int],
         replied: list[int],
         parent_reasoning: dict[int, list[tuple[str, str]]],
     ) -> Notice | None:
         """The `reasoning_in_history` notice for a history (`replied`: the positions of its
-        assistant messages), or None."""
+        assistant messages; `assistant`: those messages normalised, by number), or None."""
         found = []
         for at in replied:
-            text = history[at].text
-            if text:
-                verdict = self.judge(text, numbers[at], parent_reasoning.get(at + 1, []))
-                if verdict is not None:
-                    found.append((f"message {at + 1} {verdict[0]}", verdict[1]))
+            number, reasoning = numbers[at], parent_reasoning.get(at + 1, [])
+            if number in self.verdicts and (self.verdicts[number] or not reasoning):
+                verdict = self.verdicts[number]  # a message judged before (its text is needed only the first time)
+            else:
+                text = assistant[number].text
+                verdict = self.judge(text, number, reasoning) if text else None
+            if verdict is not None:
+                found.append((f"message {at + 1} {verdict[0]}", verdict[1]))
         if not found:
             return None
         says = "; ".join(f"{what}: {size:,} characters" for what, size in found)
@@ -475,17 +499,27 @@ class Walk:
     """The threads of exchanges given one at a time in `ordered` order: each exchange's thread
     (and notices) is known as soon as it is added, from the exchanges added before it.
 
-    A message is normalised once however often it is resent and given a number (equal numbers:
-    messages the threads take for the same); a history is a path of numbers through a trie,
-    so every prefix of every history is a number too, and each lookup below is a dict access."""
+    A message is given a number (equal numbers: messages the threads take for the same); a
+    history is a path of numbers through a trie, so every prefix of every history is a number
+    too, and each lookup below is a dict access. The walk keeps no message's text: a digest and
+    a role for each, so a command reading gigabytes one exchange at a time can thread them in
+    a few hundred bytes a message. `texts=True` trades that for speed where the caller holds
+    the texts anyway: each message resent is then found by its text, not digested again."""
 
-    def __init__(self, *, notices: bool = True) -> None:
+    def __init__(self, *, notices: bool = True, texts: bool = False) -> None:
         self.notices = notices
         self.exchanges: list[Threadable] = []  # as added: an exchange's position is its index
-        self.messages: list[_Message] = []  # by number
-        self._numbers: dict[_Message, int] = {}
-        # Plain role-and-text messages by their wire values, normalised once however often resent.
-        self._plain: dict[tuple[str, str], int] = {}
+        # A message is known by a digest of its normal form (`_key`), not by its text: the walk
+        # keeps its number and role only. The assistant messages of a history, the only ones it
+        # reads (for a loose parent, or reasoning), are the caller's to give (`add_numbered`).
+        self._numbers: dict[bytes, int] = {}
+        self._roles: list[str] = []  # by number
+        # With `texts`, for a caller that holds every message's text anyway (the exchanges in
+        # memory): the numbers of the messages met, by their text (a role-and-text message by
+        # those two as sent; another by its normal form), so a message resent is neither
+        # normalised nor digested again, and the assistant messages normalised, by number.
+        self._known: dict[tuple[Any, ...], int] | None = {} if texts else None
+        self._assistant: dict[int, Message] = {}
         # (prefix, message number) -> the prefix one message longer; a session's empty history
         # is its own prefix, so histories sent to two hosts, or as two identities, never meet.
         self._prefixes: dict[tuple[int, int], int] = {}
@@ -505,20 +539,36 @@ class Walk:
     def number(self, wire: dict[str, Any]) -> int:
         """The number of a chat message as the threads compare it: clients that re-serialise a
         message (whitespace at the ends, `null` for no content, reasoning fields) keep its number."""
+        known = self._known
+        if known is None:
+            return self.intern(_message(wire))
         role, content = wire.get("role"), wire.get("content")
         if len(wire) == 2 and type(role) is str and type(content) is str:  # most messages: role and text
-            found = self._plain.get((role, content))
+            key: tuple[Any, ...] = (role, content)
+            found = known.get(key)
             if found is None:
-                found = self._plain[role, content] = self.intern(_message(wire))
+                found = known[key] = self._kept(_message(wire))
             return found
-        return self.intern(_message(wire))
-
-    def intern(self, message: _Message) -> int:
-        """The number of a message already `normalised`."""
-        found = self._numbers.get(message)
+        message = _message(wire)  # a Message: six fields, so never equal to a pair above
+        found = known.get(message)
         if found is None:
-            found = self._numbers[message] = len(self.messages)
-            self.messages.append(message)
+            found = known[message] = self._kept(message)
+        return found
+
+    def _kept(self, message: Message) -> int:
+        """`intern`, keeping the message if it is an assistant's (`texts`)."""
+        found = self.intern(message)
+        if message.role == "assistant":
+            self._assistant[found] = message
+        return found
+
+    def intern(self, message: Message) -> int:
+        """The number of a message already `normalised`."""
+        key = _key(message)
+        found = self._numbers.get(key)
+        if found is None:
+            found = self._numbers[key] = len(self._roles)
+            self._roles.append(sys.intern(message.role))  # a few roles, each held once
         return found
 
     def _prefix(self, prefix: int, number: int) -> int:
@@ -534,22 +584,32 @@ class Walk:
             found = self._sessions[identity] = self._new_prefix()
         return found
 
-    def add(self, exchange: Exchange | Threadable, messages: list[dict[str, Any]]) -> Step:
+    def add(
+        self,
+        exchange: Exchange | Threadable,
+        messages: list[dict[str, Any]],
+    ) -> Step:
         """Thread `exchange`, whose request sent `messages` (`request_messages`), after every
         exchange added before it."""
         item = exchange if isinstance(exchange, Threadable) else threadable(exchange)
-        return self.add_numbered(item, [self.number(wire) for wire in messages])
+        numbers = [self.number(wire) for wire in messages]
+        return self.add_numbered(item, numbers, self._assistant if self._known is not None else _Normalised(numbers, messages))  # fmt: skip
 
-    def add_numbered(self, exchange: Threadable, numbers: list[int]) -> Step:
-        """`add` for an exchange whose history is given by its messages' numbers (`intern`)."""
+    def role(self, number: int) -> str:
+        """The role of message `number` (normalised: lower case)."""
+        return self._roles[number]
+
+    def add_numbered(self, exchange: Threadable, numbers: list[int], assistant: Mapping[int, Message]) -> Step:
+        """`add` for an exchange whose history is given by its messages' numbers (`intern`);
+        `assistant`: at least its assistant messages normalised, by number (the walk reads
+        one only for a loose parent, or the first time it judges it for reasoning)."""
         position = len(self.exchanges)
         self.exchanges.append(exchange)
         replies = exchange.replies
         prefixes = [prefix := self._session(exchange.session)]
         for number in numbers:
             prefixes.append(prefix := self._prefix(prefix, number))
-        history = [self.messages[n] for n in numbers]
-        roles = [message.role for message in history]
+        roles = [self._roles[n] for n in numbers]
         replied = [at for at, role in enumerate(roles) if role == "assistant"]  # positions of assistant messages
         exchange_notices: list[Notice] = []
         # Position (from 1) of a message -> the reasoning received by the exchange it continues.
@@ -563,7 +623,7 @@ class Walk:
                 break
             candidates = self._histories.get(prefixes[at])
             if candidates:
-                parent, differs = _loose_parent(self.exchanges, candidates, history[at])
+                parent, differs = _loose_parent(self.exchanges, candidates, assistant[numbers[at]])
                 if self.notices:
                     if differs:
                         exchange_notices.append(Notice("history_differs", f"message {at + 1} {differs}"))
@@ -571,7 +631,7 @@ class Walk:
                     parent_reasoning[at + 1] = found
                 break
 
-        twins = self._histories.get(prefixes[-1]) if history else None
+        twins = self._histories.get(prefixes[-1]) if numbers else None
         branch: str | None = None
         if twins:
             branch = "regeneration"
@@ -599,7 +659,7 @@ class Walk:
             branch=branch,
         )
         if self.notices:
-            resent = self._reasoning.notice(history, numbers, replied, parent_reasoning)
+            resent = self._reasoning.notice(assistant, numbers, replied, parent_reasoning)
             exchange_notices = [*([resent] if resent else []), *exchange_notices]
 
         # What later exchanges look up.
@@ -607,7 +667,7 @@ class Walk:
         self._children.append(0)
         if parent is not None:
             self._children[parent] += 1
-        if history:
+        if numbers:
             self._histories.setdefault(prefixes[-1], []).append(position)
             if parent is None:
                 for at in replied:
@@ -623,7 +683,69 @@ class Walk:
         return Step(thread, exchange_notices, numbers)
 
 
-def _loose_parent(order: Sequence[Threadable], candidates: list[int], sent: _Message) -> tuple[int, str | None]:
+class _Normalised(Mapping[int, Message]):
+    """The messages of one request normalised by number, each only when asked for."""
+
+    def __init__(self, numbers: list[int], messages: list[dict[str, Any]]) -> None:
+        self._numbers, self._messages = numbers, messages  # seldom read: nothing is made until then
+
+    def __getitem__(self, number: int) -> Message:
+        try:
+            return _message(self._messages[self._numbers.index(number)])
+        except ValueError:
+            raise KeyError(number) from None
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(dict.fromkeys(self._numbers))
+
+    def __len__(self) -> int:
+        return len(set(self._numbers))
+
+
+class Deferred:
+    """The threads of exchanges read one at a time in any order (a stream of captures), found
+    when all are read: each is kept as the walk needs it (its start, its session and replies,
+    its messages' numbers) and its assistant messages in a temporary file (`spill.Spill`), so
+    the memory held is a few hundred bytes a message, not the histories' text.
+
+        later = Deferred()
+        for x in analyzer.stream(path):
+            later.add(x)                      # reconstructs x
+        for exchange_id, step in later.steps():
+            ...
+    """
+
+    def __init__(self, *, notices: bool = False) -> None:
+        self.walk = Walk(notices=notices)
+        self._assistant = Spill()
+        self._sent: list[tuple[datetime | None, Threadable, list[int]]] = []
+
+    def add(self, exchange: Exchange) -> None:
+        """Keep `exchange` (reconstructed) as the walk will need it."""
+        walk, history = self.walk, request_messages(exchange)
+        numbers = [walk.number(wire) for wire in history]
+        for number, wire in zip(numbers, history, strict=True):
+            if walk.role(number) == "assistant" and number not in self._assistant:
+                self._assistant[number] = _message(wire)
+        self._sent.append((exchange.started_at, threadable(exchange), numbers))
+
+    def __len__(self) -> int:
+        return len(self._sent)
+
+    @property
+    def trouble(self) -> str | None:
+        """Why the assistant messages are held in memory (the temporary file could not be written), if they are."""
+        return self._assistant.trouble
+
+    def steps(self) -> Iterator[tuple[str, Step]]:
+        """Each exchange's id and `Step`, in the threads' order (`ordered`); the temporary file goes after the last."""
+        with self._assistant:
+            for at in order_of([started for started, _, _ in self._sent]):
+                _, item, numbers = self._sent[at]
+                yield item.id, self.walk.add_numbered(item, numbers, self._assistant)
+
+
+def _loose_parent(order: Sequence[Threadable], candidates: list[int], sent: Message) -> tuple[int, str | None]:
     """Of exchanges with the same history, the one `sent` (the next message) continues, and how
     it differs from what that one received (None when only by what `_matches` allows)."""
     recent = [(candidate, order[candidate].replies) for candidate in reversed(candidates[-_LOOSE_CANDIDATES:])]

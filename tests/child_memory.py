@@ -68,3 +68,27 @@ def conversation_lines(path: Path, conversations: int, turns: int, prompt_kb: in
                 out.write(orjson.dumps(line) + b"\n")
                 history.append({"role": "assistant", "content": reply})
     return path
+
+
+def distinct_histories(path: Path, exchanges: int, kb: int = 8) -> Path:
+    """A chatcap/1 capture of `exchanges` exchanges whose histories never repeat, as in a capture
+    of many short conversations: each sends a system prompt, a question and an earlier answer
+    of `kb` kB each that no other request sends, then a short question, and gets the reply of
+    the last exchange of replayed/conversation.jsonl; written to `path`."""
+    template = CAPTURES / "replayed" / "conversation.jsonl"
+    line = orjson.loads(template.read_bytes().splitlines()[-1])
+    request = json.loads(line["request"]["postData"]["text"])
+    with path.open("wb") as out:
+        for n in range(exchanges):
+            said = [
+                f"{role} {n}: " + f"{role} text of exchange {n}. " * (kb * 1000 // 30) for role in ("sys", "ask", "ans")
+            ]
+            request["messages"] = [
+                {"role": "system", "content": said[0]},
+                {"role": "user", "content": said[1]},
+                {"role": "assistant", "content": said[2]},
+                {"role": "user", "content": "And then?"},
+            ]
+            line["request"]["postData"]["text"] = json.dumps(request)
+            out.write(orjson.dumps(line) + b"\n")
+    return path

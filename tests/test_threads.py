@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from bundled import captures_as_cloned
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -414,7 +415,9 @@ def brute_force_threads(exchanges: list[Exchange]) -> dict[str, Thread]:
                 parent = exact[-1]
                 break
             if same:
-                parent = threads_module._loose_parent([threads_module.threadable(x) for x in order], same, history[at])[0]
+                parent = threads_module._loose_parent([threads_module.threadable(x) for x in order], same, history[at])[
+                    0
+                ]
                 break
         twins = [p for p in earlier if history and histories[p] == history]
         branch = None
@@ -478,6 +481,19 @@ def test_the_index_finds_what_comparing_every_history_with_every_earlier_one_fin
     reasoning fields, key order), some go out with another credential and some regenerations get
     the very reply an earlier request got: the threads found through the index are the ones a brute-force
     comparison of whole histories finds."""
+    exchanges = respelled_sessions(steps, spellings, second_key, same_reply)
+    shuffle.shuffle(exchanges)
+    assert threads(exchanges) == brute_force_threads(exchanges)
+
+
+def respelled_sessions(
+    steps: list[tuple[str, int, str, str | None, int, int]],
+    spellings: list[str],
+    second_key: set[int],
+    same_reply: bool,
+) -> list[Exchange]:
+    """The exchanges of the sessions `steps` grows, some messages respelled, some requests sent
+    with a second key, and (`same_reply`) regenerations that got an earlier exchange's reply."""
     nodes = grow(steps)
     exchanges = exchanges_of(nodes)
     for n, exchange in enumerate(exchanges):
@@ -494,5 +510,45 @@ def test_the_index_finds_what_comparing_every_history_with_every_earlier_one_fin
         exchange.request.body = orjson.dumps(body)
         if n in second_key:
             exchange.request.headers = [("Authorization", "Bearer sk-two-abcdefghijklmnop")]
+    return exchanges
+
+
+def deferred(exchanges: list[Exchange]) -> tuple[dict[str, Thread], dict[str, list[Notice]]]:
+    """The threads and notices `threads.Deferred` finds, given the exchanges one at a time in this order."""
+    later = threads_module.Deferred(notices=True)
+    for exchange in exchanges:
+        later.add(exchange)
+    steps = dict(later.steps())
+    return {key: step.thread for key, step in steps.items()}, {key: step.notices for key, step in steps.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=STEPS,
+    spellings=SPELLINGS,
+    second_key=st.sets(st.integers(0, 29), max_size=5),
+    same_reply=st.booleans(),
+    shuffle=st.randoms(use_true_random=False),
+)
+def test_a_walk_that_keeps_digests_not_texts_finds_the_threads_and_notices_of_one_that_keeps_the_texts(
+    steps: list[tuple[str, int, str, str | None, int, int]],
+    spellings: list[str],
+    second_key: set[int],
+    same_reply: bool,
+    shuffle: Any,
+) -> None:
+    """`Deferred` (what streaming commands thread with: messages known by digests, the assistant
+    messages read back from a temporary file, every exchange read before the walk, in input
+    order) against `analyse` (the exchanges in memory, messages known by their text)."""
+    exchanges = respelled_sessions(steps, spellings, second_key, same_reply)
     shuffle.shuffle(exchanges)
-    assert threads(exchanges) == brute_force_threads(exchanges)
+    assert deferred(exchanges) == threads_module.analyse(exchanges)
+
+
+@pytest.mark.parametrize("where", ["captures", "tests/data/external"])
+def test_a_walk_that_keeps_digests_finds_the_threads_and_notices_of_the_bundled_and_external_recordings(
+    where: str,
+) -> None:
+    exchanges = list(analyzer.load(captures_as_cloned() if where == "captures" else ROOT / where, progress=False))
+    assert len(exchanges) > 40
+    assert deferred(exchanges) == threads_module.analyse(exchanges)
