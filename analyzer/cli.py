@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from analyzer.errors import LoadError
-from analyzer.ingest import Exchanges, Problem, load, status, stream
+from analyzer.ingest import Exchanges, ExchangeStream, Problem, load, status, stream
 from analyzer.metrics import format_ms
 from analyzer.model import Exchange, Reconstruction
 
@@ -522,23 +522,38 @@ def export(
         with _refusals():
             _export_tables(paths, fmt, Path(out_dir), {"model": model, "host": host, **utc}, workers)
         return
-    # An exchange at a time: what the transcripts keep of each, not the input, stays in memory.
-    found = stream(paths[0] if len(paths) == 1 else list(paths))
+    # An exchange at a time, twice: what the open conversations keep, not the input, stays in memory.
+    given = paths[0] if len(paths) == 1 else list(paths)
+    found = stream(given)
     first = next(found, None)  # nothing is written until there is something to write
     if first is None:
         _say_problems(found.problems)
         raise click.ClickException("no exchanges found in " + ", ".join(paths))
-
-    def exchanges() -> Iterator[Exchange]:
-        for exchange in chain([first], found):
-            if _reconstruct(exchange) is not None:
-                yield exchange
-        _say_problems(found.problems)  # all read: before what was written is said
-
     # Threaded among all of them, so conversation ids never depend on a filter.
     select = {name: value for name, value in (("model", model), ("host", host), *utc.items()) if value}
     with _refusals():
-        _export(exporters, exchanges(), fmt, Path(out_dir), reasoning, conversation, select or None)
+        _export(exporters, _Reread(given, found, first), fmt, Path(out_dir), reasoning, conversation, select or None)
+
+
+class _Reread:
+    """The exchanges of `given`, from the files read again each time this is iterated (the
+    transcript exports read their input twice: `export._chats`); `found`: the first reading,
+    begun at `first`, which passes over what does not reconstruct and says so, with what could
+    not be read, after it (before what was written). The export takes from a second reading
+    only the exchanges it threaded in the first."""
+
+    def __init__(self, given: str | list[str], found: ExchangeStream, first: Exchange) -> None:
+        self._given, self._found, self._first = given, found, first
+
+    def __iter__(self) -> Iterator[Exchange]:
+        found, self._found = self._found, None
+        if found is None:  # again, quietly: what it meets was said, and the export knows which exchanges to take
+            yield from stream(self._given, progress=False)
+            return
+        for exchange in chain([self._first], found):
+            if _reconstruct(exchange) is not None:
+                yield exchange
+        _say_problems(found.problems)
 
 
 def _export_tables(paths: tuple[str, ...], fmt: str, out: Path, select: dict[str, Any], workers: int | None) -> None:
@@ -596,7 +611,8 @@ def _export(
         elif fmt == "jsonl":
             target = exporters.jsonl(exchanges, out / "conversations.jsonl", reasoning=bool(reasoning),
                                      conversation=conversation, select=select)  # fmt: skip
-            lines = target.read_bytes().count(b"\n")
+            with target.open("rb") as written:  # counted a block at a time: the file can be larger than memory
+                lines = sum(block.count(b"\n") for block in iter(lambda: written.read(1 << 20), b""))
             click.echo(f"wrote {lines} conversation(s) to {target}")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -100,6 +101,12 @@ class Conversation:
             if model:
                 found[model] = None
         return list(found)
+
+    def add(self, turn: Turn) -> None:
+        """`turn` as the conversation's next (its tools, when it offered any, are the conversation's)."""
+        if turn.tools:
+            self.tools = turn.tools
+        self.turns.append(turn)
 
     def leaf(self) -> Turn | None:
         """The latest turn that got a reply: the end of the branch the user last saw."""
@@ -182,9 +189,7 @@ def conversations(
         conversation = found.get(key)
         if conversation is None:
             conversation = found[key] = Conversation(key)
-        if turn.tools:
-            conversation.tools = turn.tools
-        conversation.turns.append(turn)
+        conversation.add(turn)
     return list(found.values())
 
 
@@ -201,9 +206,108 @@ def turns(xs: Iterable[Exchange | Read], thread_of: dict[str, threads.Thread] | 
         step = walk.add(exchange, history)
         thread = thread_of.get(exchange.id) if thread_of is not None else step.thread
         key = thread.conversation if thread else exchange.id
-        sent_by = [first.setdefault((key, position, number), exchange.id) for position, number in enumerate(step.numbers)]  # fmt: skip
         rec = exchange.reconstruct()
-        replies = [choice["message"] for choice in rec.to_openai()["choices"]] if rec.choices else []
-        if replies:  # a reply the client sends back is not new in the next request
-            first.setdefault((key, len(history), walk.number(replies[0])), exchange.id)
+        replies = _replies(rec)
+        sent_by = _senders(first, key, exchange.id, step.numbers, walk.number(replies[0]) if replies else None)
         yield Turn(exchange, rec, thread, history, sent_by, replies, tools, curve)
+
+
+def _replies(rec: Reconstruction) -> list[dict[str, Any]]:
+    """Every choice of a reply as an assistant message."""
+    return [choice["message"] for choice in rec.to_openai()["choices"]] if rec.choices else []
+
+
+def _senders(
+    first: dict[tuple[str, int, int], str], key: str, exchange_id: str, numbers: list[int], reply: int | None
+) -> list[str]:
+    """For each message of a history (its messages' `numbers`) sent by `exchange_id` in
+    conversation `key`, the exchange that sent it first there; `first` (conversation,
+    position, message number) → that exchange, kept from one exchange to the next in the
+    threads' order, also learns the reply (numbered) as sent at the position after them:
+    a reply the client sends back is not new in the next request."""
+    sent_by = [first.setdefault((key, position, number), exchange_id) for position, number in enumerate(numbers)]
+    if reply is not None:
+        first.setdefault((key, len(numbers), reply), exchange_id)
+    return sent_by
+
+
+# -- in two passes ----------------------------------------------------------------------------
+#
+# For exchanges too many to hold (the transcript exports of a stream of captures), the
+# conversations are found in two passes over the input: `plan` threads every exchange,
+# holding a few hundred bytes a message (`threads.Deferred`), and `gather` reads them again
+# and gives each conversation as soon as its last exchange is read, holding only the
+# conversations still open.
+
+
+class Plan(NamedTuple):
+    """What the first pass (`plan`) found of one exchange."""
+
+    place: int  # in the threads' order
+    started_at: datetime | None  # to know it again in the second pass
+    thread: threads.Thread
+    sent_by: list[str]  # as `Turn.sent_by`
+
+
+def plan(exchanges: Iterable[Exchange], progress: bool | None = None) -> dict[str, Plan]:
+    """The first of two passes: each exchange's `Plan` by id, as `turns` would find it, from
+    exchanges given one at a time in any order (reconstructed as they come), holding what
+    threading needs of each (`threads.Deferred`), not the exchanges. A spinner shows while the
+    threads are walked (`progress`: as for `ingest.status`)."""
+    from analyzer.ingest import status
+
+    later = threads.Deferred()
+    started: dict[str, datetime | None] = {}
+    replies: dict[str, int] = {}  # each exchange's first reply, numbered as the walk numbers messages
+    for exchange in exchanges:
+        later.add(exchange)
+        started[exchange.id] = exchange.started_at
+        wires = _replies(exchange.reconstruct())
+        if wires:
+            replies[exchange.id] = later.walk.number(wires[0])
+    found = {}
+    first: dict[tuple[str, int, int], str] = {}
+    with status(f"threading {len(later):,} exchange(s) into conversations", progress):
+        for place, (exchange_id, step) in enumerate(later.steps()):
+            sent_by = _senders(first, step.thread.conversation, exchange_id, step.numbers, replies.pop(exchange_id, None))  # fmt: skip
+            found[exchange_id] = Plan(place, started.pop(exchange_id), step.thread, sent_by)
+    return found
+
+
+def gather(items: Iterable[Exchange | Read], planned: dict[str, Plan]) -> Iterator[tuple[int, Conversation]]:
+    """The second pass: the conversations of the exchanges `planned` holds (`plan`), each as
+    soon as its last exchange comes, with its turns in the threads' order and its place among
+    the conversations (`conversations` gives them in this order). `items`: the exchanges
+    again, in any order (each `read` here, light, and held only until its conversation is
+    given), or as `read` in the first pass. An exchange `planned` does not hold is passed over;
+    one that is not what the first pass read (a file changed in between) is a `ValueError`."""
+    left = Counter(found.thread.conversation for found in planned.values())
+    held: dict[str, list[tuple[int, Turn]]] = {}
+    same: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}  # `read`'s, per conversation still open
+    for item in items:
+        exchange = item.exchange if type(item) is Read else item
+        found = planned.get(exchange.id)
+        if found is None:
+            continue
+        if exchange.started_at != found.started_at:
+            raise ValueError(f"{exchange.id} is not the exchange read before: did its file change meanwhile?")
+        key = found.thread.conversation
+        exchange, history, tools, curve = item if type(item) is Read else read(item, same.setdefault(key, {}), light=True)  # fmt: skip
+        rec = exchange.reconstruct()
+        turn = Turn(exchange, rec, found.thread, history, found.sent_by, _replies(rec), tools, curve)
+        held.setdefault(key, []).append((found.place, turn))
+        left[key] -= 1
+        if not left[key]:
+            same.pop(key, None)
+            yield _gathered(key, held.pop(key))
+    if held:
+        missing = sum(left.values())
+        raise ValueError(f"{missing:,} exchange(s) read before were not found again: did a file change meanwhile?")
+
+
+def _gathered(key: str, turns: list[tuple[int, Turn]]) -> tuple[int, Conversation]:
+    turns.sort(key=lambda found: found[0])
+    conversation = Conversation(key)
+    for _, turn in turns:
+        conversation.add(turn)
+    return turns[0][0], conversation

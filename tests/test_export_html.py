@@ -414,7 +414,7 @@ def test_hostile_reply_has_a_sparkline() -> None:
 
 
 def test_index_lists_every_conversation_with_a_link(bundled: list[Transcript], tmp_path: Path) -> None:
-    written = write(bundled, tmp_path)
+    written = write(enumerate(bundled), tmp_path)
     assert [p.name for p in written] == [f"{t.stem}.html" for t in bundled] + ["index.html"]
     page = parse((tmp_path / "index.html").read_text(encoding="utf-8"))
     rows = page.all("tbody")[0].all("tr")
@@ -433,10 +433,22 @@ def test_index_lists_every_conversation_with_a_link(bundled: list[Transcript], t
         ]
 
 
+def test_the_index_follows_the_places_the_transcripts_come_with_not_the_order_they_come_in(
+    bundled: list[Transcript], tmp_path: Path
+) -> None:
+    """The exports write a conversation as soon as its last exchange is read: in any order."""
+    shuffled = list(enumerate(bundled))
+    random.Random(7).shuffle(shuffled)
+    assert shuffled != list(enumerate(bundled))
+    assert [p.read_bytes() for p in write(shuffled, tmp_path / "shuffled")] == [
+        p.read_bytes() for p in write(enumerate(bundled), tmp_path / "in order")
+    ]
+
+
 def test_output_is_byte_stable(bundled: list[Transcript], tmp_path: Path) -> None:
     again = transcripts(conversations(list(analyzer.load(captures_as_cloned()))))
-    first = [p.read_bytes() for p in write(bundled, tmp_path / "a")]
-    second = [p.read_bytes() for p in write(again, tmp_path / "b")]
+    first = [p.read_bytes() for p in write(enumerate(bundled), tmp_path / "a")]
+    second = [p.read_bytes() for p in write(enumerate(again), tmp_path / "b")]
     assert first == second
     assert conversation_html(hostile_transcript()) == conversation_html(hostile_transcript())
 

@@ -7,6 +7,7 @@ Exports always redact credentials, whatever the input says about itself.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import re
 import sys
@@ -14,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from analyzer.conversations import Conversation, Read, conversations, read
+from analyzer.conversations import Conversation, Read, gather, plan, read
 from analyzer.cost import cost_of
 from analyzer.cost import notice as cost_notice
 from analyzer.export.redaction import redacted
@@ -32,13 +33,14 @@ from analyzer.export.transcript import (
     transcript,
 )
 from analyzer.files import UnsafePath, open_private, private_dir, refused, write_one
-from analyzer.ingest import PROGRESS_DELAY_S, status
+from analyzer.ingest import PROGRESS_DELAY_S
 from analyzer.metrics import format_ms
 from analyzer.model import Exchange, dumps_exact
 from analyzer.protocols import request_messages
 from analyzer.protocols.events import content_text
 from analyzer.protocols.server_tools import ServerTool, has_server_tools, segments
 from analyzer.redact import redact_text
+from analyzer.spill import Spill
 from analyzer.tokens import usage_or_estimate
 
 __all__ = ["conversation_markdown", "html", "jsonl", "markdown", "markdown_text", "plain_text", "select", "tables"]
@@ -325,26 +327,64 @@ def _tool_markdown(tool: ServerTool) -> list[str]:
     return lines
 
 
-def _read(exchanges: Iterable[Exchange], select: dict[str, Any] | None = None) -> tuple[list[Read], set[str] | None]:
-    """Each exchange redacted (export.redaction), reconstructed and its request read, taken
-    one at a time (`analyzer.stream` hands them so) and kept only as the transcripts need it
-    (`conversations.read`, light: no bodies, raw record or stream chunks; a message resent
-    in every request held once). So memory holds what the transcripts show, not the input,
-    even where a file holds histories resent a thousand times. With `select` (the
-    arguments of `export.select`), also the ids of the exchanges it keeps; none is a
-    `ValueError`. A progress bar shows when this takes more than half a second in a
-    terminal or a notebook."""
+def _chats(
+    exchanges: Iterable[Exchange], select: dict[str, Any] | None, only: Collection[str] | None
+) -> Iterator[tuple[int, Conversation]]:
+    """The conversations of `exchanges`, each redacted (export.redaction), with their places
+    among the conversations, each as soon as it is complete (`conversations.gather`): threaded
+    over all the exchanges, so ids never depend on a filter; with `only` (ids) or `select`
+    (`export.select`'s arguments), only those holding an exchange both keep, none matching
+    `select` a `ValueError`.
+
+    When `exchanges` can be iterated again (a list, or the CLI's files, read again), this
+    takes two passes: the first threads every exchange (`conversations.plan`: a few hundred
+    bytes a message), the second reads each again and gives a conversation when its last
+    exchange is read, so memory holds the conversations still open, not the input. Exchanges
+    that can be read once (an iterator) are kept as the transcripts need them instead
+    (`conversations.read`, light: no bodies, raw record or stream chunks, a message resent by
+    every request held once). Progress bars show past half a second in a terminal or notebook."""
+    again = iter(exchanges) is not exchanges
+    kept: list[Read] = []
     same: dict[tuple[str, str], dict[str, Any]] = {}
-    kept = []
     chosen: set[str] | None = set() if select else None
-    for exchange in _bar(exchanges, "reconstructing", "exchange"):
-        exchange = redacted(exchange)
-        if chosen is not None and keeps(exchange, **select):  # type: ignore[arg-type]
-            chosen.add(exchange.id)
-        kept.append(read(exchange, same, light=True))
+    count = 0
+    # The exchanges redaction left as they were (a capture the addon redacted), by the digest
+    # of their raw bytes: read again with the same bytes, they need no second redaction.
+    clean: dict[str, bytes] = {}
+
+    def first() -> Iterator[Exchange]:
+        nonlocal count
+        for exchange in _bar(exchanges, "reconstructing", "exchange"):
+            found = redacted(exchange)
+            if again and found is exchange and exchange.raw:
+                clean[exchange.id] = _digest(exchange.raw)
+            exchange = found
+            count += 1
+            if chosen is not None and keeps(exchange, **select):  # type: ignore[arg-type]
+                chosen.add(exchange.id)
+            if not again:
+                kept.append(read(exchange, same, light=True))
+            yield exchange
+
+    planned = plan(first())
     if chosen is not None and not chosen:
         raise ValueError("no exchange matches the filter")
-    return kept, chosen
+    wanted = _wanted(only, chosen)
+    if wanted is not None:
+        keys = {found.thread.conversation for key, found in planned.items() if key in wanted}
+        planned = {key: found for key, found in planned.items() if found.thread.conversation in keys}
+    # Again, only the exchanges threaded the first time: one that did not reconstruct is not (redaction keeps ids).
+    second = (
+        x if x.id in clean and clean[x.id] == _digest(x.raw) else redacted(x)
+        for x in _bar(exchanges, "writing", "exchange", count)
+        if x.id in planned
+    )
+    yield from gather(second if again else kept, planned)
+
+
+def _digest(raw: bytes) -> bytes:
+    """The first 16 bytes of the SHA-256 of an exchange's raw record."""
+    return hashlib.sha256(raw).digest()[:16]
 
 
 def _wanted(only: Collection[str] | None, chosen: set[str] | None) -> set[str] | None:
@@ -355,41 +395,32 @@ def _wanted(only: Collection[str] | None, chosen: set[str] | None) -> set[str] |
     return set(only) if chosen is None else chosen & set(only)
 
 
-def _bar(items: Iterable[Any], what: str, unit: str) -> Iterable[Any]:
+def _bar(items: Iterable[Any], what: str, unit: str, total: int | None = None) -> Iterable[Any]:
     """`items` under a progress bar on stderr when going through them takes more than half a
     second in a terminal or a notebook."""
     from tqdm.auto import tqdm
 
     shown = sys.stderr.isatty() or "ipykernel" in sys.modules
-    return tqdm(items, desc=what, unit=unit, delay=PROGRESS_DELAY_S, disable=not shown, leave=False)
-
-
-def _conversations(reads: list[Read]) -> list[Conversation]:
-    """`conversations` of `reads`, under a spinner in a terminal."""
-    with status(f"threading {len(reads):,} exchange(s) into conversations", None):
-        return conversations(reads)
+    return tqdm(items, desc=what, unit=unit, total=total, delay=PROGRESS_DELAY_S, disable=not shown, leave=False)
 
 
 def _transcripts(
-    reads: list[Read],
-    chosen: set[str] | None,
+    exchanges: Iterable[Exchange],
+    select: dict[str, Any] | None,
     reasoning: bool,
     conversation: str | None,
     only: Collection[str] | None,
-) -> Iterator[Transcript]:
-    """The transcripts, one at a time, threaded over all of `reads` (so ids never depend on
-    a filter); with `only` or `chosen`, those holding an exchange both keep."""
-    wanted = _wanted(only, chosen)
+) -> Iterator[tuple[int, Transcript]]:
+    """The transcripts of `_chats`, one at a time, with their places; with `conversation`,
+    the one with that id, file name or exchange."""
     found = False
-    for chat in _bar(_conversations(reads), "writing", "conversation"):
-        ids = [turn.exchange.id for turn in chat.turns]
-        if not ids or (wanted is not None and wanted.isdisjoint(ids)):
-            continue
+    for place, chat in _chats(exchanges, select, only):
         made = transcript(chat, reasoning=reasoning)
+        ids = [turn.exchange.id for turn in chat.turns]
         if conversation is not None and conversation not in (made.id, made.stem) and conversation not in ids:
             continue
         found = True
-        yield made
+        yield place, made
     if conversation is not None and not found:
         raise ValueError(f"no conversation {conversation!r} (give its id, like c1, or one of its exchanges' ids)")
 
@@ -407,13 +438,16 @@ def markdown(
     id `conversation`, or those holding an exchange whose id is in `only` and that `select`
     keeps: `export.select`'s arguments, `{"model": "gpt-4o*"}`); returns the files written.
     Conversations are found in all of `exchanges`, so a filter never renumbers them.
-    `exchanges` are taken one at a time and need not be a list (`analyzer.stream`)."""
-    reads, chosen = _read(exchanges, select)
+    `exchanges` are taken one at a time: read twice when they can be (a list, or an object
+    whose `iter` reads the files again), each transcript written as soon as its conversation
+    is complete; read once (`analyzer.stream`), what the transcripts show of each is held."""
     out = private_dir(out_dir)
-    written: list[Path] = []
-    for made in _transcripts(reads, chosen, reasoning, conversation, only):
-        write_one(out / f"{made.stem}.md", conversation_markdown(made), written)
-    return written
+    written: list[tuple[int, Path]] = []
+    for place, made in _transcripts(exchanges, select, reasoning, conversation, only):
+        done: list[Path] = []
+        write_one(out / f"{made.stem}.md", conversation_markdown(made), done)
+        written += [(place, path) for path in done]
+    return [path for _, path in sorted(written)]  # places are unique: nothing else is compared
 
 
 # The keys of a chat message the OpenAI fine-tuning format knows.
@@ -477,35 +511,40 @@ def jsonl(
     the history the conversation's latest reply answered, then that reply (with its tool
     calls; with `reasoning_content` when `reasoning`). Ready for fine-tuning tools; redacted.
     `conversation`, `only` and `select` choose conversations as for `markdown`."""
-    reads, chosen = _read(exchanges, select)
     target = Path(path)
     private_dir(target.parent)
-    chats = _conversations(reads)
-    if conversation is not None:
-        chats = [c for c in chats if c.id == conversation or any(t.exchange.id == conversation for t in c.turns)]
-    wanted = _wanted(only, chosen)
-    if wanted is not None:
-        chats = [c for c in chats if not wanted.isdisjoint(t.exchange.id for t in c.turns)]
-    with open_private(target) as handle:
-        for chat in _bar(chats, "writing", "conversation"):
-            leaf = chat.leaf()
-            if leaf is None:
+    with Spill() as lines:  # each conversation's line, written in the conversations' order at the end
+        for place, chat in _chats(exchanges, select, only):
+            if conversation is not None and chat.id != conversation and all(t.exchange.id != conversation for t in chat.turns):  # fmt: skip
                 continue
-            messages = [_chat_message(m, reasoning) for m in leaf.history]
-            messages.append(_chat_message({**leaf.reply, "role": "assistant"}, reasoning))  # whatever the wire said
-            line: dict[str, Any] = {"messages": messages}
-            metadata: dict[str, Any] = {}
-            if filled := _fill_ids(messages):
-                metadata["filled_ids"] = filled  # ids the client did not send, made up in order
-            functions, builtins = _function_tools(chat.tools)
-            if functions:
-                line["tools"] = functions
-            if builtins:  # a provider's own tools (web search, code execution): not OpenAI tool input
-                metadata["builtin_tools"] = builtins
-            if metadata:
-                line["metadata"] = metadata
-            handle.write(redact_text(dumps_exact(line)).encode() + b"\n")
+            line = _jsonl_line(chat, reasoning)
+            if line is not None:
+                lines[place] = line
+        with open_private(target) as handle:
+            for place in sorted(lines):
+                handle.write(lines[place])
     return target
+
+
+def _jsonl_line(chat: Conversation, reasoning: bool) -> bytes | None:
+    """`jsonl`'s line for one conversation, None when it got no reply."""
+    leaf = chat.leaf()
+    if leaf is None:
+        return None
+    messages = [_chat_message(m, reasoning) for m in leaf.history]
+    messages.append(_chat_message({**leaf.reply, "role": "assistant"}, reasoning))  # whatever the wire said
+    line: dict[str, Any] = {"messages": messages}
+    metadata: dict[str, Any] = {}
+    if filled := _fill_ids(messages):
+        metadata["filled_ids"] = filled  # ids the client did not send, made up in order
+    functions, builtins = _function_tools(chat.tools)
+    if functions:
+        line["tools"] = functions
+    if builtins:  # a provider's own tools (web search, code execution): not OpenAI tool input
+        metadata["builtin_tools"] = builtins
+    if metadata:
+        line["metadata"] = metadata
+    return redact_text(dumps_exact(line)).encode() + b"\n"
 
 
 _FUNCTION_KEYS = ("name", "description", "parameters", "strict")
@@ -547,8 +586,7 @@ def html(
     returns the files written, the index last. The conversations are chosen as for `markdown`."""
     from analyzer.export import htmlpage
 
-    reads, chosen = _read(exchanges, select)
-    return htmlpage.write(_transcripts(reads, chosen, reasoning, conversation, only), Path(out_dir))
+    return htmlpage.write(_transcripts(exchanges, select, reasoning, conversation, only), Path(out_dir))
 
 
 TABLE_FORMATS = ("parquet", "csv")

@@ -411,14 +411,18 @@ def _index_page(rows: list[str]) -> str:
     return _page("Conversations · chatcap", body, "column wide")
 
 
-def write(transcripts: Iterable[Transcript], out_dir: str | Path) -> list[Path]:
+def write(transcripts: Iterable[tuple[int, Transcript]], out_dir: str | Path) -> list[Path]:
     """Write `<stem>.html` per conversation, each as it comes (none is kept but its row of
-    the index), and then `index.html` into `out_dir`; returns the paths."""
+    the index), and then `index.html` into `out_dir`; returns the paths. The transcripts come
+    with their places (in any order): the index and the paths returned follow them."""
     out = private_dir(out_dir)
-    written: list[Path] = []
+    written: list[tuple[int, Path]] = []
     rows = []
-    for transcript in transcripts:
-        rows.append(_index_row(transcript))
-        write_one(out / f"{transcript.stem}.html", conversation_html(transcript), written)
-    write_one(out / "index.html", _index_page(rows), written)
-    return written
+    for place, transcript in transcripts:
+        rows.append((place, _index_row(transcript)))
+        done: list[Path] = []
+        write_one(out / f"{transcript.stem}.html", conversation_html(transcript), done)
+        written += [(place, path) for path in done]
+    paths = [path for _, path in sorted(written)]  # places are unique: nothing else is compared
+    write_one(out / "index.html", _index_page([row for _, row in sorted(rows)]), paths)
+    return paths

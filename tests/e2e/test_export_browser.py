@@ -57,8 +57,8 @@ def bundled() -> list[Transcript]:
 @pytest.fixture(scope="module")
 def site(bundled: list[Transcript], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("html")
-    write(bundled, out)
-    write([cases.hostile_transcript()], out / "hostile")
+    write(enumerate(bundled), out)
+    write([(0, cases.hostile_transcript())], out / "hostile")
     return out
 
 
