@@ -13,6 +13,8 @@ the shared machine hits them alike):
                    HAR: `orjson.loads` of the whole file, then every payload of every entry
 - summary          `python -m analyzer summary PATH`, its output piped to a file
 - summary --all    `python -m analyzer summary --all PATH`, a line per exchange
+- summary --group-by conversation
+                   (only with --peers) every exchange threaded first, then the totals per conversation
 - export           (only with --peers) `python -m analyzer export PATH --out DIR`: a Markdown
                    transcript per conversation (what every transcript format reads and keeps)
 
@@ -46,6 +48,7 @@ RSS_TARGET = 300 * MB
 INPUTS = {"jsonl": "capture", "api-har": "API HAR"}
 PEERS = {
     "floor": [], "summary": ["summary"], "summary --all": ["summary", "--all"],
+    "summary --group-by conversation": ["summary", "--group-by", "conversation"],
     "export": ["export", "--out", "{scratch}/out"],
 }  # fmt: skip
 DEFAULT_PEERS = ("floor", "summary", "summary --all")
@@ -192,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                 if found["named"] != large.llm_calls:
                     sys.exit(f"{peer} named {found['named']:,} exchanges of {large.path.name}'s {large.llm_calls:,}")
                 figures[peer].append(found)
-        print(f"  {'peer':<15} {'wall s':>12} {'× floor':>11} {'CPU s':>12} {'× floor':>11} {'peak RSS MB':>12}")
+        width = max(15, *map(len, peers))
+        print(f"  {'peer':<{width}} {'wall s':>12} {'× floor':>11} {'CPU s':>12} {'× floor':>11} {'peak RSS MB':>12}")
         floors = figures.get("floor", [])
         for peer in peers:
             runs = figures[peer]
@@ -201,13 +205,13 @@ def main(argv: list[str] | None = None) -> int:
                 against(runs, floors, "cpu_seconds"),
             )
             rss = [one["peak_rss"] / MB for one in runs]
-            print(f"  {peer:<15} {spread(seconds):>12} {spread(ratios, digits=2) if ratios else '':>11} "
+            print(f"  {peer:<{width}} {spread(seconds):>12} {spread(ratios, digits=2) if ratios else '':>11} "
                   f"{spread(cpu):>12} {spread(cpu_ratios, digits=2) if cpu_ratios else '':>11} "
                   f"{spread(rss, digits=0):>12}")  # fmt: skip
             if peer != "floor" and ratios:
                 ok = max(ratios) <= TIME_TARGET and max(rss) * MB <= RSS_TARGET
                 met &= ok
-                print(f"  {'':<15} target ≤ {TIME_TARGET:g}× the floor's wall time and ≤ {RSS_TARGET / MB:.0f} MB: "
+                print(f"  {'':<{width}} target ≤ {TIME_TARGET:g}× the floor's wall time and ≤ {RSS_TARGET / MB:.0f} MB: "
                       f"{'met' if ok else 'NOT met'}")  # fmt: skip
         report["inputs"][kind] = {"path": large.path.name, "bytes": large.size, "llm_calls": large.llm_calls,
                                   "runs": figures}  # fmt: skip
