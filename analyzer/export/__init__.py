@@ -354,7 +354,7 @@ def _chats(
 
     def first() -> Iterator[Exchange]:
         nonlocal count
-        for exchange in _bar(exchanges, "reconstructing", "exchange"):
+        for exchange in _bar(exchanges, "reconstructing", " exchanges"):
             found = redacted(exchange)
             if again and found is exchange and exchange.raw:
                 clean[exchange.id] = _digest(exchange.raw)
@@ -376,7 +376,7 @@ def _chats(
     # Again, only the exchanges threaded the first time: one that did not reconstruct is not (redaction keeps ids).
     second = (
         x if x.id in clean and clean[x.id] == _digest(x.raw) else redacted(x)
-        for x in _bar(exchanges, "writing", "exchange", count)
+        for x in _bar(exchanges, "writing", " exchanges", count)
         if x.id in planned
     )
     yield from gather(second if again else kept, planned)
@@ -397,7 +397,7 @@ def _wanted(only: Collection[str] | None, chosen: set[str] | None) -> set[str] |
 
 def _bar(items: Iterable[Any], what: str, unit: str, total: int | None = None) -> Iterable[Any]:
     """`items` under a progress bar on stderr when going through them takes more than half a
-    second in a terminal or a notebook."""
+    second in a terminal or a notebook (`unit` with its space: "457 exchanges")."""
     from tqdm.auto import tqdm
 
     shown = sys.stderr.isatty() or "ipykernel" in sys.modules
