@@ -31,7 +31,8 @@ def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with _notes():
+                return command(*args, **kwargs)
         except click.ClickException as exc:
             exc.message = visible(exc.message)  # it may quote captured text
             raise
@@ -45,6 +46,27 @@ def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
             raise click.ClickException(f"internal error: {type(exc).__name__}: {exc}") from None
 
     return run
+
+
+@contextmanager
+def _notes() -> Iterator[None]:
+    """Warnings that are notes for the user (`spill.Unspilled`: memory used where a temporary
+    file could not be written) as one line each on stderr, `note: ...`."""
+    from analyzer.spill import Unspilled
+
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *where: Any, **more: Any) -> None:
+        if issubclass(category, Unspilled):
+            click.echo(visible(f"note: {message}"), err=True)
+        else:
+            shown(message, category, *where, **more)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
 
 
 def _load(paths: tuple[str, ...], *, progress: bool | None = None) -> Exchanges:
@@ -219,8 +241,6 @@ def _summary_rows(
     if not count:
         raise click.ClickException("no exchanges found in " + ", ".join(paths))
     if conversations:
-        if later.trouble:
-            click.echo(f"note: could not write a temporary file: {later.trouble}; messages kept in memory", err=True)
         with status(f"threading {len(later):,} exchange(s) into conversations", progress):
             conversation_of = {exchange_id: step.thread.conversation for exchange_id, step in later.steps()}
         for made in rows:
@@ -629,6 +649,9 @@ def _refusals() -> Iterator[None]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RefusedPath)
         yield
+    for other in caught:  # shown as they would have been (`_notes`)
+        if not issubclass(other.category, RefusedPath):
+            warnings.showwarning(other.message, other.category, other.filename, other.lineno)
     lines = [str(w.message) for w in caught if issubclass(w.category, RefusedPath)]
     for line in lines[:-1]:
         click.echo(f"Error: {line}", err=True)

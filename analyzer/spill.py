@@ -8,7 +8,7 @@ for every exchange but seldom reads again, so its memory does not grow with the 
 The file is made in the temporary directory (`TMPDIR`) without a name, readable by this
 process only, and removed by the system when the process ends, however it ends. When it
 cannot be made or written (no room, a file size limit), what follows is kept in memory
-instead, and `Spill.trouble` says why.
+instead: `Spill.trouble` says why, and an `Unspilled` warning (the CLI prints it as a note).
 """
 
 from __future__ import annotations
@@ -17,10 +17,15 @@ import errno
 import os
 import pickle
 import tempfile
+import warnings
 from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["Spill"]
+__all__ = ["Spill", "Unspilled"]
+
+
+class Unspilled(UserWarning):
+    """A temporary file could not be written: what was to go there is kept in memory."""
 
 
 class Spill(Mapping[Hashable, Any]):
@@ -40,6 +45,7 @@ class Spill(Mapping[Hashable, Any]):
                 self._write(data)
             except OSError as exc:
                 self.trouble = f"{exc.strerror or exc} ({tempfile.gettempdir()})"
+                warnings.warn(Unspilled(f"could not write a temporary file: {self.trouble}; kept in memory instead"), stacklevel=2)  # fmt: skip
             else:
                 self._where[key] = (self._end, len(data))
                 self._end += len(data)

@@ -732,11 +732,6 @@ class Deferred:
     def __len__(self) -> int:
         return len(self._sent)
 
-    @property
-    def trouble(self) -> str | None:
-        """Why the assistant messages are held in memory (the temporary file could not be written), if they are."""
-        return self._assistant.trouble
-
     def steps(self) -> Iterator[tuple[str, Step]]:
         """Each exchange's id and `Step`, in the threads' order (`ordered`); the temporary file goes after the last."""
         with self._assistant:

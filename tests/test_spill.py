@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from bundled import ROOT, captures_as_cloned
+from child_memory import distinct_histories
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,14 +61,18 @@ def _limited(limit: int) -> None:
 
 def test_past_a_file_size_limit_values_are_kept_in_memory_and_the_trouble_said() -> None:
     """Written in a child process whose files may not grow past 5,000 bytes: the first values go
-    to the file, the rest to memory, and every one reads back."""
+    to the file, the rest to memory, every one reads back, and one `Unspilled` warning says so."""
     script = """
 from analyzer.spill import Spill
+import warnings
 kept = Spill()
-for n in range(100):
-    kept[n] = f"value {n} " * 20
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for n in range(100):
+        kept[n] = f"value {n} " * 20
 assert [kept[n] for n in range(100)] == [f"value {n} " * 20 for n in range(100)]
 assert 0 < len(kept._where) < 100, len(kept._where)
+assert [w.category.__name__ for w in caught] == ["Unspilled"], caught
 print(kept.trouble)
 """
     run = subprocess.run(
@@ -85,3 +90,19 @@ def test_summary_by_conversation_past_a_file_size_limit_says_so_and_prints_the_s
     assert limited.stdout == free.stdout
     assert "note: could not write a temporary file: File too large" in limited.stderr
     assert "note:" not in free.stderr and "Traceback" not in limited.stderr
+
+
+def test_an_export_past_a_file_size_limit_for_its_temporary_file_says_so_and_writes_the_same(tmp_path: Path) -> None:
+    """Markdown transcripts of 100 exchanges, each under 200 kB, while the assistant messages the
+    threading keeps in its temporary file pass it: the same files, and a note."""
+    capture = distinct_histories(tmp_path / "chats.jsonl", 100)
+    command = [sys.executable, "-m", "analyzer", "export", str(capture), "--format", "markdown", "--out"]
+    free = subprocess.run([*command, str(tmp_path / "free")], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    limited = subprocess.run([*command, str(tmp_path / "limited")], capture_output=True, text=True, timeout=120,
+                             cwd=ROOT, preexec_fn=lambda: _limited(200_000))  # fmt: skip
+    assert free.returncode == limited.returncode == 0, limited.stderr
+    assert "note: could not write a temporary file: File too large" in limited.stderr
+    assert "note:" not in free.stderr and "Traceback" not in limited.stderr
+    files = sorted(p.name for p in (tmp_path / "free").iterdir())
+    assert len(files) == 100 and files == sorted(p.name for p in (tmp_path / "limited").iterdir())
+    assert all((tmp_path / "free" / name).read_bytes() == (tmp_path / "limited" / name).read_bytes() for name in files)
