@@ -462,30 +462,6 @@ def respelled(message: dict[str, Any], how: str) -> dict[str, Any]:
 SPELLINGS = st.lists(st.sampled_from(["as sent", "padded", "parts", "with reasoning field", "keys reordered"]), max_size=40)  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    steps=STEPS,
-    spellings=SPELLINGS,
-    second_key=st.sets(st.integers(0, 29), max_size=5),
-    same_reply=st.booleans(),
-    shuffle=st.randoms(use_true_random=False),
-)
-def test_the_index_finds_what_comparing_every_history_with_every_earlier_one_finds(
-    steps: list[tuple[str, int, str, str | None, int, int]],
-    spellings: list[str],
-    second_key: set[int],
-    same_reply: bool,
-    shuffle: Any,
-) -> None:
-    """Generated sessions where some requests re-serialise messages (whitespace, text parts,
-    reasoning fields, key order), some go out with another credential and some regenerations get
-    the very reply an earlier request got: the threads found through the index are the ones a brute-force
-    comparison of whole histories finds."""
-    exchanges = respelled_sessions(steps, spellings, second_key, same_reply)
-    shuffle.shuffle(exchanges)
-    assert threads(exchanges) == brute_force_threads(exchanges)
-
-
 def respelled_sessions(
     steps: list[tuple[str, int, str, str | None, int, int]],
     spellings: list[str],
@@ -513,6 +489,23 @@ def respelled_sessions(
     return exchanges
 
 
+# Sessions as `respelled_sessions` makes them, from generated steps, spellings, second keys and shared replies.
+RESPELLED = st.builds(respelled_sessions, STEPS, SPELLINGS, st.sets(st.integers(0, 29), max_size=5), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(exchanges=RESPELLED, shuffle=st.randoms(use_true_random=False))
+def test_the_index_finds_what_comparing_every_history_with_every_earlier_one_finds(
+    exchanges: list[Exchange], shuffle: Any
+) -> None:
+    """Generated sessions where some requests re-serialise messages (whitespace, text parts,
+    reasoning fields, key order), some go out with another credential and some regenerations get
+    the very reply an earlier request got: the threads found through the index are the ones a brute-force
+    comparison of whole histories finds."""
+    shuffle.shuffle(exchanges)
+    assert threads(exchanges) == brute_force_threads(exchanges)
+
+
 def deferred(exchanges: list[Exchange]) -> tuple[dict[str, Thread], dict[str, list[Notice]]]:
     """The threads and notices `threads.Deferred` finds, given the exchanges one at a time in this order."""
     later = threads_module.Deferred(notices=True)
@@ -523,24 +516,13 @@ def deferred(exchanges: list[Exchange]) -> tuple[dict[str, Thread], dict[str, li
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    steps=STEPS,
-    spellings=SPELLINGS,
-    second_key=st.sets(st.integers(0, 29), max_size=5),
-    same_reply=st.booleans(),
-    shuffle=st.randoms(use_true_random=False),
-)
+@given(exchanges=RESPELLED, shuffle=st.randoms(use_true_random=False))
 def test_a_walk_that_keeps_digests_not_texts_finds_the_threads_and_notices_of_one_that_keeps_the_texts(
-    steps: list[tuple[str, int, str, str | None, int, int]],
-    spellings: list[str],
-    second_key: set[int],
-    same_reply: bool,
-    shuffle: Any,
+    exchanges: list[Exchange], shuffle: Any
 ) -> None:
     """`Deferred` (what streaming commands thread with: messages known by digests, the assistant
     messages read back from a temporary file, every exchange read before the walk, in input
     order) against `analyse` (the exchanges in memory, messages known by their text)."""
-    exchanges = respelled_sessions(steps, spellings, second_key, same_reply)
     shuffle.shuffle(exchanges)
     assert deferred(exchanges) == threads_module.analyse(exchanges)
 
