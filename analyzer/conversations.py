@@ -300,8 +300,7 @@ def gather(items: Iterable[Exchange | Read], planned: dict[str, Plan]) -> Iterat
         if not left[key]:
             same.pop(key, None)
             yield _gathered(key, held.pop(key))
-    if held:
-        missing = sum(left.values())
+    if missing := sum(left.values()):  # of conversations begun, or never seen, this time
         raise ValueError(f"{missing:,} exchange(s) read before were not found again: did a file change meanwhile?")
 
 

@@ -584,11 +584,7 @@ class Walk:
             found = self._sessions[identity] = self._new_prefix()
         return found
 
-    def add(
-        self,
-        exchange: Exchange | Threadable,
-        messages: list[dict[str, Any]],
-    ) -> Step:
+    def add(self, exchange: Exchange | Threadable, messages: list[dict[str, Any]]) -> Step:
         """Thread `exchange`, whose request sent `messages` (`request_messages`), after every
         exchange added before it."""
         item = exchange if isinstance(exchange, Threadable) else threadable(exchange)

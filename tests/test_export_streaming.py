@@ -107,6 +107,28 @@ def test_an_exchange_that_changed_between_the_two_passes_is_an_error_not_a_wrong
         list(export._chats(Changed(), None, None))
 
 
+def test_exchanges_missing_from_the_second_reading_are_an_error_not_a_shorter_export() -> None:
+    """A file of the first reading is gone (rotated away) in the second: whole conversations
+    are missing from it, and the export says so rather than leave them out."""
+    path = captures_as_cloned()
+
+    class Shrunk:
+        def __init__(self) -> None:
+            self.readings = 0
+
+        def __iter__(self) -> Iterator[Exchange]:
+            return self._read()
+
+        def _read(self) -> Iterator[Exchange]:
+            self.readings += 1
+            for exchange in analyzer.stream(path, progress=False):
+                if self.readings == 1 or "four_protocols" not in exchange.id:
+                    yield exchange
+
+    with pytest.raises(ValueError, match=r"exchange\(s\) read before were not found again"):
+        list(export._chats(Shrunk(), None, None))
+
+
 def test_exports_of_a_stream_read_once_and_of_a_list_read_twice_are_byte_for_byte_the_same(tmp_path: Path) -> None:
     path = captures_as_cloned()
     loaded = analyzer.load(path, progress=False)
