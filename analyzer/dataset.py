@@ -61,7 +61,7 @@ STATE = "_chatcap"
 NO_DATE = "__HIVE_DEFAULT_PARTITION__"
 # The kept shares' own format (parallel.Done, frames.Parts, the cells the workers make) and
 # the manifest's: raise it when they change, and every file is read again.
-_FORMAT = 6
+_FORMAT = 7
 
 
 @dataclass

@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import os
+import sys
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,10 +151,12 @@ class Parts:
     # codes before (the reconstruction's) and after (anomalies, cost) the threads' notices.
     exchanges: dict[str, list[Any]]
     sent: list[_Sent]
-    # Each distinct message of the batch once (plain role-and-text ones by value), normalised
-    # as the threads compare them, and (with the messages table) what it gives its rows
+    # Each distinct message of the batch once (plain role-and-text ones by value) as the walk
+    # knows it: its `threads.key_of` and role; the assistant ones also normalised, by entry
+    # (the only ones the walk reads); and (with the messages table) what it gives its rows
     # (`message_values`; table cells once a dataset build's worker made them so).
-    messages: list[Any]
+    messages: list[tuple[bytes, str]]
+    assistant: dict[int, threads.Message]
     message_values: list[dict[str, Any]]
     chunks: dict[str, list[Any]]
     # Columns of the tool_calls frame but the result's, and each call's exchange as its row in the batch.
@@ -171,6 +174,7 @@ class Parts:
             {**self.exchanges, "id": new(self.exchanges["id"])},
             [sent._replace(item=sent.item._replace(id=names.get(sent.item.id, sent.item.id))) for sent in self.sent],
             self.messages,
+            self.assistant,
             self.message_values,
             {**self.chunks, "exchange": new(self.chunks["exchange"])},
             {**self.tool_calls, "exchange": new(self.tool_calls["exchange"])},
@@ -183,11 +187,12 @@ _RESULT_COLUMNS = ("result", "result_exchange")
 
 
 class _Messages:
-    """A batch's distinct messages, each normalised (and, with `values`, its row values made)
-    once however often it is resent."""
+    """A batch's distinct messages, each normalised and keyed (and, with `values`, its row
+    values made) once however often it is resent."""
 
     def __init__(self, values: bool) -> None:
-        self.normals: list[Any] = []
+        self.keys: list[tuple[bytes, str]] = []
+        self.assistant: dict[int, threads.Message] = {}
         self.values: list[dict[str, Any]] = []
         self._with_values = values
         self._plain: dict[tuple[str, str], int] = {}
@@ -202,10 +207,13 @@ class _Messages:
         return self._add(wire)
 
     def _add(self, wire: dict[str, Any]) -> int:
-        self.normals.append(threads.normalised(wire))
+        normal = threads.normalised(wire)
+        if normal.role == "assistant":
+            self.assistant[len(self.keys)] = normal
+        self.keys.append((threads.key_of(normal), sys.intern(normal.role)))  # a few roles, pickled once each
         if self._with_values:
             self.values.append(message_values(wire))
-        return len(self.normals) - 1
+        return len(self.keys) - 1
 
 
 def parts(xs: Iterable[Exchange], *, prices: Prices | None = None, tables: Collection[str] = TABLES) -> Parts:
@@ -244,7 +252,7 @@ def parts(xs: Iterable[Exchange], *, prices: Prices | None = None, tables: Colle
             _chunk_rows(chunk_cols, exchange, rec)
         if "tool_calls" in tables:
             _call_rows(call_cols, row, exchange, rec)
-    return Parts(tables, cols, sent, table.normals, table.values, chunk_cols, call_cols)
+    return Parts(tables, cols, sent, table.keys, table.assistant, table.values, chunk_cols, call_cols)
 
 
 def _results(messages: list[dict[str, Any]]) -> list[tuple[str, str | None, bool]]:
@@ -351,11 +359,11 @@ def _threaded(
     values: list[list[dict[str, Any]]] = []  # each exchange's messages' values (`message_values`)
     assistant: list[dict[int, threads.Message]] = []  # each exchange's batch's assistant messages, by number
     for batch in batches:
-        numbered = [walk.intern(normal) for normal in batch.messages]
-        replies = {number: normal for number, normal in zip(numbered, batch.messages, strict=True) if normal.role == "assistant"}  # fmt: skip
+        numbered = [walk.intern_key(key, role) for key, role in batch.messages]
+        said = {numbered[entry]: normal for entry, normal in batch.assistant.items()}
         numbers += [numbered] * len(batch.sent)
         values += [batch.message_values] * len(batch.sent)
-        assistant += [replies] * len(batch.sent)
+        assistant += [said] * len(batch.sent)
     steps: list[threads.Step | None] = [None] * len(sent)
     message_cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
     first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender

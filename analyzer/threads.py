@@ -285,8 +285,8 @@ def _digest(role: str, text: str) -> bytes:
     return hashlib.sha256(f"{len(role)}:{role}{text}".encode("utf-8", "surrogatepass")).digest()[:16]
 
 
-def _key(message: Message) -> bytes:
-    """`_digest` of a normalised message: of its role and text when that is all it has (most
+def key_of(message: Message) -> bytes:
+    """What the walk knows a normalised message by (`Walk.intern_key`): `_digest` of it: of its role and text when that is all it has (most
     messages), else of its `repr` (which starts with a letter where the other starts with a
     digit, so the two never read alike)."""
     if not (message.others or message.calls or message.function_call or message.tool_call_id):
@@ -509,7 +509,7 @@ class Walk:
     def __init__(self, *, notices: bool = True, texts: bool = False) -> None:
         self.notices = notices
         self.exchanges: list[Threadable] = []  # as added: an exchange's position is its index
-        # A message is known by a digest of its normal form (`_key`), not by its text: the walk
+        # A message is known by a digest of its normal form (`key_of`), not by its text: the walk
         # keeps its number and role only. The assistant messages of a history, the only ones it
         # reads (for a loose parent, or reasoning), are the caller's to give (`add_numbered`).
         self._numbers: dict[bytes, int] = {}
@@ -564,11 +564,14 @@ class Walk:
 
     def intern(self, message: Message) -> int:
         """The number of a message already `normalised`."""
-        key = _key(message)
+        return self.intern_key(key_of(message), message.role)
+
+    def intern_key(self, key: bytes, role: str) -> int:
+        """The number of a message known by its `key_of` and role (made where it was read: a worker)."""
         found = self._numbers.get(key)
         if found is None:
             found = self._numbers[key] = len(self._roles)
-            self._roles.append(sys.intern(message.role))  # a few roles, each held once
+            self._roles.append(sys.intern(role))  # a few roles, each held once
         return found
 
     def _prefix(self, prefix: int, number: int) -> int:
