@@ -45,7 +45,7 @@ import pandas as pd
 from analyzer import frames
 from analyzer.export import table_values
 from analyzer.export.transcript import passes
-from analyzer.files import private_dir, replace_private, sha256_of, symlink_refused, write_private
+from analyzer.files import open_private, private_dir, replace_private, sha256_of, symlink_refused
 from analyzer.ingest import Paths, Problem, sources, status
 from analyzer.parallel import CELLS, Done, collector_paused, read
 
@@ -182,7 +182,7 @@ def _build(
     problems += _problems(shares)
     count = sum(share.exchanges for share in shares)
     with status(f"threading {count:,} exchange(s) and writing the tables", progress):
-        tables = frames.assemble([parts for share in shares for parts in share.parts])
+        tables = frames.assemble([parts for share in shares for parts in share.parts], consume=True)
         del kept, fresh, shares  # the parts: what the frames do not share with them is freed before writing
         only: set[str] | None = None
         if select:
@@ -311,7 +311,11 @@ def _keep(store: Path, entry: dict[str, Any], share: Done) -> str:
     """`share` kept for the next build (as its worker pickled it, if it did), by the file's name."""
     name = hashlib.sha256(f"{entry['label']}\0{entry['path']}".encode()).hexdigest()[:32] + ".pickle"
     pickled, share.pickled = share.pickled, None
-    write_private(store / name, pickled or pickle.dumps(share, protocol=pickle.HIGHEST_PROTOCOL))
+    with open_private(store / name) as handle:
+        if pickled:
+            handle.write(pickled)
+        else:  # pickled into the file as it goes: a share of a large file is hundreds of MB
+            pickle.dump(share, handle, protocol=pickle.HIGHEST_PROTOCOL)
     return name
 
 

@@ -325,20 +325,28 @@ def _exchange_row(
 
 
 def assemble(
-    batches: Iterable[Parts], *, tables: Collection[str] = TABLES, new_only: bool = True
+    batches: Iterable[Parts], *, tables: Collection[str] = TABLES, new_only: bool = True, consume: bool = False
 ) -> dict[str, pd.DataFrame]:
     """The frames in `tables` of every exchange of `batches` (from `parts`, each with those
     tables), threaded together: rows in the order of the batches and, within each, the order
-    given (messages: in the threads' order, as `messages` says); `new_only` as for `messages`."""
+    given (messages: in the threads' order, as `messages` says); `new_only` as for `messages`.
+    `consume`: the batches' chunks and messages' values are let go as their frames are made
+    (the frames hold their text in Arrow buffers of their own), for a caller that keeps
+    nothing of the batches."""
     batches = list(batches)
     tables = tuple(name for name in TABLES if name in tables)
     sent = [item for batch in batches for item in batch.sent]
     order = threads.order_of([item.started_at for item in sent]) if sent else []
     found: dict[str, pd.DataFrame] = {}
-    if "exchanges" in tables or "messages" in tables:
-        found.update(_threaded(batches, sent, order, tables, new_only))
     if "chunks" in tables:
-        found["chunks"] = _frame(_joined([batch.chunks for batch in batches], _CHUNK_DTYPES), _CHUNK_DTYPES)
+        columns = _joined([batch.chunks for batch in batches], _CHUNK_DTYPES)
+        if consume:
+            for batch in batches:
+                batch.chunks = {}
+        found["chunks"] = _frame(columns, _CHUNK_DTYPES)
+        del columns
+    if "exchanges" in tables or "messages" in tables:
+        found.update(_threaded(batches, sent, order, tables, new_only, consume))
     if "tool_calls" in tables:
         found["tool_calls"] = _answered(batches, sent, order)
     return {name: found[name] for name in tables}
@@ -350,9 +358,10 @@ def _joined(columns: list[dict[str, list[Any]]], names: Iterable[str]) -> dict[s
 
 
 def _threaded(
-    batches: list[Parts], sent: list[_Sent], order: list[int], tables: tuple[str, ...], new_only: bool
+    batches: list[Parts], sent: list[_Sent], order: list[int], tables: tuple[str, ...], new_only: bool, consume: bool
 ) -> dict[str, pd.DataFrame]:
-    """The exchanges and messages frames: one walk of the threads over every batch."""
+    """The exchanges and messages frames: one walk of the threads over every batch (`consume`
+    as for `assemble`)."""
     walk = threads.Walk(notices="exchanges" in tables)  # the notices are the exchanges frame's only
     # Each exchange's messages as the walk numbers them, and as sent.
     numbers: list[list[int]] = []
@@ -372,6 +381,10 @@ def _threaded(
         steps[at] = step = walk.add_numbered(item.item, [number_of[entry] for entry in item.history], assistant[at])
         if "messages" in tables:
             _message_rows(message_cols, item, step, values[at], number_of, first, new_only)
+    if consume:  # the rows hold what they show; the values of messages resent are let go
+        del values
+        for batch in batches:
+            batch.message_values = []
     found = {}
     if "exchanges" in tables:
         names = [name for name in _EXCHANGE_DTYPES if name not in _THREAD_COLUMNS]

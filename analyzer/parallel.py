@@ -115,7 +115,7 @@ def frames_of(
         for result in done:
             problems += result.problems
         batches = [parts for result in done for parts in result.parts]
-        return Built(frames.assemble(batches, tables=tables), problems, sum(result.exchanges for result in done))
+        return Built(frames.assemble(batches, tables=tables, consume=True), problems, sum(result.exchanges for result in done))  # fmt: skip
 
 
 @contextlib.contextmanager
