@@ -5,8 +5,8 @@ for every exchange but seldom reads again, so its memory does not grow with the 
     kept[7] = message        # pickled into an unnamed temporary file (gone when closed)
     kept[7]                  # read back from it
 
-The file is made in the temporary directory (`TMPDIR`) without a name, readable by this
-process only, and removed by the system when the process ends, however it ends. When it
+The file is made in the temporary directory (`TMPDIR`) without a name (mode 0600), and
+removed by the system when the process ends, however it ends. When it
 cannot be made or written (no room, a file size limit), what follows is kept in memory
 instead: `Spill.trouble` says why, and an `Unspilled` warning (the CLI prints it as a note).
 """
@@ -50,6 +50,7 @@ class Spill(Mapping[Hashable, Any]):
                 self._where[key] = (self._end, len(data))
                 self._end += len(data)
                 return
+        self._where.pop(key, None)  # set again since: the file's copy is stale
         self._memory[key] = value
 
     def _write(self, data: bytes) -> None:
