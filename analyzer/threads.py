@@ -594,10 +594,6 @@ class Walk:
         numbers = [self.number(wire) for wire in messages]
         return self.add_numbered(item, numbers, self._assistant if self._known is not None else _Normalised(numbers, messages))  # fmt: skip
 
-    def role(self, number: int) -> str:
-        """The role of message `number` (normalised: lower case)."""
-        return self._roles[number]
-
     def add_numbered(self, exchange: Threadable, numbers: list[int], assistant: Mapping[int, Message]) -> Step:
         """`add` for an exchange whose history is given by its messages' numbers (`intern`);
         `assistant`: at least its assistant messages normalised, by number (the walk reads
@@ -721,11 +717,12 @@ class Deferred:
 
     def add(self, exchange: Exchange) -> None:
         """Keep `exchange` (reconstructed) as the walk will need it."""
-        walk, history = self.walk, request_messages(exchange)
-        numbers = [walk.number(wire) for wire in history]
-        for number, wire in zip(numbers, history, strict=True):
-            if walk.role(number) == "assistant" and number not in self._assistant:
-                self._assistant[number] = _message(wire)
+        numbers = []
+        for wire in request_messages(exchange):
+            message = _message(wire)  # normalised once, for its number and, an assistant's, to keep
+            numbers.append(number := self.walk.intern(message))
+            if message.role == "assistant" and number not in self._assistant:
+                self._assistant[number] = message
         self._sent.append((exchange.started_at, threadable(exchange), numbers))
 
     def __len__(self) -> int:
