@@ -19,11 +19,12 @@ floats in ms. Columns are built as lists and turned into a frame once, never row
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import os
 import sys
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -330,26 +331,27 @@ def assemble(
     """The frames in `tables` of every exchange of `batches` (from `parts`, each with those
     tables), threaded together: rows in the order of the batches and, within each, the order
     given (messages: in the threads' order, as `messages` says); `new_only` as for `messages`.
-    `consume`: the batches' chunks and messages' values are let go as their frames are made
-    (the frames hold their text in Arrow buffers of their own), for a caller that keeps
-    nothing of the batches."""
+    `consume`: each batch is let go as its rows are made (the frames hold their text in Arrow
+    buffers of their own), for a caller that keeps nothing of the batches."""
     batches = list(batches)
-    tables = tuple(name for name in TABLES if name in tables)
-    sent = [item for batch in batches for item in batch.sent]
-    order = threads.order_of([item.started_at for item in sent]) if sent else []
+    assembly = Assembly(tables, new_only=new_only)
+    for rank, batch in enumerate(batches):
+        assembly.add(rank, batch)
     found: dict[str, pd.DataFrame] = {}
-    if "chunks" in tables:
-        columns = _joined([batch.chunks for batch in batches], _CHUNK_DTYPES)
+    if "messages" in assembly.tables:
+        found["messages"] = _frame(_joined([rows for rows, _ in assembly.walk()], _MESSAGE_DTYPES), _MESSAGE_DTYPES)
+    else:
+        for _ in assembly.walk():
+            pass
+    made: dict[str, list[dict[str, list[Any]]]] = {name: [] for name in assembly.tables if name != "messages"}
+    for rank in range(len(batches)):
+        for name, rows in assembly.rows(rank, batches[rank]).items():
+            made[name].append(rows)
         if consume:
-            for batch in batches:
-                batch.chunks = {}
-        found["chunks"] = _frame(columns, _CHUNK_DTYPES)
-        del columns
-    if "exchanges" in tables or "messages" in tables:
-        found.update(_threaded(batches, sent, order, tables, new_only, consume))
-    if "tool_calls" in tables:
-        found["tool_calls"] = _answered(batches, sent, order)
-    return {name: found[name] for name in tables}
+            batches[rank] = None  # type: ignore[call-overload]
+    for name, pieces in made.items():
+        found[name] = _frame(_joined(pieces, _DTYPES[name]), _DTYPES[name])
+    return {name: found[name] for name in assembly.tables}
 
 
 def _joined(columns: list[dict[str, list[Any]]], names: Iterable[str]) -> dict[str, list[Any]]:
@@ -357,65 +359,207 @@ def _joined(columns: list[dict[str, list[Any]]], names: Iterable[str]) -> dict[s
     return {name: list(itertools.chain.from_iterable(batch[name] for batch in columns)) for name in names}
 
 
-def _threaded(
-    batches: list[Parts], sent: list[_Sent], order: list[int], tables: tuple[str, ...], new_only: bool, consume: bool
-) -> dict[str, pd.DataFrame]:
-    """The exchanges and messages frames: one walk of the threads over every batch (`consume`
-    as for `assemble`)."""
-    walk = threads.Walk(notices="exchanges" in tables)  # the notices are the exchanges frame's only
-    # Each exchange's messages as the walk numbers them, and as sent.
-    numbers: list[list[int]] = []
-    values: list[list[dict[str, Any]]] = []  # each exchange's messages' values (`message_values`)
-    assistant: list[dict[int, threads.Message]] = []  # each exchange's batch's assistant messages, by number
-    for batch in batches:
-        numbered = [walk.intern_key(key, role) for key, role in batch.messages]
-        said = {numbered[entry]: normal for entry, normal in batch.assistant.items()}
-        numbers += [numbered] * len(batch.sent)
-        values += [batch.message_values] * len(batch.sent)
-        assistant += [said] * len(batch.sent)
-    steps: list[threads.Step | None] = [None] * len(sent)
-    message_cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
-    first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender
-    for at in order:
-        item, number_of = sent[at], numbers[at]
-        steps[at] = step = walk.add_numbered(item.item, [number_of[entry] for entry in item.history], assistant[at])
-        if "messages" in tables:
-            _message_rows(message_cols, item, step, values[at], number_of, first, new_only)
-    if consume:  # the rows hold what they show; the values of messages resent are let go
-        del values
-        for batch in batches:
-            batch.message_values = []
-    found = {}
-    if "exchanges" in tables:
-        names = [name for name in _EXCHANGE_DTYPES if name not in _THREAD_COLUMNS]
-        cols = _joined([batch.exchanges for batch in batches], [*names, "_before", "_after"])
-        for name in _THREAD_COLUMNS:
-            cols[name] = []
-        for step, before, after in zip(steps, cols.pop("_before"), cols.pop("_after"), strict=True):
-            assert step is not None
+@dataclass(slots=True)
+class _Batch:
+    """What the walk and the finished rows need of a batch once its parts are let go."""
+
+    sent: list[_Sent]  # with its tool results' contents kept apart (`Assembly._keep`)
+    messages: list[tuple[bytes, str]]  # `Parts.messages`
+    assistant: list[int]  # the entries of its assistant messages (kept apart, normalised)
+    chosen: list[bool] | None
+    names: dict[str, str] | None = None  # its exchanges' ids changed (`Assembly.rename`)
+    # After the walk, each exchange's place in the threads' order and its thread columns.
+    places: list[int] = field(default_factory=list)
+    threads: list[tuple[str, int, str | None, str | None, list[str]]] = field(default_factory=list)
+
+
+class Assembly:
+    """The four frames' rows of batches (`parts`) threaded together, in memory bounded by
+    what the walk keeps, not by the batches: what `assemble` does, for a caller that writes
+    the rows as they come (`dataset.build`).
+
+        assembly = Assembly(keep=spill.Spill())
+        for rank, batch in enumerate(batches):          # in any order, each ranked
+            assembly.add(rank, batch)                    # the batch may then be let go
+        for rows, started in assembly.walk():            # the messages table, in the threads' order
+            ...
+        for rank, batch in enumerate(batches):           # by rank, each batch again
+            assembly.rows(rank, batch)                   # its exchanges, chunks and tool_calls rows
+
+    A batch's messages' values, assistant messages and tool results wait in `keep` (a
+    mapping: a `spill.Spill` to keep them in a temporary file) until the walk or its rows
+    read them. `chosen` (per exchange of a batch): only those exchanges' rows are given,
+    threaded among all."""
+
+    def __init__(
+        self,
+        tables: Collection[str] = TABLES,
+        *,
+        new_only: bool = True,
+        keep: MutableMapping[Hashable, Any] | None = None,
+    ) -> None:
+        self.tables = tuple(name for name in TABLES if name in tables)
+        self.new_only = new_only
+        self._keep: MutableMapping[Hashable, Any] = {} if keep is None else keep
+        self._batches: dict[Any, _Batch] = {}
+        # tool_call_id → (exchange that first sent it, where its content is); by name, results first sent after
+        # the last reply: [(place, exchange, where)]; results claimed by name.
+        self._results: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        self._fresh: dict[str, list[tuple[int, str, tuple[Any, ...]]]] = {}
+        self._claimed: set[tuple[str, int]] = set()
+
+    def add(self, rank: Any, batch: Parts, chosen: list[bool] | None = None) -> None:
+        """Keep what the walk and the rows need of `batch` (ranks order the batches: ties
+        in start time are taken in their order)."""
+        sent = []
+        for row, item in enumerate(batch.sent):
+            if item.results:
+                self._keep["r", rank, row] = [content for _, content, _ in item.results]
+                item = item._replace(results=[(call_id, None, after) for call_id, _, after in item.results])
+            sent.append(item)
+        if "messages" in self.tables:
+            for entry, values in enumerate(batch.message_values):
+                self._keep["v", rank, entry] = values
+        for entry, normal in batch.assistant.items():
+            self._keep["a", rank, entry] = normal
+        self._batches[rank] = _Batch(sent, batch.messages, list(batch.assistant), chosen)
+
+    def rename(self, rank: Any, names: dict[str, str]) -> None:
+        """The ids of a batch's exchanges changed as `names` says (`Parts.renamed`), before the walk."""
+        batch = self._batches[rank]
+        batch.names = names
+        batch.sent = [item._replace(item=item.item._replace(id=names.get(item.item.id, item.item.id))) for item in batch.sent]  # fmt: skip
+
+    def walk(self, rows: int = 4096) -> Iterator[tuple[dict[str, list[Any]], list[datetime | None]]]:
+        """Thread every exchange added, in the threads' order. Yields the messages table's
+        rows (when it is asked for) about `rows` at a time, each with its exchange's start."""
+        ranks = sorted(self._batches)
+        walk = threads.Walk(notices="exchanges" in self.tables)  # the notices are the exchanges frame's only
+        numbered: dict[Any, list[int]] = {}
+        assistant: dict[int, tuple[Any, ...]] = {}  # message number → where it waits, normalised
+        for rank in ranks:
+            batch = self._batches[rank]
+            numbered[rank] = numbers = [walk.intern_key(key, role) for key, role in batch.messages]
+            for entry in batch.assistant:
+                assistant.setdefault(numbers[entry], ("a", rank, entry))
+            batch.places = [0] * len(batch.sent)
+            batch.threads = [None] * len(batch.sent)  # type: ignore[list-item]
+        everyone = [(rank, row) for rank in ranks for row in range(len(self._batches[rank].sent))]
+        order = threads.order_of([self._batches[rank].sent[row].started_at for rank, row in everyone])
+        normals = _Waiting(self._keep, assistant)
+        cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
+        started: list[datetime | None] = []
+        first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender
+        for place, at in enumerate(order):
+            rank, row = everyone[at]
+            batch, number_of = self._batches[rank], numbered[rank]
+            item = batch.sent[row]
+            step = walk.add_numbered(item.item, [number_of[entry] for entry in item.history], normals)
             thread = step.thread
-            cols["conversation"].append(thread.conversation)
-            cols["turn"].append(thread.turn)
-            cols["parent"].append(thread.parent)
-            cols["branch"].append(thread.branch)
-            cols["warnings"].append([*before, *(notice.code for notice in step.notices), *after])
-        found["exchanges"] = _exchange_frame(cols)
-    if "messages" in tables:
-        found["messages"] = _frame(message_cols, _MESSAGE_DTYPES)
-    return found
+            batch.places[row] = place
+            batch.threads[row] = (thread.conversation, thread.turn, thread.parent, thread.branch, [n.code for n in step.notices])  # fmt: skip
+            for n, (call_id, _, after_last_reply) in enumerate(item.results):
+                where = ("r", rank, row, n)
+                self._results.setdefault(call_id, (item.item.id, where))
+                if after_last_reply:
+                    self._fresh.setdefault(call_id, []).append((place, item.item.id, where))
+            if "messages" in self.tables and (batch.chosen is None or batch.chosen[row]):
+                before = len(cols["exchange"])
+                values = functools.partial(self._value, rank)
+                _message_rows(cols, item, step, values, number_of, first, self.new_only)
+                started += [item.started_at] * (len(cols["exchange"]) - before)
+                if len(started) >= rows:
+                    yield cols, started
+                    cols, started = {name: [] for name in _MESSAGE_DTYPES}, []
+        if started:
+            yield cols, started
+
+    def _value(self, rank: Any, entry: int) -> dict[str, Any]:
+        return self._keep["v", rank, entry]
+
+    def rows(self, rank: Any, batch: Parts) -> dict[str, dict[str, list[Any]]]:
+        """The rows of `batch` (added as `rank`, the walk done) in the exchanges, chunks and
+        tool_calls tables, as columns; the batches in the order of their ranks (the tool
+        calls answered by name are claimed in that order)."""
+        light = self._batches[rank]
+        if light.names is not None:
+            batch = batch.renamed(light.names)
+        found = {}
+        if "exchanges" in self.tables:
+            names = [name for name in _EXCHANGE_DTYPES if name not in _THREAD_COLUMNS]
+            cols = {name: batch.exchanges[name] for name in [*names, "_before", "_after"]}
+            for name in _THREAD_COLUMNS:
+                cols[name] = []
+            for (conversation, turn, parent, branch, notices), before, after in zip(
+                light.threads, cols.pop("_before"), cols.pop("_after"), strict=True
+            ):
+                cols["conversation"].append(conversation)
+                cols["turn"].append(turn)
+                cols["parent"].append(parent)
+                cols["branch"].append(branch)
+                cols["warnings"].append([*before, *notices, *after])
+            found["exchanges"] = _exchange_columns(cols)
+        if "chunks" in self.tables:
+            found["chunks"] = batch.chunks
+        if "tool_calls" in self.tables:
+            found["tool_calls"] = self._answered(light, batch.tool_calls)
+        if light.chosen is not None:
+            ids = {exchange.item.id for exchange, chosen in zip(light.sent, light.chosen, strict=True) if chosen}
+            found = {
+                name: _only(cols, "id" if name == "exchanges" else "exchange", ids) for name, cols in found.items()
+            }
+        return found
+
+    def _answered(self, light: _Batch, calls: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """A batch's tool calls, each with the result a later request sent back for it."""
+        cols = {name: calls[name] for name in _TOOL_DTYPES if name not in _RESULT_COLUMNS}
+        cols["result"], cols["result_exchange"] = [], []
+        for row, call_id, name in zip(calls["_row"], cols["id"], cols["name"], strict=True):
+            answered = (call_id and self._results.get(call_id)) or _by_name(self._fresh, self._claimed, light.places[row], name)  # fmt: skip
+            if answered:
+                exchange, (_, rank, at, n) = answered
+                cols["result"].append(self._keep["r", rank, at][n])
+                cols["result_exchange"].append(exchange)
+            else:
+                cols["result"].append(None)
+                cols["result_exchange"].append(None)
+        return cols
 
 
-def _exchange_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
+class _Waiting(Mapping[int, threads.Message]):
+    """Assistant messages by number, read from where they wait when the walk asks for one."""
+
+    def __init__(self, keep: Mapping[Hashable, Any], where: dict[int, tuple[Any, ...]]) -> None:
+        self._keep, self._where = keep, where
+
+    def __getitem__(self, number: int) -> threads.Message:
+        return self._keep[self._where[number]]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+
+def _only(cols: dict[str, list[Any]], key: str, ids: set[str]) -> dict[str, list[Any]]:
+    """The rows of `cols` whose `key` is one of `ids`."""
+    keep = [at for at, found in enumerate(cols[key]) if found in ids]
+    return {name: [values[at] for at in keep] for name, values in cols.items()}
+
+
+def _exchange_columns(cols: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The exchanges table's columns, in order, from a batch's: a wire value a column cannot
+    hold (a status of 99999, a temperature of "hot") left empty, with a warning."""
     for name, dtype in _EXCHANGE_DTYPES.items():
         if name == "n_warnings":
             continue
-        # A wire value the column cannot hold (a status of 99999, a temperature of "hot"): left empty, with a warning.
         values = cols[name]
         for row in _unrepresentable(values, dtype):
             values[row] = None
             cols["warnings"][row].append("unrepresentable")
     cols["n_warnings"] = [len(codes) for codes in cols["warnings"]]
-    return _frame({name: cols[name] for name in _EXCHANGE_DTYPES}, _EXCHANGE_DTYPES)
+    return {name: cols[name] for name in _EXCHANGE_DTYPES}
 
 
 _NO_TIMING = Timing()
@@ -533,7 +677,7 @@ def _message_rows(
     cols: dict[str, list[Any]],
     sent: _Sent,
     step: threads.Step,
-    values: list[dict[str, Any]],
+    values: Callable[[int], dict[str, Any]],
     number_of: list[int],
     first: dict[tuple[str, int, int], str],
     new_only: bool,
@@ -556,10 +700,10 @@ def _message_rows(
     for position, (entry, number) in enumerate(zip(sent.history, step.numbers, strict=True)):
         sender = first.setdefault((key, position, number), exchange)
         if not new_only or sender == exchange:
-            add(position, values[entry], "request", sender)
+            add(position, values(entry), "request", sender)
     if sent.reply is not None:  # a reply the client sends back is not new in the next request
         first.setdefault((key, len(sent.history), number_of[sent.reply]), exchange)
-        add(len(sent.history), values[sent.reply], "reply", exchange)
+        add(len(sent.history), values(sent.reply), "reply", exchange)
 
 
 _MESSAGE_DTYPES = {"exchange": "string", "conversation": "category", "turn": "Int32", "position": "Int32",
@@ -592,32 +736,6 @@ def _call_rows(cols: dict[str, list[Any]], row: int, exchange: Exchange, rec: Re
             cols["parse_error"].append(call.parse_error)
 
 
-def _answered(batches: list[Parts], sent: list[_Sent], order: list[int]) -> pd.DataFrame:
-    """The tool_calls frame: each call with the result a later request sent back for it."""
-    position = {at: n for n, at in enumerate(order)}  # an exchange's place in the threads' order
-    results: dict[str, tuple[str, str | None]] = {}  # tool_call_id → (exchange that sent it, content)
-    # Results first sent, by their tool_call_id (Gemini's: the call's name), in order: [position, exchange, content].
-    fresh: dict[str, list[tuple[int, str, str | None]]] = {}
-    for n, at in enumerate(order):
-        exchange = sent[at].item.id
-        for call_id, content, after_last_reply in sent[at].results:
-            results.setdefault(call_id, (exchange, content))
-            if after_last_reply:
-                fresh.setdefault(call_id, []).append((n, exchange, content))
-    cols = _joined(
-        [batch.tool_calls for batch in batches], [*(name for name in _TOOL_DTYPES if name not in _RESULT_COLUMNS)]
-    )
-    offsets = list(itertools.accumulate((len(batch.sent) for batch in batches), initial=0))
-    rows = [offset + row for batch, offset in zip(batches, offsets, strict=False) for row in batch.tool_calls["_row"]]
-    claimed: set[tuple[str, int]] = set()
-    cols["result"], cols["result_exchange"] = [], []
-    for at, call_id, name in zip(rows, cols["id"], cols["name"], strict=True):
-        answered = (call_id and results.get(call_id)) or _by_name(fresh, claimed, position[at], name)
-        cols["result"].append(answered[1] if answered else None)
-        cols["result_exchange"].append(answered[0] if answered else None)
-    return _frame(cols, _TOOL_DTYPES)
-
-
 def _by_name(
     fresh: dict[str, list[tuple[int, str, str | None]]], claimed: set[tuple[str, int]], after: int, name: str | None
 ) -> tuple[str, str | None] | None:
@@ -635,6 +753,14 @@ def _by_name(
 _TOOL_DTYPES = {"exchange": "string", "choice": "Int16", "index": "Int16", "id": "string", "name": "category",
                 "arguments": "string", "parsed_arguments": "object", "parse_error": "string", "result": "string",
                 "result_exchange": "string"}  # fmt: skip
+
+
+_DTYPES = {
+    "exchanges": _EXCHANGE_DTYPES,
+    "chunks": _CHUNK_DTYPES,
+    "messages": _MESSAGE_DTYPES,
+    "tool_calls": _TOOL_DTYPES,
+}
 
 
 def all_frames(xs: Iterable[Exchange], **options: Any) -> dict[str, pd.DataFrame]:
