@@ -20,6 +20,14 @@ threads are then walked again over every file's share, since a new exchange can 
 conversation of an old file or answer its tool call, and a partition is written only when
 its bytes changed. With nothing new, nothing is read, reconstructed or written.
 
+Memory does not grow with the captures' text. Each batch of parts (a file, or a piece of a
+large capture: `ingest.PIECE_BYTES`) goes into its file's share as it comes, and only what the
+threads need of it stays in memory (`frames.Assembly`: each exchange's start, session, replies
+and messages' digests); its messages' values, assistant messages and tool results wait in a
+temporary file (`spill.Spill`). The rows are then made a batch at a time, read back from the
+shares, and each date's rows wait in another temporary file until their partition is written,
+a row group at a time.
+
 The kept shares are pickles: they are loaded only from a `_chatcap/parts/` directory this
 user owns that no one else can write to, as chatcap writes it (0700, files 0600).
 """
@@ -29,15 +37,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import io
 import os
 import pickle
 import stat
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 import pandas as pd
@@ -47,7 +54,9 @@ from analyzer.export import table_values
 from analyzer.export.transcript import passes
 from analyzer.files import open_private, private_dir, replace_private, sha256_of, symlink_refused
 from analyzer.ingest import Paths, Problem, sources, status
+from analyzer.model import as_utc
 from analyzer.parallel import CELLS, Done, collector_paused, read
+from analyzer.spill import Spill
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -61,7 +70,7 @@ STATE = "_chatcap"
 NO_DATE = "__HIVE_DEFAULT_PARTITION__"
 # The kept shares' own format (parallel.Done, frames.Parts, the cells the workers make) and
 # the manifest's: raise it when they change, and every file is read again.
-_FORMAT = 7
+_FORMAT = 8
 
 
 @dataclass
@@ -158,40 +167,65 @@ def _build(
         said = [Problem(*problem) for entry in entries for problem in entry["problems"]]
         partitions = len(manifest.get("partitions", {}))
         return Built(out, manifest.get("exchanges", 0), said, 0, len(files), [], [], partitions, True)
-    kept: dict[int, Done] = {}
-    for at, entry in enumerate(entries):
-        share = _kept(store, entry) if unchanged[at] else None
-        if share is not None:
-            kept[at] = share
-    missing = [at for at in range(len(files)) if at not in kept]
+    pick = _picker(select)
+    with Spill() as keep:  # what the walk reads later: messages, assistant messages, tool results
+        assembly = frames.Assembly(keep=keep)
+        shares: list[Done | None] = [None] * len(files)
+        for at, entry in enumerate(entries):
+            if unchanged[at]:
+                shares[at] = _added(store, entry, at, assembly, pick)
+        missing = [at for at in range(len(files)) if shares[at] is None]
+        keeping = _Keeping(store, [entries[at] for at in missing])
 
-    fresh = read(
-        [files[at] for at in missing], alone=alone, workers=workers, redact=True, progress=progress, cells=True,
-        digest=True, pickled=True,
-    )  # fmt: skip
-    for at, share in zip(missing, fresh, strict=True):
-        kept[at] = share
-        # The hash stands for what was read only if the file did not change while it was read
-        # (a capture still being written); else none is kept, and the next run reads it again.
-        entry, now = entries[at], _entry(*files[at])
-        steady = (now["size"], now["mtime_ns"]) == (entry["size"], entry["mtime_ns"])
-        entry["sha256"] = (entry.get("sha256") or share.sha256 or sha256_of(files[at][0])) if steady else None
-        entry["share"] = _keep(store, entry, share)
-        entry["problems"] = [[p.source, p.reason, p.position] for p in share.problems]
-    shares = [kept[at] for at in range(len(files))]
-    problems += _problems(shares)
-    count = sum(share.exchanges for share in shares)
-    with status(f"threading {count:,} exchange(s) and writing the tables", progress):
-        tables = frames.assemble([parts for share in shares for parts in share.parts], consume=True)
-        del kept, fresh, shares  # the parts: what the frames do not share with them is freed before writing
-        only: set[str] | None = None
+        def hold(file: int, piece: int, share: Done) -> list[_Held]:
+            at = missing[file]
+            held = []
+            for batch in share.parts:
+                rank = (at, piece)
+                assembly.add(rank, batch, pick(batch))
+                held.append(_Held(rank, keeping.kept(file, batch), len(batch.sent)))
+            return held
+
+        fresh = read(
+            [files[at] for at in missing], alone=alone, workers=workers, redact=True, progress=progress, cells=True,
+            digest=True, hold=hold,
+        )  # fmt: skip
+        for file, (at, share) in enumerate(zip(missing, fresh, strict=True)):
+            keeping.started(file)  # a file without exchanges too: its share says so
+            shares[at] = share
+            # The hash stands for what was read only if the file did not change while it was read
+            # (a capture still being written); else none is kept, and the next run reads it again.
+            entry, now = entries[at], _entry(*files[at])
+            steady = (now["size"], now["mtime_ns"]) == (entry["size"], entry["mtime_ns"])
+            entry["sha256"] = (entry.get("sha256") or share.sha256 or sha256_of(files[at][0])) if steady else None
+            entry["problems"] = [[p.source, p.reason, p.position] for p in share.problems]
+            entry["batches"] = [[held.offset, held.exchanges] for held in share.parts]
+        problems += [problem for share in shares if share is not None for problem in share.problems]
+        count = sum(share.exchanges for share in shares if share is not None)
+        for at, share in enumerate(shares):
+            assert share is not None
+            _renumber(assembly, entries[at]["label"], share.parts)
         if select:
-            only = chosen(tables["exchanges"], **select)
-            if not only:
+            count = assembly.chosen
+            if not count:
                 raise ValueError("no exchange matches the filter")
-            count = len(only)
-        previous = manifest.get("partitions", {})
-        written, partitions = write(tables, out, only=only, previous=previous, cells_ready=CELLS)
+        with status(f"threading {count:,} exchange(s) and writing the tables", progress):
+            tables = _Tables(out, manifest.get("partitions", {}), CELLS)
+            for rows, started in assembly.walk():
+                tables.add("messages", rows, [_day(moment) for moment in started])
+            for at, share in enumerate(shares):
+                assert share is not None
+                for held, batch in zip(share.parts, _batches(store, entries[at]), strict=True):
+                    found = assembly.rows(held.rank, batch)
+                    del batch
+                    days = dict(zip(found["exchanges"]["id"], map(_day, found["exchanges"]["started_at"]), strict=True))
+                    for name, rows in found.items():
+                        tables.add(
+                            name,
+                            rows,
+                            [days[exchange] for exchange in rows["id" if name == "exchanges" else "exchange"]],
+                        )
+            written, partitions = tables.finish()
     removed = []
     for name in set(manifest.get("partitions", {})) - set(partitions):
         path = out / name
@@ -281,21 +315,112 @@ def _unchanged(store: Path, before: dict[str, Any] | None, entry: dict[str, Any]
         return False
     if not _private(store) or not _private(store / before["share"]):
         return False
-    entry.update(sha256=before.get("sha256"), share=before["share"], problems=before["problems"])
+    if not isinstance(before.get("batches"), list):
+        return False
+    entry.update(
+        sha256=before.get("sha256"), share=before["share"], problems=before["problems"], batches=before["batches"]
+    )
     return True
 
 
-def _kept(store: Path, entry: dict[str, Any]) -> Done | None:
+class _Held(NamedTuple):
+    """A batch of a file's share, kept in the file's share in `_chatcap/parts/`: what
+    `parallel.read` holds instead of it."""
+
+    rank: tuple[int, int]  # in the assembly: the file's place, the batch's
+    offset: int  # in the share's file
+    exchanges: int
+
+    def renamed(self, names: dict[str, str]) -> _Held:
+        return self  # renumbered later (`_renumber`), from the exchanges of the batches before
+
+
+def _added(store: Path, entry: dict[str, Any], at: int, assembly: frames.Assembly, pick: _Pick) -> Done | None:
     """The share an earlier build kept for an unchanged file (`_unchanged`: it found the share
-    safe to load), if it loads as one; None when the file must be read again."""
+    safe to load), each of its batches added to `assembly` and let go; None when it does not
+    load as one (damaged, foreign), and the file must be read again."""
+    held = []
     try:
-        with (store / entry["share"]).open("rb") as handle:
-            share = pickle.load(handle)  # our own file, in a directory only we can write
+        for n, batch in enumerate(_batches(store, entry)):
+            rank = (at, n)
+            assembly.add(rank, batch, pick(batch))
+            held.append(_Held(rank, entry["batches"][n][0], len(batch.sent)))
     except Exception:  # a damaged or foreign share: read the file again
+        for found in held:
+            assembly.drop(found.rank)
         return None
-    if not isinstance(share, Done) or not all(isinstance(parts, frames.Parts) for parts in share.parts):
-        return None
-    return share
+    problems = [Problem(*problem) for problem in entry["problems"]]
+    return Done(held, problems, sum(found.exchanges for found in held))  # type: ignore[arg-type]
+
+
+def _batches(store: Path, entry: dict[str, Any]) -> Iterator[frames.Parts]:
+    """The batches of a kept share, one at a time."""
+    with (store / entry["share"]).open("rb") as handle:
+        for offset, _ in entry["batches"]:
+            handle.seek(offset)
+            batch = pickle.load(handle)  # our own file, in a directory only we can write
+            if not isinstance(batch, frames.Parts):
+                raise ValueError(f"{entry['share']}: not a share")
+            yield batch
+
+
+class _Keeping:
+    """The shares of the files read, each kept in `_chatcap/parts/` a batch at a time as the
+    batches come (in any order), for the next build and for writing the tables."""
+
+    def __init__(self, store: Path, entries: list[dict[str, Any]]) -> None:
+        self.store, self.entries = store, entries
+        self._started: set[int] = set()
+
+    def started(self, file: int) -> Path:
+        """The share's file of the `file`th file, made empty the first time (an earlier reading's goes)."""
+        entry = self.entries[file]
+        name = hashlib.sha256(f"{entry['label']}\0{entry['path']}".encode()).hexdigest()[:32] + ".pickle"
+        if file not in self._started:
+            self._started.add(file)
+            entry["share"] = name
+            open_private(self.store / name).close()
+        return self.store / name
+
+    def kept(self, file: int, batch: frames.Parts) -> int:
+        """`batch` added to the share of the `file`th file; where it starts in the share's file."""
+        path = self.started(file)
+        # Opened again for each batch (a build can read thousands of files): made just now, by us.
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC), "wb") as handle:
+            offset = handle.seek(0, os.SEEK_END)
+            pickle.dump(batch, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        return offset
+
+
+def _renumber(assembly: frames.Assembly, label: str, held: list[_Held]) -> None:
+    """The exchanges of a file read in pieces numbered on from piece to piece, as if it were read whole."""
+    before = 0
+    for batch in held:
+        if before:
+            assembly.rename(
+                batch.rank, {f"{label}#{n}": f"{label}#{n + before}" for n in range(1, batch.exchanges + 1)}
+            )
+        before += batch.exchanges
+
+
+_Pick = Callable[[frames.Parts], "list[bool] | None"]
+
+
+def _picker(select: dict[str, Any] | None) -> _Pick:
+    """Which exchanges of a batch `chosen` would keep with `select`'s arguments (None: all)."""
+    if not select:
+        return lambda batch: None
+
+    def pick(batch: frames.Parts) -> list[bool]:
+        cols = batch.exchanges
+        return [
+            passes((requested, served), host if isinstance(host, str) else None, started and as_utc(started), **select)
+            for requested, served, host, started in zip(
+                cols["requested_model"], cols["served_model"], cols["host"], cols["started_at"], strict=True
+            )
+        ]
+
+    return pick
 
 
 def _private(path: Path) -> bool:
@@ -305,22 +430,6 @@ def _private(path: Path) -> bool:
     except OSError:
         return False
     return found.st_uid == os.getuid() and not found.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not stat.S_ISLNK(found.st_mode)  # fmt: skip
-
-
-def _keep(store: Path, entry: dict[str, Any], share: Done) -> str:
-    """`share` kept for the next build (as its worker pickled it, if it did), by the file's name."""
-    name = hashlib.sha256(f"{entry['label']}\0{entry['path']}".encode()).hexdigest()[:32] + ".pickle"
-    pickled, share.pickled = share.pickled, None
-    with open_private(store / name) as handle:
-        if pickled:
-            handle.write(pickled)
-        else:  # pickled into the file as it goes: a share of a large file is hundreds of MB
-            pickle.dump(share, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    return name
-
-
-def _problems(shares: Iterable[Done]) -> list[Problem]:
-    return [problem for share in shares for problem in share.problems]
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -340,42 +449,97 @@ def write(
     `previous` (relative path → SHA-256) records is not written again. Returns the files
     written and every partition's relative path → SHA-256. `cells_ready`: by table, the
     columns whose cells are table cells already (`parallel.read(cells=True)`)."""
-    out = Path(out_dir)
     exchanges = tables["exchanges"]
-    started = exchanges["started_at"]
-    dates = dict(zip(exchanges["id"], started.dt.strftime("%Y-%m-%d").astype(object).where(started.notna(), NO_DATE), strict=True))  # fmt: skip
-    previous = previous or {}
-    written: list[Path] = []
-    partitions: dict[str, str] = {}
+    dates = dict(zip(exchanges["id"], map(_day, exchanges["started_at"].astype(object)), strict=True))
+    writer = _Tables(Path(out_dir), previous or {}, cells_ready or {})
     for name, frame in tables.items():
         key = "id" if name == "exchanges" else "exchange"
         if only is not None:
             frame = frame[frame[key].isin(list(only))]
-        frame = frame.reset_index(drop=True)
-        # Dated by the exchange's id before the cells are made: redaction may change an id (a
-        # file named like a key), and then it is no longer the key the dates are found by.
-        day = frame[key].map(dates)
-        frame = table_values(frame, "parquet", cells_ready=(cells_ready or {}).get(name, ()))
-        schema = arrow_schema(tables[name])
-        for date in sorted(set(day)):
-            rows = frame[(day == date).to_numpy()].reset_index(drop=True)
-            relative = f"{name}/date={date}/part-0.parquet"
-            data = _parquet(rows, schema)
-            digest = hashlib.sha256(data).hexdigest()
-            partitions[relative] = digest
-            if previous.get(relative) == digest and (out / relative).is_file():
-                continue
-            target = _partition(out, name, date) / "part-0.parquet"
-            replace_private(target, data)
-            written.append(target)
-        if frame.empty:  # no rows: an empty file still says the table is there, with its columns
-            relative = f"{name}/date={NO_DATE}/part-0.parquet"
-            data = _parquet(frame, schema)
-            partitions[relative] = hashlib.sha256(data).hexdigest()
-            target = _partition(out, name, NO_DATE) / "part-0.parquet"
-            replace_private(target, data)
-            written.append(target)
-    return written, partitions
+        writer.add(name, frame.reset_index(drop=True), [dates[exchange] for exchange in frame[key]])
+    return writer.finish()
+
+
+def _day(started: datetime | None) -> str:
+    """The partition of an exchange started at `started` (its UTC date)."""
+    moment = None if started is None or pd.isna(started) else as_utc(started)
+    return NO_DATE if moment is None else moment.date().isoformat()
+
+
+# A partition file's row groups: cut after this many rows, or once their text reaches this
+# many bytes; where, is decided by the rows alone, so the bytes do not depend on the batches.
+_GROUP_ROWS = 131_072
+_GROUP_BYTES = 16 << 20
+
+
+class _Tables:
+    """The tables' rows, given a batch at a time in each table's order, written as partitions
+    (a file per table and date, the rows in the order given): each date's rows wait in a
+    temporary file (`spill.Spill`, as Arrow) until `finish` writes its partition, a row group
+    at a time. Memory holds a batch and a row group, not a table."""
+
+    def __init__(self, out: Path, previous: dict[str, str], cells_ready: dict[str, Collection[str]]) -> None:
+        self.out, self.previous, self.cells_ready = out, previous, cells_ready
+        self._waiting = Spill()
+        self._segments: dict[tuple[str, str], int] = {}  # (table, date) → how many pieces wait
+        self._schemas: dict[str, pa.Schema] = {}
+
+    def add(self, name: str, rows: pd.DataFrame | dict[str, list[Any]], days: list[str]) -> None:
+        """Rows of the table `name` (a frame, or columns as `frames.Assembly` gives them), each in the partition of its `days`."""
+        import pyarrow as pa
+
+        frame = rows if isinstance(rows, pd.DataFrame) else frames.frame_of(name, rows)
+        schema = self._schemas.get(name)
+        if schema is None:
+            schema = self._schemas[name] = arrow_schema(frame)
+        frame = table_values(frame, "parquet", cells_ready=self.cells_ready.get(name, ()))
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        day_of = pd.Series(days, dtype=object)
+        dates = day_of.unique()
+        for date in dates:
+            at = (name, date)
+            n = self._segments.get(at, 0)
+            self._waiting[name, date, n] = table if len(dates) == 1 else table.filter((day_of == date).to_numpy())
+            self._segments[at] = n + 1
+
+    def finish(self) -> tuple[list[Path], dict[str, str]]:
+        """Every partition written (a partition whose bytes are what `previous` says, not
+        again); returns the files written and every partition's relative path → SHA-256."""
+        written: list[Path] = []
+        partitions: dict[str, str] = {}
+        with self._waiting:
+            for (name, date), count in sorted(self._segments.items()):
+                pieces = (self._waiting[name, date, n] for n in range(count))
+                self._partition(name, date, pieces, written, partitions)
+        for name in frames.TABLES:
+            if not any(table == name for table, _ in self._segments):
+                # no rows: an empty file still says the table is there, with its columns
+                self._partition(name, NO_DATE, iter([]), written, partitions)
+        return written, partitions
+
+    def _partition(
+        self, name: str, date: str, pieces: Iterator[pa.Table], written: list[Path], partitions: dict[str, str]
+    ) -> None:
+        import pyarrow.parquet as pq
+
+        relative = f"{name}/date={date}/part-0.parquet"
+        target = _partition(self.out, name, date) / "part-0.parquet"
+        if target.is_symlink():
+            raise symlink_refused(target)
+        partial = target.with_name(f".{target.name}.partial")
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        schema = self._schemas.get(name) or arrow_schema(frames.frame_of(name, None))
+        with open_private(partial) as handle, pq.ParquetWriter(handle, schema) as writer:
+            for group in _row_groups(pieces, schema):
+                writer.write_table(group.replace_schema_metadata(schema.metadata), row_group_size=_GROUP_ROWS)
+        digest = sha256_of(partial)
+        partitions[relative] = digest or ""
+        if digest is not None and self.previous.get(relative) == digest and target.is_file():
+            partial.unlink()
+            return
+        os.replace(partial, target)
+        written.append(target)
 
 
 def _partition(out: Path, name: str, date: str) -> Path:
@@ -385,17 +549,39 @@ def _partition(out: Path, name: str, date: str) -> Path:
     return private_dir(out / name / f"date={date}")
 
 
-def _parquet(frame: pd.DataFrame, schema: pa.Schema) -> bytes:
+def _row_groups(pieces: Iterator[pa.Table], schema: pa.Schema) -> Iterator[pa.Table]:
+    """The rows of `pieces`, one after another, cut into row groups (`_GROUP_ROWS`,
+    `_GROUP_BYTES`) where the rows alone say, each group one chunk per column (so the bytes
+    do not depend on how the rows were made); at least one group, empty if no rows."""
+    import numpy as np
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow.compute as pc
 
-    # pandas' own metadata left out: it would name a column empty in these rows as of no type.
-    # One chunk per column, so the bytes do not depend on how the rows were made (in slices or not).
-    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False).replace_schema_metadata(schema.metadata)
-    table = table.combine_chunks()
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
+    pending: list[pa.Table] = []
+    rows = size = 0
+    made = False
+    for piece in pieces:
+        sizes = np.zeros(piece.num_rows, dtype=np.int64)
+        for column in piece.columns:
+            if pa.types.is_large_string(column.type) or pa.types.is_string(column.type):
+                sizes += pc.binary_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+        start = 0
+        while start < piece.num_rows:
+            room = min(_GROUP_ROWS - rows, piece.num_rows - start)
+            reach = np.searchsorted(size + np.cumsum(sizes[start : start + room]), _GROUP_BYTES)
+            take = min(room, int(reach) + 1)
+            pending.append(piece.slice(start, take))
+            rows += take
+            size += int(sizes[start : start + take].sum())
+            start += take
+            if rows >= _GROUP_ROWS or size >= _GROUP_BYTES:
+                yield pa.concat_tables(pending).combine_chunks()
+                made = True
+                pending, rows, size = [], 0, 0
+    if pending:
+        yield pa.concat_tables(pending).combine_chunks()
+    elif not made:
+        yield schema.empty_table()
 
 
 # pandas dtype of the frames -> Arrow type written (docs/schema.md, "Types, nulls and order").
@@ -414,7 +600,8 @@ def arrow_schema(frame: pd.DataFrame) -> pa.Schema:
         if text in types:
             kind = types[text]
         elif text.startswith("datetime64"):
-            kind = pa.timestamp(getattr(dtype, "unit", "us"), tz="UTC")
+            # Microseconds, whatever unit pandas gave these rows: what a start time holds (a Python datetime).
+            kind = pa.timestamp("us", tz="UTC")
         else:  # string, category and JSON text
             kind = pa.large_string()
         fields.append(pa.field(str(name), kind))

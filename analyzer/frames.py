@@ -407,6 +407,7 @@ class Assembly:
         self._results: dict[str, tuple[str, tuple[Any, ...]]] = {}
         self._fresh: dict[str, list[tuple[int, str, tuple[Any, ...]]]] = {}
         self._claimed: set[tuple[str, int]] = set()
+        self.chosen = 0  # exchanges added whose rows are given
 
     def add(self, rank: Any, batch: Parts, chosen: list[bool] | None = None) -> None:
         """Keep what the walk and the rows need of `batch` (ranks order the batches: ties
@@ -423,6 +424,12 @@ class Assembly:
         for entry, normal in batch.assistant.items():
             self._keep["a", rank, entry] = normal
         self._batches[rank] = _Batch(sent, batch.messages, list(batch.assistant), chosen)
+        self.chosen += len(sent) if chosen is None else sum(chosen)
+
+    def drop(self, rank: Any) -> None:
+        """A batch added as `rank` taken out again (before the walk)."""
+        batch = self._batches.pop(rank)
+        self.chosen -= len(batch.sent) if batch.chosen is None else sum(batch.chosen)
 
     def rename(self, rank: Any, names: dict[str, str]) -> None:
         """The ids of a batch's exchanges changed as `names` says (`Parts.renamed`), before the walk."""
@@ -761,6 +768,12 @@ _DTYPES = {
     "messages": _MESSAGE_DTYPES,
     "tool_calls": _TOOL_DTYPES,
 }
+
+
+def frame_of(name: str, columns: dict[str, list[Any]] | None) -> pd.DataFrame:
+    """The frame of the table `name` from its columns (`Assembly`'s; None: no rows)."""
+    dtypes = _DTYPES[name]
+    return _frame({column: (columns or {}).get(column, []) for column in dtypes}, dtypes)
 
 
 def all_frames(xs: Iterable[Exchange], **options: Any) -> dict[str, pd.DataFrame]:

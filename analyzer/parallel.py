@@ -25,14 +25,14 @@ import os
 import pickle
 import re
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from analyzer import frames
+from analyzer import frames, ingest
 from analyzer.cost import Prices
 from analyzer.errors import LoadError, NoExchangesFound
 from analyzer.files import sha256_of
@@ -146,37 +146,44 @@ def read(
     cells: bool = False,
     digest: bool = False,
     pickled: bool = False,
+    hold: Callable[[int, int, Done], list[Any]] | None = None,
 ) -> list[Done]:
     """Each file's share (`Done`), in the order of `files`: (path, label) pairs as
     `ingest.sources` gives them; `alone`: a single file given alone, whose failure raises.
-    With more than one worker, a JSON-lines file of more than `ingest.PIECE_BYTES` is cut at
-    line ends into pieces read apart; its exchanges are numbered and its problems said as if
+    A JSON-lines file of two `ingest.PIECE_BYTES` or more is cut at line ends into pieces read
+    apart (on as many workers as there are); its exchanges are numbered and its problems said as if
     it were read whole. `cells`: the columns `CELLS` names (the chunks' and messages' text)
     made table cells (`export.table_cell`: redacted) by the workers, the bulk of what writing
     the tables costs.
     `digest`: each file read whole also hashed by its worker (`Done.sha256`). `pickled`: each
-    share read whole by a worker keeps the bytes the worker sent it as (`Done.pickled`)."""
+    share read whole by a worker keeps the bytes the worker sent it as (`Done.pickled`).
+    `hold(file, piece, share)`: called in this process with each task's share as it comes (the
+    file's and the piece's place), it returns what `Done.parts` keeps instead of the parts
+    (things with the `Parts.renamed` method), so a caller can let them go at once."""
     workers = cores() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     tables = tuple(tables)
     tasks: list[_Task] = []
     of_file: list[list[int]] = []  # each file's tasks
+    of_task: list[tuple[int, int]] = []  # each task's file and piece
     for file, label in files:
-        pieces = line_pieces(file, 2 * workers) if workers > 1 else None
+        # Pieces of PIECE_BYTES or more: what a worker makes, and this process receives, at once.
+        pieces = line_pieces(file, file_size(file) // ingest.PIECE_BYTES)
         of_file.append(list(range(len(tasks), len(tasks) + len(pieces or [None]))))
+        of_task += [(len(of_file) - 1, piece) for piece in range(len(pieces or [None]))]
         tasks += [_Task(file, label, piece) for piece in pieces or [None]]
     done: list[Done | None] = [None] * len(tasks)
     with _Progress(tasks, progress) as bar:
         if workers == 1 or len(tasks) < 2:
             for at, task in enumerate(tasks):
-                done[at] = _read(task, alone, redact, prices, tables, cells, digest)
+                done[at] = _held(_read(task, alone, redact, prices, tables, cells, digest), at, of_task, hold)
                 bar.finished(at)
         else:
             for at, result in _pooled(tasks, min(workers, len(tasks)), redact, prices, tables, cells, digest):
                 if not pickled:
                     result.pickled = None
-                done[at] = result
+                done[at] = _held(result, at, of_task, hold)
                 bar.finished(at)
     found = []
     for (file, label), at in zip(files, of_file, strict=True):
@@ -184,6 +191,14 @@ def read(
         assert all(share is not None for share in shares)
         found.append(shares[0] if len(at) == 1 else _whole(file, label, shares, alone))  # type: ignore[arg-type]
     return found
+
+
+def _held(
+    done: Done, at: int, of_task: list[tuple[int, int]], hold: Callable[[int, int, Done], list[Any]] | None
+) -> Done:
+    if hold is not None:
+        done.parts = hold(*of_task[at], done)
+    return done
 
 
 def _read(
@@ -352,7 +367,7 @@ def _pooled(
                     for at in group
                 }
                 for future in as_completed(futures):
-                    at = futures[future]
+                    at = futures.pop(future)  # its share let go once taken
                     try:
                         share = future.result()
                     except BrokenProcessPool:

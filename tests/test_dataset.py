@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pandas as pd
@@ -281,9 +282,9 @@ def test_a_capture_read_in_pieces_by_workers_gives_what_reading_it_whole_gives(
     from analyzer import ingest
 
     capture = one_long_capture(tmp_path / "long.jsonl", bad_lines)
+    whole = parallel.frames_of([capture], workers=1)  # below two PIECE_BYTES: read whole
     monkeypatch.setattr(ingest, "PIECE_BYTES", capture.stat().st_size // 5)  # the pieces of a large file, small
-    assert len(ingest.line_pieces(capture, 4) or []) == 4
-    whole = parallel.frames_of([capture], workers=1)
+    assert len(ingest.line_pieces(capture, 5) or []) == 5
     pieces = parallel.frames_of([capture], workers=2)
     assert pieces.exchanges == whole.exchanges > 100
     assert pieces.problems == whole.problems and len(whole.problems) == min(bad_lines, 5) + (bad_lines > 5)
@@ -298,8 +299,8 @@ def test_a_capture_of_only_bad_lines_read_in_pieces_is_one_problem_as_when_read_
 
     capture = tmp_path / "bad.jsonl"
     capture.write_bytes(b'{"not": "an exchange"}\n' * 4000)
-    monkeypatch.setattr(ingest, "PIECE_BYTES", capture.stat().st_size // 4)
     whole = parallel.frames_of([capture], workers=1)
+    monkeypatch.setattr(ingest, "PIECE_BYTES", capture.stat().st_size // 4)
     pieces = parallel.frames_of([capture], workers=2)
     assert pieces.exchanges == whole.exchanges == 0
     assert pieces.problems == whole.problems
@@ -341,13 +342,35 @@ def test_the_dataset_is_the_same_bytes_whatever_the_number_of_workers(
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
 
 
-def test_a_partition_file_is_the_same_bytes_however_its_rows_were_sliced_and_joined() -> None:
-    """Over a megabyte of text (more than one Parquet page): rows made in slices and joined
-    (as the rows of many files' parts are) are written as the rows made at once are."""
-    frame = pd.DataFrame({"text": pd.array([f"{n:05d}" + "x" * 1000 for n in range(3000)], dtype="string")})
-    joined = pd.concat([frame.iloc[start : start + 700] for start in range(0, 3000, 700)], ignore_index=True)
-    schema = dataset.arrow_schema(frame)
-    assert dataset._parquet(joined, schema) == dataset._parquet(frame, schema)
+def test_a_partition_file_is_the_same_bytes_however_its_rows_were_given_in_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows given in batches of any size (each file's, each piece's) are written as the same
+    rows given at once: row groups are cut where the rows alone say, after `_GROUP_ROWS` rows
+    (the short rows here) or once their text reaches `_GROUP_BYTES` (the long ones)."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    monkeypatch.setattr(dataset, "_GROUP_ROWS", 1000)
+    monkeypatch.setattr(dataset, "_GROUP_BYTES", 250_000)
+    n = 4000
+    texts = [f"{i:05d}" + "x" * (40 if i < n // 2 else 1000 + i % 7) for i in range(n)]
+    rows = {
+        "exchange": [f"a.jsonl#{i // 10}" for i in range(n)], "seq": list(range(n)), "t_ms": [float(i) for i in range(n)],
+        "kind": ["content"] * n, "choice": [0] * n, "text": texts, "chars": [len(t) for t in texts],
+        "est_tokens": [None] * n,
+    }  # fmt: skip
+    written = []
+    for size in (n, 333, 7, 1999):
+        tables = dataset._Tables(tmp_path / str(size), {}, {})
+        for start in range(0, n, size):
+            tables.add("chunks", {k: v[start : start + size] for k, v in rows.items()}, ["2025-01-01"] * min(size, n - start))  # fmt: skip
+        tables.finish()
+        written.append(tmp_path / str(size) / "chunks" / "date=2025-01-01" / "part-0.parquet")
+    assert all(path.read_bytes() == written[0].read_bytes() for path in written[1:])
+    metadata = pq.ParquetFile(written[0]).metadata
+    groups = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+    assert sum(groups) == n and groups[:2] == [1000, 1000]  # the short rows: by count
+    assert len(groups) > 4 and all(200 < size < 1000 for size in groups[2:-1])  # the long ones: by their text
+    assert pq.read_table(written[0]).column("text").to_pylist() == texts
 
 
 def test_a_capture_cut_where_a_line_longer_than_a_read_runs_gives_what_reading_it_whole_gives(
@@ -374,8 +397,8 @@ def test_a_capture_cut_where_a_line_longer_than_a_read_runs_gives_what_reading_i
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_a_build_leaves_the_garbage_collector_as_it_found_it_even_when_it_fails(tmp_path: Path, enabled: bool) -> None:
-    """`dataset.build` pauses Python's cyclic collector while it holds the parts (each full
-    pass walks all of them), and gives it back as it was, on or off, whatever happens."""
+    """`dataset.build` pauses Python's cyclic collector while it reads and threads (each full
+    pass walks all it holds), and gives it back as it was, on or off, whatever happens."""
     import gc
 
     captures = captures_as_cloned()
@@ -383,20 +406,20 @@ def test_a_build_leaves_the_garbage_collector_as_it_found_it_even_when_it_fails(
     try:
         gc.enable() if enabled else gc.disable()
         paused: list[bool] = []
-        real_assemble = frames.assemble
+        real_add = frames.Assembly.add
 
-        def assemble(*args: object, **kwargs: object) -> dict[str, pd.DataFrame]:
+        def add(*args: Any, **kwargs: Any) -> None:
             paused.append(not gc.isenabled())
-            return real_assemble(*args, **kwargs)  # type: ignore[arg-type]
+            real_add(*args, **kwargs)
 
-        frames.assemble = assemble  # type: ignore[assignment]
+        frames.Assembly.add = add  # type: ignore[method-assign]
         try:
             built = dataset.build(captures, tmp_path / "out", workers=1)
             with pytest.raises(ValueError, match="no exchange matches"):
                 dataset.build(captures, tmp_path / "other", workers=1, select={"model": "no-such-model"})
         finally:
-            frames.assemble = real_assemble  # type: ignore[assignment]
-        assert built.exchanges == 43 and paused == [True, True]
+            frames.Assembly.add = real_add  # type: ignore[method-assign]
+        assert built.exchanges == 43 and len(paused) > 2 and all(paused)
         assert gc.isenabled() is enabled
     finally:
         gc.enable() if was else gc.disable()
