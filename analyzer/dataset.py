@@ -469,7 +469,7 @@ def _day(started: datetime | None) -> str:
 # A partition file's row groups: cut after this many rows, or once their text reaches this
 # many bytes; where, is decided by the rows alone, so the bytes do not depend on the batches.
 _GROUP_ROWS = 131_072
-_GROUP_BYTES = 16 << 20
+_GROUP_BYTES = 8 << 20
 
 
 class _Tables:

@@ -23,7 +23,7 @@ import functools
 import itertools
 import os
 import sys
-from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from analyzer.cost import notice as cost_notice
 from analyzer.metrics import Timing
 from analyzer.model import Exchange, Reconstruction, as_utc, dumps_exact, url_parts
 from analyzer.protocols.events import error_text, shown
+from analyzer.spill import Spill
 
 __all__ = [
     "TABLES",
@@ -387,8 +388,7 @@ class Assembly:
             assembly.rows(rank, batch)                   # its exchanges, chunks and tool_calls rows
 
     A batch's messages' values, assistant messages and tool results wait in `keep` (a
-    mapping: a `spill.Spill` to keep them in a temporary file) until the walk or its rows
-    read them. `chosen` (per exchange of a batch): only those exchanges' rows are given,
+    `spill.Spill`; by default one in memory) until the walk or its rows read them. `chosen` (per exchange of a batch): only those exchanges' rows are given,
     threaded among all."""
 
     def __init__(
@@ -396,11 +396,11 @@ class Assembly:
         tables: Collection[str] = TABLES,
         *,
         new_only: bool = True,
-        keep: MutableMapping[Hashable, Any] | None = None,
+        keep: Spill | None = None,
     ) -> None:
         self.tables = tuple(name for name in TABLES if name in tables)
         self.new_only = new_only
-        self._keep: MutableMapping[Hashable, Any] = {} if keep is None else keep
+        self._keep = Spill(file=False) if keep is None else keep
         self._batches: dict[Any, _Batch] = {}
         # tool_call_id → (exchange that first sent it, where its content is); by name, results first sent after
         # the last reply: [(place, exchange, where)]; results claimed by name.
@@ -412,17 +412,16 @@ class Assembly:
     def add(self, rank: Any, batch: Parts, chosen: list[bool] | None = None) -> None:
         """Keep what the walk and the rows need of `batch` (ranks order the batches: ties
         in start time are taken in their order)."""
-        sent = []
-        for row, item in enumerate(batch.sent):
+        sent, results = [], []
+        for item in batch.sent:
+            results.append([content for _, content, _ in item.results] if item.results else None)
             if item.results:
-                self._keep["r", rank, row] = [content for _, content, _ in item.results]
                 item = item._replace(results=[(call_id, None, after) for call_id, _, after in item.results])
             sent.append(item)
+        self._keep.extend(("r", rank), results)
         if "messages" in self.tables:
-            for entry, values in enumerate(batch.message_values):
-                self._keep["v", rank, entry] = values
-        for entry, normal in batch.assistant.items():
-            self._keep["a", rank, entry] = normal
+            self._keep.extend(("v", rank), batch.message_values)
+        self._keep.extend(("a", rank), list(batch.assistant.values()))
         self._batches[rank] = _Batch(sent, batch.messages, list(batch.assistant), chosen)
         self.chosen += len(sent) if chosen is None else sum(chosen)
 
@@ -439,16 +438,17 @@ class Assembly:
 
     def walk(self, rows: int = 4096) -> Iterator[tuple[dict[str, list[Any]], list[datetime | None]]]:
         """Thread every exchange added, in the threads' order. Yields the messages table's
-        rows (when it is asked for) about `rows` at a time, each with its exchange's start."""
+        rows (when it is asked for) about `rows` at a time (fewer when their contents are
+        long), each with its exchange's start."""
         ranks = sorted(self._batches)
         walk = threads.Walk(notices="exchanges" in self.tables)  # the notices are the exchanges frame's only
         numbered: dict[Any, list[int]] = {}
-        assistant: dict[int, tuple[Any, ...]] = {}  # message number → where it waits, normalised
+        assistant: dict[int, tuple[Any, int]] = {}  # message number → where it waits, normalised
         for rank in ranks:
             batch = self._batches[rank]
             numbered[rank] = numbers = [walk.intern_key(key, role) for key, role in batch.messages]
-            for entry in batch.assistant:
-                assistant.setdefault(numbers[entry], ("a", rank, entry))
+            for at, entry in enumerate(batch.assistant):
+                assistant.setdefault(numbers[entry], (("a", rank), at))
             batch.places = [0] * len(batch.sent)
             batch.threads = [None] * len(batch.sent)  # type: ignore[list-item]
         everyone = [(rank, row) for rank in ranks for row in range(len(self._batches[rank].sent))]
@@ -456,6 +456,7 @@ class Assembly:
         normals = _Waiting(self._keep, assistant)
         cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
         started: list[datetime | None] = []
+        text = 0  # the characters of the rows' contents
         first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender
         for place, at in enumerate(order):
             rank, row = everyone[at]
@@ -466,7 +467,7 @@ class Assembly:
             batch.places[row] = place
             batch.threads[row] = (thread.conversation, thread.turn, thread.parent, thread.branch, [n.code for n in step.notices])  # fmt: skip
             for n, (call_id, _, after_last_reply) in enumerate(item.results):
-                where = ("r", rank, row, n)
+                where = (("r", rank), row, n)
                 self._results.setdefault(call_id, (item.item.id, where))
                 if after_last_reply:
                     self._fresh.setdefault(call_id, []).append((place, item.item.id, where))
@@ -475,14 +476,15 @@ class Assembly:
                 values = functools.partial(self._value, rank)
                 _message_rows(cols, item, step, values, number_of, first, self.new_only)
                 started += [item.started_at] * (len(cols["exchange"]) - before)
-                if len(started) >= rows:
+                text += sum(len(content) for content in cols["content"][before:] if content)
+                if len(started) >= rows or text >= _TEXT_AT_ONCE:
                     yield cols, started
-                    cols, started = {name: [] for name in _MESSAGE_DTYPES}, []
+                    cols, started, text = {name: [] for name in _MESSAGE_DTYPES}, [], 0
         if started:
             yield cols, started
 
     def _value(self, rank: Any, entry: int) -> dict[str, Any]:
-        return self._keep["v", rank, entry]
+        return self._keep.item(("v", rank), entry)
 
     def rows(self, rank: Any, batch: Parts) -> dict[str, dict[str, list[Any]]]:
         """The rows of `batch` (added as `rank`, the walk done) in the exchanges, chunks and
@@ -524,8 +526,8 @@ class Assembly:
         for row, call_id, name in zip(calls["_row"], cols["id"], cols["name"], strict=True):
             answered = (call_id and self._results.get(call_id)) or _by_name(self._fresh, self._claimed, light.places[row], name)  # fmt: skip
             if answered:
-                exchange, (_, rank, at, n) = answered
-                cols["result"].append(self._keep["r", rank, at][n])
+                exchange, (key, row, n) = answered
+                cols["result"].append(self._keep.item(key, row)[n])
                 cols["result_exchange"].append(exchange)
             else:
                 cols["result"].append(None)
@@ -533,14 +535,17 @@ class Assembly:
         return cols
 
 
+_TEXT_AT_ONCE = 4_000_000  # characters of message contents `Assembly.walk` gives at most at once (about)
+
+
 class _Waiting(Mapping[int, threads.Message]):
     """Assistant messages by number, read from where they wait when the walk asks for one."""
 
-    def __init__(self, keep: Mapping[Hashable, Any], where: dict[int, tuple[Any, ...]]) -> None:
+    def __init__(self, keep: Spill, where: dict[int, tuple[Any, int]]) -> None:
         self._keep, self._where = keep, where
 
     def __getitem__(self, number: int) -> threads.Message:
-        return self._keep[self._where[number]]
+        return self._keep.item(*self._where[number])
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._where)

@@ -38,6 +38,27 @@ def test_every_value_reads_back_as_it_was_put(values: dict[int, object]) -> None
         assert kept.trouble is None
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.lists(VALUES, max_size=8), max_size=6),
+    st.booleans(),
+    st.dictionaries(st.integers(), VALUES, max_size=5),
+)
+def test_every_value_of_every_list_reads_back_alone_in_a_file_or_in_memory(
+    lists: list[list[object]], in_file: bool, values: dict[int, object]
+) -> None:
+    """Lists (`extend`) beside single values, in the file or (`file=False`) in memory."""
+    with Spill(file=in_file) as kept:
+        for n, found in enumerate(lists):
+            kept.extend(("list", n), found)
+            for key, value in values.items():
+                kept[n, key] = value
+        for n, found in enumerate(lists):
+            assert [kept.item(("list", n), at) for at in range(len(found))] == found
+            assert {key: kept[n, key] for key in values} == values
+        assert kept.trouble is None and (kept._file is not None) is (in_file and bool(lists))
+
+
 def test_the_file_has_no_name_in_the_temporary_directory_and_only_this_user_reads_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -60,17 +81,22 @@ def _limited(limit: int) -> None:
 
 
 def test_past_a_file_size_limit_values_are_kept_in_memory_and_the_trouble_said() -> None:
-    """Written in a child process whose files may not grow past 5,000 bytes: the first values go
-    to the file, the rest to memory, every one reads back, and one `Unspilled` warning says so."""
+    """Written in a child process whose files may not grow past 5,000 bytes: the first values (and
+    a list) go to the file, the rest (and a later list) to memory, every one reads back, and
+    one `Unspilled` warning says so."""
     script = """
 from analyzer.spill import Spill
 import warnings
 kept = Spill()
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
+    kept.extend("first", ["item"] * 10)
     for n in range(100):
         kept[n] = f"value {n} " * 20
+    kept.extend("later", [f"item {n} " * 20 for n in range(100)])
 assert [kept[n] for n in range(100)] == [f"value {n} " * 20 for n in range(100)]
+assert [kept.item("first", n) for n in range(10)] == ["item"] * 10 and "first" in kept._lists
+assert [kept.item("later", n) for n in range(100)] == [f"item {n} " * 20 for n in range(100)]
 assert 0 < len(kept._where) < 100, len(kept._where)
 assert [w.category.__name__ for w in caught] == ["Unspilled"], caught
 print(kept.trouble)
