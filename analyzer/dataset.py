@@ -38,7 +38,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import pickle
 import stat
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
@@ -55,7 +54,7 @@ from analyzer.export.transcript import passes
 from analyzer.files import open_private, private_dir, replace_private, sha256_of, symlink_refused
 from analyzer.ingest import Paths, Problem, sources, status
 from analyzer.model import as_utc
-from analyzer.parallel import CELLS, Done, collector_paused, read
+from analyzer.parallel import CELLS, Done, collector_paused, load_spooled, read
 from analyzer.spill import Spill
 
 if TYPE_CHECKING:
@@ -175,23 +174,25 @@ def _build(
             if unchanged[at]:
                 shares[at] = _added(store, entry, at, assembly, pick)
         missing = [at for at in range(len(files)) if shares[at] is None]
-        keeping = _Keeping(store, [entries[at] for at in missing])
+        pieces: dict[tuple[int, int], int] = {}  # the exchanges of each piece read, by file and piece
 
         def hold(file: int, piece: int, share: Done) -> list[_Held]:
+            """A task's batches, as its worker pickled them into the share's files: each added."""
             at = missing[file]
             held = []
-            for batch in share.parts:
-                rank = (at, piece)
+            pieces[at, piece] = share.exchanges
+            for n, spooled in enumerate(share.parts):
+                batch = load_spooled(store / spooled.name, spooled.offset)
+                rank = (at, piece, n)
                 assembly.add(rank, batch, pick(batch))
-                held.append(_Held(rank, keeping.kept(file, batch), len(batch.sent)))
+                held.append(_Held(rank, spooled.name, spooled.offset, spooled.exchanges))
             return held
 
         fresh = read(
             [files[at] for at in missing], alone=alone, workers=workers, redact=True, progress=progress, cells=True,
-            digest=True, hold=hold,
+            digest=True, spools=[store / _stem(entries[at]) for at in missing], hold=hold,
         )  # fmt: skip
-        for file, (at, share) in enumerate(zip(missing, fresh, strict=True)):
-            keeping.started(file)  # a file without exchanges too: its share says so
+        for at, share in zip(missing, fresh, strict=True):
             shares[at] = share
             # The hash stands for what was read only if the file did not change while it was read
             # (a capture still being written); else none is kept, and the next run reads it again.
@@ -199,7 +200,13 @@ def _build(
             steady = (now["size"], now["mtime_ns"]) == (entry["size"], entry["mtime_ns"])
             entry["sha256"] = (entry.get("sha256") or share.sha256 or sha256_of(files[at][0])) if steady else None
             entry["problems"] = [[p.source, p.reason, p.position] for p in share.problems]
-            entry["batches"] = [[held.offset, held.exchanges] for held in share.parts]
+            share.parts = [
+                held._replace(
+                    shift=sum(n for (file, piece), n in pieces.items() if file == at and piece < held.rank[1])
+                )
+                for held in share.parts
+            ]
+            entry["batches"] = [[held.name, held.offset, held.exchanges, held.shift] for held in share.parts]
         problems += [problem for share in shares if share is not None for problem in share.problems]
         count = sum(share.exchanges for share in shares if share is not None)
         for at, share in enumerate(shares):
@@ -210,14 +217,13 @@ def _build(
             if not count:
                 raise ValueError("no exchange matches the filter")
         with status(f"threading {count:,} exchange(s) and writing the tables", progress):
-            tables = _Tables(out, manifest.get("partitions", {}), CELLS)
+            tables = _Tables(out, frames.TABLES, manifest.get("partitions", {}), CELLS)
             for rows, started in assembly.walk():
                 tables.add("messages", rows, [_day(moment) for moment in started])
-            for at, share in enumerate(shares):
+            for share in shares:
                 assert share is not None
-                for held, batch in zip(share.parts, _batches(store, entries[at]), strict=True):
-                    found = assembly.rows(held.rank, batch)
-                    del batch
+                for held in share.parts:
+                    found = assembly.rows(held.rank, load_spooled(store / held.name, held.offset))
                     days = dict(zip(found["exchanges"]["id"], map(_day, found["exchanges"]["started_at"]), strict=True))
                     for name, rows in found.items():
                         tables.add(
@@ -234,14 +240,15 @@ def _build(
             removed.append(path)
         with contextlib.suppress(OSError):
             path.parent.rmdir()  # an empty partition directory
-    for stale in {e.get("share") for e in manifest.get("files", [])} - {e.get("share") for e in entries}:
-        if stale:
-            with contextlib.suppress(FileNotFoundError):
-                (store / stale).unlink()
     replace_private(state / "manifest.json", orjson.dumps({
         "schema_version": SCHEMA_VERSION, "format": _FORMAT, "chatcap": _versions(), "options": options,
         "exchanges": count, "files": entries, "partitions": partitions,
     }, option=orjson.OPT_INDENT_2))  # fmt: skip
+    kept = {batch[0] for entry in entries for batch in entry.get("batches", [])}
+    for stale in store.glob("*.pickle"):  # the shares of files gone, changed or read in fewer pieces
+        if stale.name not in kept:
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
     return Built(out, count, problems, len(missing), len(files) - len(missing), written, removed, len(partitions))
 
 
@@ -308,43 +315,50 @@ def _unchanged(store: Path, before: dict[str, Any] | None, entry: dict[str, Any]
     """Whether an earlier build kept a share for this file and the file is unchanged since
     (same size and time, or else the same SHA-256); if so, `entry` takes over what the
     manifest says of the share (its name, the file's hash, the problems met reading it)."""
-    if before is None or not before.get("share") or not isinstance(before.get("problems"), list):
+    if before is None or not isinstance(before.get("batches"), list) or not isinstance(before.get("problems"), list):
         return False
     moved = (before["size"], before["mtime_ns"]) != (entry["size"], entry["mtime_ns"])
     if moved and (before.get("sha256") is None or sha256_of(Path(entry["path"])) != before["sha256"]):
         return False
-    if not _private(store) or not _private(store / before["share"]):
+    batches = before["batches"]
+    if not all(isinstance(batch, list) and len(batch) == 4 and isinstance(batch[0], str) for batch in batches):
         return False
-    if not isinstance(before.get("batches"), list):
+    names = {batch[0] for batch in batches}
+    if not _private(store) or not all("/" not in name and _private(store / name) for name in names):
         return False
-    entry.update(
-        sha256=before.get("sha256"), share=before["share"], problems=before["problems"], batches=before["batches"]
-    )
+    entry.update(sha256=before.get("sha256"), problems=before["problems"], batches=before["batches"])
     return True
 
 
 class _Held(NamedTuple):
-    """A batch of a file's share, kept in the file's share in `_chatcap/parts/`: what
-    `parallel.read` holds instead of it."""
+    """A batch of a file's share, kept in `_chatcap/parts/`: what the build holds of it."""
 
-    rank: tuple[int, int]  # in the assembly: the file's place, the batch's
-    offset: int  # in the share's file
+    rank: tuple[int, ...]  # in the assembly: the file's place, then the batch's
+    name: str  # the file it is pickled in
+    offset: int  # where it starts there
     exchanges: int
+    shift: int = 0  # the exchanges of the pieces of its file before its own (`_renumber`)
 
     def renamed(self, names: dict[str, str]) -> _Held:
-        return self  # renumbered later (`_renumber`), from the exchanges of the batches before
+        return self  # renumbered later (`_renumber`), once every piece's exchanges are known
+
+
+def _stem(entry: dict[str, Any]) -> str:
+    """The start of the names of a file's share's files (`{stem}-{piece}.pickle`), by its label and path."""
+    return hashlib.sha256(f"{entry['label']}\0{entry['path']}".encode()).hexdigest()[:32]
 
 
 def _added(store: Path, entry: dict[str, Any], at: int, assembly: frames.Assembly, pick: _Pick) -> Done | None:
     """The share an earlier build kept for an unchanged file (`_unchanged`: it found the share
     safe to load), each of its batches added to `assembly` and let go; None when it does not
     load as one (damaged, foreign), and the file must be read again."""
-    held = []
+    held: list[_Held] = []
     try:
-        for n, batch in enumerate(_batches(store, entry)):
+        for n, (name, offset, _, shift) in enumerate(entry["batches"]):
+            batch = load_spooled(store / name, offset)
             rank = (at, n)
             assembly.add(rank, batch, pick(batch))
-            held.append(_Held(rank, entry["batches"][n][0], len(batch.sent)))
+            held.append(_Held(rank, name, offset, len(batch.sent), shift))
     except Exception:  # a damaged or foreign share: read the file again
         for found in held:
             assembly.drop(found.rank)
@@ -353,54 +367,18 @@ def _added(store: Path, entry: dict[str, Any], at: int, assembly: frames.Assembl
     return Done(held, problems, sum(found.exchanges for found in held))  # type: ignore[arg-type]
 
 
-def _batches(store: Path, entry: dict[str, Any]) -> Iterator[frames.Parts]:
-    """The batches of a kept share, one at a time."""
-    with (store / entry["share"]).open("rb") as handle:
-        for offset, _ in entry["batches"]:
-            handle.seek(offset)
-            batch = pickle.load(handle)  # our own file, in a directory only we can write
-            if not isinstance(batch, frames.Parts):
-                raise ValueError(f"{entry['share']}: not a share")
-            yield batch
-
-
-class _Keeping:
-    """The shares of the files read, each kept in `_chatcap/parts/` a batch at a time as the
-    batches come (in any order), for the next build and for writing the tables."""
-
-    def __init__(self, store: Path, entries: list[dict[str, Any]]) -> None:
-        self.store, self.entries = store, entries
-        self._started: set[int] = set()
-
-    def started(self, file: int) -> Path:
-        """The share's file of the `file`th file, made empty the first time (an earlier reading's goes)."""
-        entry = self.entries[file]
-        name = hashlib.sha256(f"{entry['label']}\0{entry['path']}".encode()).hexdigest()[:32] + ".pickle"
-        if file not in self._started:
-            self._started.add(file)
-            entry["share"] = name
-            open_private(self.store / name).close()
-        return self.store / name
-
-    def kept(self, file: int, batch: frames.Parts) -> int:
-        """`batch` added to the share of the `file`th file; where it starts in the share's file."""
-        path = self.started(file)
-        # Opened again for each batch (a build can read thousands of files): made just now, by us.
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC), "wb") as handle:
-            offset = handle.seek(0, os.SEEK_END)
-            pickle.dump(batch, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        return offset
-
-
 def _renumber(assembly: frames.Assembly, label: str, held: list[_Held]) -> None:
-    """The exchanges of a file read in pieces numbered on from piece to piece, as if it were read whole."""
-    before = 0
+    """The exchanges of a file read in pieces numbered on from piece to piece, as if it were
+    read whole (each piece numbers its own from 1: `label#n`)."""
+    start = f"{label}#"
     for batch in held:
-        if before:
-            assembly.rename(
-                batch.rank, {f"{label}#{n}": f"{label}#{n + before}" for n in range(1, batch.exchanges + 1)}
-            )
-        before += batch.exchanges
+        if batch.shift:
+
+            def new(found: str, shift: int = batch.shift) -> str:
+                number = found[len(start) :] if found.startswith(start) else ""
+                return f"{start}{int(number) + shift}" if number.isdigit() else found
+
+            assembly.rename(batch.rank, new)
 
 
 _Pick = Callable[[frames.Parts], "list[bool] | None"]
@@ -451,7 +429,7 @@ def write(
     columns whose cells are table cells already (`parallel.read(cells=True)`)."""
     exchanges = tables["exchanges"]
     dates = dict(zip(exchanges["id"], map(_day, exchanges["started_at"].astype(object)), strict=True))
-    writer = _Tables(Path(out_dir), previous or {}, cells_ready or {})
+    writer = _Tables(Path(out_dir), list(tables), previous or {}, cells_ready or {})
     for name, frame in tables.items():
         key = "id" if name == "exchanges" else "exchange"
         if only is not None:
@@ -478,14 +456,18 @@ class _Tables:
     temporary file (`spill.Spill`, as Arrow) until `finish` writes its partition, a row group
     at a time. Memory holds a batch and a row group, not a table."""
 
-    def __init__(self, out: Path, previous: dict[str, str], cells_ready: dict[str, Collection[str]]) -> None:
-        self.out, self.previous, self.cells_ready = out, previous, cells_ready
+    def __init__(
+        self, out: Path, names: Collection[str], previous: dict[str, str], cells_ready: dict[str, Collection[str]]
+    ) -> None:
+        self.out, self.names, self.previous, self.cells_ready = out, names, previous, cells_ready
         self._waiting = Spill()
         self._segments: dict[tuple[str, str], int] = {}  # (table, date) → how many pieces wait
         self._schemas: dict[str, pa.Schema] = {}
 
     def add(self, name: str, rows: pd.DataFrame | dict[str, list[Any]], days: list[str]) -> None:
-        """Rows of the table `name` (a frame, or columns as `frames.Assembly` gives them), each in the partition of its `days`."""
+        """Rows of the table `name` (a frame, or columns as `frames.Assembly` gives them), each
+        in the partition of its `days` (found before the cells are made: redaction may change
+        an id, a file named like a key, and then it is no longer the key a day is found by)."""
         import pyarrow as pa
 
         frame = rows if isinstance(rows, pd.DataFrame) else frames.frame_of(name, rows)
@@ -510,14 +492,14 @@ class _Tables:
         with self._waiting:
             for (name, date), count in sorted(self._segments.items()):
                 pieces = (self._waiting[name, date, n] for n in range(count))
-                self._partition(name, date, pieces, written, partitions)
-        for name in frames.TABLES:
+                self._write(name, date, pieces, written, partitions)
+        for name in self.names:
             if not any(table == name for table, _ in self._segments):
                 # no rows: an empty file still says the table is there, with its columns
-                self._partition(name, NO_DATE, iter([]), written, partitions)
+                self._write(name, NO_DATE, iter([]), written, partitions)
         return written, partitions
 
-    def _partition(
+    def _write(
         self, name: str, date: str, pieces: Iterator[pa.Table], written: list[Path], partitions: dict[str, str]
     ) -> None:
         import pyarrow.parquet as pq

@@ -430,11 +430,11 @@ class Assembly:
         batch = self._batches.pop(rank)
         self.chosen -= len(batch.sent) if batch.chosen is None else sum(batch.chosen)
 
-    def rename(self, rank: Any, names: dict[str, str]) -> None:
-        """The ids of a batch's exchanges changed as `names` says (`Parts.renamed`), before the walk."""
+    def rename(self, rank: Any, new: Callable[[str], str]) -> None:
+        """Each id of a batch's exchanges changed to `new(id)` (its rows too), before the walk."""
         batch = self._batches[rank]
-        batch.names = names
-        batch.sent = [item._replace(item=item.item._replace(id=names.get(item.item.id, item.item.id))) for item in batch.sent]  # fmt: skip
+        batch.names = names = {item.item.id: new(item.item.id) for item in batch.sent}
+        batch.sent = [item._replace(item=item.item._replace(id=names[item.item.id])) for item in batch.sent]
 
     def walk(self, rows: int = 4096) -> Iterator[tuple[dict[str, list[Any]], list[datetime | None]]]:
         """Thread every exchange added, in the threads' order. Yields the messages table's

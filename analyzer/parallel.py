@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from analyzer import frames, ingest
 from analyzer.cost import Prices
 from analyzer.errors import LoadError, NoExchangesFound
-from analyzer.files import sha256_of
+from analyzer.files import open_private, sha256_of
 from analyzer.ingest import (
     PROBLEMS_PER_FILE,
     Paths,
@@ -82,9 +82,6 @@ class Done:
     exchanges: int
     failure: Problem | None = None  # what stopped the reading (`read_file`), if anything did
     sha256: str | None = None  # of the file's bytes, when `read(digest=True)` read it whole
-    # This share as `pickle.dumps` made it in the worker that read it (`read(pickled=True)`;
-    # None when read in this process or in pieces): bytes to keep, not to make again here.
-    pickled: bytes | None = field(default=None, repr=False, compare=False)
 
 
 class _Task(NamedTuple):
@@ -93,6 +90,42 @@ class _Task(NamedTuple):
     file: Path
     label: str
     piece: tuple[int, int, int] | None = None
+    spool: Path | None = None  # the file its batches are pickled into (`read(spools=...)`)
+
+
+class Spooled(NamedTuple):
+    """A batch of parts a worker pickled into a file (`read(spools=...)`), in its share's place."""
+
+    name: str  # the file's
+    offset: int  # where the batch starts in it
+    exchanges: int
+
+    def renamed(self, names: dict[str, str]) -> Spooled:
+        return self  # the batch is in the file as made: its reader renumbers it
+
+
+def load_spooled(path: Path, offset: int) -> frames.Parts:
+    """A batch a worker pickled into `path` (`Spooled`), read back."""
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        batch = pickle.load(handle)  # our own file (the caller's directory, which only it can write)
+    if not isinstance(batch, frames.Parts):
+        raise ValueError(f"{path}: not a batch of parts")
+    return batch
+
+
+class _Spool:
+    """A task's batches pickled into its file as they are made, in a worker: `Spooled` returned."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        open_private(path).close()  # a file an earlier attempt wrote starts again, empty
+
+    def __call__(self, batch: frames.Parts, exchanges: int) -> Spooled:
+        with self.path.open("ab") as handle:
+            offset = handle.seek(0, os.SEEK_END)
+            pickle.dump(batch, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        return Spooled(self.path.name, offset, exchanges)
 
 
 def frames_of(
@@ -145,7 +178,7 @@ def read(
     progress: bool | None = None,
     cells: bool = False,
     digest: bool = False,
-    pickled: bool = False,
+    spools: list[Path] | None = None,
     hold: Callable[[int, int, Done], list[Any]] | None = None,
 ) -> list[Done]:
     """Each file's share (`Done`), in the order of `files`: (path, label) pairs as
@@ -155,8 +188,9 @@ def read(
     it were read whole. `cells`: the columns `CELLS` names (the chunks' and messages' text)
     made table cells (`export.table_cell`: redacted) by the workers, the bulk of what writing
     the tables costs.
-    `digest`: each file read whole also hashed by its worker (`Done.sha256`). `pickled`: each
-    share read whole by a worker keeps the bytes the worker sent it as (`Done.pickled`).
+    `digest`: each file read whole also hashed by its worker (`Done.sha256`). `spools`: for each
+    file, the stem of the files its tasks' batches are pickled into as they are made
+    (`{stem}-{piece}.pickle`), `Done.parts` holding each as `Spooled`.
     `hold(file, piece, share)`: called in this process with each task's share as it comes (the
     file's and the piece's place), it returns what `Done.parts` keeps instead of the parts
     (things with the `Parts.renamed` method), so a caller can let them go at once."""
@@ -172,7 +206,11 @@ def read(
         pieces = line_pieces(file, file_size(file) // ingest.PIECE_BYTES)
         of_file.append(list(range(len(tasks), len(tasks) + len(pieces or [None]))))
         of_task += [(len(of_file) - 1, piece) for piece in range(len(pieces or [None]))]
-        tasks += [_Task(file, label, piece) for piece in pieces or [None]]
+        spool = spools[len(of_file) - 1] if spools is not None else None
+        tasks += [
+            _Task(file, label, piece, spool and spool.with_name(f"{spool.name}-{n}.pickle"))
+            for n, piece in enumerate(pieces or [None])
+        ]
     done: list[Done | None] = [None] * len(tasks)
     with _Progress(tasks, progress) as bar:
         if workers == 1 or len(tasks) < 2:
@@ -181,8 +219,6 @@ def read(
                 bar.finished(at)
         else:
             for at, result in _pooled(tasks, min(workers, len(tasks)), redact, prices, tables, cells, digest):
-                if not pickled:
-                    result.pickled = None
                 done[at] = _held(result, at, of_task, hold)
                 bar.finished(at)
     found = []
@@ -213,7 +249,7 @@ def _read(
     """A task's share (in a worker, or in this process): `read_file`, what stopped the reading
     (if anything did) raised for a file given alone, else one more problem."""
     done = read_file(task.file, task.label, piece=task.piece, alone=alone, redact=redact, prices=prices,
-                     tables=tables, cells=cells)  # fmt: skip
+                     tables=tables, cells=cells, keep=_Spool(task.spool) if task.spool else None)  # fmt: skip
     if done.failure is not None:
         done.problems.append(done.failure)
         done.failure = None
@@ -223,8 +259,7 @@ def _read(
 
 
 def _read_pickled(task: _Task, *args: Any) -> bytes:
-    """`_read` in a worker, its share pickled there: the parent unpickles it once and may keep
-    these bytes as they are (`Done.pickled`) rather than pickle the share again alone."""
+    """`_read` in a worker, its share pickled there."""
     return pickle.dumps(_read(task, *args), protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -239,13 +274,16 @@ def read_file(
     prices: Prices | None = None,
     tables: Collection[str] = frames.TABLES,
     cells: bool = False,
+    keep: Callable[[frames.Parts, int], Any] | None = None,
 ) -> Done:
     """One file's share, or one piece's (`ingest.line_pieces`), read as `load` reads a file of
     a directory: each exchange named `label#n` (its `source` set to `source` when given: a file
     read from a copy), redacted when asked, and reconstructed, one at a time. An exchange that
     does not reconstruct costs itself only; what stops the reading (a read error, a bug met by
     odd input) is `Done.failure`, the exchanges before it kept, or raised when `alone`. Problems
-    naming `path` name `source`."""
+    naming `path` name `source`. The parts are made a batch at a time (`BATCH_BYTES`,
+    `BATCH_EXCHANGES`); `keep(parts, exchanges)`: what `Done.parts` holds of each instead (a
+    worker writes them into a file, so that neither it nor its parent holds them all)."""
     named = source or str(path)
     problems: list[Problem] = []
     failure: Problem | None = None
@@ -277,25 +315,55 @@ def read_file(
                 raise
             failure = Problem(named, exc.reason, exc.position)
 
+    stream = reconstructed()
+    more = True
+
+    def batch() -> Iterator[Exchange]:
+        """The next exchanges of `stream`, up to `BATCH_BYTES` of records or `BATCH_EXCHANGES`."""
+        nonlocal more
+        size = taken = 0
+        for exchange in stream:
+            yield exchange
+            size, taken = size + len(exchange.raw), taken + 1
+            if size >= BATCH_BYTES or taken >= BATCH_EXCHANGES:
+                return
+        more = False
+
+    batches: list[Any] = []
     try:
-        parts = frames.parts(reconstructed(), prices=prices, tables=tables)
+        while more:
+            before = count
+            parts = frames.parts(batch(), prices=prices, tables=tables)
+            if count > before:
+                if cells:
+                    _made_cells(parts)
+                batches.append(parts if keep is None else keep(parts, count - before))
     except LoadError:
         raise
     except Exception as exc:  # a bug met by one file costs that file, not the batch
         if alone:
             raise LoadError(named, f"could not be read: {type(exc).__name__}: {exc}") from None
-        parts, count = None, 0
+        batches, count = [], 0
         failure = Problem(named, f"could not be read: {type(exc).__name__}: {exc}")
-    if parts is not None and cells:
-        from analyzer.export import table_cell
-
-        for name in CELLS["chunks"]:
-            parts.chunks[name] = [table_cell(value) for value in parts.chunks[name]]
-        parts.message_values = [
-            {name: table_cell(value) for name, value in values.items()} for values in parts.message_values
-        ]
     problems = [dataclasses.replace(p, source=named) if p.source == str(path) else p for p in problems]
-    return Done([parts] if parts is not None and count else [], problems, count, failure)
+    return Done(batches, problems, count, failure)
+
+
+# A file's exchanges are made into parts a batch at a time (`read_file`): what a worker, and the
+# process it hands the batch to, hold at once.
+BATCH_BYTES = 16 * 1024 * 1024  # of the exchanges' records as read
+BATCH_EXCHANGES = 2000
+
+
+def _made_cells(parts: frames.Parts) -> None:
+    """The columns `CELLS` names made table cells (`export.table_cell`: redacted)."""
+    from analyzer.export import table_cell
+
+    for name in CELLS["chunks"]:
+        parts.chunks[name] = [table_cell(value) for value in parts.chunks[name]]
+    parts.message_values = [
+        {name: table_cell(value) for name, value in values.items()} for values in parts.message_values
+    ]
 
 
 # The columns `read(cells=True)` makes table cells, by table: the chunks' columns of text (as
@@ -375,9 +443,7 @@ def _pooled(
                     except Exception as exc:  # pickling a value the parts hold, say: that task only
                         yield at, _lost(tasks[at].file, f"could not be read: {type(exc).__name__}: {exc}")
                     else:
-                        done = pickle.loads(share)  # made by our own worker, a moment ago
-                        done.pickled = share
-                        yield at, done
+                        yield at, pickle.loads(share)  # made by our own worker, a moment ago
         if not broken:
             return
         pending = sorted(broken, key=by_size.index)

@@ -109,7 +109,7 @@ def tables(
         raise LoadError(failure.source, failure.reason, failure.position)
     for result in results:
         problems += [*result.problems, *([result.failure] if result.failure else [])]
-    batches = [result.parts for result in results if result.parts is not None]
+    batches = [parts for result in results for parts in result.parts]
     built = Built(frames.assemble(batches), problems, found)
     if out is not None and batches:
         _write(spark, built.frames, os.fspath(out))
@@ -183,10 +183,10 @@ def _name(uri: str) -> str:
 
 @dataclass(slots=True)
 class _FileResult:
-    """What a task makes of one file: its parts (None when it gave no exchange), its problems (a
+    """What a task makes of one file: its parts (a batch or more; none when it gave no exchange), its problems (a
     record skipped, an exchange that did not reconstruct) and what stopped its reading."""
 
-    parts: frames.Parts | None
+    parts: list[frames.Parts]
     problems: list[Problem]
     failure: Problem | None
 
@@ -278,7 +278,7 @@ def _file_result(file: CaptureFile, content: bytes | None, prices: Prices | None
     did, the exchanges before it kept). `content`: the file's bytes, read from a copy."""
     with _readable(file, content) as path:
         done = read_file(Path(path), file.label, source=file.source, redact=True, prices=prices)
-    return _FileResult(done.parts[0] if done.parts else None, done.problems, done.failure)
+    return _FileResult(done.parts, done.problems, done.failure)
 
 
 @contextlib.contextmanager

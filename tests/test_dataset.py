@@ -361,7 +361,7 @@ def test_a_partition_file_is_the_same_bytes_however_its_rows_were_given_in_batch
     }  # fmt: skip
     written = []
     for size in (n, 333, 7, 1999):
-        tables = dataset._Tables(tmp_path / str(size), {}, {})
+        tables = dataset._Tables(tmp_path / str(size), ["chunks"], {}, {})
         for start in range(0, n, size):
             tables.add("chunks", {k: v[start : start + size] for k, v in rows.items()}, ["2025-01-01"] * min(size, n - start))  # fmt: skip
         tables.finish()

@@ -1102,7 +1102,7 @@ def file_exchanges(path: Path, label: str, problems: list[Problem], bar: _Progre
 
 
 # A JSON-lines file at least this large is read in pieces by several workers (`line_pieces`).
-PIECE_BYTES = 8 * 1024 * 1024
+PIECE_BYTES = 32 * 1024 * 1024
 
 
 def line_pieces(path: Path, pieces: int) -> list[tuple[int, int, int]] | None:
