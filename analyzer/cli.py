@@ -578,8 +578,7 @@ class _Reread:
 
 def _export_tables(paths: tuple[str, ...], fmt: str, out: Path, select: dict[str, Any], workers: int | None) -> None:
     """`export --format parquet|csv`: the tables, built by `workers` processes."""
-    from analyzer import dataset, parallel
-    from analyzer import export as exporters
+    from analyzer import dataset
 
     given = paths[0] if len(paths) == 1 else list(paths)
     select = {name: value for name, value in select.items() if value is not None}
@@ -597,15 +596,11 @@ def _export_tables(paths: tuple[str, ...], fmt: str, out: Path, select: dict[str
                     f"table file(s) changed; {built.read} capture file(s) read, {built.reused} unchanged since the last run"
                 )
             return
-        found = parallel.frames_of(given, workers=workers, redact=True)
-        _say_problems(found.problems)
-        if not found.exchanges:
+        built = dataset.write_csv(given, out, workers=workers, select=select or None)
+        _say_problems(built.problems)
+        if not built.exchanges:
             raise click.ClickException("no exchanges found in " + ", ".join(paths))
-        only = dataset.chosen(found.frames["exchanges"], **select) if select else None
-        if only is not None and not only:
-            raise click.ClickException("no exchange matches the filter")
-        written = exporters.write_tables(found.frames, out, fmt, only=only)
-        click.echo(f"wrote {', '.join(p.name for p in written)} to {out}")
+        click.echo(f"wrote {', '.join(p.name for p in built.written)} to {out}")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:

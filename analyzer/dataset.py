@@ -39,6 +39,7 @@ import errno
 import hashlib
 import os
 import stat
+import tempfile
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,7 +52,16 @@ import pandas as pd
 from analyzer import frames
 from analyzer.export import table_values
 from analyzer.export.transcript import passes
-from analyzer.files import open_private, private_dir, replace_private, sha256_of, symlink_refused
+from analyzer.files import (
+    UnsafePath,
+    append_private,
+    open_private,
+    private_dir,
+    refused,
+    replace_private,
+    sha256_of,
+    symlink_refused,
+)
 from analyzer.ingest import Paths, Problem, sources, status
 from analyzer.model import as_utc
 from analyzer.parallel import CELLS, Done, collector_paused, load_spooled, read
@@ -60,7 +70,7 @@ from analyzer.spill import Spill
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["SCHEMA_VERSION", "Built", "Busy", "arrow_schema", "build", "chosen", "write"]
+__all__ = ["SCHEMA_VERSION", "Built", "Busy", "arrow_schema", "build", "chosen", "write", "write_csv"]
 
 # docs/schema.md, "Schema version": raised by any change to the columns, types, units, meanings or layout.
 SCHEMA_VERSION = 1
@@ -104,6 +114,32 @@ def build(
     state = private_dir(out / STATE)
     with _alone(out, state), collector_paused():
         return _build(paths, out, state, workers, select, progress)
+
+
+def write_csv(
+    paths: Paths,
+    out_dir: str | os.PathLike[str],
+    *,
+    workers: int | None = None,
+    select: dict[str, Any] | None = None,
+    progress: bool | None = None,
+) -> Built:
+    """The four tables of the captures at `paths` (credentials redacted) as CSV files in
+    `out_dir` (`chatcap export --format csv`; `export.tables` writes the same bytes), made a
+    batch at a time as the dataset is (see the module docstring), so memory does not grow
+    with the captures' text. The files' shares are kept in a temporary directory (0700) until
+    the tables are written. `select` as for `build`."""
+    out = private_dir(out_dir)
+    files, alone, problems = sources(paths)
+    with tempfile.TemporaryDirectory(prefix="chatcap-") as scratch, collector_paused():
+        store = private_dir(Path(scratch) / "parts")
+        entries = [_entry(file, label) for file, label in files]
+        tables = _Csv(out, frames.TABLES)
+        count, found, read_files = _made(
+            files, alone, entries, [False] * len(files), store, tables, workers, select, progress
+        )
+        written = tables.finish() if count else []
+    return Built(out, count, problems + found, read_files, 0, written, [], len(written))
 
 
 class Busy(ValueError):
@@ -166,6 +202,45 @@ def _build(
         said = [Problem(*problem) for entry in entries for problem in entry["problems"]]
         partitions = len(manifest.get("partitions", {}))
         return Built(out, manifest.get("exchanges", 0), said, 0, len(files), [], [], partitions, True)
+    tables = _Tables(out, frames.TABLES, manifest.get("partitions", {}), CELLS)
+    count, found, read_again = _made(files, alone, entries, unchanged, store, tables, workers, select, progress)
+    problems += found
+    written, partitions = tables.finish()
+    removed = []
+    for name in set(manifest.get("partitions", {})) - set(partitions):
+        path = out / name
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # an empty partition directory
+    replace_private(state / "manifest.json", orjson.dumps({
+        "schema_version": SCHEMA_VERSION, "format": _FORMAT, "chatcap": _versions(), "options": options,
+        "exchanges": count, "files": entries, "partitions": partitions,
+    }, option=orjson.OPT_INDENT_2))  # fmt: skip
+    kept = {batch[0] for entry in entries for batch in entry.get("batches", [])}
+    for stale in store.glob("*.pickle"):  # the shares of files gone, changed or read in fewer pieces
+        if stale.name not in kept:
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+    return Built(out, count, problems, read_again, len(files) - read_again, written, removed, len(partitions))
+
+
+def _made(
+    files: list[tuple[Path, str]],
+    alone: bool,
+    entries: list[dict[str, Any]],
+    unchanged: list[bool],
+    store: Path,
+    tables: _Tables | _Csv,
+    workers: int | None,
+    select: dict[str, Any] | None,
+    progress: bool | None,
+) -> tuple[int, list[Problem], int]:
+    """The rows of the tables of `files` given to `tables` a batch at a time (see the module
+    docstring); the shares of the files `unchanged` says are kept in `store` are used, the
+    others read (and `entries` say how they were kept). Returns how many exchanges the rows
+    are of, what could not be read, and how many files were read."""
     pick = _picker(select)
     with Spill() as keep:  # what the walk reads later: messages, assistant messages, tool results
         assembly = frames.Assembly(keep=keep)
@@ -207,7 +282,7 @@ def _build(
                 for held in share.parts
             ]
             entry["batches"] = [[held.name, held.offset, held.exchanges, held.shift] for held in share.parts]
-        problems += [problem for share in shares if share is not None for problem in share.problems]
+        problems = [problem for share in shares if share is not None for problem in share.problems]
         count = sum(share.exchanges for share in shares if share is not None)
         for at, share in enumerate(shares):
             assert share is not None
@@ -217,7 +292,6 @@ def _build(
             if not count:
                 raise ValueError("no exchange matches the filter")
         with status(f"threading {count:,} exchange(s) and writing the tables", progress):
-            tables = _Tables(out, frames.TABLES, manifest.get("partitions", {}), CELLS)
             for rows, started in assembly.walk():
                 tables.add("messages", rows, [_day(moment) for moment in started])
             for share in shares:
@@ -231,25 +305,7 @@ def _build(
                             rows,
                             [days[exchange] for exchange in rows["id" if name == "exchanges" else "exchange"]],
                         )
-            written, partitions = tables.finish()
-    removed = []
-    for name in set(manifest.get("partitions", {})) - set(partitions):
-        path = out / name
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-            removed.append(path)
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()  # an empty partition directory
-    replace_private(state / "manifest.json", orjson.dumps({
-        "schema_version": SCHEMA_VERSION, "format": _FORMAT, "chatcap": _versions(), "options": options,
-        "exchanges": count, "files": entries, "partitions": partitions,
-    }, option=orjson.OPT_INDENT_2))  # fmt: skip
-    kept = {batch[0] for entry in entries for batch in entry.get("batches", [])}
-    for stale in store.glob("*.pickle"):  # the shares of files gone, changed or read in fewer pieces
-        if stale.name not in kept:
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-    return Built(out, count, problems, len(missing), len(files) - len(missing), written, removed, len(partitions))
+    return count, problems, len(missing)
 
 
 def chosen(
@@ -522,6 +578,42 @@ class _Tables:
             return
         os.replace(partial, target)
         written.append(target)
+
+
+class _Csv:
+    """The tables as CSV files (`DIR/<table>.csv`, as `export.tables` writes them), their rows
+    appended a batch at a time in each table's order. A table file refused (`UnsafePath`: a
+    symlink in its place) is said (`RefusedPath`) and the others are written."""
+
+    def __init__(self, out: Path, names: Collection[str]) -> None:
+        self.out, self.names = out, names
+        self._begun: set[str] = set()
+        self._refused: set[str] = set()
+
+    def add(self, name: str, rows: pd.DataFrame | dict[str, list[Any]], days: list[str] | None = None) -> None:
+        """Rows of the table `name` (a frame, or columns as `frames.Assembly` gives them)."""
+        if name in self._refused:
+            return
+        frame = rows if isinstance(rows, pd.DataFrame) else frames.frame_of(name, rows)
+        frame = table_values(frame, "csv", cells_ready=CELLS.get(name, ()))
+        path = self.out / f"{name}.csv"
+        first = name not in self._begun
+        try:
+            handle = open_private(path) if first else append_private(path)
+        except UnsafePath as exc:
+            self._refused.add(name)
+            refused(exc)
+            return
+        with handle:  # RFC 4180 line ends, so a text holding a lone CR is quoted too
+            frame.to_csv(handle, index=False, header=first, lineterminator="\r\n")
+        self._begun.add(name)
+
+    def finish(self) -> list[Path]:
+        """The files written (a table without rows: its header)."""
+        for name in self.names:
+            if name not in self._begun:
+                self.add(name, None)  # type: ignore[arg-type]
+        return [self.out / f"{name}.csv" for name in self.names if name not in self._refused]
 
 
 def _partition(out: Path, name: str, date: str) -> Path:

@@ -73,6 +73,24 @@ def open_private(path: str | os.PathLike[str]) -> BinaryIO:
     return os.fdopen(descriptor, "wb")
 
 
+def append_private(path: str | os.PathLike[str]) -> BinaryIO:
+    """`path`, a file of this user's that `open_private` made, opened to write at its end; a
+    symlink or anything but a regular file of the user's own with one link is refused."""
+    path = Path(path)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise symlink_refused(path) from None
+        raise
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_nlink > 1:
+        os.close(descriptor)
+        raise UnsafePath(f"{path}: not a regular file of this user's alone")
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "ab")
+
+
 def write_private(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """Write `data` (text as UTF-8) to `path` through `open_private`; returns the path."""
     with open_private(path) as handle:

@@ -543,18 +543,95 @@ def test_an_exchange_whose_id_redaction_changes_keeps_its_rows_in_every_table(tm
         assert len(tables["chunks"]) == chosen.sum()
 
 
-def test_a_parquet_export_of_histories_that_never_repeat_takes_memory_below_twice_the_files_size(
-    tmp_path: Path,
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_table_export_of_histories_that_never_repeat_takes_memory_below_two_and_a_half_times_the_file(
+    tmp_path: Path, fmt: str
 ) -> None:
-    """2,000 exchanges whose messages no other sends (about 56 MB): each batch goes into its
-    share as it comes, the rows are made a batch at a time and wait on disk for their
-    partition, so memory grows by 1.5-1.8 times the file here (at 1 GB, 0.35 times it).
-    Holding every file's parts and then the frames took 3.7 times it."""
+    """2,000 exchanges whose messages no other sends (about 56 MB): each batch is kept on disk
+    as it is made, the rows are made a batch at a time (and, for Parquet, wait on disk for
+    their partition), so memory grows by 1.4-1.8 times the file here (at 1 GB, under half of
+    it). Holding every file's parts and then the frames took 3.7 (Parquet) and 5.1 (CSV) times it."""
     big = distinct_histories(tmp_path / "big.jsonl", 2000)
     size = big.stat().st_size
     assert size > 50_000_000
     alone = peak_rss(
-        "export", distinct_histories(tmp_path / "one.jsonl", 1), "--format", "parquet", "--out", tmp_path / "one"
+        "export", distinct_histories(tmp_path / "one.jsonl", 1), "--format", fmt, "--out", tmp_path / "one"
     )
-    assert peak_rss("export", big, "--format", "parquet", "--out", tmp_path / "big") - alone < size * 2.5
-    assert pq.read_table(tmp_path / "big" / "exchanges").num_rows == 2000
+    assert peak_rss("export", big, "--format", fmt, "--out", tmp_path / "big") - alone < size * 2.5
+    read = (
+        pq.read_table(tmp_path / "big" / "exchanges")
+        if fmt == "parquet"
+        else pd.read_csv(tmp_path / "big" / "exchanges.csv")
+    )
+    assert len(read) == 2000
+
+
+EXTERNAL = ROOT / "tests" / "data" / "external"  # other projects' recordings, as they are laid out
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("select", [None, {"model": "claude*"}])
+def test_csv_written_a_batch_at_a_time_is_the_csv_of_the_whole_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, select: dict[str, str] | None
+) -> None:
+    """`export --format csv` (`dataset.write_csv`: batches of three exchanges here, on one or
+    two workers) writes the bytes `export.tables` writes from the frames of every exchange at
+    once, on the bundled captures and other projects' recordings; filtered, the rows of the
+    exchanges `chosen` picks, threaded among all."""
+    from analyzer import export
+
+    monkeypatch.setattr(parallel, "BATCH_EXCHANGES", 3)
+    for name, source in (("bundled", captures_as_cloned()), ("external", EXTERNAL)):
+        streamed = dataset.write_csv(source, tmp_path / name / "streamed", workers=workers, select=select)
+        whole = redacted_all(analyzer.load(source, progress=False))
+        frames_of = frames.all_frames(whole)
+        only = dataset.chosen(frames_of["exchanges"], **select) if select else None
+        written = export.write_tables(frames_of, tmp_path / name / "whole", "csv", only=only)
+        assert streamed.exchanges == (len(only) if only is not None else len(whole)) > 0
+        assert [p.name for p in streamed.written] == [p.name for p in written]
+        for mine, theirs in zip(streamed.written, written, strict=True):
+            assert mine.read_bytes() == theirs.read_bytes(), (name, mine.name)
+
+
+def test_a_rerun_reusing_a_share_read_in_pieces_numbers_its_exchanges_as_a_build_from_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture read in pieces (each numbering its exchanges from 1) is kept as its pieces'
+    batches; reused by the next build, they are numbered on from piece to piece again."""
+    from analyzer import ingest
+
+    captures = tmp_path / "in"
+    captures.mkdir()
+    one_long_capture(captures / "long.jsonl", 3)
+    monkeypatch.setattr(ingest, "PIECE_BYTES", (captures / "long.jsonl").stat().st_size // 5)
+    monkeypatch.setattr(parallel, "BATCH_EXCHANGES", 7)
+    first = dataset.build(captures, tmp_path / "out", workers=2)
+    shutil.copy(captures_as_cloned() / "errors.jsonl", captures / "errors.jsonl")
+    again = dataset.build(captures, tmp_path / "out", workers=2)
+    scratch = dataset.build(captures, tmp_path / "scratch", workers=1)
+    assert (first.read, again.read, again.reused) == (1, 1, 1)
+    assert again.exchanges == scratch.exchanges == first.exchanges + 3
+    files = sorted(path.relative_to(tmp_path / "scratch") for path in (tmp_path / "scratch").glob("*/date=*/*.parquet"))
+    assert files == sorted(path.relative_to(tmp_path / "out") for path in (tmp_path / "out").glob("*/date=*/*.parquet"))
+    for name in files:
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "scratch" / name).read_bytes(), name
+
+
+def test_a_csv_time_is_written_to_the_microsecond_whatever_rows_share_its_batch() -> None:
+    """pandas writes a column of times with every fraction as long as the longest: a batch of
+    whole seconds would be written otherwise than the same rows beside a time with a fraction.
+    Every time is written to the microsecond, one format that readers parse whole."""
+    from datetime import UTC, datetime
+
+    from analyzer.export import table_values
+
+    times = [datetime(2025, 10, 1, 12, 0, 0, tzinfo=UTC), None, datetime(2025, 10, 1, 12, 0, 1, 250000, tzinfo=UTC)]
+    frame = pd.DataFrame({"started_at": pd.to_datetime(times, utc=True)})
+
+    def lines(rows: pd.DataFrame) -> list[str]:
+        return table_values(rows, "csv")[["started_at"]].to_csv(index=False, header=False).splitlines()
+
+    together = lines(frame)
+    assert together == ["2025-10-01 12:00:00.000000+00:00", '""', "2025-10-01 12:00:01.250000+00:00"]
+    assert list(pd.to_datetime(pd.Series(together).where(lambda t: t != '""'), utc=True)) == list(frame["started_at"])
+    assert [line for at in range(3) for line in lines(frame.iloc[at : at + 1])] == together

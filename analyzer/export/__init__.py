@@ -654,6 +654,10 @@ def table_values(frame: Any, fmt: str, *, cells_ready: Collection[str] = ()) -> 
             frame[column] = frame[column].map(_each_text_once(), na_action="ignore")
         if fmt == "csv" and frame[column].dtype in ("object", "string", "category"):
             frame[column] = frame[column].astype("object").map(csv_cell, na_action="ignore")
+        elif fmt == "csv" and str(frame[column].dtype).startswith("datetime64"):
+            # Every time to the microsecond (`2025-10-01 12:00:00.250000+00:00`), not as pandas writes
+            # a column (every fraction as long as the longest): the same however the rows are batched.
+            frame[column] = frame[column].astype("object").map(_csv_time, na_action="ignore")
     return frame
 
 
@@ -661,6 +665,10 @@ def table_values(frame: Any, fmt: str, *, cells_ready: Collection[str] = ()) -> 
 # and Google Sheets; a single quote before it makes it text (and is not shown).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _csv_time(moment: Any) -> str:
+    return str(moment.isoformat(sep=" ", timespec="microseconds"))
 
 
 def csv_cell(value: Any) -> Any:
