@@ -22,6 +22,7 @@ import bisect
 import functools
 import itertools
 import os
+import pickle
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -364,8 +365,14 @@ def _joined(columns: list[dict[str, list[Any]]], names: Iterable[str]) -> dict[s
 class _Batch:
     """What the walk and the finished rows need of a batch once its parts are let go."""
 
-    sent: list[_Sent]  # with its tool results' contents kept apart (`Assembly._keep`)
-    messages: list[tuple[bytes, str]]  # `Parts.messages`
+    # Its exchanges as the walk sees them (`_Sent`, with the tool results' contents kept
+    # apart), each pickled, and its messages (`Parts.messages`), pickled until the walk numbers
+    # them: small objects by the hundred thousand, alive among the freed parts, would keep the
+    # memory of the parts; and the walk reads one exchange at a time.
+    sent: list[bytes]
+    messages: bytes
+    ids: list[str]
+    started: list[datetime | None]
     assistant: list[int]  # the entries of its assistant messages (kept apart, normalised)
     chosen: list[bool] | None
     names: dict[str, str] | None = None  # its exchanges' ids changed (`Assembly.rename`)
@@ -417,12 +424,15 @@ class Assembly:
             results.append([content for _, content, _ in item.results] if item.results else None)
             if item.results:
                 item = item._replace(results=[(call_id, None, after) for call_id, _, after in item.results])
-            sent.append(item)
+            sent.append(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
         self._keep.extend(("r", rank), results)
         if "messages" in self.tables:
             self._keep.extend(("v", rank), batch.message_values)
         self._keep.extend(("a", rank), list(batch.assistant.values()))
-        self._batches[rank] = _Batch(sent, batch.messages, list(batch.assistant), chosen)
+        messages = pickle.dumps(batch.messages, protocol=pickle.HIGHEST_PROTOCOL)
+        ids = [item.item.id for item in batch.sent]
+        started = [item.started_at for item in batch.sent]
+        self._batches[rank] = _Batch(sent, messages, ids, started, list(batch.assistant), chosen)
         self.chosen += len(sent) if chosen is None else sum(chosen)
 
     def drop(self, rank: Any) -> None:
@@ -433,26 +443,35 @@ class Assembly:
     def rename(self, rank: Any, new: Callable[[str], str]) -> None:
         """Each id of a batch's exchanges changed to `new(id)` (its rows too), before the walk."""
         batch = self._batches[rank]
-        batch.names = names = {item.item.id: new(item.item.id) for item in batch.sent}
-        batch.sent = [item._replace(item=item.item._replace(id=names[item.item.id])) for item in batch.sent]
+        batch.names = names = {found: new(found) for found in batch.ids}
+        batch.ids = [names[found] for found in batch.ids]
+        for row, packed in enumerate(batch.sent):
+            item = pickle.loads(packed)  # made by `add`
+            item = item._replace(item=item.item._replace(id=names[item.item.id]))
+            batch.sent[row] = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
 
     def walk(self, rows: int = 4096) -> Iterator[tuple[dict[str, list[Any]], list[datetime | None]]]:
         """Thread every exchange added, in the threads' order. Yields the messages table's
         rows (when it is asked for) about `rows` at a time (fewer when their contents are
         long), each with its exchange's start."""
+        with Spill(file=self._keep.in_file) as past:  # what the exchanges walked received
+            yield from self._walked(rows, past)
+
+    def _walked(self, rows: int, past: Spill) -> Iterator[tuple[dict[str, list[Any]], list[datetime | None]]]:
+        walk = threads.Walk(notices="exchanges" in self.tables, past=past)  # the notices are the exchanges frame's only
         ranks = sorted(self._batches)
-        walk = threads.Walk(notices="exchanges" in self.tables)  # the notices are the exchanges frame's only
         numbered: dict[Any, list[int]] = {}
         assistant: dict[int, tuple[Any, int]] = {}  # message number → where it waits, normalised
         for rank in ranks:
             batch = self._batches[rank]
-            numbered[rank] = numbers = [walk.intern_key(key, role) for key, role in batch.messages]
+            numbered[rank] = numbers = [walk.intern_key(key, role) for key, role in pickle.loads(batch.messages)]
+            batch.messages = b""
             for at, entry in enumerate(batch.assistant):
                 assistant.setdefault(numbers[entry], (("a", rank), at))
             batch.places = [0] * len(batch.sent)
             batch.threads = [None] * len(batch.sent)  # type: ignore[list-item]
         everyone = [(rank, row) for rank in ranks for row in range(len(self._batches[rank].sent))]
-        order = threads.order_of([self._batches[rank].sent[row].started_at for rank, row in everyone])
+        order = threads.order_of([self._batches[rank].started[row] for rank, row in everyone])
         normals = _Waiting(self._keep, assistant)
         cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
         started: list[datetime | None] = []
@@ -461,7 +480,7 @@ class Assembly:
         for place, at in enumerate(order):
             rank, row = everyone[at]
             batch, number_of = self._batches[rank], numbered[rank]
-            item = batch.sent[row]
+            item: _Sent = pickle.loads(batch.sent[row])  # made by `add`
             step = walk.add_numbered(item.item, [number_of[entry] for entry in item.history], normals)
             thread = step.thread
             batch.places[row] = place
@@ -513,7 +532,7 @@ class Assembly:
         if "tool_calls" in self.tables:
             found["tool_calls"] = self._answered(light, batch.tool_calls)
         if light.chosen is not None:
-            ids = {exchange.item.id for exchange, chosen in zip(light.sent, light.chosen, strict=True) if chosen}
+            ids = {found for found, chosen in zip(light.ids, light.chosen, strict=True) if chosen}
             found = {
                 name: _only(cols, "id" if name == "exchanges" else "exchange", ids) for name, cols in found.items()
             }

@@ -43,6 +43,11 @@ class Spill(Mapping[Hashable, Any]):
         self._in_file = file
         self.trouble: str | None = None  # why values are kept in memory, if they are
 
+    @property
+    def in_file(self) -> bool:
+        """Whether values go to the file (`file=True`), while it can be written."""
+        return self._in_file and self.trouble is None
+
     def extend(self, key: Hashable, values: list[Any]) -> None:
         """`values` kept under `key`, each read back alone (`item`): a list costs 8 bytes a value
         in memory, where as many keys would cost a hundred or more."""

@@ -78,7 +78,7 @@ import hashlib
 import itertools
 import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -506,9 +506,14 @@ class Walk:
     a few hundred bytes a message. `texts=True` trades that for speed where the caller holds
     the texts anyway: each message resent is then found by its text, not digested again."""
 
-    def __init__(self, *, notices: bool = True, texts: bool = False) -> None:
+    def __init__(
+        self, *, notices: bool = True, texts: bool = False, past: MutableMapping[int, Any] | None = None
+    ) -> None:
         self.notices = notices
-        self.exchanges: list[Threadable] = []  # as added: an exchange's position is its index
+        # As added: an exchange's position is its index. With `past` (a `spill.Spill`), what each
+        # received is kept there once it is added, read again only for a loose parent.
+        self.exchanges: list[Threadable] = []
+        self._past = past
         # A message is known by a digest of its normal form (`key_of`), not by its text: the walk
         # keeps its number and role only. The assistant messages of a history, the only ones it
         # reads (for a loose parent, or reasoning), are the caller's to give (`add_numbered`).
@@ -594,12 +599,20 @@ class Walk:
         numbers = [self.number(wire) for wire in messages]
         return self.add_numbered(item, numbers, self._assistant if self._known is not None else _Normalised(numbers, messages))  # fmt: skip
 
+    def _received(self, position: int) -> list[_Reply]:
+        """What the exchange added at `position` received."""
+        if self._past is None:
+            return self.exchanges[position].replies
+        return self._past.get(position, [])
+
     def add_numbered(self, exchange: Threadable, numbers: list[int], assistant: Mapping[int, Message]) -> Step:
         """`add` for an exchange whose history is given by its messages' numbers (`intern`);
         `assistant`: at least its assistant messages normalised, by number (the walk reads
         one only for a loose parent, or the first time it judges it for reasoning)."""
         position = len(self.exchanges)
-        self.exchanges.append(exchange)
+        self.exchanges.append(exchange if self._past is None else exchange._replace(replies=[]))
+        if self._past is not None and exchange.replies:
+            self._past[position] = exchange.replies
         replies = exchange.replies
         prefixes = [prefix := self._session(exchange.session)]
         for number in numbers:
@@ -618,11 +631,11 @@ class Walk:
                 break
             candidates = self._histories.get(prefixes[at])
             if candidates:
-                parent, differs = _loose_parent(self.exchanges, candidates, assistant[numbers[at]])
+                parent, differs = _loose_parent(self.exchanges, self._received, candidates, assistant[numbers[at]])
                 if self.notices:
                     if differs:
                         exchange_notices.append(Notice("history_differs", f"message {at + 1} {differs}"))
-                    found = [(r.reasoning, self.exchanges[parent].id) for r in self.exchanges[parent].replies if r.reasoning]  # fmt: skip
+                    found = [(r.reasoning, self.exchanges[parent].id) for r in self._received(parent) if r.reasoning]
                     parent_reasoning[at + 1] = found
                 break
 
@@ -711,8 +724,9 @@ class Deferred:
     """
 
     def __init__(self, *, notices: bool = False) -> None:
-        self.walk = Walk(notices=notices)
         self._assistant = Spill()
+        self._received = Spill()  # what each exchange walked received (`Walk(past=...)`)
+        self.walk = Walk(notices=notices, past=self._received)
         self._sent: list[tuple[datetime | None, Threadable, list[int]]] = []
 
     def add(self, exchange: Exchange) -> None:
@@ -730,16 +744,19 @@ class Deferred:
 
     def steps(self) -> Iterator[tuple[str, Step]]:
         """Each exchange's id and `Step`, in the threads' order (`ordered`); the temporary file goes after the last."""
-        with self._assistant:
+        with self._assistant, self._received:
             for at in order_of([started for started, _, _ in self._sent]):
                 _, item, numbers = self._sent[at]
                 yield item.id, self.walk.add_numbered(item, numbers, self._assistant)
 
 
-def _loose_parent(order: Sequence[Threadable], candidates: list[int], sent: Message) -> tuple[int, str | None]:
-    """Of exchanges with the same history, the one `sent` (the next message) continues, and how
-    it differs from what that one received (None when only by what `_matches` allows)."""
-    recent = [(candidate, order[candidate].replies) for candidate in reversed(candidates[-_LOOSE_CANDIDATES:])]
+def _loose_parent(
+    order: Sequence[Threadable], received: Callable[[int], list[_Reply]], candidates: list[int], sent: Message
+) -> tuple[int, str | None]:
+    """Of exchanges with the same history (`order`: every exchange added), the one `sent` (the
+    next message) continues, and how it differs from what that one received (`received(position)`;
+    None when only by what `_matches` allows)."""
+    recent = [(candidate, received(candidate)) for candidate in reversed(candidates[-_LOOSE_CANDIDATES:])]
     for candidate, replies in recent:
         if any(_matches(sent, reply) for reply in replies):
             return candidate, None

@@ -415,9 +415,9 @@ def brute_force_threads(exchanges: list[Exchange]) -> dict[str, Thread]:
                 parent = exact[-1]
                 break
             if same:
-                parent = threads_module._loose_parent([threads_module.threadable(x) for x in order], same, history[at])[
-                    0
-                ]
+                walked = [threads_module.threadable(x) for x in order]
+                received = [item.replies for item in walked]
+                parent = threads_module._loose_parent(walked, received.__getitem__, same, history[at])[0]
                 break
         twins = [p for p in earlier if history and histories[p] == history]
         branch = None
