@@ -395,8 +395,8 @@ class Assembly:
             assembly.rows(rank, batch)                   # its exchanges, chunks and tool_calls rows
 
     A batch's messages' values, assistant messages and tool results wait in `keep` (a
-    `spill.Spill`; by default one in memory) until the walk or its rows read them. `chosen` (per exchange of a batch): only those exchanges' rows are given,
-    threaded among all."""
+    `spill.Spill`; by default one in memory) until the walk or its rows read them. `chosen`
+    (per exchange of a batch): only those exchanges' rows are given, threaded among all."""
 
     def __init__(
         self,
@@ -501,6 +501,8 @@ class Assembly:
                     cols, started, text = {name: [] for name in _MESSAGE_DTYPES}, [], 0
         if started:
             yield cols, started
+        for batch in self._batches.values():  # the rows need only the walk's findings now
+            batch.sent, batch.started = [], []
 
     def _value(self, rank: Any, entry: int) -> dict[str, Any]:
         return self._keep.item(("v", rank), entry)
@@ -545,8 +547,8 @@ class Assembly:
         for row, call_id, name in zip(calls["_row"], cols["id"], cols["name"], strict=True):
             answered = (call_id and self._results.get(call_id)) or _by_name(self._fresh, self._claimed, light.places[row], name)  # fmt: skip
             if answered:
-                exchange, (key, row, n) = answered
-                cols["result"].append(self._keep.item(key, row)[n])
+                exchange, (key, sent_by, n) = answered  # the result's exchange, as its batch's row
+                cols["result"].append(self._keep.item(key, sent_by)[n])
                 cols["result_exchange"].append(exchange)
             else:
                 cols["result"].append(None)

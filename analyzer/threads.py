@@ -724,9 +724,8 @@ class Deferred:
     """
 
     def __init__(self, *, notices: bool = False) -> None:
+        self.walk = Walk(notices=notices)
         self._assistant = Spill()
-        self._received = Spill()  # what each exchange walked received (`Walk(past=...)`)
-        self.walk = Walk(notices=notices, past=self._received)
         self._sent: list[tuple[datetime | None, Threadable, list[int]]] = []
 
     def add(self, exchange: Exchange) -> None:
@@ -744,7 +743,7 @@ class Deferred:
 
     def steps(self) -> Iterator[tuple[str, Step]]:
         """Each exchange's id and `Step`, in the threads' order (`ordered`); the temporary file goes after the last."""
-        with self._assistant, self._received:
+        with self._assistant:
             for at in order_of([started for started, _, _ in self._sent]):
                 _, item, numbers = self._sent[at]
                 yield item.id, self.walk.add_numbered(item, numbers, self._assistant)
