@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from analyzer import frames, ingest
 from analyzer.cost import Prices
 from analyzer.errors import LoadError, NoExchangesFound
-from analyzer.files import open_private, sha256_of
+from analyzer.files import append_private, open_private, sha256_of
 from analyzer.ingest import (
     PROBLEMS_PER_FILE,
     Paths,
@@ -122,7 +122,7 @@ class _Spool:
         open_private(path).close()  # a file an earlier attempt wrote starts again, empty
 
     def __call__(self, batch: frames.Parts, exchanges: int) -> Spooled:
-        with self.path.open("ab") as handle:
+        with append_private(self.path) as handle:
             offset = handle.seek(0, os.SEEK_END)
             pickle.dump(batch, handle, protocol=pickle.HIGHEST_PROTOCOL)
         return Spooled(self.path.name, offset, exchanges)
@@ -202,7 +202,7 @@ def read(
     of_file: list[list[int]] = []  # each file's tasks
     of_task: list[tuple[int, int]] = []  # each task's file and piece
     for file, label in files:
-        # Pieces of PIECE_BYTES or more: what a worker makes, and this process receives, at once.
+        # Pieces of PIECE_BYTES or more, read apart (a worker makes its parts a batch at a time).
         pieces = line_pieces(file, file_size(file) // ingest.PIECE_BYTES)
         of_file.append(list(range(len(tasks), len(tasks) + len(pieces or [None]))))
         of_task += [(len(of_file) - 1, piece) for piece in range(len(pieces or [None]))]
