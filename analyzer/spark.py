@@ -183,8 +183,9 @@ def _name(uri: str) -> str:
 
 @dataclass(slots=True)
 class _FileResult:
-    """What a task makes of one file: its parts (a batch or more; none when it gave no exchange), its problems (a
-    record skipped, an exchange that did not reconstruct) and what stopped its reading."""
+    """What a task makes of one file: its parts (a batch or more; none when it gave no
+    exchange), its problems (a record skipped, an exchange that did not reconstruct) and what
+    stopped its reading."""
 
     parts: list[frames.Parts]
     problems: list[Problem]
