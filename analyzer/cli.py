@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 import time
 import warnings
 from collections import deque
@@ -870,11 +871,12 @@ def capture(
             if running.proxy.poll() is not None:
                 say(f"mitmproxy exited ({running.proxy.returncode}) while the program ran: later calls went nowhere")
         else:
+            stopped = _stop_on_interrupt()  # before the instructions: a client may be quick to stop it
             click.echo(running.instructions())
             if running.browser is not None:
                 click.echo(f"browser: {url} (profile {running.profile}, mitmproxy's CA trusted for it only)")
             click.echo("Ctrl-C stops.")
-            status = _wait_for_interrupt(running)
+            status = _wait_for_interrupt(running, stopped)
     except CommandError as exc:
         click.echo(f"chatcap: {exc}", err=True)
         status = exc.status
@@ -933,23 +935,24 @@ def _exposure_warnings(running: Any, options: tuple[str, ...]) -> list[str]:
     ]
 
 
-def _wait_for_interrupt(running: Any) -> int:
-    """Until Ctrl-C or SIGTERM (0), or mitmdump ending on its own (1)."""
+def _stop_on_interrupt() -> threading.Event:
+    """An event set by Ctrl-C (SIGINT) or SIGTERM, from now on.
+
+    SIGINT gets a handler of its own: a shell without job control starts `chatcap capture &` with
+    SIGINT ignored, Python then leaves it ignored, and `kill -INT` would never stop the capture."""
     import signal as signals
 
-    stop = False
+    stopped = threading.Event()
+    for signum in (signals.SIGINT, signals.SIGTERM):
+        signals.signal(signum, lambda *_: stopped.set())
+    return stopped
 
-    def interrupted(*_: Any) -> None:
-        nonlocal stop
-        stop = True
 
-    signals.signal(signals.SIGTERM, interrupted)
-    try:
-        while not stop and running.proxy.poll() is None:
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
-    if running.proxy.poll() is not None and not stop:
+def _wait_for_interrupt(running: Any, stopped: threading.Event) -> int:
+    """Until `stopped` is set (0), or mitmdump ends on its own (1)."""
+    while not stopped.is_set() and running.proxy.poll() is None:
+        time.sleep(0.2)
+    if running.proxy.poll() is not None and not stopped.is_set():
         click.echo(f"mitmproxy exited ({running.proxy.returncode}): the capture ends", err=True)
         return 1
     return 0

@@ -323,6 +323,29 @@ def test_port_0_without_a_command_listens_on_a_free_port_and_prints_it(tmp_path:
     assert "captured 1 exchange(s)" in stdout
 
 
+def test_sigint_stops_a_capture_whose_parent_started_it_with_sigint_ignored(tmp_path: Path, home: Path) -> None:
+    # What `chatcap capture &` in a script (a shell without job control) does: SIGINT ignored.
+    capture = subprocess.Popen(
+        [sys.executable, "-m", "analyzer", "capture", "--port", "0", "--out", str(tmp_path / "live")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "HOME": str(home), "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    try:
+        assert capture.stdout is not None
+        while (line := capture.stdout.readline()) and line.strip() != "Ctrl-C stops.":
+            pass
+        assert line, "the capture ended before saying how to stop it"
+        capture.send_signal(signal.SIGINT)
+        stdout, _ = capture.communicate(timeout=30)
+    finally:
+        if capture.poll() is None:
+            capture.kill()
+            capture.wait()
+    assert capture.returncode == 0
+    assert "captured 0 exchange(s)" in stdout
+
+
 def test_a_listen_host_off_loopback_warns_that_others_can_use_the_proxy(tmp_path: Path, home: Path) -> None:
     ran = chatcap_capture(tmp_path, home, "--listen-host", "0.0.0.0", "--", sys.executable, "-c", "pass")
     assert ran.status == 0, ran.stderr
