@@ -101,6 +101,12 @@ def _frame(columns: dict[str, list[Any]], dtypes: dict[str, str]) -> pd.DataFram
         if dtype in ("string", "category") and not all(value is None or type(value) is str for value in values):
             # A wire value of another type (a role that is a number, a name that is a list): as JSON text.
             columns[name] = [value if value is None or type(value) is str else dumps_exact(value) for value in values]
+        elif dtype == "object":  # as they are: pandas would make a column of 0 and None floats (0.0 and NaN)
+            columns[name] = pd.Series(values, dtype=object)
+        elif dtype in ("Int16", "Int32", "Int64", "Float64", "boolean"):
+            # Straight to the dtype: a column of integers and None goes through floats otherwise,
+            # and one past 2**53 would change (or not convert at all).
+            columns[name] = pd.array(values, dtype=dtype)
     frame = pd.DataFrame(columns)
     for name, dtype in dtypes.items():
         if dtype == "datetime":
@@ -794,6 +800,11 @@ _DTYPES = {
     "messages": _MESSAGE_DTYPES,
     "tool_calls": _TOOL_DTYPES,
 }
+
+
+def dtypes_of(name: str) -> dict[str, str]:
+    """The table `name`'s columns and their frame's dtypes, in order."""
+    return _DTYPES[name]
 
 
 def frame_of(name: str, columns: dict[str, list[Any]] | None) -> pd.DataFrame:

@@ -225,3 +225,15 @@ def test_gemini_calls_without_ids_are_paired_with_their_results_by_name_and_orde
         ('{"city":"Oslo"}', '{"city":"Oslo","c":9}', "conversation.jsonl#2"),
         ('{"city":"Rome"}', '{"city":"Rome","c":25}', "conversation.jsonl#4"),
     ]
+
+
+def test_a_frame_keeps_integers_exact_past_2_53_and_beside_missing_values_in_any_column() -> None:
+    """pandas would make a column of integers and None floats: 0 as 0.0 in an object column,
+    2**60 + 1 as 2**60 in an Int64 one (or refuse to convert it)."""
+    calls = {column: [None, None] for column in frames.dtypes_of("tool_calls")}
+    calls["parsed_arguments"] = [None, 0]  # a tool called with the JSON argument `0`
+    parsed = frames.frame_of("tool_calls", calls)["parsed_arguments"].tolist()
+    assert parsed == [None, 0] and type(parsed[1]) is int
+    rows = {column: [None, None] for column in frames.dtypes_of("exchanges")}
+    rows["max_tokens"] = [None, 2**60 + 1]
+    assert frames.frame_of("exchanges", rows)["max_tokens"].tolist() == [pd.NA, 2**60 + 1]
