@@ -50,7 +50,7 @@ import orjson
 import pandas as pd
 
 from analyzer import frames
-from analyzer.export import table_values
+from analyzer.export import column_cells, table_values
 from analyzer.export.transcript import passes
 from analyzer.files import (
     UnsafePath,
@@ -526,12 +526,16 @@ class _Tables:
         an id, a file named like a key, and then it is no longer the key a day is found by)."""
         import pyarrow as pa
 
-        frame = rows if isinstance(rows, pd.DataFrame) else frames.frame_of(name, rows)
+        whole = isinstance(rows, pd.DataFrame)  # else columns
         schema = self._schemas.get(name)
         if schema is None:
-            schema = self._schemas[name] = arrow_schema(frame)
-        frame = table_values(frame, "parquet", cells_ready=self.cells_ready.get(name, ()))
-        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            schema = self._schemas[name] = arrow_schema(rows if whole else frames.frame_of(name, None))  # type: ignore[arg-type]
+        ready = self.cells_ready.get(name, ())
+        if whole:
+            frame = table_values(rows, "parquet", cells_ready=ready)
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        else:
+            table = arrow_table(name, rows, schema, ready)  # type: ignore[arg-type]
         day_of = pd.Series(days, dtype=object)
         dates = day_of.unique()
         for date in dates:
@@ -656,6 +660,24 @@ def _row_groups(pieces: Iterator[pa.Table], schema: pa.Schema) -> Iterator[pa.Ta
         yield pa.concat_tables(pending).combine_chunks()
     elif not made:
         yield schema.empty_table()
+
+
+def arrow_table(name: str, columns: dict[str, list[Any]], schema: pa.Schema, ready: Collection[str] = ()) -> pa.Table:
+    """The rows of the table `name`, as columns (`frames.Assembly`'s), as the Arrow table they are
+    written as: what `table_values` and `pa.Table.from_pandas` make of their frame
+    (`frames.frame_of`), made without one. `ready`: columns whose cells are made already."""
+    import pyarrow as pa
+
+    dtypes = frames.dtypes_of(name)
+    arrays = []
+    for column in schema:
+        values = columns.get(column.name, [])
+        if pa.types.is_large_string(column.type) and column.name not in ready:
+            values = column_cells(values, dtypes[column.name])
+        elif pa.types.is_floating(column.type):  # an integer, as a frame's Float64 holds it
+            values = [float(value) if type(value) is int else value for value in values]
+        arrays.append(pa.array(values, type=column.type, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 # pandas dtype of the frames -> Arrow type written (docs/schema.md, "Types, nulls and order").

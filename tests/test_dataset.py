@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 from bundled import BUNDLED_CAPTURES, ROOT, captures_as_cloned, copy_bundled
 from child_memory import distinct_histories, peak_rss
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from terminal import in_a_terminal
 
 import analyzer
@@ -569,28 +572,71 @@ def test_a_table_export_of_histories_that_never_repeat_takes_memory_below_two_an
 EXTERNAL = ROOT / "tests" / "data" / "external"  # other projects' recordings, as they are laid out
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("select", [None, {"model": "claude*"}])
-def test_csv_written_a_batch_at_a_time_is_the_csv_of_the_whole_frames(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, select: dict[str, str] | None
+def test_table_files_written_a_batch_at_a_time_are_the_files_of_the_whole_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, workers: int, select: dict[str, str] | None
 ) -> None:
-    """`export --format csv` (`dataset.write_csv`: batches of three exchanges here, on one or
-    two workers) writes the bytes `export.tables` writes from the frames of every exchange at
-    once, on the bundled captures and other projects' recordings; filtered, the rows of the
-    exchanges `chosen` picks, threaded among all."""
+    """`export --format csv|parquet` (`dataset.write_csv` / `dataset.build`: batches of three
+    exchanges here, on one or two workers) writes the bytes `export.tables` writes from the
+    frames of every exchange at once, on the bundled captures and other projects' recordings;
+    filtered, the rows of the exchanges `chosen` picks, threaded among all. (The batches' rows
+    become Arrow without a frame; the whole frames', through pandas.)"""
     from analyzer import export
 
     monkeypatch.setattr(parallel, "BATCH_EXCHANGES", 3)
     for name, source in (("bundled", captures_as_cloned()), ("external", EXTERNAL)):
-        streamed = dataset.write_csv(source, tmp_path / name / "streamed", workers=workers, select=select)
+        make = dataset.write_csv if fmt == "csv" else dataset.build
+        streamed = make(source, tmp_path / name / "streamed", workers=workers, select=select)
         whole = redacted_all(analyzer.load(source, progress=False))
         frames_of = frames.all_frames(whole)
         only = dataset.chosen(frames_of["exchanges"], **select) if select else None
-        written = export.write_tables(frames_of, tmp_path / name / "whole", "csv", only=only)
+        written = export.write_tables(frames_of, tmp_path / name / "whole", fmt, only=only)
         assert streamed.exchanges == (len(only) if only is not None else len(whole)) > 0
-        assert [p.name for p in streamed.written] == [p.name for p in written]
+        relative = [p.relative_to(tmp_path / name / "streamed") for p in streamed.written]
+        assert relative == [p.relative_to(tmp_path / name / "whole") for p in written]
         for mine, theirs in zip(streamed.written, written, strict=True):
             assert mine.read_bytes() == theirs.read_bytes(), (name, mine.name)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), name=st.sampled_from(TABLES))
+def test_rows_made_arrow_without_a_frame_equal_their_frame_made_arrow_through_pandas(
+    data: st.DataObject, name: str
+) -> None:
+    """`dataset.arrow_table` (the rows of a batch) gives the Arrow table `table_values` and
+    `pa.Table.from_pandas` give for their frame (`frames.frame_of`), for values of every type
+    a wire can put in a column: text with a secret in it, numbers in a text column, lists,
+    NaN, infinities, integers in a float column, naive and aware times."""
+    import pyarrow as pa
+
+    from analyzer.export import table_values
+
+    secret = "sk-proj-" + "Q7b9" * 10
+    anything = st.one_of(
+        st.none(), st.text(max_size=12), st.just(f"key {secret} here"), st.integers(-(2**70), 2**70),
+        st.floats(), st.booleans(), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    )  # fmt: skip
+    of_dtype = {
+        "Int16": st.integers(-(2**15), 2**15 - 1), "Int32": st.integers(-(2**31), 2**31 - 1),
+        "Int64": st.integers(-(2**63), 2**63 - 1), "Float64": st.floats() | st.integers(-(2**1000), 2**1000),
+        "boolean": st.booleans(),
+        "datetime": st.datetimes(timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=5, minutes=30))]),
+                                 min_value=datetime(2, 1, 1), max_value=datetime(9998, 1, 1)),
+    }  # fmt: skip
+    rows = data.draw(st.integers(0, 6))
+    columns = {
+        column: data.draw(st.lists(st.none() | of_dtype.get(dtype, anything), min_size=rows, max_size=rows))
+        for column, dtype in frames.dtypes_of(name).items()
+    }
+    schema = dataset.arrow_schema(frames.frame_of(name, None))
+    direct = dataset.arrow_table(name, columns, schema)
+    through_pandas = pa.Table.from_pandas(
+        table_values(frames.frame_of(name, columns), "parquet"), schema=schema, preserve_index=False
+    )
+    assert direct.equals(through_pandas), (direct.to_pylist(), through_pandas.to_pylist())
+    assert secret not in str(direct.to_pylist())
 
 
 def test_a_rerun_reusing_a_share_read_in_pieces_numbers_its_exchanges_as_a_build_from_scratch(

@@ -661,6 +661,16 @@ def table_values(frame: Any, fmt: str, *, cells_ready: Collection[str] = ()) -> 
     return frame
 
 
+def column_cells(values: list[Any], dtype: str) -> list[Any]:
+    """A text column's cells as `table_values` makes them for Parquet, from the values the rows
+    were made with (`dtype`, the frame's: string, category or object): text redacted, any other
+    value as (redacted) JSON text, a missing one (None; in an object column, NaN too) None."""
+    cell = _each_text_once()
+    if dtype == "object":
+        return [None if value is None or (type(value) is float and value != value) else cell(value) for value in values]
+    return [None if value is None else cell(value) for value in values]
+
+
 # OWASP, "CSV Injection": a cell starting with one of these is a formula to Excel, LibreOffice
 # and Google Sheets; a single quote before it makes it text (and is not shown).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
