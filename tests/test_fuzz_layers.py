@@ -189,7 +189,12 @@ def _pipeline(directory: Path, files: dict[str, Mutant], out: Path) -> Run:
     step("har.har", lambda: har.har(xs, out / "library.har"))
     step("har.jsonl", lambda: har.jsonl(xs, out / "library.jsonl"))
 
-    for args in (["summary", str(directory)], ["convert", str(directory), "--to", "har", "--out", str(out / "x.har")]):
+    dataset = out / "dataset"  # what `export --format parquet` builds: not `export.tables`' way
+    for args in (
+        ["summary", str(directory)],
+        ["convert", str(directory), "--to", "har", "--out", str(out / "x.har")],
+        ["export", str(directory), "--format", "parquet", "--out", str(dataset), "--workers", "1"],
+    ):
         why = _cli(args)
         if why:
             run.cli.append(Failure(" ".join(args[:1]), None, why))
@@ -222,6 +227,9 @@ def _pipeline(directory: Path, files: dict[str, Mutant], out: Path) -> Run:
             ids = set((pd.read_csv if name == "csv" else pd.read_parquet)(written)["id"])
             if not set(good) <= ids:
                 run.good_lost.append(f"missing from exchanges.{name}")
+    partitions = sorted(dataset.glob("exchanges/date=*/part-0.parquet"))
+    if partitions and not set(good) <= {i for part in partitions for i in pd.read_parquet(part)["id"]}:
+        run.good_lost.append("missing from the dataset's exchanges")
     if (out / "x.har").exists():
         entries = orjson.loads((out / "x.har").read_bytes())["log"]["entries"]
         count = sum(e["_chatcap"]["from"]["file"] == GOOD.name for e in entries)
@@ -347,7 +355,7 @@ def test_no_library_step_raises_on_a_mutant_beside_a_good_capture(run: Run) -> N
 
 
 @pytest.mark.parametrize("run", BATCHES, ids=IDS, indirect=True)
-def test_summary_show_and_convert_exit_0_or_1_with_a_one_line_error(run: Run) -> None:
+def test_summary_show_convert_and_export_exit_0_or_1_with_a_one_line_error(run: Run) -> None:
     if run.cli:
         pytest.fail(_listed(run.cli), pytrace=False)
 
