@@ -2,7 +2,7 @@
 each placed in a directory beside a good capture, run through the whole pipeline as a user runs it:
 `analyzer.load(dir)`, `reconstruct()`, `to_openai()`/`to_native()`, the threads and conversations,
 the four frames, every export (Markdown, HTML, JSONL, CSV and Parquet tables, HAR), and the CLI's
-`summary`, `show` and `convert --to har`.
+`summary`, `show`, `convert --to har` and `export --format parquet` (the dataset build).
 
 Mutants go through the pipeline in batches of BATCH (a directory holds the good capture and one batch);
 when a batch fails, each of its mutants is run again alone beside the good capture, so a failure
