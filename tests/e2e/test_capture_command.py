@@ -18,8 +18,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from harness import ROOT, free_port, scripted_stream, self_signed, start_proxy, start_upstream
@@ -291,32 +293,41 @@ def test_a_port_in_use_fails_within_5_s_with_mitmproxys_reason_and_port_0_advice
     assert "Traceback" not in ran.stderr
 
 
-def test_port_0_without_a_command_listens_on_a_free_port_and_prints_it(tmp_path: Path, home: Path) -> None:
-    exchange = scripted_stream(["free ", "port"], gap_ms=5, first_ms=5)
-    server = start_upstream([exchange])
-    out = tmp_path / "live"
+@contextmanager
+def capture_without_a_command(out: Path, home: Path, *args: str, **popen: Any) -> Iterator[subprocess.Popen[str]]:
+    """`chatcap capture --port 0 --out OUT ARGS` running with its stdout and stderr piped (text),
+    killed at the end if still running."""
     capture = subprocess.Popen(
-        [sys.executable, "-m", "analyzer", "capture", "--port", "0", "--out", str(out)],
+        [sys.executable, "-m", "analyzer", "capture", "--port", "0", "--out", str(out), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        env={**os.environ, "HOME": str(home), "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "HOME": str(home), "PYTHONUNBUFFERED": "1"}, **popen,
     )  # fmt: skip
     try:
-        assert capture.stdout is not None
-        first = capture.stdout.readline()
-        assert first.startswith("capturing on http://127.0.0.1:"), first
-        port = int(first.split("http://127.0.0.1:")[1].split()[0])
-        assert port != 0
-        body = json.dumps({"model": "gpt-e2e", "messages": [], "stream": True})
-        subprocess.run(
-            ["curl", "-sS", "-x", f"http://127.0.0.1:{port}", f"{server.url}/v1/chat/completions", "-d", body],
-            check=True, capture_output=True, timeout=30,
-        )  # fmt: skip
-        capture.send_signal(signal.SIGINT)
-        stdout, _ = capture.communicate(timeout=60)
+        yield capture
     finally:
         if capture.poll() is None:
             capture.kill()
             capture.wait()
+
+
+def test_port_0_without_a_command_listens_on_a_free_port_and_prints_it(tmp_path: Path, home: Path) -> None:
+    exchange = scripted_stream(["free ", "port"], gap_ms=5, first_ms=5)
+    server = start_upstream([exchange])
+    try:
+        with capture_without_a_command(tmp_path / "live", home) as capture:
+            assert capture.stdout is not None
+            first = capture.stdout.readline()
+            assert first.startswith("capturing on http://127.0.0.1:"), first
+            port = int(first.split("http://127.0.0.1:")[1].split()[0])
+            assert port != 0
+            body = json.dumps({"model": "gpt-e2e", "messages": [], "stream": True})
+            subprocess.run(
+                ["curl", "-sS", "-x", f"http://127.0.0.1:{port}", f"{server.url}/v1/chat/completions", "-d", body],
+                check=True, capture_output=True, timeout=30,
+            )  # fmt: skip
+            capture.send_signal(signal.SIGINT)
+            stdout, _ = capture.communicate(timeout=60)
+    finally:
         server.shutdown()
         server.server_close()
     assert capture.returncode == 0
@@ -325,23 +336,14 @@ def test_port_0_without_a_command_listens_on_a_free_port_and_prints_it(tmp_path:
 
 def test_sigint_stops_a_capture_whose_parent_started_it_with_sigint_ignored(tmp_path: Path, home: Path) -> None:
     # What `chatcap capture &` in a script (a shell without job control) does: SIGINT ignored.
-    capture = subprocess.Popen(
-        [sys.executable, "-m", "analyzer", "capture", "--port", "0", "--out", str(tmp_path / "live")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        env={**os.environ, "HOME": str(home), "PYTHONUNBUFFERED": "1"},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )  # fmt: skip
-    try:
+    ignored = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731
+    with capture_without_a_command(tmp_path / "live", home, preexec_fn=ignored) as capture:
         assert capture.stdout is not None
         while (line := capture.stdout.readline()) and line.strip() != "Ctrl-C stops.":
             pass
         assert line, "the capture ended before saying how to stop it"
         capture.send_signal(signal.SIGINT)
         stdout, _ = capture.communicate(timeout=30)
-    finally:
-        if capture.poll() is None:
-            capture.kill()
-            capture.wait()
     assert capture.returncode == 0
     assert "captured 0 exchange(s)" in stdout
 
@@ -400,21 +402,11 @@ def test_reverse_mode_records_a_client_pointed_at_the_proxy_without_https_proxy(
 
 
 def test_reverse_mode_alone_prints_the_base_url_to_set_instead_of_https_proxy(tmp_path: Path, home: Path) -> None:
-    capture = subprocess.Popen(
-        [sys.executable, "-m", "analyzer", "capture", "--port", "0", "--out", str(tmp_path / "live"),
-         "--mode", "reverse:https://api.openai.com"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        env={**os.environ, "HOME": str(home), "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
+    with capture_without_a_command(tmp_path / "live", home, "--mode", "reverse:https://api.openai.com") as capture:
         assert capture.stdout is not None
         said = [capture.stdout.readline() for _ in range(3)]
         capture.send_signal(signal.SIGINT)
         capture.communicate(timeout=60)
-    finally:
-        if capture.poll() is None:
-            capture.kill()
-            capture.wait()
     assert (
         said[0].startswith("capturing on http://127.0.0.1:") and "a reverse proxy to https://api.openai.com" in said[0]
     )
