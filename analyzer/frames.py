@@ -421,6 +421,7 @@ class Assembly:
         self._fresh: dict[str, list[tuple[int, str, tuple[Any, ...]]]] = {}
         self._claimed: set[tuple[str, int]] = set()
         self.chosen = 0  # exchanges added whose rows are given
+        self.walked = 0  # exchanges the walk has threaded so far
 
     def add(self, rank: Any, batch: Parts, chosen: list[bool] | None = None) -> None:
         """Keep what the walk and the rows need of `batch` (ranks order the batches: ties
@@ -484,6 +485,7 @@ class Assembly:
         text = 0  # the characters of the rows' contents
         first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender
         for place, at in enumerate(order):
+            self.walked = place  # how far the walk is, for a caller showing it
             rank, row = everyone[at]
             batch, number_of = self._batches[rank], numbered[rank]
             item: _Sent = pickle.loads(batch.sent[row])  # made by `add`
@@ -505,6 +507,7 @@ class Assembly:
                 if len(started) >= rows or text >= _TEXT_AT_ONCE:
                     yield cols, started
                     cols, started, text = {name: [] for name in _MESSAGE_DTYPES}, [], 0
+        self.walked = len(order)
         if started:
             yield cols, started
         for batch in self._batches.values():  # the rows need only the walk's findings now

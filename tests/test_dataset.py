@@ -5,6 +5,7 @@ real files, the CLI as a user runs it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -522,6 +523,33 @@ def test_a_build_in_a_terminal_says_what_it_does_once_the_files_are_read(tmp_pat
     )
     assert status == 0 and "Traceback" not in drawn, drawn
     assert "threading 43 exchange(s) and writing the tables" in drawn and "43" in drawn.rsplit("writing", 1)[1]
+
+
+def test_the_status_line_says_how_far_threading_and_writing_are_from_0_to_100_percent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threading and writing 1,000 exchanges (a walk over each, then each batch's rows)
+    update the status line with a share that only rises, from at most half (the walk) to 100 %."""
+
+    class Status:
+        def __init__(self) -> None:
+            self.said: list[str] = []
+
+        def update(self, text: str) -> None:
+            self.said.append(text)
+
+    shown = Status()
+    monkeypatch.setattr(dataset, "status", lambda what, progress: contextlib.nullcontext(shown))
+    monkeypatch.setattr(parallel, "BATCH_EXCHANGES", 100)
+    capture = tmp_path / "in" / "histories.jsonl"
+    capture.parent.mkdir()
+    distinct_histories(capture, 1000, kb=1)
+    dataset.build(capture.parent, tmp_path / "out", workers=1)
+    what = "threading 1,000 exchange(s) and writing the tables: "
+    assert shown.said and all(text.startswith(what) for text in shown.said), shown.said[:3]
+    shares = [int(text.removeprefix(what).removesuffix(" %")) for text in shown.said]
+    assert shares == sorted(shares) and shares[0] <= 50 and shares[-1] == 100
+    assert len(set(shares)) > 10  # the walk, then the batches: not only the ends
 
 
 @pytest.mark.parametrize("workers", [1, 2])
