@@ -294,15 +294,15 @@ def _made(
         what = f"threading {count:,} exchange(s) and writing the tables"
         with status(what, progress) as shown:
             # Each exchange is walked, then its batch's rows are written: how far, in the status line.
-            share_of, total = _Share(shown, what), 2 * sum(share.exchanges for share in shares if share is not None)
+            how_far, total = _HowFar(shown, what), 2 * sum(share.exchanges for share in shares if share is not None)
             for rows, started in assembly.walk():
                 tables.add("messages", rows, [_day(moment) for moment in started])
-                share_of(assembly.walked, total)
+                how_far(assembly.walked, total)
             written = total // 2
             for share in shares:
                 assert share is not None
                 for held in share.parts:
-                    share_of(written, total)
+                    how_far(written, total)
                     written += held.exchanges
                     found = assembly.rows(held.rank, load_spooled(store / held.name, held.offset))
                     days = dict(zip(found["exchanges"]["id"], map(_day, found["exchanges"]["started_at"]), strict=True))
@@ -312,11 +312,11 @@ def _made(
                             rows,
                             [days[exchange] for exchange in rows["id" if name == "exchanges" else "exchange"]],
                         )
-            share_of(total, total)
+            how_far(total, total)
     return count, problems, len(missing)
 
 
-class _Share:
+class _HowFar:
     """A status line (`ingest.status`; None: none is shown) saying `what` and how much of it is done."""
 
     def __init__(self, shown: Any, what: str) -> None:
