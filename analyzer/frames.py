@@ -103,9 +103,9 @@ def _frame(columns: dict[str, list[Any]], dtypes: dict[str, str]) -> pd.DataFram
             columns[name] = [value if value is None or type(value) is str else dumps_exact(value) for value in values]
         elif dtype == "object":  # as they are: pandas would make a column of 0 and None floats (0.0 and NaN)
             columns[name] = pd.Series(values, dtype=object)
-        elif dtype in ("Int16", "Int32", "Int64", "Float64", "boolean"):
-            # Straight to the dtype: a column of integers and None goes through floats otherwise,
-            # and one past 2**53 would change (or not convert at all).
+        elif dtype == "Int64" and _past_a_float(values):
+            # Straight to the dtype: a column of integers and None goes through floats otherwise, where
+            # one past 2**53 would change (or not convert at all). Slower: only where it matters.
             columns[name] = pd.array(values, dtype=dtype)
     frame = pd.DataFrame(columns)
     for name, dtype in dtypes.items():
@@ -114,6 +114,12 @@ def _frame(columns: dict[str, list[Any]], dtypes: dict[str, str]) -> pd.DataFram
         else:
             frame[name] = frame[name].astype(dtype)
     return frame
+
+
+def _past_a_float(values: list[Any]) -> bool:
+    """Whether an integer column holds a value a float does not hold exactly (past 2**53)."""
+    numbers = [value for value in values if type(value) is int]
+    return bool(numbers) and (max(numbers) > 2**53 or min(numbers) < -(2**53))
 
 
 def exchanges(xs: Iterable[Exchange], *, prices: Prices | None = None) -> pd.DataFrame:
