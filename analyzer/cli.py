@@ -101,6 +101,11 @@ def _reconstruct(exchange: Exchange) -> Reconstruction | None:
 @click.version_option(package_name="chatcap")
 def main() -> None:
     """See what LLM chat apps actually sent and received."""
+    # Arrow's buffers from the C library's allocator, not the mimalloc pyarrow brings (read once,
+    # when pyarrow is imported: no command has imported it yet). The tables are built a batch at
+    # a time; mimalloc kept the freed batches' pages, 35-50 MB more at the peak of an export
+    # (benchmarks/README.md, "Scale"). A choice of the user's own is kept.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
 # C0 control characters but tab and newline, DEL, and C1: a terminal acts on them (ESC

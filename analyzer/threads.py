@@ -110,6 +110,8 @@ _REASONING_OPENING = re.compile(
 _LOOSE_CANDIDATES = 64
 # Reasoning shorter than this is not looked for in later histories (too likely to recur).
 _REASONING_MIN = 16
+# A received reasoning this long or longer is kept as digests (`_ReasoningFinder`), not its text.
+_REASONING_HEAD = 64
 
 
 @dataclass(slots=True, frozen=True)
@@ -398,32 +400,66 @@ def ordered(exchanges: Sequence[Exchange]) -> list[Exchange]:
     return [exchanges[at] for at in order_of([x.started_at for x in exchanges])]
 
 
+class _Received(NamedTuple):
+    """A reasoning an exchange received, as `_ReasoningFinder` knows it."""
+
+    length: int
+    text: str | None  # a reasoning shorter than `_REASONING_HEAD` characters; else None and:
+    head: bytes  # `_digest` of its first `_REASONING_HEAD` characters
+    whole: bytes  # `_digest` of it whole
+    source: str  # the exchange that received it
+
+
 class _ReasoningFinder:
     """Finds reasoning resent as content, remembering each message it judged (by number), so
     a message keeps its verdict in every later request that resends it."""
 
     def __init__(self) -> None:
-        # The first characters of a received reasoning -> (reasoning, exchange id) in order.
-        self.received: dict[str, list[tuple[str, str]]] = {}
+        # The first characters of a received reasoning -> what it is known by, in order: a short
+        # reasoning itself, a longer one by digests (of its start and of it whole), so that the
+        # walk's memory does not grow with the reasoning received, the longest texts of all.
+        self.received: dict[str, list[_Received]] = {}
         self.verdicts: dict[int, tuple[str, int] | None] = {}  # by message number
 
     def add(self, reasoning: str, source: str) -> None:
         """`source` received `reasoning` (stripped)."""
         if len(reasoning) >= _REASONING_MIN:
-            self.received.setdefault(reasoning[:_REASONING_MIN], []).append((reasoning, source))
+            if len(reasoning) < _REASONING_HEAD:
+                known = _Received(len(reasoning), reasoning, b"", b"", source)
+            else:
+                head, whole = _digest("", reasoning[:_REASONING_HEAD]), _digest("", reasoning)
+                known = _Received(len(reasoning), None, head, whole, source)
+            self.received.setdefault(reasoning[:_REASONING_MIN], []).append(known)
+
+    def _start(self, text: str) -> _Received | None:
+        """The latest reasoning received that `text` starts with, if any: a long one's whole
+        digest is worked out only when its start's matches (most reasoning opens alike)."""
+        head = None
+        for known in reversed(self.received.get(text[:_REASONING_MIN], ())):
+            if known.text is not None:
+                if text.startswith(known.text):
+                    return known
+            elif len(text) >= known.length:
+                head = head or _digest("", text[:_REASONING_HEAD])
+                if known.head == head and _digest("", text[: known.length]) == known.whole:
+                    return known
+        return None
 
     def judge(self, text: str, number: int, parent_reasoning: list[tuple[str, str]]) -> tuple[str, int] | None:
         """What says message `text` carries reasoning, and how many characters of it, or None.
         `parent_reasoning`: what the exchange it continues received, looked for anywhere in it."""
         verdict = None
         think, answer = split_think(text)
-        starts = [found for found in reversed(self.received.get(text[:_REASONING_MIN], ())) if text.startswith(found[0])]  # fmt: skip
-        inside = starts or [found for found in parent_reasoning if found[0] in text]
+        start = self._start(text)
+        if start is not None:
+            inside = [(start.length, start.source)]
+        else:
+            inside = [(len(reasoning), source) for reasoning, source in parent_reasoning if reasoning in text]
         if think is not None:
             verdict = "opens with a <think> block", len(text) - len((answer or "").strip())
         elif inside:
-            reasoning, source = inside[0]
-            verdict = f"carries the reasoning {source} received", len(reasoning)
+            length, source = inside[0]
+            verdict = f"carries the reasoning {source} received", length
         elif opening := _REASONING_OPENING.match(text):
             words = " ".join(opening.group().split())
             verdict = f"reads as reasoning (it opens {words!r}; no earlier exchange received it)", len(text)
@@ -510,9 +546,10 @@ class Walk:
         self, *, notices: bool = True, texts: bool = False, past: MutableMapping[int, Any] | None = None
     ) -> None:
         self.notices = notices
-        # As added: an exchange's position is its index. With `past` (a `spill.Spill`), what each
-        # received is kept there once it is added, read again only for a loose parent.
-        self.exchanges: list[Threadable] = []
+        # As added: an exchange's position is its index. What each received is kept here, or with
+        # `past` (a `spill.Spill`) there, read again only for a loose parent.
+        self._ids: list[str] = []
+        self._replies: list[list[_Reply]] = []
         self._past = past
         # A message is known by a digest of its normal form (`key_of`), not by its text: the walk
         # keeps its number and role only. The assistant messages of a history, the only ones it
@@ -602,16 +639,18 @@ class Walk:
     def _received(self, position: int) -> list[_Reply]:
         """What the exchange added at `position` received."""
         if self._past is None:
-            return self.exchanges[position].replies
+            return self._replies[position]
         return self._past.get(position, [])
 
     def add_numbered(self, exchange: Threadable, numbers: list[int], assistant: Mapping[int, Message]) -> Step:
         """`add` for an exchange whose history is given by its messages' numbers (`intern`);
         `assistant`: at least its assistant messages normalised, by number (the walk reads
         one only for a loose parent, or the first time it judges it for reasoning)."""
-        position = len(self.exchanges)
-        self.exchanges.append(exchange if self._past is None else exchange._replace(replies=[]))
-        if self._past is not None and exchange.replies:
+        position = len(self._ids)
+        self._ids.append(exchange.id)
+        if self._past is None:
+            self._replies.append(exchange.replies)
+        elif exchange.replies:
             self._past[position] = exchange.replies
         replies = exchange.replies
         prefixes = [prefix := self._session(exchange.session)]
@@ -631,11 +670,11 @@ class Walk:
                 break
             candidates = self._histories.get(prefixes[at])
             if candidates:
-                parent, differs = _loose_parent(self.exchanges, self._received, candidates, assistant[numbers[at]])
+                parent, differs = _loose_parent(self._ids, self._received, candidates, assistant[numbers[at]])
                 if self.notices:
                     if differs:
                         exchange_notices.append(Notice("history_differs", f"message {at + 1} {differs}"))
-                    found = [(r.reasoning, self.exchanges[parent].id) for r in self._received(parent) if r.reasoning]
+                    found = [(r.reasoning, self._ids[parent]) for r in self._received(parent) if r.reasoning]
                     parent_reasoning[at + 1] = found
                 break
 
@@ -663,7 +702,7 @@ class Walk:
         thread = Thread(
             conversation=conversation,
             turn=max(1, roles.count("user")),
-            parent=self.exchanges[parent].id if parent is not None else None,
+            parent=self._ids[parent] if parent is not None else None,
             branch=branch,
         )
         if self.notices:
@@ -750,9 +789,9 @@ class Deferred:
 
 
 def _loose_parent(
-    order: Sequence[Threadable], received: Callable[[int], list[_Reply]], candidates: list[int], sent: Message
+    ids: Sequence[str], received: Callable[[int], list[_Reply]], candidates: list[int], sent: Message
 ) -> tuple[int, str | None]:
-    """Of exchanges with the same history (`order`: every exchange added), the one `sent` (the
+    """Of exchanges with the same history (`ids`: every exchange added's), the one `sent` (the
     next message) continues, and how it differs from what that one received (`received(position)`;
     None when only by what `_matches` allows)."""
     recent = [(candidate, received(candidate)) for candidate in reversed(candidates[-_LOOSE_CANDIDATES:])]
@@ -761,10 +800,10 @@ def _loose_parent(
             return candidate, None
     answered = [(candidate, reply) for candidate, replies in recent for reply in replies]
     if not answered:
-        return candidates[-1], f"was never received: {order[candidates[-1]].id} got no reply"
+        return candidates[-1], f"was never received: {ids[candidates[-1]]} got no reply"
     # The reply the message starts most like (the latest of equals): the one the client changed.
     candidate, reply = max(answered, key=lambda found: len(_common_start(sent.text, found[1].message.text)))
-    return candidate, f"is not what {order[candidate].id} received: {_difference(sent, reply.message)}"
+    return candidate, f"is not what {ids[candidate]} received: {_difference(sent, reply.message)}"
 
 
 def _common_start(a: str, b: str) -> str:

@@ -534,3 +534,49 @@ def test_a_walk_that_keeps_digests_finds_the_threads_and_notices_of_the_bundled_
     exchanges = list(analyzer.load(captures_as_cloned() if where == "captures" else ROOT / where, progress=False))
     assert len(exchanges) > 40
     assert deferred(exchanges) == threads_module.analyse(exchanges)
+
+
+# Reasonings that share their first characters (most reasoning opens alike), around the
+# 16-character key and the 64-character head the finder keeps instead of a long text.
+_OPENING = "Okay, the user asks about "
+_reasoning_texts = st.builds(
+    lambda tail, repeat: _OPENING + tail * repeat,
+    st.text(alphabet="ab é\n", min_size=0, max_size=12),
+    st.integers(min_value=0, max_value=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    received=st.lists(_reasoning_texts, max_size=6),
+    message=st.one_of(
+        _reasoning_texts, st.builds(lambda r, more: r + more, _reasoning_texts, st.text("ab é", max_size=8))
+    ),
+)
+def test_the_reasoning_finder_finds_the_latest_received_reasoning_a_message_starts_with(
+    received: list[str], message: str
+) -> None:
+    """The finder keeps a long reasoning as digests, not text: it must find what keeping every
+    text and asking `startswith` of each, latest first, finds (and the verdict's length)."""
+    finder = threads_module._ReasoningFinder()
+    for n, reasoning in enumerate(received):
+        finder.add(reasoning, f"x#{n}")
+    expected = next(
+        (f"x#{n}" for n, r in reversed(list(enumerate(received))) if len(r) >= 16 and message.startswith(r)), None
+    )
+    verdict = finder.judge(message, 0, [])
+    if expected is None:
+        assert verdict is None or "carries the reasoning" not in verdict[0]
+    else:
+        length = len(received[int(expected.split("#")[1])])
+        assert verdict == (f"carries the reasoning {expected} received", length)
+
+
+def test_the_reasoning_finder_keeps_no_text_of_a_reasoning_64_characters_or_longer() -> None:
+    finder = threads_module._ReasoningFinder()
+    long, short = _OPENING + "x" * 40, _OPENING + "y"
+    finder.add(long, "x#1")
+    finder.add(short, "x#2")
+    kept = [known.text for known in finder.received[_OPENING[:16]]]
+    assert kept == [None, short]
+    assert finder.judge(long + " and so on", 1, [])[1] == len(long)
