@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
-import pandas as pd
 
 from analyzer import frames
 from analyzer.export import column_cells, table_values
@@ -68,9 +67,10 @@ from analyzer.parallel import CELLS, Done, collector_paused, load_spooled, read
 from analyzer.spill import Spill
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
 
-__all__ = ["SCHEMA_VERSION", "Built", "Busy", "arrow_schema", "build", "chosen", "write", "write_csv"]
+__all__ = ["SCHEMA_VERSION", "Built", "Busy", "build", "chosen", "schema_of", "write", "write_csv"]
 
 # docs/schema.md, "Schema version": raised by any change to the columns, types, units, meanings or layout.
 SCHEMA_VERSION = 1
@@ -293,12 +293,14 @@ def _made(
                 raise ValueError("no exchange matches the filter")
         what = f"threading {count:,} exchange(s) and writing the tables"
         with status(what, progress) as shown:
-            # Each exchange is walked, then its batch's rows are written: how far, in the status line.
-            how_far, total = _HowFar(shown, what), 2 * sum(share.exchanges for share in shares if share is not None)
-            for rows, started in assembly.walk():
+            # Each exchange is threaded, its message rows made, then its batch's rows written:
+            # how far, in the status line.
+            exchanges = sum(share.exchanges for share in shares if share is not None)
+            how_far, total = _HowFar(shown, what), 3 * exchanges
+            for rows, started in assembly.walk(progress=lambda walked: how_far(walked, total)):
                 tables.add("messages", rows, [_day(moment) for moment in started])
                 how_far(assembly.walked, total)
-            written = total // 2
+            written = 2 * exchanges
             for share in shares:
                 assert share is not None
                 for held in share.parts:
@@ -338,6 +340,8 @@ def chosen(
     """The ids of the rows of an exchanges frame that `export.select` keeps with these
     arguments: `model` and `host` shell patterns against the requested and served model and
     the host, `since` / `until` bounding the start (aware datetimes)."""
+    import pandas as pd
+
     return {
         row.id
         for row in exchanges[["id", "requested_model", "served_model", "host", "started_at"]].itertuples(index=False)
@@ -502,8 +506,11 @@ def write(
     `previous` (relative path → SHA-256) records is not written again. Returns the files
     written and every partition's relative path → SHA-256. `cells_ready`: by table, the
     columns whose cells are table cells already (`parallel.read(cells=True)`)."""
+    import pandas as pd
+
     exchanges = tables["exchanges"]
-    dates = dict(zip(exchanges["id"], map(_day, exchanges["started_at"].astype(object)), strict=True))
+    started = [None if pd.isna(moment) else moment for moment in exchanges["started_at"].astype(object)]
+    dates = dict(zip(exchanges["id"], map(_day, started), strict=True))
     writer = _Tables(Path(out_dir), list(tables), previous or {}, cells_ready or {})
     for name, frame in tables.items():
         key = "id" if name == "exchanges" else "exchange"
@@ -515,8 +522,7 @@ def write(
 
 def _day(started: datetime | None) -> str:
     """The partition of an exchange started at `started` (its UTC date)."""
-    moment = None if started is None or pd.isna(started) else as_utc(started)
-    return NO_DATE if moment is None else moment.date().isoformat()
+    return NO_DATE if started is None else as_utc(started).date().isoformat()
 
 
 # A partition file's row groups: cut after this many rows, or once their text reaches this
@@ -545,23 +551,28 @@ class _Tables:
         an id, a file named like a key, and then it is no longer the key a day is found by)."""
         import pyarrow as pa
 
-        whole = isinstance(rows, pd.DataFrame)  # else columns
-        schema = self._schemas.get(name)
-        if schema is None:
-            schema = self._schemas[name] = arrow_schema(rows if whole else frames.frame_of(name, None))  # type: ignore[arg-type]
+        schema = self._schema(name)
         ready = self.cells_ready.get(name, ())
-        if whole:
+        if isinstance(rows, dict):
+            table = arrow_table(name, rows, schema, ready)
+        else:
             frame = table_values(rows, "parquet", cells_ready=ready)
             table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-        else:
-            table = arrow_table(name, rows, schema, ready)  # type: ignore[arg-type]
-        day_of = pd.Series(days, dtype=object)
-        dates = day_of.unique()
+        dates = list(dict.fromkeys(days))
         for date in dates:
             at = (name, date)
             n = self._segments.get(at, 0)
-            self._waiting[name, date, n] = table if len(dates) == 1 else table.filter((day_of == date).to_numpy())
+            self._waiting[name, date, n] = (
+                table if len(dates) == 1 else table.filter(pa.array([day == date for day in days]))
+            )
             self._segments[at] = n + 1
+
+    def _schema(self, name: str) -> pa.Schema:
+        """The Arrow schema the table `name` is written with: its frame's (`schema_of`)."""
+        schema = self._schemas.get(name)
+        if schema is None:
+            schema = self._schemas[name] = schema_of(name)
+        return schema
 
     def finish(self) -> tuple[list[Path], dict[str, str]]:
         """Every partition written (a partition whose bytes are what `previous` says, not
@@ -590,7 +601,7 @@ class _Tables:
         partial = target.with_name(f".{target.name}.partial")
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
-        schema = self._schemas.get(name) or arrow_schema(frames.frame_of(name, None))
+        schema = self._schema(name)
         with open_private(partial) as handle, pq.ParquetWriter(handle, schema) as writer:
             for group in _row_groups(pieces, schema):
                 writer.write_table(group.replace_schema_metadata(schema.metadata), row_group_size=_GROUP_ROWS)
@@ -617,7 +628,7 @@ class _Csv:
         """Rows of the table `name` (a frame, or columns as `frames.Assembly` gives them)."""
         if name in self._refused:
             return
-        frame = rows if isinstance(rows, pd.DataFrame) else frames.frame_of(name, rows)
+        frame = frames.frame_of(name, rows) if isinstance(rows, dict) else rows
         frame = table_values(frame, "csv", cells_ready=CELLS.get(name, ()))
         path = self.out / f"{name}.csv"
         first = name not in self._begun
@@ -635,7 +646,7 @@ class _Csv:
         """The files written (a table without rows: its header)."""
         for name in self.names:
             if name not in self._begun:
-                self.add(name, None)  # type: ignore[arg-type]
+                self.add(name, {})
         return [self.out / f"{name}.csv" for name in self.names if name not in self._refused]
 
 
@@ -699,25 +710,18 @@ def arrow_table(name: str, columns: dict[str, list[Any]], schema: pa.Schema, rea
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-# pandas dtype of the frames -> Arrow type written (docs/schema.md, "Types, nulls and order").
-def arrow_schema(frame: pd.DataFrame) -> pa.Schema:
-    """The Arrow schema a table is written with, from its frame's dtypes: every partition the
-    same, whatever its rows hold. The schema version is in its metadata."""
+# The frames' dtypes (`frames.dtypes_of`) -> the Arrow type written (docs/schema.md, "Types,
+# nulls and order"); any other (string, category, JSON text as object): large_string.
+def schema_of(name: str) -> pa.Schema:
+    """The Arrow schema the table `name` is written with, from its frame's dtypes: every
+    partition the same, whatever its rows hold. The schema version is in its metadata."""
     import pyarrow as pa
 
     types = {
         "Int16": pa.int16(), "Int32": pa.int32(), "Int64": pa.int64(), "Float64": pa.float64(),
         "boolean": pa.bool_(),
+        # Microseconds, whatever unit pandas gives a frame: what a start time holds (a Python datetime).
+        "datetime": pa.timestamp("us", tz="UTC"),
     }  # fmt: skip
-    fields = []
-    for name, dtype in frame.dtypes.items():
-        text = str(dtype)
-        if text in types:
-            kind = types[text]
-        elif text.startswith("datetime64"):
-            # Microseconds, whatever unit pandas gave these rows: what a start time holds (a Python datetime).
-            kind = pa.timestamp("us", tz="UTC")
-        else:  # string, category and JSON text
-            kind = pa.large_string()
-        fields.append(pa.field(str(name), kind))
+    fields = [pa.field(column, types.get(dtype, pa.large_string())) for column, dtype in frames.dtypes_of(name).items()]
     return pa.schema(fields, metadata={VERSION_KEY: str(SCHEMA_VERSION).encode()})

@@ -28,9 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from analyzer import anomalies, protocols, threads, tokens
 from analyzer.cost import Prices, cost_of
@@ -39,6 +37,9 @@ from analyzer.metrics import Timing
 from analyzer.model import Exchange, Reconstruction, as_utc, dumps_exact, url_parts
 from analyzer.protocols.events import error_text, shown
 from analyzer.spill import Spill
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "TABLES",
@@ -96,6 +97,10 @@ def _finish(rec: Reconstruction) -> str | None:
 
 
 def _frame(columns: dict[str, list[Any]], dtypes: dict[str, str]) -> pd.DataFrame:
+    # pandas only here, where a frame is made: the dataset's writer, which makes none, does
+    # without its import (half the memory of a process that has only pyarrow).
+    import pandas as pd
+
     for name, dtype in dtypes.items():
         values = columns[name]
         if dtype in ("string", "category") and not all(value is None or type(value) is str for value in values):
@@ -427,7 +432,8 @@ class Assembly:
         self._fresh: dict[str, list[tuple[int, str, tuple[Any, ...]]]] = {}
         self._claimed: set[tuple[str, int]] = set()
         self.chosen = 0  # exchanges added whose rows are given
-        self.walked = 0  # exchanges the walk has threaded so far
+        # How far the walk is: each exchange counts once threaded, once its message rows made.
+        self.walked = 0
 
     def add(self, rank: Any, batch: Parts, chosen: list[bool] | None = None) -> None:
         """Keep what the walk and the rows need of `batch` (ranks order the batches: ties
@@ -463,16 +469,32 @@ class Assembly:
             item = item._replace(item=item.item._replace(id=names[item.item.id]))
             batch.sent[row] = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def walk(self, rows: int = 4096) -> Iterator[tuple[dict[str, list[Any]], list[datetime | None]]]:
-        """Thread every exchange added, in the threads' order. Yields the messages table's
+    def walk(
+        self, rows: int = 4096, progress: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[dict[str, list[Any]], list[datetime | None]]]:
+        """Thread every exchange added, in the threads' order; then yield the messages table's
         rows (when it is asked for) about `rows` at a time (fewer when their contents are
-        long), each with its exchange's start."""
-        with Spill(file=self._keep.in_file) as past:  # what the exchanges walked received
-            yield from self._walked(rows, past)
-
-    def _walked(self, rows: int, past: Spill) -> Iterator[tuple[dict[str, list[Any]], list[datetime | None]]]:
-        walk = threads.Walk(notices="exchanges" in self.tables, past=past)  # the notices are the exchanges frame's only
+        long), each with its exchange's start. Two passes, so that what the walk keeps is let
+        go before the rows are made (the peak of a big export holds one or the other).
+        `walked` says how far: each exchange counts once threaded, once its rows made;
+        `progress`, if given, is told it now and then while the exchanges are threaded."""
         ranks = sorted(self._batches)
+        everyone = [(rank, row) for rank in ranks for row in range(len(self._batches[rank].sent))]
+        order = threads.order_of([self._batches[rank].started[row] for rank, row in everyone])
+        with Spill(file=self._keep.in_file) as past:  # what the exchanges walked received
+            numbered = self._threaded(ranks, [everyone[at] for at in order], past, progress)
+        if "messages" in self.tables:
+            yield from self._messages(rows, [everyone[at] for at in order], numbered)
+        self.walked = 2 * len(order)
+        for batch in self._batches.values():  # the rows need only the walk's findings now
+            batch.sent, batch.started = [], []
+
+    def _threaded(
+        self, ranks: list[Any], order: list[tuple[Any, int]], past: Spill, progress: Callable[[int], None] | None
+    ) -> dict[Any, list[int]]:
+        """Each exchange (`order`: by rank and row, in the threads' order) threaded: its place,
+        thread and tool results noted in its batch. Returns each batch's messages' numbers."""
+        walk = threads.Walk(notices="exchanges" in self.tables, past=past)  # the notices are the exchanges frame's only
         numbered: dict[Any, list[int]] = {}
         assistant: dict[int, tuple[Any, int]] = {}  # message number → where it waits, normalised
         for rank in ranks:
@@ -483,16 +505,11 @@ class Assembly:
                 assistant.setdefault(numbers[entry], (("a", rank), at))
             batch.places = [0] * len(batch.sent)
             batch.threads = [None] * len(batch.sent)  # type: ignore[list-item]
-        everyone = [(rank, row) for rank in ranks for row in range(len(self._batches[rank].sent))]
-        order = threads.order_of([self._batches[rank].started[row] for rank, row in everyone])
         normals = _Waiting(self._keep, assistant)
-        cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
-        started: list[datetime | None] = []
-        text = 0  # the characters of the rows' contents
-        first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender
-        for place, at in enumerate(order):
-            self.walked = place  # how far the walk is, for a caller showing it
-            rank, row = everyone[at]
+        for place, (rank, row) in enumerate(order):
+            self.walked = place
+            if progress is not None and not place % 512:
+                progress(place)
             batch, number_of = self._batches[rank], numbered[rank]
             item: _Sent = pickle.loads(batch.sent[row])  # made by `add`
             step = walk.add_numbered(item.item, [number_of[entry] for entry in item.history], normals)
@@ -504,20 +521,33 @@ class Assembly:
                 self._results.setdefault(call_id, (item.item.id, where))
                 if after_last_reply:
                     self._fresh.setdefault(call_id, []).append((place, item.item.id, where))
-            if "messages" in self.tables and (batch.chosen is None or batch.chosen[row]):
+        self.walked = len(order)
+        return numbered
+
+    def _messages(
+        self, rows: int, order: list[tuple[Any, int]], numbered: dict[Any, list[int]]
+    ) -> Iterator[tuple[dict[str, list[Any]], list[datetime | None]]]:
+        """The messages table's rows of the exchanges threaded (`order`, as `_threaded` took them)."""
+        cols: dict[str, list[Any]] = {name: [] for name in _MESSAGE_DTYPES}
+        started: list[datetime | None] = []
+        text = 0  # the characters of the rows' contents
+        first: dict[tuple[str, int, int], str] = {}  # (conversation, position, message number) → first sender
+        for place, (rank, row) in enumerate(order):
+            self.walked = len(order) + place
+            batch = self._batches[rank]
+            if batch.chosen is None or batch.chosen[row]:
+                item: _Sent = pickle.loads(batch.sent[row])  # made by `add`
                 before = len(cols["exchange"])
                 values = functools.partial(self._value, rank)
-                _message_rows(cols, item, step, values, number_of, first, self.new_only)
+                conversation, turn = batch.threads[row][:2]
+                _message_rows(cols, item, conversation, turn, numbered[rank], values, first, self.new_only)
                 started += [item.started_at] * (len(cols["exchange"]) - before)
                 text += sum(len(content) for content in cols["content"][before:] if content)
                 if len(started) >= rows or text >= _TEXT_AT_ONCE:
                     yield cols, started
                     cols, started, text = {name: [] for name in _MESSAGE_DTYPES}, [], 0
-        self.walked = len(order)
         if started:
             yield cols, started
-        for batch in self._batches.values():  # the rows need only the walk's findings now
-            batch.sent, batch.started = [], []
 
     def _value(self, rank: Any, entry: int) -> dict[str, Any]:
         return self._keep.item(("v", rank), entry)
@@ -724,33 +754,34 @@ def message_values(message: dict[str, Any]) -> dict[str, Any]:
 def _message_rows(
     cols: dict[str, list[Any]],
     sent: _Sent,
-    step: threads.Step,
-    values: Callable[[int], dict[str, Any]],
+    conversation: str,
+    turn: int,
     number_of: list[int],
+    values: Callable[[int], dict[str, Any]],
     first: dict[tuple[str, int, int], str],
     new_only: bool,
 ) -> None:
-    """The messages frame's rows of one exchange, in the threads' order (as `conversations.turns`
-    makes its turns): `first` is who sent each message first, by conversation and position."""
-    thread, exchange = step.thread, sent.item.id
+    """The messages frame's rows of one exchange (of `conversation`, at `turn`), in the threads'
+    order (as `conversations.turns` makes its turns): `number_of` numbers its batch's messages,
+    `first` is who sent each message first, by conversation and position."""
+    exchange = sent.item.id
 
     def add(position: int, message: dict[str, Any], origin: str, first_sender: str) -> None:
         cols["exchange"].append(exchange)
-        cols["conversation"].append(thread.conversation)
-        cols["turn"].append(thread.turn)
+        cols["conversation"].append(conversation)
+        cols["turn"].append(turn)
         cols["position"].append(position)
         cols["origin"].append(origin)
         for name, value in message.items():
             cols[name].append(value)
         cols["first_sent_by"].append(first_sender)
 
-    key = thread.conversation
-    for position, (entry, number) in enumerate(zip(sent.history, step.numbers, strict=True)):
-        sender = first.setdefault((key, position, number), exchange)
+    for position, entry in enumerate(sent.history):
+        sender = first.setdefault((conversation, position, number_of[entry]), exchange)
         if not new_only or sender == exchange:
             add(position, values(entry), "request", sender)
     if sent.reply is not None:  # a reply the client sends back is not new in the next request
-        first.setdefault((key, len(sent.history), number_of[sent.reply]), exchange)
+        first.setdefault((conversation, len(sent.history), number_of[sent.reply]), exchange)
         add(len(sent.history), values(sent.reply), "reply", exchange)
 
 

@@ -658,7 +658,7 @@ def test_rows_made_arrow_without_a_frame_equal_their_frame_made_arrow_through_pa
         column: data.draw(st.lists(st.none() | of_dtype.get(dtype, anything), min_size=rows, max_size=rows))
         for column, dtype in frames.dtypes_of(name).items()
     }
-    schema = dataset.arrow_schema(frames.frame_of(name, None))
+    schema = dataset.schema_of(name)
     direct = dataset.arrow_table(name, columns, schema)
     through_pandas = pa.Table.from_pandas(
         table_values(frames.frame_of(name, columns), "parquet"), schema=schema, preserve_index=False
