@@ -34,6 +34,7 @@ chromium:
 
 test: $(VENV)/.test chromium
 	$(PY) -m ruff check $(wildcard analyzer tests benchmarks addons docs)
+	$(PY) -m ruff format --check $(wildcard analyzer tests benchmarks addons)
 	$(PY) -m pytest
 
 # tests/test_fuzz_layers.py with a long budget: `make test` runs a fixed sample of 240 mutants

@@ -67,7 +67,9 @@ def test_the_bundled_captures_are_the_files_git_tracks_in_captures() -> None:
     tracked = subprocess.run(
         ["git", "ls-files", "-z", "captures"], cwd=ROOT, capture_output=True, check=True, timeout=60
     ).stdout.decode()
-    assert sorted(name.removeprefix("captures/") for name in tracked.split("\0") if name) == sorted([*BUNDLED, "README.md"])
+    assert sorted(name.removeprefix("captures/") for name in tracked.split("\0") if name) == sorted(
+        [*BUNDLED, "README.md"]
+    )
 
 
 def test_what_a_user_adds_to_captures_is_never_read(tmp_path: Path) -> None:

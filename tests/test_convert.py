@@ -20,7 +20,10 @@ from analyzer.model import dumps_exact
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUTS = sorted(
-    [*BUNDLED_CAPTURES, *(p for p in (ROOT / "tests" / "data" / "ingest").rglob("*") if p.is_file() and p.suffix != ".md")]
+    [
+        *BUNDLED_CAPTURES,
+        *(p for p in (ROOT / "tests" / "data" / "ingest").rglob("*") if p.is_file() and p.suffix != ".md"),
+    ]
 )
 
 

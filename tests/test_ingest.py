@@ -270,7 +270,9 @@ _CODE_PAGES = ("mac_roman", "windows-1252", "latin-1")
     prose=st.sampled_from(["", "L’été dernier — c’était très agréable… ", "Größe: 5 € — ok, naïve café "]),
     code_page=st.sampled_from(_CODE_PAGES),
 )
-def test_text_the_quick_mojibake_gate_turns_away_is_text_ftfy_would_not_repair(text: str, prose: str, code_page: str) -> None:
+def test_text_the_quick_mojibake_gate_turns_away_is_text_ftfy_would_not_repair(
+    text: str, prose: str, code_page: str
+) -> None:
     """The gate looks for ftfy's badness only beside the code-page pairs mojibake leaves, no
     longer in the whole text: whatever it turns away that the whole-text check let through,
     the full repair leaves unchanged. (Text with no such pair was never repaired: mojibake of

@@ -155,7 +155,10 @@ def test_a_body_that_is_not_utf8_is_redacted_in_every_export(tmp_path: Path) -> 
 
 
 def _real_exchanges() -> list[analyzer.Exchange]:
-    files = [*(p for p in BUNDLED_CAPTURES if p.parent == CAPTURES and p.suffix == ".jsonl"), *sorted(CORPUS.glob("*.sse"))]
+    files = [
+        *(p for p in BUNDLED_CAPTURES if p.parent == CAPTURES and p.suffix == ".jsonl"),
+        *sorted(CORPUS.glob("*.sse")),
+    ]
     return list(analyzer.load(files, progress=False))
 
 

@@ -296,7 +296,9 @@ def _response(data: dict[str, Any], warnings: list[Notice], *, decoded: bool, li
             # The reads' ends count the bytes as sent, not as decoded: only the last read's
             # time still holds (the body was whole by then).
             response.chunks = [(response.chunks[-1][0], len(decoded_body))]
-            warnings.append(Notice("read_times_dropped", "the body was recorded still encoded: only its end time is known"))
+            warnings.append(
+                Notice("read_times_dropped", "the body was recorded still encoded: only its end time is known")
+            )
         response.body = decoded_body
         if notice:
             warnings.append(notice)

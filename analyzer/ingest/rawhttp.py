@@ -117,7 +117,9 @@ def read(data: bytes) -> list[RawExchange]:
             if following is None and (cut := _CUT_REQUEST.search(data, body_start)):
                 body_end = cut.start() + (data[cut.start() : cut.start() + 1] == b"\n")
                 line = data[body_end:].strip().decode("utf-8", "replace")
-                warnings.append(Notice("cut_off", f"the text ends with the start of another request, cut off: {line!r}"))
+                warnings.append(
+                    Notice("cut_off", f"the text ends with the start of another request, cut off: {line!r}")
+                )
             response = Response(
                 status=status_code(int(status.group(2)), warnings, "the status line's code"),
                 reason=(status.group(3) or b"").decode("utf-8", "replace") or None,

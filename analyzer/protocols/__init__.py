@@ -79,11 +79,7 @@ def detect(exchange: Exchange) -> str:
         for pattern, name in _OTHER_SHAPES:
             if pattern.search(body, start, end):
                 return name
-    return (
-        _whole_body_shape(body)
-        or _request_shape(exchange.request.json() if exchange.request else None)
-        or "unknown"
-    )
+    return _whole_body_shape(body) or _request_shape(exchange.request.json() if exchange.request else None) or "unknown"
 
 
 def _whole_body_shape(body: bytes) -> str | None:
@@ -349,7 +345,9 @@ _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
 def _is_html(content_type: str | None, body: bytes) -> bool:
     """A gateway's or proxy's error page (nginx, Cloudflare, a load balancer) rather than the API's."""
-    return "html" in (content_type or "").lower() or body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
+    return "html" in (content_type or "").lower() or body.lstrip()[:15].lower().startswith(
+        (b"<!doctype html", b"<html")
+    )
 
 
 def _page_text(body: bytes) -> str:

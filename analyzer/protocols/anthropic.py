@@ -312,7 +312,9 @@ def _typed_by_its_deltas(index: int, block: dict[str, Any], rec: Reconstruction)
     for field in ("text", "thinking"):
         if isinstance(block.get(field), str) and block[field]:
             block["type"] = field
-            rec.warn("chunk_shape", f"block {index}: its type {shown(kind)} is no name: read as {field}, as its deltas were")
+            rec.warn(
+                "chunk_shape", f"block {index}: its type {shown(kind)} is no name: read as {field}, as its deltas were"
+            )
             return
 
 

@@ -606,7 +606,9 @@ def _choice(candidate: dict[str, Any], rec: Reconstruction) -> Choice:
             call = part["functionCall"]
             name = call.get("name")
             if name is not None and not isinstance(name, str):  # kept as its text, not lost
-                rec.warn("chunk_shape", f"functionCall name {shown(name)} is a {type(name).__name__}, not text: kept as text")
+                rec.warn(
+                    "chunk_shape", f"functionCall name {shown(name)} is a {type(name).__name__}, not text: kept as text"
+                )
                 name = shown(name)
             calls.append(tool_call(len(calls), call.get("id"), name, json_text(call.get("args") or {})))
         else:

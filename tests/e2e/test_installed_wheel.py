@@ -39,14 +39,10 @@ class Installed:
     def run(self, *command: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
         """A command in the user's directory, with the virtualenv's bin/ first on PATH and
         nothing of the checkout's (no PYTHONPATH, no .venv)."""
-        environment = {
-            key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")
-        }
+        environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
         environment["PATH"] = f"{self.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin"
         environment.update(HOME=str(self.user / "home"), COLUMNS="250", **env)
-        return subprocess.run(
-            command, cwd=self.user, env=environment, capture_output=True, text=True, timeout=timeout
-        )
+        return subprocess.run(command, cwd=self.user, env=environment, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
