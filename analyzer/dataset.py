@@ -605,6 +605,7 @@ class _Tables:
         with open_private(partial) as handle, pq.ParquetWriter(handle, schema) as writer:
             for group in _row_groups(pieces, schema):
                 writer.write_table(group.replace_schema_metadata(schema.metadata), row_group_size=_GROUP_ROWS)
+                del group  # not held while the next one is made
         digest = sha256_of(partial)
         partitions[relative] = digest or ""
         if digest is not None and self.previous.get(relative) == digest and target.is_file():
@@ -683,9 +684,10 @@ def _row_groups(pieces: Iterator[pa.Table], schema: pa.Schema) -> Iterator[pa.Ta
             size += int(sizes[start : start + take].sum())
             start += take
             if rows >= _GROUP_ROWS or size >= _GROUP_BYTES:
-                yield pa.concat_tables(pending).combine_chunks()
+                group = pa.concat_tables(pending).combine_chunks()
+                pending, rows, size = [], 0, 0  # let go before the group is written: the peak holds one copy
                 made = True
-                pending, rows, size = [], 0, 0
+                yield group
     if pending:
         yield pa.concat_tables(pending).combine_chunks()
     elif not made:
