@@ -283,7 +283,7 @@ def _made(
             ]
             entry["batches"] = [[held.name, held.offset, held.exchanges, held.shift] for held in share.parts]
         problems = [problem for share in shares if share is not None for problem in share.problems]
-        count = sum(share.exchanges for share in shares if share is not None)
+        count = exchanges = sum(share.exchanges for share in shares if share is not None)  # count: those chosen
         for at, share in enumerate(shares):
             assert share is not None
             _renumber(assembly, entries[at]["label"], share.parts)
@@ -295,7 +295,6 @@ def _made(
         with status(what, progress) as shown:
             # Each exchange is threaded, its message rows made, then its batch's rows written:
             # how far, in the status line.
-            exchanges = sum(share.exchanges for share in shares if share is not None)
             how_far, total = _HowFar(shown, what), 3 * exchanges
             for rows, started in assembly.walk(progress=lambda walked: how_far(walked, total)):
                 tables.add("messages", rows, [_day(moment) for moment in started])
