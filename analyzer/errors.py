@@ -13,6 +13,10 @@ class LoadError(Exception):
         where = f"{source} {position}".strip()
         super().__init__(f"{where}: {reason}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        # Raised in a worker process, it reaches the parent whole (pickled by its fields).
+        return type(self), (self.source, self.reason, self.position)
+
 
 class NoExchangesFound(LoadError):
     """The input is readable but holds no request/response exchange."""

@@ -182,7 +182,9 @@ def read(
     hold: Callable[[int, int, Done], list[Any]] | None = None,
 ) -> list[Done]:
     """Each file's share (`Done`), in the order of `files`: (path, label) pairs as
-    `ingest.sources` gives them; `alone`: a single file given alone, whose failure raises.
+    `ingest.sources` gives them; `alone`: a single file given alone, whose failure raises (in
+    a worker of its own when it is as large as a piece, so this process keeps nothing of the
+    reading; else here).
     A JSON-lines file of two `ingest.PIECE_BYTES` or more is cut at line ends into pieces read
     apart (on as many workers as there are); its exchanges are numbered and its problems said as if
     it were read whole. `cells`: the columns `CELLS` names (the chunks' and messages' text)
@@ -212,13 +214,16 @@ def read(
             for n, piece in enumerate(pieces or [None])
         ]
     done: list[Done | None] = [None] * len(tasks)
+    # A lone task is read here unless it is as large as a piece: read in a worker, what its
+    # reading leaves allocated is given back when the worker ends, not kept by this process.
+    here = workers == 1 or not tasks or (len(tasks) == 1 and _task_size(tasks[0]) < ingest.PIECE_BYTES)
     with _Progress(tasks, progress) as bar:
-        if workers == 1 or len(tasks) < 2:
+        if here:
             for at, task in enumerate(tasks):
                 done[at] = _held(_read(task, alone, redact, prices, tables, cells, digest), at, of_task, hold)
                 bar.finished(at)
         else:
-            for at, result in _pooled(tasks, min(workers, len(tasks)), redact, prices, tables, cells, digest):
+            for at, result in _pooled(tasks, min(workers, len(tasks)), alone, redact, prices, tables, cells, digest):
                 done[at] = _held(result, at, of_task, hold)
                 bar.finished(at)
     found = []
@@ -412,6 +417,7 @@ _MORE = re.compile(r"\.\.\. and ([\d,]+) more bad lines?$")
 def _pooled(
     tasks: list[_Task],
     workers: int,
+    alone: bool,
     redact: bool,
     prices: Prices | None,
     tables: tuple[str, ...],
@@ -422,7 +428,8 @@ def _pooled(
 
     A worker that dies breaks the whole pool, and every task it had not finished fails with
     it: those are read again in a new pool, and if that breaks too, each alone, so only a
-    file (or piece) that kills its worker by itself is lost."""
+    file (or piece) that kills its worker by itself is lost. `alone`: what would be lost (or
+    could not be read, as in `_read`) raises `LoadError` instead."""
     by_size = sorted(range(len(tasks)), key=lambda at: -_task_size(tasks[at]))
     pending = by_size
     for attempt in ("together", "again", "alone"):
@@ -431,7 +438,7 @@ def _pooled(
         for group in groups:
             with ProcessPoolExecutor(min(workers, len(group)), mp_context=context()) as pool:
                 futures: dict[Future[bytes], int] = {
-                    pool.submit(_read_pickled, tasks[at], False, redact, prices, tables, cells, digest): at
+                    pool.submit(_read_pickled, tasks[at], alone, redact, prices, tables, cells, digest): at
                     for at in group
                 }
                 for future in as_completed(futures):
@@ -440,18 +447,23 @@ def _pooled(
                         share = future.result()
                     except BrokenProcessPool:
                         broken.append(at)
+                    except LoadError:  # raised by `_read` for a file given alone
+                        raise
                     except Exception as exc:  # pickling a value the parts hold, say: that task only
-                        yield at, _lost(tasks[at].file, f"could not be read: {type(exc).__name__}: {exc}")
+                        yield at, _lost(tasks[at].file, f"could not be read: {type(exc).__name__}: {exc}", alone)
                     else:
                         yield at, pickle.loads(share)  # made by our own worker, a moment ago
         if not broken:
             return
         pending = sorted(broken, key=by_size.index)
+    died = "the worker process reading it died (killed, or out of memory)"
     for at in pending:
-        yield at, _lost(tasks[at].file, "the worker process reading it died (killed, or out of memory); file skipped")
+        yield at, _lost(tasks[at].file, died if alone else f"{died}; file skipped", alone)
 
 
-def _lost(file: Path, reason: str) -> Done:
+def _lost(file: Path, reason: str, alone: bool) -> Done:
+    if alone:
+        raise LoadError(str(file), reason)
     return Done([], [Problem(str(file), reason)], 0)
 
 

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from terminal import in_a_terminal
 
 import analyzer
-from analyzer import dataset, frames, parallel
+from analyzer import dataset, frames, ingest, parallel
 from analyzer.export.redaction import redacted_all
 
 TABLES = frames.TABLES
@@ -113,6 +113,60 @@ def test_a_worker_killed_while_reading_a_file_costs_that_file_only(tmp_path: Pat
     tables = read_dataset(tmp_path / "out")
     assert len(tables["exchanges"]) == 43
     assert not any(str(x).startswith("big.jsonl") for x in tables["exchanges"]["id"])
+
+
+def lone_har(path: Path) -> Path:
+    """A HAR of `ingest.PIECE_BYTES` or more (the Chrome-shaped recording's entries, over and
+    over): a file that, given alone, is read in a worker of its own."""
+    har = orjson.loads((ROOT / "tests" / "data" / "har" / "chrome-devtools-shape.har").read_bytes())
+    har["log"]["entries"] *= 1 + (ingest.PIECE_BYTES + (1 << 20)) // len(orjson.dumps(har["log"]["entries"]))
+    path.write_bytes(orjson.dumps(har))
+    return path
+
+
+def test_a_worker_killed_while_reading_a_file_given_alone_is_a_one_line_error(tmp_path: Path) -> None:
+    """A file as large as a piece, given alone, is read by a worker (the parent keeps none of
+    what reading it allocates): that worker is killed each time it opens the file, read
+    together, again and alone, and the export says so on one line and exits 1."""
+    big = lone_har(tmp_path / "big.har")
+    command = [sys.executable, "-m", "analyzer", "export", str(big), "--format", "parquet",
+               "--out", str(tmp_path / "out"), "--workers", "2"]  # fmt: skip
+    export = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    kills = 0
+    deadline = time.monotonic() + 300
+    while export.poll() is None and time.monotonic() < deadline:
+        for pid in _open_by(big):
+            if pid != export.pid:
+                os.kill(pid, signal.SIGKILL)
+                kills += 1
+        time.sleep(0.01)
+    _, err = export.communicate(timeout=60)
+    assert kills >= 3
+    died = "the worker process reading it died (killed, or out of memory)"
+    assert (export.returncode, err) == (1, f"Error: {big}: {died}\n")
+
+
+def test_a_lone_file_read_by_a_worker_makes_the_tables_and_the_error_one_process_makes(tmp_path: Path) -> None:
+    """A readable file and one that holds no exchange, each as large as a piece and given
+    alone: two workers write the tables one process writes, and say the same error (the
+    `LoadError` raised in the worker reaches the parent whole)."""
+    big = lone_har(tmp_path / "big.har")
+    junk = tmp_path / "junk.jsonl"
+    junk.write_bytes(b'{"not": "a capture line"}\n' * (ingest.PIECE_BYTES // 26 + 1))
+    assert ingest.line_pieces(junk, junk.stat().st_size // ingest.PIECE_BYTES) is None  # one task
+    made = {
+        workers: [export_parquet(path, tmp_path / workers / path.stem, "--workers", workers) for path in (big, junk)]
+        for workers in ("1", "2")
+    }
+    for one, two in zip(made["1"], made["2"], strict=True):
+        said = two.stdout.replace(str(tmp_path / "2"), str(tmp_path / "1"))
+        assert (one.returncode, one.stdout, one.stderr) == (two.returncode, said, two.stderr)
+    assert made["1"][0].returncode == 0 and made["1"][1].returncode == 1
+    assert made["1"][1].stderr.startswith(f"Error: {junk}: ")
+    one, two = read_dataset(tmp_path / "1" / "big"), read_dataset(tmp_path / "2" / "big")
+    assert len(one["exchanges"]) > 1000
+    for name in TABLES:
+        pd.testing.assert_frame_equal(two[name], one[name], obj=name)
 
 
 def export_parquet(captures: Path, out: Path, *more: str) -> subprocess.CompletedProcess[str]:
