@@ -361,13 +361,17 @@ BATCH_EXCHANGES = 2000
 
 
 def _made_cells(parts: frames.Parts) -> None:
-    """The columns `CELLS` names made table cells (`export.table_cell`: redacted)."""
-    from analyzer.export import table_cell
+    """The columns `CELLS` names made table cells (`export.table_cell`: redacted), each distinct
+    text of a column once a batch (a stream's pieces repeat: ` the`, `,`, the chunk kinds)."""
+    from analyzer.export import each_text_once
 
     for name in CELLS["chunks"]:
-        parts.chunks[name] = [table_cell(value) for value in parts.chunks[name]]
+        cell = each_text_once()
+        parts.chunks[name] = [None if value is None else cell(value) for value in parts.chunks[name]]
+    cells = {name: each_text_once() for name in CELLS["messages"]}
     parts.message_values = [
-        {name: table_cell(value) for name, value in values.items()} for values in parts.message_values
+        {name: None if value is None else cells[name](value) for name, value in values.items()}
+        for values in parts.message_values
     ]
 
 

@@ -651,7 +651,7 @@ def table_values(frame: Any, fmt: str, *, cells_ready: Collection[str] = ()) -> 
         if frame[column].dtype == "category":  # model names, roles, tool names: text too
             frame[column] = frame[column].astype("object")
         if frame[column].dtype in ("object", "string") and column not in cells_ready:
-            frame[column] = frame[column].map(_each_text_once(), na_action="ignore")
+            frame[column] = frame[column].map(each_text_once(), na_action="ignore")
         if fmt == "csv" and frame[column].dtype in ("object", "string", "category"):
             frame[column] = frame[column].astype("object").map(csv_cell, na_action="ignore")
         elif fmt == "csv" and str(frame[column].dtype).startswith("datetime64"):
@@ -665,7 +665,7 @@ def column_cells(values: list[Any], dtype: str) -> list[Any]:
     """A text column's cells as `table_values` makes them for Parquet, from the values the rows
     were made with (`dtype`, the frame's: string, category or object): text redacted, any other
     value as (redacted) JSON text, a missing one (None; in an object column, NaN too) None."""
-    cell = _each_text_once()
+    cell = each_text_once()
     if dtype == "object":
         return [None if value is None or (type(value) is float and value != value) else cell(value) for value in values]
     return [None if value is None else cell(value) for value in values]
@@ -694,9 +694,10 @@ def table_cell(value: Any) -> Any:
     return None if value is None else _table_value(value)
 
 
-def _each_text_once() -> Callable[[Any], Any]:
-    """`_table_value`, made once per distinct text: ids, hosts, models and roles repeat from row
-    to row (the messages' exchange and first sender: each id on every message it sent)."""
+def each_text_once() -> Callable[[Any], Any]:
+    """`table_cell` of a value that is not None, made once per distinct text: ids, hosts, models
+    and roles repeat from row to row (the messages' exchange and first sender: each id on every
+    message it sent), and so do a stream's pieces."""
     made: dict[str, Any] = {}
 
     def cell(value: Any) -> Any:
