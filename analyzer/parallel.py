@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
 import multiprocessing
 import os
@@ -26,7 +27,7 @@ import pickle
 import re
 import sys
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,10 +221,12 @@ def read(
     with _Progress(tasks, progress) as bar:
         if here:
             for at, task in enumerate(tasks):
-                done[at] = _held(_read(task, alone, redact, prices, tables, cells, digest), at, of_task, hold)
+                share = _read(task, alone, redact, prices, tables, cells, digest, reading=bar.reading(at))
+                done[at] = _held(share, at, of_task, hold)
                 bar.finished(at)
         else:
-            for at, result in _pooled(tasks, min(workers, len(tasks)), alone, redact, prices, tables, cells, digest):
+            pool = _pooled(tasks, min(workers, len(tasks)), bar, alone, redact, prices, tables, cells, digest)
+            for at, result in pool:
                 done[at] = _held(result, at, of_task, hold)
                 bar.finished(at)
     found = []
@@ -250,11 +253,13 @@ def _read(
     tables: tuple[str, ...],
     cells: bool = False,
     digest: bool = False,
+    reading: Callable[[int], None] | None = None,
 ) -> Done:
     """A task's share (in a worker, or in this process): `read_file`, what stopped the reading
     (if anything did) raised for a file given alone, else one more problem."""
     done = read_file(task.file, task.label, piece=task.piece, alone=alone, redact=redact, prices=prices,
-                     tables=tables, cells=cells, keep=_Spool(task.spool) if task.spool else None)  # fmt: skip
+                     tables=tables, cells=cells, keep=_Spool(task.spool) if task.spool else None,
+                     reading=reading)  # fmt: skip
     if done.failure is not None:
         done.problems.append(done.failure)
         done.failure = None
@@ -263,9 +268,20 @@ def _read(
     return done
 
 
-def _read_pickled(task: _Task, *args: Any) -> bytes:
-    """`_read` in a worker, its share pickled there."""
-    return pickle.dumps(_read(task, *args), protocol=pickle.HIGHEST_PROTOCOL)
+# In a worker: the parent's `_Progress.slots` (shared memory, given to the worker as it starts),
+# where the worker says how far into its task's file it has read.
+_slots: Any = None
+
+
+def _share(slots: Any) -> None:
+    global _slots
+    _slots = slots
+
+
+def _read_pickled(task: _Task, at: int, *args: Any) -> bytes:
+    """`_read` in a worker, its share pickled there; how far it has read in `_slots[at]`."""
+    reading = None if _slots is None else functools.partial(_slots.__setitem__, at)
+    return pickle.dumps(_read(task, *args, reading=reading), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def read_file(
@@ -280,6 +296,7 @@ def read_file(
     tables: Collection[str] = frames.TABLES,
     cells: bool = False,
     keep: Callable[[frames.Parts, int], Any] | None = None,
+    reading: Callable[[int], None] | None = None,
 ) -> Done:
     """One file's share, or one piece's (`ingest.line_pieces`), read as `load` reads a file of
     a directory: each exchange named `label#n` (its `source` set to `source` when given: a file
@@ -288,13 +305,14 @@ def read_file(
     odd input) is `Done.failure`, the exchanges before it kept, or raised when `alone`. Problems
     naming `path` name `source`. The parts are made a batch at a time (`BATCH_BYTES`,
     `BATCH_EXCHANGES`); `keep(parts, exchanges)`: what `Done.parts` holds of each instead (a
-    worker writes them into a file, so that neither it nor its parent holds them all)."""
+    worker writes them into a file, so that neither it nor its parent holds them all).
+    `reading(offset)`: told now and then how far into the file a whole file's reading is."""
     named = source or str(path)
     problems: list[Problem] = []
     failure: Problem | None = None
     count = 0
     if piece is None:
-        exchanges = file_exchanges(path, label, problems)
+        exchanges = file_exchanges(path, label, problems, reading)
     else:
         exchanges = piece_exchanges(path, label, *piece, problems)
 
@@ -421,6 +439,7 @@ _MORE = re.compile(r"\.\.\. and ([\d,]+) more bad lines?$")
 def _pooled(
     tasks: list[_Task],
     workers: int,
+    bar: _Progress,
     alone: bool,
     redact: bool,
     prices: Prices | None,
@@ -433,36 +452,49 @@ def _pooled(
     A worker that dies breaks the whole pool, and every task it had not finished fails with
     it: those are read again in a new pool, and if that breaks too, each alone, so only a
     file (or piece) that kills its worker by itself is lost. `alone`: what would be lost (or
-    could not be read, as in `_read`) raises `LoadError` instead."""
+    could not be read, as in `_read`) raises `LoadError` instead. `bar` is shown how far the
+    workers have read while they read."""
     by_size = sorted(range(len(tasks)), key=lambda at: -_task_size(tasks[at]))
     pending = by_size
     for attempt in ("together", "again", "alone"):
         broken: list[int] = []
         groups = [[at] for at in pending] if attempt == "alone" else [pending]
         for group in groups:
-            with ProcessPoolExecutor(min(workers, len(group)), mp_context=context()) as pool:
+            with ProcessPoolExecutor(
+                min(workers, len(group)), mp_context=context(), initializer=_share, initargs=(bar.slots,)
+            ) as pool:
                 futures: dict[Future[bytes], int] = {
-                    pool.submit(_read_pickled, tasks[at], alone, redact, prices, tables, cells, digest): at
+                    pool.submit(_read_pickled, tasks[at], at, alone, redact, prices, tables, cells, digest): at
                     for at in group
                 }
-                for future in as_completed(futures):
-                    at = futures.pop(future)  # its share let go once taken
-                    try:
-                        share = future.result()
-                    except BrokenProcessPool:
-                        broken.append(at)
-                    except LoadError:  # raised by `_read` for a file given alone
-                        raise
-                    except Exception as exc:  # pickling a value the parts hold, say: that task only
-                        yield at, _lost(tasks[at].file, f"could not be read: {type(exc).__name__}: {exc}", alone)
-                    else:
-                        yield at, pickle.loads(share)  # made by our own worker, a moment ago
+                waiting: set[Future[bytes]] = set(futures)
+                while waiting:
+                    finished, waiting = wait(waiting, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+                    bar.poll()
+                    while finished:
+                        future = finished.pop()
+                        at = futures.pop(future)  # its share let go once taken
+                        try:
+                            share = future.result()
+                        except BrokenProcessPool:
+                            broken.append(at)
+                        except LoadError:  # raised by `_read` for a file given alone
+                            raise
+                        except Exception as exc:  # pickling a value the parts hold, say: that task only
+                            reason = f"could not be read: {type(exc).__name__}: {exc}"
+                            yield at, _lost(tasks[at].file, reason, alone)
+                        else:
+                            yield at, pickle.loads(share)  # made by our own worker, a moment ago
         if not broken:
             return
         pending = sorted(broken, key=by_size.index)
     died = "the worker process reading it died (killed, or out of memory)"
     for at in pending:
         yield at, _lost(tasks[at].file, died if alone else f"{died}; file skipped", alone)
+
+
+# How often the parent looks at how far the workers have read, while it waits for them.
+_POLL_S = 0.2
 
 
 def _lost(file: Path, reason: str, alone: bool) -> Done:
@@ -486,17 +518,40 @@ def _task_size(task: _Task) -> int:
 
 
 class _Progress:
-    """A progress bar over the bytes of the files finished (tqdm; shown after half a second,
-    by default only in a terminal or a Jupyter kernel, as `load`'s)."""
+    """A progress bar over the bytes read (tqdm; shown after half a second, by default only in
+    a terminal or a Jupyter kernel, as `load`'s): of the tasks finished, and of a whole file as
+    far as its reader has gone, so that one large file moves the bar too."""
 
     def __init__(self, tasks: list[_Task], enabled: bool | None) -> None:
         self.sizes = [_task_size(task) for task in tasks]
         files = len({task.file for task in tasks})
         self.bar = byte_bar(sum(self.sizes), f"reading {files:,} file(s)", enabled) if tasks else None
+        # How far into its file each task's reader has gone, in bytes, written by a worker or by
+        # this process: memory shared with the workers (`_share`), only while a bar is shown.
+        self.slots = context().Array("q", len(tasks), lock=False) if self.bar is not None else None
+        self.shown = [0] * len(tasks)  # what the bar counts of each task
+
+    def reading(self, at: int) -> Callable[[int], None] | None:
+        """For task `at` read in this process: the bar moved as the reading goes."""
+        if self.bar is None:
+            return None
+        return functools.partial(self._moved, at)
 
     def finished(self, at: int) -> None:
         if self.bar is not None:
-            self.bar.update(self.sizes[at])
+            self._moved(at, self.sizes[at])
+
+    def poll(self) -> None:
+        """The bar moved on to where the workers' readers are."""
+        if self.slots is not None:
+            for at, offset in enumerate(self.slots):
+                self._moved(at, offset)
+
+    def _moved(self, at: int, offset: int) -> None:
+        offset = min(offset, self.sizes[at])
+        if offset > self.shown[at]:
+            self.bar.update(offset - self.shown[at])  # tqdm redraws at most ~10 times a second
+            self.shown[at] = offset
 
     def __enter__(self) -> _Progress:
         return self

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -115,13 +116,26 @@ def test_a_worker_killed_while_reading_a_file_costs_that_file_only(tmp_path: Pat
     assert not any(str(x).startswith("big.jsonl") for x in tables["exchanges"]["id"])
 
 
-def lone_har(path: Path) -> Path:
-    """A HAR of `ingest.PIECE_BYTES` or more (the Chrome-shaped recording's entries, over and
-    over): a file that, given alone, is read in a worker of its own."""
+def lone_har(path: Path, size: int = ingest.PIECE_BYTES) -> Path:
+    """A HAR of `size` bytes or more (the Chrome-shaped recording's entries, over and over); of
+    `ingest.PIECE_BYTES` or more, a file that, given alone, is read in a worker of its own."""
     har = orjson.loads((ROOT / "tests" / "data" / "har" / "chrome-devtools-shape.har").read_bytes())
-    har["log"]["entries"] *= 1 + (ingest.PIECE_BYTES + (1 << 20)) // len(orjson.dumps(har["log"]["entries"]))
+    har["log"]["entries"] *= 1 + (size + (1 << 20)) // len(orjson.dumps(har["log"]["entries"]))
     path.write_bytes(orjson.dumps(har))
     return path
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_bar_moves_while_one_large_file_is_read_by_a_worker_or_this_process(tmp_path: Path, workers: str) -> None:
+    """A lone HAR read entry by entry (past `ingest.STREAM_HAR_BYTES`): the bar over the bytes
+    read shows where its reader is, not only 100 % once it is done."""
+    big = lone_har(tmp_path / "big.har", ingest.STREAM_HAR_BYTES)
+    command = [sys.executable, "-m", "analyzer", "export", str(big), "--format", "parquet", "--out", "out",
+               "--workers", workers]  # fmt: skip
+    status, drawn = in_a_terminal(command, tmp_path)
+    assert status == 0 and "Traceback" not in drawn, drawn
+    shown = [int(share) for share in re.findall(r"reading 1 file\(s\): +(\d+)%", drawn)]
+    assert shown[-1] == 100 and any(0 < share < 100 for share in shown), shown
 
 
 def test_a_worker_killed_while_reading_a_file_given_alone_is_a_one_line_error(tmp_path: Path) -> None:

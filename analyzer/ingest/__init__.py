@@ -1004,11 +1004,11 @@ class ExchangeStream:
     def _read(self, files: list[tuple[Path, str]], alone: bool, progress: bool | None) -> Iterator[Exchange]:
         with _Progress(files, progress) as bar:
             if alone:  # a single file: what stops its reading is raised
-                yield from file_exchanges(*files[0], self.problems, bar)
+                yield from file_exchanges(*files[0], self.problems, bar.reading)
                 return
             for file, label in files:
                 try:
-                    yield from file_exchanges(file, label, self.problems, bar)
+                    yield from file_exchanges(file, label, self.problems, bar.reading)
                 except LoadError as exc:
                     self.problems.append(Problem(str(file), exc.reason, exc.position))
                 bar.next_file()
@@ -1042,6 +1042,11 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+    @property
+    def reading(self) -> Callable[[int], None] | None:
+        """`at`, when a bar is shown (`file_exchanges`' `reading`)."""
+        return self.at if self.bar is not None else None
 
     def at(self, offset: int) -> None:
         """The current file has been read up to `offset`."""
@@ -1085,11 +1090,14 @@ def _size(path: Path) -> int:
         return 0
 
 
-def file_exchanges(path: Path, label: str, problems: list[Problem], bar: _Progress | None = None) -> Iterator[Exchange]:
-    """The exchanges of one file, named `label#1`, `label#2`, … as they are read."""
+def file_exchanges(
+    path: Path, label: str, problems: list[Problem], reading: Callable[[int], None] | None = None
+) -> Iterator[Exchange]:
+    """The exchanges of one file, named `label#1`, `label#2`, … as they are read; `reading(offset)`
+    told now and then how far into the file the reading is (a progress bar's)."""
     number = 0
     try:
-        for exchange in _read_file(path, problems, bar):
+        for exchange in _read_file(path, problems, reading):
             number += 1
             exchange.id = f"{label}#{number}"
             yield exchange
@@ -1184,10 +1192,10 @@ class _Window(io.RawIOBase):
         return line
 
 
-def _read_file(path: Path, problems: list[Problem], bar: _Progress | None) -> Iterator[Exchange]:
+def _read_file(path: Path, problems: list[Problem], reading: Callable[[int], None] | None) -> Iterator[Exchange]:
     source = str(path)
     with path.open("rb") as handle:
-        tick = (lambda: bar.at(handle.tell())) if bar is not None and bar.bar is not None else (lambda: None)
+        tick = (lambda: reading(handle.tell())) if reading is not None else (lambda: None)
         try:
             fmt, head = _sniff(handle)
         except NoExchangesFound as exc:
