@@ -353,7 +353,7 @@ def assemble(
     `consume`: each batch is let go as its rows are made (the frames hold their text in Arrow
     buffers of their own), for a caller that keeps nothing of the batches."""
     batches = list(batches)
-    assembly = Assembly(tables, new_only=new_only)
+    assembly = Assembly(tables, new_only=new_only, packed=False)  # the batches are held here anyway
     for rank, batch in enumerate(batches):
         assembly.add(rank, batch)
     found: dict[str, pd.DataFrame] = {}
@@ -384,10 +384,10 @@ class _Batch:
 
     # Its exchanges as the walk sees them (`_Sent`, with the tool results' contents kept
     # apart), each pickled, and its messages (`Parts.messages`), pickled until the walk numbers
-    # them: small objects by the hundred thousand, alive among the freed parts, would keep the
-    # memory of the parts; and the walk reads one exchange at a time.
-    sent: list[bytes]
-    messages: bytes
+    # them (`Assembly.packed`): small objects by the hundred thousand, alive among the freed
+    # parts, would keep the memory of the parts; and the walk reads one exchange at a time.
+    sent: list[Any]
+    messages: Any
     ids: list[str]
     started: list[datetime | None]
     assistant: list[int]  # the entries of its assistant messages (kept apart, normalised)
@@ -413,7 +413,10 @@ class Assembly:
 
     A batch's messages' values, assistant messages and tool results wait in `keep` (a
     `spill.Spill`; by default one in memory) until the walk or its rows read them. `chosen`
-    (per exchange of a batch): only those exchanges' rows are given, threaded among all."""
+    (per exchange of a batch): only those exchanges' rows are given, threaded among all.
+    `packed`: what the walk needs of each exchange is kept pickled, for a caller that lets the
+    batches go (in memory that their freed parts would otherwise keep); one that holds them
+    anyway (`assemble`) saves the pickling."""
 
     def __init__(
         self,
@@ -421,9 +424,11 @@ class Assembly:
         *,
         new_only: bool = True,
         keep: Spill | None = None,
+        packed: bool = True,
     ) -> None:
         self.tables = tuple(name for name in TABLES if name in tables)
         self.new_only = new_only
+        self.packed = packed
         self._keep = Spill(file=False) if keep is None else keep
         self._batches: dict[Any, _Batch] = {}
         # tool_call_id → (exchange that first sent it, where its content is); by name, results first sent after
@@ -443,16 +448,22 @@ class Assembly:
             results.append([content for _, content, _ in item.results] if item.results else None)
             if item.results:
                 item = item._replace(results=[(call_id, None, after) for call_id, _, after in item.results])
-            sent.append(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+            sent.append(self._pack(item))
         self._keep.extend(("r", rank), results)
         if "messages" in self.tables:
             self._keep.extend(("v", rank), batch.message_values)
         self._keep.extend(("a", rank), list(batch.assistant.values()))
-        messages = pickle.dumps(batch.messages, protocol=pickle.HIGHEST_PROTOCOL)
+        messages = self._pack(batch.messages)
         ids = [item.item.id for item in batch.sent]
         started = [item.started_at for item in batch.sent]
         self._batches[rank] = _Batch(sent, messages, ids, started, list(batch.assistant), chosen)
         self.chosen += len(sent) if chosen is None else sum(chosen)
+
+    def _pack(self, value: Any) -> Any:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL) if self.packed else value
+
+    def _unpack(self, value: Any) -> Any:
+        return pickle.loads(value) if self.packed else value  # made by `_pack`
 
     def drop(self, rank: Any) -> None:
         """A batch added as `rank` taken out again (before the walk)."""
@@ -465,9 +476,9 @@ class Assembly:
         batch.names = names = {found: new(found) for found in batch.ids}
         batch.ids = [names[found] for found in batch.ids]
         for row, packed in enumerate(batch.sent):
-            item = pickle.loads(packed)  # made by `add`
+            item = self._unpack(packed)
             item = item._replace(item=item.item._replace(id=names[item.item.id]))
-            batch.sent[row] = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+            batch.sent[row] = self._pack(item)
 
     def walk(
         self, rows: int = 4096, progress: Callable[[int], None] | None = None
@@ -499,8 +510,8 @@ class Assembly:
         assistant: dict[int, tuple[Any, int]] = {}  # message number → where it waits, normalised
         for rank in ranks:
             batch = self._batches[rank]
-            numbered[rank] = numbers = [walk.intern_key(key, role) for key, role in pickle.loads(batch.messages)]
-            batch.messages = b""
+            numbered[rank] = numbers = [walk.intern_key(key, role) for key, role in self._unpack(batch.messages)]
+            batch.messages = None
             for at, entry in enumerate(batch.assistant):
                 assistant.setdefault(numbers[entry], (("a", rank), at))
             batch.places = [0] * len(batch.sent)
@@ -511,7 +522,7 @@ class Assembly:
             if progress is not None and not place % 512:
                 progress(place)
             batch, number_of = self._batches[rank], numbered[rank]
-            item: _Sent = pickle.loads(batch.sent[row])  # made by `add`
+            item: _Sent = self._unpack(batch.sent[row])
             step = walk.add_numbered(item.item, [number_of[entry] for entry in item.history], normals)
             thread = step.thread
             batch.places[row] = place
@@ -536,7 +547,7 @@ class Assembly:
             self.walked = len(order) + place
             batch = self._batches[rank]
             if batch.chosen is None or batch.chosen[row]:
-                item: _Sent = pickle.loads(batch.sent[row])  # made by `add`
+                item: _Sent = self._unpack(batch.sent[row])
                 before = len(cols["exchange"])
                 values = functools.partial(self._value, rank)
                 conversation, turn = batch.threads[row][:2]
