@@ -467,30 +467,41 @@ def _pooled(
                     pool.submit(_read_pickled, tasks[at], at, alone, redact, prices, tables, cells, digest): at
                     for at in group
                 }
-                waiting: set[Future[bytes]] = set(futures)
-                while waiting:
-                    finished, waiting = wait(waiting, timeout=_POLL_S, return_when=FIRST_COMPLETED)
-                    bar.poll()
-                    while finished:
-                        future = finished.pop()
-                        at = futures.pop(future)  # its share let go once taken
-                        try:
-                            share = future.result()
-                        except BrokenProcessPool:
-                            broken.append(at)
-                        except LoadError:  # raised by `_read` for a file given alone
-                            raise
-                        except Exception as exc:  # pickling a value the parts hold, say: that task only
-                            reason = f"could not be read: {type(exc).__name__}: {exc}"
-                            yield at, _lost(tasks[at].file, reason, alone)
-                        else:
-                            yield at, pickle.loads(share)  # made by our own worker, a moment ago
+                try:
+                    yield from _as_read(futures, bar, broken, tasks, alone)
+                except LoadError:  # a file given alone could not be read: what is queued is not read
+                    pool.shutdown(cancel_futures=True)
+                    raise
         if not broken:
             return
         pending = sorted(broken, key=by_size.index)
     died = "the worker process reading it died (killed, or out of memory)"
     for at in pending:
         yield at, _lost(tasks[at].file, died if alone else f"{died}; file skipped", alone)
+
+
+def _as_read(
+    futures: dict[Future[bytes], int], bar: _Progress, broken: list[int], tasks: list[_Task], alone: bool
+) -> Iterator[tuple[int, Done]]:
+    """Each task's share as its worker finishes (`futures`: the tasks' places), the bar moved
+    meanwhile; the places of those a broken pool took down go to `broken`."""
+    waiting: set[Future[bytes]] = set(futures)
+    while waiting:
+        finished, waiting = wait(waiting, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+        bar.poll()
+        while finished:
+            future = finished.pop()
+            at = futures.pop(future)  # its share let go once taken
+            try:
+                share = future.result()
+            except BrokenProcessPool:
+                broken.append(at)
+            except LoadError:  # raised by `_read` for a file given alone
+                raise
+            except Exception as exc:  # pickling a value the parts hold, say: that task only
+                yield at, _lost(tasks[at].file, f"could not be read: {type(exc).__name__}: {exc}", alone)
+            else:
+                yield at, pickle.loads(share)  # made by our own worker, a moment ago
 
 
 # How often the parent looks at how far the workers have read, while it waits for them.

@@ -365,6 +365,29 @@ def test_a_capture_read_in_pieces_by_workers_gives_what_reading_it_whole_gives(
         pd.testing.assert_frame_equal(pieces.frames[name], whole.frames[name], obj=name)
 
 
+def test_a_piece_of_a_file_given_alone_that_cannot_be_read_stops_the_reading_of_the_other_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug met in one piece of a lone capture (every batch's parts raise here, after half a
+    second) is the command's error at once: the pieces still queued for the two workers are
+    not read first."""
+    capture = one_long_capture(tmp_path / "long.jsonl", 0)
+    monkeypatch.setattr(ingest, "PIECE_BYTES", capture.stat().st_size // 20)
+    assert len(ingest.line_pieces(capture, 20) or []) == 20
+    tried = tmp_path / "tried"
+
+    def broken_parts(*args: Any, **kwargs: Any) -> Any:
+        with tried.open("a") as handle:  # each worker's try, whichever process it is
+            handle.write("x")
+        time.sleep(0.5)
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(frames, "parts", broken_parts)  # the workers are forks: they have it too
+    with pytest.raises(analyzer.LoadError, match="could not be read: RuntimeError: a bug"):
+        parallel.frames_of(capture, workers=2)
+    assert len(tried.read_text()) < 10
+
+
 def test_a_capture_of_only_bad_lines_read_in_pieces_is_one_problem_as_when_read_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
