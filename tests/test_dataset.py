@@ -88,6 +88,25 @@ def _open_by(path: Path) -> list[int]:
     return found
 
 
+def export_killing_readers_of(path: Path, captures: Path, out: Path) -> tuple[int, str, int]:
+    """`chatcap export captures --format parquet` on two workers, every process but the export's
+    own that opens `path` killed (SIGKILL, as the kernel's OOM killer does): its exit status, what
+    it said on stderr and how many processes were killed."""
+    command = [sys.executable, "-m", "analyzer", "export", str(captures), "--format", "parquet",
+               "--out", str(out), "--workers", "2"]  # fmt: skip
+    export = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    kills = 0
+    deadline = time.monotonic() + 300
+    while export.poll() is None and time.monotonic() < deadline:
+        for pid in _open_by(path):
+            if pid != export.pid:
+                os.kill(pid, signal.SIGKILL)
+                kills += 1
+        time.sleep(0.01)
+    _, err = export.communicate(timeout=60)
+    return export.returncode, err, kills
+
+
 def test_a_worker_killed_while_reading_a_file_costs_that_file_only(tmp_path: Path) -> None:
     """The worker reading `big.jsonl` is killed (SIGKILL, as the kernel's OOM killer does)
     every time one opens it: the export still writes the tables of every other file and names
@@ -96,19 +115,8 @@ def test_a_worker_killed_while_reading_a_file_costs_that_file_only(tmp_path: Pat
     lines = (captures / "replayed" / "conversation.jsonl").read_bytes()
     big = captures / "big.jsonl"
     big.write_bytes(lines * max(1, (40 << 20) // len(lines)))  # ~40 MB: seconds of work for a worker
-    command = [sys.executable, "-m", "analyzer", "export", str(captures), "--format", "parquet",
-               "--out", str(tmp_path / "out"), "--workers", "2"]  # fmt: skip
-    export = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    kills = 0
-    deadline = time.monotonic() + 300
-    while export.poll() is None and time.monotonic() < deadline:
-        for pid in _open_by(big):
-            if pid != export.pid:
-                os.kill(pid, signal.SIGKILL)
-                kills += 1
-        time.sleep(0.01)
-    _, err = export.communicate(timeout=60)
-    assert export.returncode == 0, err
+    status, err, kills = export_killing_readers_of(big, captures, tmp_path / "out")
+    assert status == 0, err
     assert kills >= 3  # read together, again, then alone: killed each time
     assert f"skipped {big}: the worker process reading it died" in err and "Traceback" not in err
     tables = read_dataset(tmp_path / "out")
@@ -143,21 +151,10 @@ def test_a_worker_killed_while_reading_a_file_given_alone_is_a_one_line_error(tm
     what reading it allocates): that worker is killed each time it opens the file, read
     together, again and alone, and the export says so on one line and exits 1."""
     big = lone_har(tmp_path / "big.har")
-    command = [sys.executable, "-m", "analyzer", "export", str(big), "--format", "parquet",
-               "--out", str(tmp_path / "out"), "--workers", "2"]  # fmt: skip
-    export = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    kills = 0
-    deadline = time.monotonic() + 300
-    while export.poll() is None and time.monotonic() < deadline:
-        for pid in _open_by(big):
-            if pid != export.pid:
-                os.kill(pid, signal.SIGKILL)
-                kills += 1
-        time.sleep(0.01)
-    _, err = export.communicate(timeout=60)
+    status, err, kills = export_killing_readers_of(big, big, tmp_path / "out")
     assert kills >= 3
     died = "the worker process reading it died (killed, or out of memory)"
-    assert (export.returncode, err) == (1, f"Error: {big}: {died}\n")
+    assert (status, err) == (1, f"Error: {big}: {died}\n")
 
 
 def test_a_lone_file_read_by_a_worker_makes_the_tables_and_the_error_one_process_makes(tmp_path: Path) -> None:
