@@ -72,6 +72,7 @@ charts: $(VENV)/.test
 
 bench: $(VENV)/.test
 	$(PY) benchmarks/run.py --real tests/data/real
+	$(PY) benchmarks/load.py
 	$(PY) benchmarks/protocols.py --real tests/data/real
 	$(PY) benchmarks/proxy.py
 	$(PY) benchmarks/large_inputs.py
