@@ -381,11 +381,10 @@ BATCH_EXCHANGES = 2000
 def _made_cells(parts: frames.Parts) -> None:
     """The columns `CELLS` names made table cells (`export.table_cell`: redacted), each distinct
     text of a column once a batch (a stream's pieces repeat: ` the`, `,`, the chunk kinds)."""
-    from analyzer.export import each_text_once
+    from analyzer.export import column_cells, each_text_once
 
     for name in CELLS["chunks"]:
-        cell = each_text_once()
-        parts.chunks[name] = [None if value is None else cell(value) for value in parts.chunks[name]]
+        parts.chunks[name] = column_cells(parts.chunks[name], frames._CHUNK_DTYPES[name])
     cells = {name: each_text_once() for name in CELLS["messages"]}
     parts.message_values = [
         {name: None if value is None else cells[name](value) for name, value in values.items()}
@@ -537,8 +536,9 @@ class _Progress:
         self.sizes = [_task_size(task) for task in tasks]
         files = len({task.file for task in tasks})
         self.bar = byte_bar(sum(self.sizes), f"reading {files:,} file(s)", enabled) if tasks else None
-        # How far into its file each task's reader has gone, in bytes, written by a worker or by
-        # this process: memory shared with the workers (`_share`), only while a bar is shown.
+        # How far into its file each task's reader has gone, in bytes, written by the workers
+        # (`_share`: memory shared with them, only while a bar is shown); a task read in this
+        # process moves the bar itself (`reading`).
         self.slots = context().Array("q", len(tasks), lock=False) if self.bar is not None else None
         self.shown = [0] * len(tasks)  # what the bar counts of each task
 
