@@ -26,6 +26,7 @@ import os
 import pickle
 import re
 import sys
+import time
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -39,10 +40,12 @@ from analyzer.errors import LoadError, NoExchangesFound
 from analyzer.files import append_private, open_private, sha256_of
 from analyzer.ingest import (
     PROBLEMS_PER_FILE,
+    PROGRESS_DELAY_S,
     Paths,
     Problem,
     byte_bar,
     file_exchanges,
+    har_pieces,
     line_pieces,
     piece_exchanges,
     sources,
@@ -86,7 +89,8 @@ class Done:
 
 
 class _Task(NamedTuple):
-    """A file to read, or a piece of one (`ingest.line_pieces`: start, end, first line)."""
+    """A file to read, or a piece of one (`ingest.line_pieces`, `ingest.har_pieces`: start, end,
+    number of its first line or entry)."""
 
     file: Path
     label: str
@@ -206,7 +210,10 @@ def read(
     of_task: list[tuple[int, int]] = []  # each task's file and piece
     for file, label in files:
         # Pieces of PIECE_BYTES or more, read apart (a worker makes its parts a batch at a time).
+        # A HAR file's cuts cost a read of its structure: only where workers read the pieces at once.
         pieces = line_pieces(file, file_size(file) // ingest.PIECE_BYTES)
+        if pieces is None and workers > 1:
+            pieces = har_pieces(file, file_size(file) // ingest.PIECE_BYTES, progress)
         of_file.append(list(range(len(tasks), len(tasks) + len(pieces or [None]))))
         of_task += [(len(of_file) - 1, piece) for piece in range(len(pieces or [None]))]
         spool = spools[len(of_file) - 1] if spools is not None else None
@@ -298,15 +305,15 @@ def read_file(
     keep: Callable[[frames.Parts, int], Any] | None = None,
     reading: Callable[[int], None] | None = None,
 ) -> Done:
-    """One file's share, or one piece's (`ingest.line_pieces`), read as `load` reads a file of
-    a directory: each exchange named `label#n` (its `source` set to `source` when given: a file
-    read from a copy), redacted when asked, and reconstructed, one at a time. An exchange that
-    does not reconstruct costs itself only; what stops the reading (a read error, a bug met by
-    odd input) is `Done.failure`, the exchanges before it kept, or raised when `alone`. Problems
-    naming `path` name `source`. The parts are made a batch at a time (`BATCH_BYTES`,
+    """One file's share, or one piece's (`ingest.line_pieces`, `ingest.har_pieces`), read as
+    `load` reads a file of a directory: each exchange named `label#n` (its `source` set to
+    `source` when given: a file read from a copy), redacted when asked, and reconstructed, one
+    at a time. An exchange that does not reconstruct costs itself only; what stops the reading
+    (a read error, a bug met by odd input) is `Done.failure`, the exchanges before it kept, or
+    raised when `alone`. Problems naming `path` name `source`. The parts are made a batch at a time (`BATCH_BYTES`,
     `BATCH_EXCHANGES`); `keep(parts, exchanges)`: what `Done.parts` holds of each instead (a
     worker writes them into a file, so that neither it nor its parent holds them all).
-    `reading(offset)`: told now and then how far into the file a whole file's reading is."""
+    `reading(offset)`: told now and then how far into the file (or the piece) the reading is."""
     named = source or str(path)
     problems: list[Problem] = []
     failure: Problem | None = None
@@ -314,7 +321,7 @@ def read_file(
     if piece is None:
         exchanges = file_exchanges(path, label, problems, reading)
     else:
-        exchanges = piece_exchanges(path, label, *piece, problems)
+        exchanges = piece_exchanges(path, label, *piece, problems, reading)
 
     def reconstructed() -> Iterator[Exchange]:
         nonlocal count, failure
@@ -407,32 +414,53 @@ CELLS = {
 
 def _whole(file: Path, label: str, pieces: list[Done], alone: bool) -> Done:
     """A file read in pieces as if read whole: exchanges numbered on from piece to piece, bad
-    lines named up to `PROBLEMS_PER_FILE` and the rest counted, no exchange at all a problem."""
+    lines or entries named up to `PROBLEMS_PER_FILE` and the rest counted, the entries left out
+    added up, no exchange at all a problem."""
     parts, problems, bad, more, offset = [], [], [], 0, 0
+    unit = "line"
+    left_out = entries = 0
     for piece in pieces:
         names = {f"{label}#{n}": f"{label}#{n + offset}" for n in range(1, piece.exchanges + 1)}
         parts += [batch.renamed(names) for batch in piece.parts]
         for problem in piece.problems:
-            if problem.source == str(file) and problem.position.startswith("line "):
+            ours = problem.source == str(file)
+            if ours and (at := _BAD_AT.match(problem.position)):
                 bad.append(problem)
-            elif problem.source == str(file) and (counted := _MORE.match(problem.reason)):
+                unit = at.group(1)
+            elif ours and (counted := _MORE.match(problem.reason)):
                 more += int(counted.group(1).replace(",", ""))
+                unit = "line" if counted.group(2).startswith("line") else "entry"
+            elif ours and (counted := _LEFT_OUT.match(problem.reason)):
+                left_out += int(counted.group(1))
+                entries += int(counted.group(2))
             else:
                 problems.append(dataclasses.replace(problem, source=names.get(problem.source, problem.source)))
         offset += piece.exchanges
     more += max(0, len(bad) - PROBLEMS_PER_FILE)
     problems = bad[:PROBLEMS_PER_FILE] + problems
     if more:
-        problems.append(Problem(str(file), f"... and {more:,} more bad {'lines' if more > 1 else 'line'}"))
+        units = "entries" if unit == "entry" else "lines"
+        problems.append(Problem(str(file), f"... and {more:,} more bad {units if more > 1 else unit}"))
+    if left_out:
+        problems.append(Problem(str(file), f"{left_out} of {entries} entries are not LLM API calls: left out"))
     if not offset:
-        reason = bad[-1].reason if bad else "no exchanges found"
+        if bad:
+            reason = bad[-1].reason
+        elif entries:
+            reason = f"no exchanges found: none of its {entries} entries is an LLM API call"
+        else:
+            reason = "no exchanges found"
         if alone:
             raise NoExchangesFound(str(file), reason)
         problems.append(Problem(str(file), reason))
     return Done(parts, problems, offset)
 
 
-_MORE = re.compile(r"\.\.\. and ([\d,]+) more bad lines?$")
+# What a piece says of its file (`_whole`): a bad line or entry, how many more there were, how
+# many of its entries were left out.
+_BAD_AT = re.compile(r"(line|entry) \d+$")
+_MORE = re.compile(r"\.\.\. and ([\d,]+) more bad (lines?|entry|entries)$")
+_LEFT_OUT = re.compile(r"(\d+) of (\d+) entries are not LLM API calls: left out$")
 
 
 def _pooled(
@@ -567,6 +595,8 @@ class _Progress:
     def __enter__(self) -> _Progress:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
         if self.bar is not None:
+            if kind is None and time.time() - self.bar.start_t >= PROGRESS_DELAY_S:
+                self.bar.refresh()  # at 100 %: the last tasks may have ended faster than tqdm redraws
             self.bar.close()

@@ -6,6 +6,7 @@ real files, the CLI as a user runs it."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import re
 import shutil
@@ -360,6 +361,96 @@ def test_a_capture_read_in_pieces_by_workers_gives_what_reading_it_whole_gives(
     assert pieces.problems == whole.problems and len(whole.problems) == min(bad_lines, 5) + (bad_lines > 5)
     for name in TABLES:
         pd.testing.assert_frame_equal(pieces.frames[name], whole.frames[name], obj=name)
+
+
+def one_long_har(path: Path, odd: bool) -> Path:
+    """A HAR of many entries (the Chrome-shaped recording's, over and over: LLM calls, assets, a
+    WebSocket) with, when `odd`, bad entries among them (a number, objects without request
+    and response, more than `PROBLEMS_PER_FILE` in all) and an LLM call whose answer holds the
+    bytes a cut between entries looks like (`}, {` in a string), so pieces of it hold those too."""
+    har = orjson.loads((ROOT / "tests" / "data" / "har" / "chrome-devtools-shape.har").read_bytes())
+    entries = har["log"]["entries"] * 60
+    if odd:
+        call = next(entry for entry in entries if "/chat/completions" in entry["request"]["url"])
+        tricky = orjson.loads(orjson.dumps(call))
+        tricky["comment"] = '"}, {"startedDateTime": "x"}]} \\'
+        step = len(entries) // 9
+        for n in range(8, 0, -1):
+            entries.insert(n * step, 17 if n % 2 else {"not": "an entry"})
+            entries.insert(n * step - 3, tricky)
+    har["log"]["entries"] = entries
+    har["log"]["comment"] = "after the entries"
+    path.write_bytes(orjson.dumps(har, option=orjson.OPT_INDENT_2))
+    return path
+
+
+@pytest.mark.parametrize("odd", [False, True])
+def test_a_har_read_in_pieces_by_workers_gives_what_reading_it_whole_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, odd: bool
+) -> None:
+    """The same frames, exchange ids (numbered on from piece to piece), entry numbers and
+    problems (the first five bad entries named, the rest counted, the entries that are not LLM
+    calls added up), as for the file read whole, entry by entry or at once."""
+    har = one_long_har(tmp_path / "long.har", odd)
+    at_once = parallel.frames_of([har], workers=1)
+    monkeypatch.setattr(ingest, "STREAM_HAR_BYTES", 0)  # read entry by entry, and cut
+    whole = parallel.frames_of([har], workers=1)  # one worker: never cut
+    monkeypatch.setattr(ingest, "PIECE_BYTES", har.stat().st_size // 5)
+    cuts = ingest.har_pieces(har, 5) or []
+    assert len(cuts) == 5 and [first for _, _, first in cuts] != [1, 1, 1, 1, 1]
+    pieces = parallel.frames_of([har], workers=2)
+    assert pieces.exchanges == whole.exchanges == at_once.exchanges > 100
+    assert [str(p) for p in pieces.problems] == [str(p) for p in whole.problems] == [str(p) for p in at_once.problems]
+    assert len(whole.problems) == (7 if odd else 1)  # five named, the rest counted; the entries left out
+    for name in TABLES:
+        pd.testing.assert_frame_equal(pieces.frames[name], whole.frames[name], obj=name)
+        pd.testing.assert_frame_equal(pieces.frames[name], at_once.frames[name], obj=name)
+
+
+def test_a_har_is_cut_only_between_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each piece `ingest.har_pieces` makes starts with an entry and ends with one: read back,
+    the pieces' bytes are the entries' JSON, each entry once, in order, numbered as in the file."""
+    har = one_long_har(tmp_path / "long.har", odd=True)
+    monkeypatch.setattr(ingest, "STREAM_HAR_BYTES", 0)
+    monkeypatch.setattr(ingest, "PIECE_BYTES", har.stat().st_size // 7)
+    data = har.read_bytes()
+    entries = orjson.loads(data)["log"]["entries"]
+    cuts = ingest.har_pieces(har, 7)
+    assert cuts is not None and len(cuts) == 7
+    assert cuts[0][0] == 0 and cuts[-1][1] == len(data)
+    read = []
+    for n, (start, end, first) in enumerate(cuts):
+        assert first == len(read) + 1
+        inner = data[start:end]
+        if n == 0:
+            inner = inner[inner.index(b'"entries"') :].split(b"[", 1)[1]
+        if n == len(cuts) - 1:
+            inner = inner[: inner.rindex(b"]", 0, inner.rindex(b'"comment"'))]
+        read += orjson.loads(b"[" + inner + b"]")
+    assert read == entries
+
+
+def test_a_har_that_is_damaged_or_small_or_gzipped_is_not_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut only where the whole file's structure was read: a damaged HAR (cut off, or a
+    bracket closing nothing) is read whole, by one reader, which says what is wrong."""
+    har = one_long_har(tmp_path / "long.har", odd=False)
+    monkeypatch.setattr(ingest, "STREAM_HAR_BYTES", 0)
+    monkeypatch.setattr(ingest, "PIECE_BYTES", har.stat().st_size // 5)
+    data = har.read_bytes()
+    cut_off = tmp_path / "cut.har"
+    cut_off.write_bytes(data[: len(data) * 3 // 4])
+    closing = tmp_path / "closing.har"
+    middle = data.rindex(b"{", 0, data.index(b'"startedDateTime"', len(data) // 2))  # an entry's start
+    closing.write_bytes(data[:middle] + b"]]]]" + data[middle:])
+    gzipped = tmp_path / "long.har.gz"
+    gzipped.write_bytes(gzip.compress(data))
+    for path in (cut_off, closing):
+        assert ingest.har_pieces(path, 5) is None, path
+        built = parallel.frames_of([path], workers=2)
+        assert built.exchanges > 10 and "HAR file is damaged after entry" in str(built.problems[-2:])
+    assert ingest.har_pieces(gzipped, 5) is None
+    monkeypatch.setattr(ingest, "STREAM_HAR_BYTES", len(data))
+    assert ingest.har_pieces(har, 5) is None  # read at once, it would be parsed whole
 
 
 def test_a_piece_of_a_file_given_alone_that_cannot_be_read_stops_the_reading_of_the_other_pieces(

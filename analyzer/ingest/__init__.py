@@ -628,45 +628,50 @@ def _har_entries(
     source: str,
     problems: list[Problem],
     tick: Callable[[], None] = lambda: None,
+    piece: int | None = None,
 ) -> Iterator[Exchange]:
     """The LLM calls among a HAR file's entries, each judged before its bodies are decoded
     (a browser's HAR is mostly assets); how many were left out is reported as a problem.
-    `entries`: (entry, why it could not be read or None, whether lone surrogates were replaced)."""
-    total = count = skipped = 0
+    `entries`: (entry, why it could not be read or None, whether lone surrogates were replaced).
+    `piece`: they are a piece of the file's (`har_pieces`), this the number of the first; how
+    many were left out is then reported even when none was (`parallel` adds the pieces' up)."""
+    first = 1 if piece is None else piece
+    number = first - 1  # the last entry's
+    count = skipped = 0
     bad = _BadRecords(source, problems, "entry", "entries")
     damage: _Damaged | None = None
     try:
-        for total, (entry, error, repaired) in enumerate(entries, 1):
-            if total % 16 == 0:
+        for number, (entry, error, repaired) in enumerate(entries, first):
+            if number % 16 == 0:
                 tick()
             if error is not None:
-                bad.add(f"entry {total}", f"{error}; entry skipped")
+                bad.add(f"entry {number}", f"{error}; entry skipped")
                 continue
-            if not pairs.is_pair(entry):
-                if entry is not None:  # a scalar among the entries is no entry at all
-                    bad.add(f"entry {total}", "not an object with request and response objects; entry skipped")
+            if not pairs.is_pair(entry):  # a scalar (null too) or an object of another kind
+                bad.add(f"entry {number}", "not an object with request and response objects; entry skipped")
                 continue
             try:
                 if not pairs.is_llm_pair(entry):
                     skipped += 1
                     continue
             except Exception as exc:  # a value no check foresaw: this entry is lost, not the file
-                bad.add(f"entry {total}", f"entry could not be read ({_failure(exc)}); entry skipped")
+                bad.add(f"entry {number}", f"entry could not be read ({_failure(exc)}); entry skipped")
                 continue
             exchange = _exchange(
-                entry, bad, source, count + 1, f"entry {total}", "har", None, repaired, "entry", "entry"
+                entry, bad, source, count + 1, f"entry {number}", "har", None, repaired, "entry", "entry"
             )
             if exchange is not None:
                 count += 1
                 yield exchange
     except _Damaged as exc:
-        if count == 0:
+        if count == 0 and first == 1:
             raise LoadError(source, f"invalid JSON: {exc}") from None
         damage = exc
+    total = number - first + 1  # the entries read
     if damage is not None:
-        problems.append(Problem(source, f"HAR file is damaged after {count} LLM call(s): {damage}; the rest is lost"))
+        problems.append(Problem(source, f"HAR file is damaged after entry {number:,}: {damage}; the rest is lost"))
     bad.close()
-    if skipped:
+    if skipped or piece is not None:
         problems.append(Problem(source, f"{skipped} of {total} entries are not LLM API calls: left out"))
     if count == 0:
         if bad.count:
@@ -681,13 +686,23 @@ class _Damaged(Exception):
 
 
 def _read_large_har(
-    handle: IO[bytes], source: str, problems: list[Problem], tick: Callable[[], None] = lambda: None
+    handle: IO[bytes],
+    source: str,
+    problems: list[Problem],
+    tick: Callable[[], None] = lambda: None,
+    piece: tuple[int, int, int, int] | None = None,
 ) -> Iterator[Exchange]:
     """A HAR file read entry by entry: memory holds one entry (and the LLM calls kept), not the file.
     Each entry is parsed alone, as the whole-file reader would parse it (orjson), so one entry
-    nested too deep or holding a number out of range is a problem for that entry only."""
+    nested too deep or holding a number out of range is a problem for that entry only.
+    `piece`: `handle` holds the bytes [start, end) of a file of `size` bytes (`har_pieces`)."""
+    at, inside, first = 0, (False, False), None
+    if piece is not None:
+        start, end, size, first = piece
+        at, inside = start, (start > 0, end < size)
     try:
-        yield from _har_entries(map(_parse_entry, _har_elements(handle)), source, problems, tick)
+        elements = _har_elements(handle, at=at, inside=inside)
+        yield from _har_entries(map(_parse_entry, elements), source, problems, tick, first)
     except _UNZIP_ERRORS as exc:
         raise LoadError(source, f"gzip file does not decompress: {_failure(exc)}") from None
     except LoadError as exc:
@@ -714,17 +729,47 @@ def _key_before(window: bytes, key: bytes) -> bool:
     return text.endswith(b":") and text[:-1].rstrip().endswith(b'"' + key + b'"')
 
 
-def _har_elements(handle: IO[bytes]) -> Iterator[bytes | int | None]:
+def _string_quotes(view: Any, backslashes: int) -> Any:
+    """Where the quotes that open or close strings are in a block (a numpy array of its bytes):
+    every quote but those after an odd run of backslashes, a run that may go on from the block
+    before (`backslashes` ended it). Only the quotes and the backslashes are looked at (in JSON
+    text held in strings, both are many, but far fewer than the block's bytes)."""
+    import numpy as np
+
+    quote = view == 0x22
+    slashes = np.flatnonzero(view == 0x5C)
+    if backslashes & 1 and view.size and view[0] == 0x22:
+        quote[0] = False  # escaped by the run that ended the block before
+    if slashes.size:
+        # Each run of backslashes: where it ends, and how long it is (with what the block before
+        # ended with, for a run from the block's first byte); the byte after an odd run is escaped.
+        ends = np.ones(slashes.size, dtype=bool)
+        ends[:-1] = slashes[1:] != slashes[:-1] + 1
+        starts = np.ones(slashes.size, dtype=bool)
+        starts[1:] = ends[:-1]
+        first = np.flatnonzero(starts)
+        last = np.flatnonzero(ends)
+        lengths = last - first + 1 + np.where(slashes[first] == 0, backslashes, 0)
+        escaped = slashes[last[(lengths & 1) == 1]] + 1
+        quote[escaped[escaped < view.size]] = False
+    return np.flatnonzero(quote)
+
+
+def _har_elements(
+    handle: IO[bytes], *, at: int = 0, inside: tuple[bool, bool] = (False, False), spans: bool = False
+) -> Iterator[Any]:
     """The elements of a HAR file's `log.entries`, in order, found by the file's bracket structure
     (brackets inside strings skipped, found with numpy a block at a time; only the few at the
     entries' own level are looked at in Python). Nothing is parsed here: each element is yielded
     as its JSON text, as its length when longer than `RECORD_CAP` (never held), or as None for
     a scalar. How deep an entry nests costs nothing. Raises LoadError when there is no
-    log.entries, `_Damaged` when the structure breaks inside it."""
+    log.entries, `_Damaged` when the structure breaks inside it.
+
+    `at`: where in the file `handle` starts. `inside`: whether it starts and whether it ends
+    between two elements of log.entries (a piece of the file cut by `har_pieces`). `spans`:
+    each object or array element yielded as where it starts and ends in the file instead."""
     import numpy as np
 
-    structural = np.zeros(256, dtype=bool)
-    structural[list(b"{}[],")] = True
     step = np.zeros(256, dtype=np.int64)
     step[list(b"{[")] = 1
     step[list(b"}]")] = -1
@@ -733,20 +778,22 @@ def _har_elements(handle: IO[bytes]) -> Iterator[bytes | int | None]:
     in_string = False  # the block starts inside a string
     backslashes = 0  # how many backslashes end the previous block
     tail = b""  # the previous block's last bytes, to read a key split across blocks
-    in_log = in_entries = found = False
+    in_log = in_entries = found = inside[0]
+    if inside[0]:
+        depth = 3
+    base = at  # where in the file the block starts
+    began = 0  # where in the file the element being read started
     started = -1  # where in the block the element being read started (0: in an earlier block)
     parts: list[bytes] = []
     size = 0
     element_seen = False  # an object or array element since the last comma
+    # Where in the block the text after the last comma (or the entries' `[`) starts, and whether
+    # an earlier block held some of it: a scalar element, found at the comma or `]` after it.
+    after_comma, scalar = 0, False
     while block := handle.read(_READ_BYTES):
         view = np.frombuffer(block, dtype=np.uint8)
-        quotes = np.flatnonzero(view == 0x22)
-        if quotes.size:  # a quote after an odd run of backslashes is escaped
-            others = np.flatnonzero(view != 0x5C)
-            before = np.searchsorted(others, quotes) - 1
-            previous = np.where(before >= 0, others[np.maximum(before, 0)], -1 - backslashes)
-            quotes = quotes[((quotes - previous - 1) & 1) == 0]
-        marks = np.flatnonzero(structural[view])
+        quotes = _string_quotes(view, backslashes)
+        marks = np.flatnonzero((view == 0x7B) | (view == 0x7D) | (view == 0x5B) | (view == 0x5D) | (view == 0x2C))
         marks = marks[((np.searchsorted(quotes, marks) + in_string) & 1) == 0]  # outside strings
         steps = step[view[marks]]
         after = depth + np.cumsum(steps)
@@ -761,7 +808,7 @@ def _har_elements(handle: IO[bytes]) -> Iterator[bytes | int | None]:
             if char == 0x2C:  # a comma between elements
                 if in_entries and not element_seen:
                     yield None
-                element_seen = False
+                element_seen, after_comma, scalar = False, pos + 1, False
             elif char in (0x7B, 0x5B):  # { or [
                 if level == 0 and char != 0x7B:
                     raise LoadError("<data>", "not a HAR file: the top level is not an object")
@@ -769,14 +816,17 @@ def _har_elements(handle: IO[bytes]) -> Iterator[bytes | int | None]:
                     in_log = char == 0x7B and _key_before(tail + block[max(0, pos - 1024) : pos], b"log")
                 elif level == 2 and in_log and char == 0x5B and not found:
                     in_entries = found = _key_before(tail + block[max(0, pos - 1024) : pos], b"entries")
-                    element_seen = False
+                    element_seen, after_comma, scalar = False, pos + 1, False
                 elif level == 3 and in_entries:
-                    started, parts, size, element_seen = pos, [], 0, True
+                    started, parts, size, element_seen, began = pos, [], 0, True, base + pos
             else:  # } or ]
                 level -= 1
                 if level < 0:
-                    raise _Damaged(f"a closing bracket with nothing open (byte {handle.tell() - len(block) + pos:,})")
-                if level == 3 and in_entries and started >= 0:
+                    raise _Damaged(f"a closing bracket with nothing open (byte {base + pos:,})")
+                if level == 3 and in_entries and started >= 0 and spans:
+                    yield began, base + pos + 1
+                    started = -1
+                elif level == 3 and in_entries and started >= 0:
                     piece = block[started : pos + 1]
                     size += len(piece)
                     if size > RECORD_CAP:
@@ -785,10 +835,17 @@ def _har_elements(handle: IO[bytes]) -> Iterator[bytes | int | None]:
                         yield b"".join([*parts, piece]) if parts else piece
                     started, parts = -1, []
                 elif level == 2 and in_entries:
+                    if not element_seen and (scalar or block[after_comma:pos].strip()):
+                        yield None  # the last element, a scalar
                     in_entries = False
                 elif level == 1:
                     in_log = False
-        if started >= 0:  # the element goes on in the next block
+        if in_entries and not element_seen:
+            scalar = scalar or bool(block[after_comma:].strip())
+        after_comma = 0
+        if started >= 0 and spans:
+            started = 0
+        elif started >= 0:  # the element goes on in the next block
             piece = block[started:]
             size += len(piece)
             if size > RECORD_CAP:
@@ -801,7 +858,12 @@ def _har_elements(handle: IO[bytes]) -> Iterator[bytes | int | None]:
         in_string ^= bool(quotes.size & 1)
         run = len(block) - len(block.rstrip(b"\\"))
         backslashes = backslashes + run if run == len(block) else run
-        tail = block[-1024:]
+        tail = (tail + block)[-1024:] if len(block) < 1024 else block[-1024:]
+        base += len(block)
+    if inside[1]:
+        if in_string or depth != 3 or not in_entries or started >= 0:  # the file changed since it was cut
+            raise _Damaged(f"byte {base:,} is not between two entries")
+        return
     if in_entries or started >= 0:
         raise _Damaged("the file ends inside log.entries")
     if not found:
@@ -1151,21 +1213,74 @@ def _pieces(path: Path, size: int, pieces: int) -> list[tuple[int, int, int]] | 
     return found
 
 
+def har_pieces(path: Path, pieces: int, progress: bool | None = False) -> list[tuple[int, int, int]] | None:
+    """`path` cut between two entries into about `pieces` byte ranges of whole entries, each as
+    (start, end, number of its first entry), when it is a HAR file read entry by entry (past
+    `STREAM_HAR_BYTES`) of at least `PIECE_BYTES` a piece; else None (read it whole). The cuts
+    are found by reading the file's structure once (`_har_elements`, about 5 s a GB: a bar
+    shows it, as `byte_bar`'s `enabled` says): a HAR file cannot be cut blind, a bracket may be
+    in a string."""
+    size = _size(path)
+    pieces = min(pieces, size // PIECE_BYTES)
+    if pieces < 2 or size <= STREAM_HAR_BYTES:
+        return None
+    found = []
+    bar = None
+    try:
+        with path.open("rb") as handle:
+            fmt, head = _sniff(handle)
+            if fmt != "json" or not _looks_like_har(head):
+                return None
+            handle.seek(0)
+            bar = byte_bar(size, f"finding the entries of {path.name}", progress)
+            start, first, end = 0, 1, None  # the piece being found; where its last entry ends
+            for number, span in enumerate(_har_elements(handle, spans=True), 1):
+                if span is not None and end is not None and span[0] >= size * (len(found) + 1) // pieces:
+                    found.append((start, end, first))
+                    start, first = span[0], number
+                end = None if span is None else span[1]  # a cut is made after an object, not a scalar
+                if bar is not None and number % 64 == 0:
+                    bar.update(handle.tell() - bar.n)
+            if bar is not None:
+                bar.update(size - bar.n)
+    except (OSError, LoadError, _Damaged):  # read whole, by a worker, which says what is wrong
+        return None
+    finally:
+        if bar is not None:
+            bar.close()
+    found.append((start, size, first))
+    return found if len(found) > 1 else None
+
+
 def piece_exchanges(
-    path: Path, label: str, start: int, end: int, first_line: int, problems: list[Problem]
+    path: Path,
+    label: str,
+    start: int,
+    end: int,
+    first: int,
+    problems: list[Problem],
+    reading: Callable[[int], None] | None = None,
 ) -> Iterator[Exchange]:
-    """The exchanges of the lines of `path` in bytes [start, end) (`line_pieces`), numbered
-    `label#1`, … within the piece, lines numbered from `first_line`. A piece holding no
-    exchange yields none: whether the file holds any is the caller's to say."""
+    """The exchanges of the lines of `path` in bytes [start, end) (`line_pieces`), lines numbered
+    from `first`, or of the HAR entries there (`har_pieces`), entries numbered from `first`; the
+    exchanges numbered `label#1`, … within the piece. A piece holding no exchange yields none:
+    whether the file holds any is the caller's to say. `reading(offset)`: told now and then how
+    far into the piece the reading is."""
     source = str(path)
     try:
         with path.open("rb") as handle:
             fmt, _ = _sniff(handle)
             handle.seek(start)
-            lines = _bounded_lines(_Window(handle, end - start), source, problems)
+            window = _Window(handle, end - start)
+            tick = (lambda: reading(handle.tell() - start)) if reading is not None else (lambda: None)
+            if fmt == "json":
+                read = _read_large_har(window, source, problems, tick, piece=(start, end, _size(path), first))
+            else:
+                lines = _bounded_lines(window, source, problems)
+                read = _read_lines(lines, source, fmt, problems, tick, first_line=first)
             number = 0
             try:
-                for exchange in _read_lines(lines, source, fmt, problems, first_line=first_line):
+                for exchange in read:
                     number += 1
                     exchange.id = f"{label}#{number}"
                     yield exchange
@@ -1190,6 +1305,13 @@ class _Window(io.RawIOBase):
         line = self.handle.readline(self.left if limit is None or limit < 0 else min(limit, self.left))
         self.left -= len(line)
         return line
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        data = self.handle.read(self.left if size is None or size < 0 else min(size, self.left))
+        self.left -= len(data)
+        return data
 
 
 def _read_file(path: Path, problems: list[Problem], reading: Callable[[int], None] | None) -> Iterator[Exchange]:
