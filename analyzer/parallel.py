@@ -444,8 +444,8 @@ def _whole(file: Path, label: str, pieces: list[Done], alone: bool) -> Done:
     if left_out:
         problems.append(Problem(str(file), f"{left_out} of {entries} entries are not LLM API calls: left out"))
     if not offset:
-        if bad:
-            reason = bad[-1].reason
+        if bad:  # as the readers say it: a capture's last bad line, a HAR file's last bad entry
+            reason = bad[-1].reason if unit == "line" else f"no exchanges found: {bad[-1].reason}"
         elif entries:
             reason = f"no exchanges found: none of its {entries} entries is an LLM API call"
         else:

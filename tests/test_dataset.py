@@ -407,6 +407,27 @@ def test_a_har_read_in_pieces_by_workers_gives_what_reading_it_whole_gives(
         pd.testing.assert_frame_equal(pieces.frames[name], at_once.frames[name], obj=name)
 
 
+@pytest.mark.parametrize("bad", [False, True])
+def test_a_har_without_llm_calls_read_in_pieces_is_the_problem_reading_it_whole_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: bool
+) -> None:
+    """Assets only, with or without bad entries among them: no exchange, and the same problems
+    (the last bad entry, or how many entries none of which is an LLM call) as read whole."""
+    har = orjson.loads((ROOT / "tests" / "data" / "har" / "chrome-devtools-shape.har").read_bytes())
+    assets = [entry for entry in har["log"]["entries"] if "/chat/completions" not in entry["request"]["url"]]
+    har["log"]["entries"] = (assets + ([{"not": "an entry"}] if bad else [])) * 200
+    path = tmp_path / "assets.har"
+    path.write_bytes(orjson.dumps(har))
+    monkeypatch.setattr(ingest, "STREAM_HAR_BYTES", 0)
+    whole = parallel.frames_of([path], workers=1)
+    monkeypatch.setattr(ingest, "PIECE_BYTES", path.stat().st_size // 4)
+    assert len(ingest.har_pieces(path, 4) or []) == 4
+    pieces = parallel.frames_of([path], workers=2)
+    assert pieces.exchanges == whole.exchanges == 0
+    assert [str(p) for p in pieces.problems] == [str(p) for p in whole.problems]
+    assert "no exchanges found: " in str(whole.problems[-1])
+
+
 def test_a_har_is_cut_only_between_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each piece `ingest.har_pieces` makes starts with an entry and ends with one: read back,
     the pieces' bytes are the entries' JSON, each entry once, in order, numbered as in the file."""

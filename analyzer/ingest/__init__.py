@@ -628,14 +628,14 @@ def _har_entries(
     source: str,
     problems: list[Problem],
     tick: Callable[[], None] = lambda: None,
-    piece: int | None = None,
+    first_of_piece: int | None = None,
 ) -> Iterator[Exchange]:
     """The LLM calls among a HAR file's entries, each judged before its bodies are decoded
     (a browser's HAR is mostly assets); how many were left out is reported as a problem.
     `entries`: (entry, why it could not be read or None, whether lone surrogates were replaced).
-    `piece`: they are a piece of the file's (`har_pieces`), this the number of the first; how
-    many were left out is then reported even when none was (`parallel` adds the pieces' up)."""
-    first = 1 if piece is None else piece
+    `first_of_piece`: when they are a piece of the file (`har_pieces`), the number of the first;
+    how many were left out is then reported even when none was (`parallel` adds the pieces' up)."""
+    first = 1 if first_of_piece is None else first_of_piece
     number = first - 1  # the last entry's
     count = skipped = 0
     bad = _BadRecords(source, problems, "entry", "entries")
@@ -671,7 +671,7 @@ def _har_entries(
     if damage is not None:
         problems.append(Problem(source, f"HAR file is damaged after entry {number:,}: {damage}; the rest is lost"))
     bad.close()
-    if skipped or piece is not None:
+    if skipped or first_of_piece is not None:
         problems.append(Problem(source, f"{skipped} of {total} entries are not LLM API calls: left out"))
     if count == 0:
         if bad.count:
