@@ -1300,16 +1300,16 @@ class _Window(io.RawIOBase):
         return True
 
     def readline(self, limit: int | None = -1) -> bytes:
-        if self.left <= 0:
-            return b""
-        line = self.handle.readline(self.left if limit is None or limit < 0 else min(limit, self.left))
-        self.left -= len(line)
-        return line
+        return self._take(self.handle.readline, limit)
 
     def read(self, size: int | None = -1) -> bytes:
+        return self._take(self.handle.read, size)
+
+    def _take(self, how: Callable[[int], bytes], limit: int | None) -> bytes:
+        """`how` (the handle's read or readline) of at most `limit` bytes, never past the window."""
         if self.left <= 0:
             return b""
-        data = self.handle.read(self.left if size is None or size < 0 else min(size, self.left))
+        data = how(self.left if limit is None or limit < 0 else min(limit, self.left))
         self.left -= len(data)
         return data
 
