@@ -208,11 +208,13 @@ def read(
     tasks: list[_Task] = []
     of_file: list[list[int]] = []  # each file's tasks
     of_task: list[tuple[int, int]] = []  # each task's file and piece
+    total = sum(file_size(file) for file, _ in files)
     for file, label in files:
         # Pieces of PIECE_BYTES or more, read apart (a worker makes its parts a batch at a time).
-        # A HAR file's cuts cost a read of its structure: only where workers read the pieces at once.
+        # A HAR file's cuts cost a read of its structure, so it is cut only where that gains time:
+        # when it is more than a worker's share of the input (alone, or beside smaller files).
         pieces = line_pieces(file, file_size(file) // ingest.PIECE_BYTES)
-        if pieces is None and workers > 1:
+        if pieces is None and workers > 1 and file_size(file) * workers > total:
             pieces = har_pieces(file, file_size(file) // ingest.PIECE_BYTES, progress)
         of_file.append(list(range(len(tasks), len(tasks) + len(pieces or [None]))))
         of_task += [(len(of_file) - 1, piece) for piece in range(len(pieces or [None]))]

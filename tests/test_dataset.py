@@ -474,6 +474,30 @@ def test_a_har_that_is_damaged_or_small_or_gzipped_is_not_cut(tmp_path: Path, mo
     assert ingest.har_pieces(har, 5) is None  # read at once, it would be parsed whole
 
 
+def test_a_har_is_cut_only_when_it_is_more_than_a_workers_share_of_the_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two large HAR files for two workers: each read whole by one (finding cuts would cost a
+    read of each for nothing); one of them beside a small capture: cut."""
+    first = one_long_har(tmp_path / "first.har", odd=False)
+    second = tmp_path / "second.har"
+    shutil.copy(first, second)
+    monkeypatch.setattr(ingest, "STREAM_HAR_BYTES", 0)
+    monkeypatch.setattr(ingest, "PIECE_BYTES", first.stat().st_size // 5)
+    cut: list[Path] = []
+
+    def har_pieces(path: Path, *args: Any) -> Any:
+        cut.append(path)
+        return ingest.har_pieces(path, *args)
+
+    monkeypatch.setattr(parallel, "har_pieces", har_pieces)
+    both = parallel.frames_of([first, second], workers=2)
+    assert cut == [] and both.exchanges > 200
+    small = copy_bundled(captures_as_cloned(), tmp_path / "small") / "tool_calls.jsonl"
+    beside = parallel.frames_of([first, small], workers=2)
+    assert cut == [first] and beside.exchanges > 100
+
+
 def test_a_piece_of_a_file_given_alone_that_cannot_be_read_stops_the_reading_of_the_other_pieces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
