@@ -312,9 +312,10 @@ def read_file(
     `source` when given: a file read from a copy), redacted when asked, and reconstructed, one
     at a time. An exchange that does not reconstruct costs itself only; what stops the reading
     (a read error, a bug met by odd input) is `Done.failure`, the exchanges before it kept, or
-    raised when `alone`. Problems naming `path` name `source`. The parts are made a batch at a time (`BATCH_BYTES`,
-    `BATCH_EXCHANGES`); `keep(parts, exchanges)`: what `Done.parts` holds of each instead (a
-    worker writes them into a file, so that neither it nor its parent holds them all).
+    raised when `alone`. Problems naming `path` name `source`. The parts are made a batch at a
+    time (`BATCH_BYTES`, `BATCH_EXCHANGES`); `keep(parts, exchanges)`: what `Done.parts` holds
+    of each instead (a worker writes them into a file, so that neither it nor its parent holds
+    them all).
     `reading(offset)`: told now and then how far into the file (or the piece) the reading is."""
     named = source or str(path)
     problems: list[Problem] = []
