@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
 import re
 import shutil
@@ -405,6 +406,36 @@ def test_a_har_read_in_pieces_by_workers_gives_what_reading_it_whole_gives(
     for name in TABLES:
         pd.testing.assert_frame_equal(pieces.frames[name], whole.frames[name], obj=name)
         pd.testing.assert_frame_equal(pieces.frames[name], at_once.frames[name], obj=name)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["har/chrome-devtools-shape.har", "har/firefox-devtools-shape.har", "har/charles-shape.har",
+     "har/httptoolkit-shape.har", "ingest/browser_mixed.har", "ingest/gzip_body.har"],
+)  # fmt: skip
+def test_every_producers_har_read_in_pieces_gives_what_reading_it_whole_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    """Each producer's HAR (its entries over and over, its own layout, key order and
+    indentation kept: the entries are repeated in its bytes, not written again): the frames
+    and problems of the pieces are those of the whole file."""
+    data = (ROOT / "tests" / "data" / shape).read_bytes()
+    entries = orjson.loads(data)["log"]["entries"]
+    spans = list(ingest._har_elements(io.BytesIO(data), spans=True))
+    start, end = spans[0][0], spans[-1][1]
+    inner = data[start:end]
+    assert orjson.loads(b"[" + inner + b"]") == entries  # the entries' own bytes, and only them
+    path = tmp_path / "long.har"
+    path.write_bytes(data[:start] + b",".join([inner] * 80) + data[end:])
+    monkeypatch.setattr(ingest, "STREAM_HAR_BYTES", 0)
+    whole = parallel.frames_of([path], workers=1)
+    monkeypatch.setattr(ingest, "PIECE_BYTES", path.stat().st_size // 4)
+    assert len(ingest.har_pieces(path, 4) or []) == 4
+    pieces = parallel.frames_of([path], workers=2)
+    assert pieces.exchanges == whole.exchanges >= 80
+    assert [str(p) for p in pieces.problems] == [str(p) for p in whole.problems]
+    for name in TABLES:
+        pd.testing.assert_frame_equal(pieces.frames[name], whole.frames[name], obj=name)
 
 
 @pytest.mark.parametrize("bad", [False, True])
