@@ -195,14 +195,15 @@ def _llm_call(rng: random.Random, pools: _Pools, n: int) -> _Call:
     return _Call(orjson.dumps(request), model, body, ends)
 
 
-def _reads(rng: random.Random, call: _Call) -> list[list[float | int]]:
-    """Network reads as the addon records them: 1–3 events per read, a wait, jittered gaps, the odd stall."""
-    reads, t, i = [], rng.uniform(150.0, 900.0), 0
-    while i < len(call.event_ends):
-        i = min(len(call.event_ends), i + rng.choices((1, 2, 3), weights=(70, 20, 10))[0])
-        reads.append([round(t, 3), call.event_ends[i - 1]])
-        t += rng.uniform(2.0, 60.0) if rng.random() > 0.003 else rng.uniform(800.0, 2000.0)
-    return reads
+def network_reads(rng: random.Random, event_ends: list[int], stalls: bool = True) -> list[list[float | int]]:
+    """Network reads as the addon records them ([time, end offset]) for a body whose events end at
+    `event_ends`: 1–3 events per read, a wait, jittered gaps, and (with `stalls`) the odd stall."""
+    found, t, i = [], rng.uniform(150.0, 900.0), 0
+    while i < len(event_ends):
+        i = min(len(event_ends), i + rng.choices((1, 2, 3), weights=(70, 20, 10))[0])
+        found.append([round(t, 3), event_ends[i - 1]])
+        t += rng.uniform(800.0, 2000.0) if stalls and rng.random() <= 0.003 else rng.uniform(2.0, 60.0)
+    return found
 
 
 # The browser's HAR file.
@@ -317,7 +318,7 @@ def _har_llm_entry(rng: random.Random, pools: _Pools, n: int, moment: datetime) 
         ("x-request-id", f"req_{rng.getrandbits(96):024x}"),
     ])  # fmt: skip
     response["content"] = {"size": len(call.body), "mimeType": "text/event-stream", "text": call.body.decode()}
-    reads = _reads(rng, call)
+    reads = network_reads(rng, call.event_ends)
     entry = {"startedDateTime": _iso(moment), "time": 0.0, "request": request, "response": response, "cache": {},
              "timings": _timings(rng, reads[0][0], reads[-1][0] - reads[0][0]), "serverIPAddress": "203.0.113.7",
              "_initiator": {"type": "script"}, "_priority": "High", "_resourceType": "fetch",
@@ -384,7 +385,7 @@ def _capture_line(rng: random.Random, pools: _Pools, n: int, moment: datetime) -
         extra = [("retry-after", str(rng.randint(1, 30))), ("content-length", str(len(body)))]
     else:
         status, mime, body = 200, "text/event-stream", call.body
-        reads = _reads(rng, call)
+        reads = network_reads(rng, call.event_ends)
         extra = [("transfer-encoding", "chunked"), ("x-request-id", f"req_{rng.getrandbits(96):024x}")]
         if roll < 0.03 and len(reads) > 4:  # the client stopped reading
             reads = reads[: len(reads) // 2]

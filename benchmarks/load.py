@@ -23,7 +23,7 @@ Target: load + reconstruct ≥ 0.7× the floor on long and on short streams.
 from __future__ import annotations
 
 import argparse
-import gc
+import functools
 import json
 import random
 import sys
@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import corpus
+import large_corpus
 import orjson
-from machine import describe, header
+from machine import best_of, describe, header
 
 import analyzer
 
@@ -67,11 +68,7 @@ def capture(size_mb: float, length: str, seed: int) -> Path:
 
 def _line(rng: random.Random, body: bytes) -> dict[str, Any]:
     ends = [at + 2 for at in range(len(body)) if body.startswith(b"\n\n", at)]
-    reads, t, i = [], rng.uniform(150.0, 900.0), 0
-    while i < len(ends):
-        i = min(len(ends), i + rng.choices((1, 2, 3), weights=(70, 20, 10))[0])
-        reads.append([round(t, 3), ends[i - 1]])
-        t += rng.uniform(2.0, 60.0)
+    reads = large_corpus.network_reads(rng, ends, stalls=False)
     headers = [{"name": "content-type", "value": "application/json"}]
     return {
         "startedDateTime": "2026-12-07T12:00:00.000Z",
@@ -115,16 +112,6 @@ def stream(path: Path) -> int:
 PEERS: dict[str, Callable[[Path], int]] = {"floor": floor, "load": load, "stream": stream}
 
 
-def best_of(repeats: int, peer: Callable[[Path], int], path: Path) -> float:
-    times = []
-    for _ in range(repeats):
-        gc.collect()
-        started = time.perf_counter()
-        peer(path)
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def check(path: Path) -> int:
     """Every exchange reconstructs with something in it; how many there are."""
     found = 0
@@ -156,7 +143,7 @@ def main() -> int:
         path = capture(size_mb, length, args.seed)
         exchanges, payloads = check(path), floor(path)  # also reads the file into the page cache
         mb = path.stat().st_size / 1e6
-        times = {name: best_of(repeats, peer, path) for name, peer in PEERS.items()}
+        times = {name: best_of(repeats, functools.partial(peer, path))[0] for name, peer in PEERS.items()}
         results[length] = {"path": str(path), "mb": mb, "exchanges": exchanges, "payloads": payloads, "seconds": times}
         for name, seconds in times.items():
             ratio = times["floor"] / seconds

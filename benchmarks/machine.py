@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import platform
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +54,15 @@ def header(info: dict[str, Any]) -> str:
             f"packages {packages}; git {info['git']}",
         ]
     )
+
+
+def best_of(repeats: int, work: Callable[[], object]) -> tuple[float, list[float]]:
+    """The fastest of `repeats` runs (and all of them), with a full collection before each."""
+    runs = []
+    for _ in range(repeats):
+        gc.collect()
+        started = time.perf_counter()
+        work()
+        runs.append(time.perf_counter() - started)
+    gc.collect()
+    return min(runs), runs

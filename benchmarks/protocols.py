@@ -82,13 +82,13 @@ from google.genai import types as genai_types
 from google.genai._api_client import HttpResponse as GenaiSession
 from google.genai._extra_utils import StreamContinuation
 from google.genai.models import _GenerateContentResponse_from_mldev, _GenerateContentResponse_from_vertex
-from machine import describe, header
+from machine import best_of, describe, header
 from openai._models import construct_type as openai_construct
 from openai._streaming import SSEDecoder as OpenAISSEDecoder
 from openai._utils import is_mapping
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import ResponseStreamEvent
-from run import Row, best_of, json_payloads, real_framing, table
+from run import Row, json_payloads, real_framing, table
 
 import analyzer
 from analyzer.model import Exchange, Reconstruction, Request, Response

@@ -48,7 +48,7 @@ import msgspec
 import openai
 import orjson
 import pydantic
-from machine import describe, header
+from machine import best_of, describe, header
 from openai._models import construct_type
 from openai._streaming import SSEDecoder
 from openai._utils import is_mapping
@@ -170,18 +170,6 @@ class Row:
     @property
     def chunks_per_s(self) -> float:
         return self.chunks / self.seconds
-
-
-def best_of(repeats: int, work: Callable[[], None]) -> tuple[float, list[float]]:
-    """The fastest of `repeats` runs (and all of them), with a full collection before each."""
-    runs = []
-    for _ in range(repeats):
-        gc.collect()
-        started = time.perf_counter()
-        work()
-        runs.append(time.perf_counter() - started)
-    gc.collect()
-    return min(runs), runs
 
 
 def measure(
