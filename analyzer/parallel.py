@@ -26,7 +26,6 @@ import os
 import pickle
 import re
 import sys
-import time
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -40,10 +39,10 @@ from analyzer.errors import LoadError, NoExchangesFound
 from analyzer.files import append_private, open_private, sha256_of
 from analyzer.ingest import (
     PROBLEMS_PER_FILE,
-    PROGRESS_DELAY_S,
     Paths,
     Problem,
     byte_bar,
+    end_bar,
     file_exchanges,
     har_pieces,
     line_pieces,
@@ -599,7 +598,4 @@ class _Progress:
         return self
 
     def __exit__(self, kind: object, *exc: object) -> None:
-        if self.bar is not None:
-            if kind is None and time.time() - self.bar.start_t >= PROGRESS_DELAY_S:
-                self.bar.refresh()  # at 100 %: the last tasks may have ended faster than tqdm redraws
-            self.bar.close()
+        end_bar(self.bar, finished=kind is None)

@@ -32,6 +32,7 @@ import json
 import os
 import re
 import sys
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -1101,9 +1102,8 @@ class _Progress:
     def __enter__(self) -> _Progress:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        end_bar(self.bar, finished=kind is None)
 
     @property
     def reading(self) -> Callable[[int], None] | None:
@@ -1133,6 +1133,17 @@ def byte_bar(total: int, desc: str, enabled: bool | None) -> Any:
 
     keep = "ipykernel" in sys.modules  # a notebook keeps the finished bar; a terminal clears it
     return tqdm(total=total, unit="B", unit_scale=True, desc=desc, delay=PROGRESS_DELAY_S, leave=keep)
+
+
+def end_bar(bar: Any, finished: bool) -> None:
+    """A `byte_bar` (or None) closed; when the work `finished`, drawn once more first if it is
+    shown, so it is seen at where it ended (tqdm redraws at most ~10 times a second, and the
+    last moves can fall between two draws)."""
+    if bar is None:
+        return
+    if finished and time.time() - bar.start_t >= PROGRESS_DELAY_S:
+        bar.refresh()
+    bar.close()
 
 
 def status(what: str, enabled: bool | None) -> contextlib.AbstractContextManager[Any]:
@@ -1225,7 +1236,7 @@ def har_pieces(path: Path, pieces: int, progress: bool | None = False) -> list[t
     if pieces < 2 or size <= STREAM_HAR_BYTES:
         return None
     found = []
-    bar = None
+    bar, finished = None, False
     try:
         with path.open("rb") as handle:
             fmt, head = _sniff(handle)
@@ -1243,11 +1254,11 @@ def har_pieces(path: Path, pieces: int, progress: bool | None = False) -> list[t
                     bar.update(handle.tell() - bar.n)
             if bar is not None:
                 bar.update(size - bar.n)
+            finished = True
     except (OSError, LoadError, _Damaged):  # read whole, by a worker, which says what is wrong
         return None
     finally:
-        if bar is not None:
-            bar.close()
+        end_bar(bar, finished)
     found.append((start, size, first))
     return found if len(found) > 1 else None
 
