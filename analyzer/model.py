@@ -7,9 +7,11 @@ logprobs, provider extras).
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -50,6 +52,23 @@ class Notice:
         return self.message
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The garbage collector paused, for code that may recurse to Python's limit: a decoder or
+    writer given JSON nested past it, whose RecursionError is read as "too deep". A collection
+    that started there would run other objects' finalizers (a generator's close, a file's
+    ResourceWarning) with no stack left; they fail, and Python prints "Exception ignored in …"
+    on stderr. Nested uses leave the collector to the outermost one."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 _LONG_INTEGER = re.compile(r"\d{19,}")
 _decode_exact = msgspec.json.Decoder().decode  # integers of any size as int, not float
 
@@ -58,19 +77,20 @@ def loads_exact(text: str | bytes) -> Any:
     """JSON parsed keeping integers past 64 bits exact, for tool arguments, where an id like
     123456789012345678901234567890 must survive. msgspec keeps them (orjson reads them as
     floats); when it refuses the text, orjson's error says where the JSON breaks."""
-    try:
-        return _decode_exact(text)
-    except (ValueError, RecursionError):  # msgspec.DecodeError, or nested past the stack
-        value = orjson.loads(text)  # raises, with a line and column: the usual case
-    # Valid JSON msgspec did not take (nested deeper than Python's recursion limit lets it
-    # go): orjson's value, unless a long integer needs the standard library, which goes as
-    # deep as the recursion limit and no further.
-    if _LONG_INTEGER.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+    with collector_paused():
         try:
-            return json.loads(text)
-        except RecursionError:
-            raise TooDeepForExactIntegers from None
-    return value
+            return _decode_exact(text)
+        except (ValueError, RecursionError):  # msgspec.DecodeError, or nested past the stack
+            value = orjson.loads(text)  # raises, with a line and column: the usual case
+        # Valid JSON msgspec did not take (nested deeper than Python's recursion limit lets it
+        # go): orjson's value, unless a long integer needs the standard library, which goes as
+        # deep as the recursion limit and no further.
+        if _LONG_INTEGER.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+            try:
+                return json.loads(text)
+            except RecursionError:
+                raise TooDeepForExactIntegers from None
+        return value
 
 
 class TooDeepForExactIntegers(ValueError):
@@ -92,10 +112,11 @@ def dumps_exact(value: Any, *, sort_keys: bool = False, indent: bool = False) ->
     except TypeError:  # orjson.JSONEncodeError: a long integer, or nested too deep
         pass
     layout: dict[str, Any] = {"indent": 2} if indent else {"separators": (",", ":")}
-    try:
-        return json.dumps(value, ensure_ascii=False, sort_keys=sort_keys, **layout)
-    except RecursionError:
-        return json.dumps(_cut(value, MAX_DEPTH), ensure_ascii=False, sort_keys=sort_keys, **layout)
+    with collector_paused():
+        try:
+            return json.dumps(value, ensure_ascii=False, sort_keys=sort_keys, **layout)
+        except RecursionError:
+            return json.dumps(_cut(value, MAX_DEPTH), ensure_ascii=False, sort_keys=sort_keys, **layout)
 
 
 MAX_DEPTH = 200

@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
+from analyzer.model import collector_paused
+
 PLACEHOLDER_PREFIX = "<redacted:"
 # What `token` writes: threads find a request's credentials by it.
 PLACEHOLDER = re.compile(r"<redacted:[0-9a-f]{8}>")
@@ -521,7 +523,8 @@ def _redact_value(value: str, rule: str | None, salt: bytes | None, depth: int) 
     stripped = value.lstrip()
     if stripped[:1] in ("{", "[") and depth < _NESTED_DEPTH:
         try:
-            json.loads(value)
+            with collector_paused():
+                json.loads(value)
         except (ValueError, RecursionError):
             pass
         else:

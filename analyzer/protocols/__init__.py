@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from analyzer.llmcalls import protocol_of_path
-from analyzer.model import Exchange, Part, Reconstruction, StreamChunk, dumps_exact, url_parts
+from analyzer.model import Exchange, Part, Reconstruction, StreamChunk, collector_paused, dumps_exact, url_parts
 from analyzer.protocols import anthropic, gemini, openai_chat, openai_responses
 from analyzer.protocols.events import error_text, payload_of, shown
 from analyzer.usage import identity_problem
@@ -253,9 +253,12 @@ def chunk_parts(rec: Reconstruction, chunk: StreamChunk) -> list[Part]:
 
 
 def reconstruct(exchange: Exchange) -> Reconstruction:
-    """Reconstruct `exchange`; odd input becomes warnings on the result, never an exception."""
+    """Reconstruct `exchange`; odd input becomes warnings on the result, never an exception.
+    The decoders read a payload nested past Python's recursion limit as not JSON, so the
+    garbage collector is paused meanwhile (`collector_paused`)."""
     try:
-        rec = _reconstruct(exchange)
+        with collector_paused():
+            rec = _reconstruct(exchange)
         if rec.usage is not None and (problem := identity_problem(rec.usage)):
             rec.warn("usage_identity", problem)
         return rec
