@@ -36,7 +36,7 @@ def is_llm_request(method: str | None, path: str, content_type: str, body: bytes
     if "json" in content_type.lower() and body and b'"messages"' in body[:65536]:
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's recursion limit
             return False
         return isinstance(parsed, dict) and "messages" in parsed
     return False
