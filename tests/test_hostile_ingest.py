@@ -529,6 +529,25 @@ def test_a_har_entry_nested_20000_deep_is_a_problem_for_that_entry_only(tmp_path
         assert result["grown_mb"] < 100
 
 
+def test_a_post_of_messages_nested_past_the_recursion_limit_to_another_path_is_left_out_as_not_an_llm_call(
+    tmp_path: Path,
+) -> None:
+    """A JSON body with "messages" on a path no LLM API uses is read to decide; nested 5,000
+    deep it is not an LLM call (it was a RecursionError, and the entry "could not be read")."""
+    body = '{"messages":' + "[" * 5000 + "]" * 5000 + "}"
+    entry = {
+        "startedDateTime": "2026-01-01T00:00:00Z",
+        "time": 1,
+        "request": {"method": "POST", "url": "https://h/x", "httpVersion": "HTTP/1.1", "headers": [
+            {"name": "content-type", "value": "application/json"}], "postData": {"mimeType": "application/json", "text": body}},
+        "response": {"status": 200, "httpVersion": "HTTP/1.1", "headers": [], "content": {"mimeType": "application/json", "text": "{}"}},
+    }  # fmt: skip
+    path = tmp_path / "deep-post.har"
+    path.write_bytes(_har(entry))
+    with pytest.raises(analyzer.LoadError, match="none of its 1 entries is an LLM API call"):
+        analyzer.load(path)
+
+
 def test_an_integer_past_2_64_loads_alike_from_a_small_and_a_large_har(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
