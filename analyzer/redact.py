@@ -523,8 +523,7 @@ def _redact_value(value: str, rule: str | None, salt: bytes | None, depth: int) 
     stripped = value.lstrip()
     if stripped[:1] in ("{", "[") and depth < _NESTED_DEPTH:
         try:
-            with collector_paused():
-                json.loads(value)
+            collector_paused(json.loads, value)
         except (ValueError, RecursionError):
             pass
         else:

@@ -257,8 +257,7 @@ def reconstruct(exchange: Exchange) -> Reconstruction:
     The decoders read a payload nested past Python's recursion limit as not JSON, so the
     garbage collector is paused meanwhile (`collector_paused`)."""
     try:
-        with collector_paused():
-            rec = _reconstruct(exchange)
+        rec = collector_paused(_reconstruct, exchange)
         if rec.usage is not None and (problem := identity_problem(rec.usage)):
             rec.warn("usage_identity", problem)
         return rec
