@@ -140,6 +140,24 @@ name_used(Parser *s)
     return OK;
 }
 
+/* Whether `size` bytes at `p` can be one JSON object's text, as far as their ends show: `{`
+ * first and `}` last, past any JSON whitespace around them (some servers write `data:  {…}`;
+ * the SSE spec takes one space off, the rest is the data's). */
+static int
+braced(const char *p, Py_ssize_t size)
+{
+#define JSON_SPACE(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+    const char *end = p + size;
+    while (p < end && JSON_SPACE(*p)) {
+        p++;
+    }
+    while (end > p && JSON_SPACE(end[-1])) {
+        end--;
+    }
+#undef JSON_SPACE
+    return end - p >= 2 && p[0] == '{' && end[-1] == '}';
+}
+
 /* "Dispatch the event": the blank line at `at` (or the end of the stream, at < 0) ends it. */
 static int
 dispatch(Parser *s, Py_ssize_t at)
@@ -156,7 +174,7 @@ dispatch(Parser *s, Py_ssize_t at)
             s->done = 1; /* chat/completions' end: left out */
             s->o = s->count ? start - 1 : start;
         }
-        else if (size < 2 || start[0] != '{' || s->o[-1] != '}') {
+        else if (!braced(start, size)) {
             return REFUSED; /* not a JSON object's text: the general decoder reads it */
         }
         else if (PyList_Append(s->times, t) < 0 || append_or_none(&s->ids, s->count, s->last_id) < 0
@@ -543,7 +561,7 @@ PyInit__sse(void)
     PyObject *m = PyModule_Create(&module);
     /* What `cut` and `events` take and give: analyzer.sse uses this module only when it is the
      * version it was written for (an editable install may hold an older build). */
-    if (m != NULL && PyModule_AddIntConstant(m, "VERSION", 3) < 0) {
+    if (m != NULL && PyModule_AddIntConstant(m, "VERSION", 4) < 0) {
         Py_DECREF(m);
         return NULL;
     }

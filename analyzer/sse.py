@@ -31,7 +31,7 @@ try:  # the C interpretation of a whole body (setup.py builds it where there is 
 except ImportError:  # pragma: no cover - the Python decoder gives the same results
     _sse = None  # type: ignore[assignment]
 # Only the version this module was written for: an editable install may hold an older build.
-_IN_C = _sse if _sse is not None and getattr(_sse, "VERSION", None) == 3 else None
+_IN_C = _sse if _sse is not None and getattr(_sse, "VERSION", None) == 4 else None
 # Tests switch this off to run the Python decoder where the C one was built.
 IN_C = True
 
@@ -229,17 +229,19 @@ class Cut(NamedTuple):
 
 def cut(body: bytes, reads: Sequence[tuple[float, int]] | None = None, done: bool = False) -> Cut | None:
     """The body's events as one text of JSON values when every event's data is the text of one
-    JSON object (it begins with `{` and ends with `}`), else None.
+    JSON object (it begins with `{` and ends with `}`, past any JSON whitespace: some servers
+    write `data:  {…}`, and the spec takes only the first space off), else None.
 
     The events are those `read` gives, whatever the framing (CR, LF or CRLF line ends,
     comments, `data:` with or without its space, data over several lines, `event:`, `id:`,
     `retry:`, a BOM); with `done`, a last `data: [DONE]` event (chat/completions' end) is left
     out. `payloads` is every event's data, each after the one before and an LF: decoded as
     whitespace-separated values (msgspec's `decode_lines`) it gives `count` values only when
-    each event holds exactly one. No value can run across a `}` LF `{` boundary (after a whole
-    value inside an open one, only `,` or a closing bracket may follow, not `{`; no JSON string
-    holds a raw LF), and every event holds at least one, so `count` values are one each. (A
-    comma-joined array would not prove it: `{"a":[{}` and `{}]}` join into one valid value.)
+    each event holds exactly one. No value can run across a `}` LF `{` boundary, whatever JSON
+    whitespace is around the LF (after a whole value inside an open one, only `,` or a closing
+    bracket may follow, not `{`; no JSON string holds a raw LF), and every event holds at least
+    one, so `count` values are one each. (A comma-joined array would not prove it: `{"a":[{}`
+    and `{}]}` join into one valid value.)
     """
     if _IN_C is not None and IN_C:
         try:
@@ -254,9 +256,7 @@ def cut(body: bytes, reads: Sequence[tuple[float, int]] | None = None, done: boo
     ended = done and bool(events) and events[-1].data == b"[DONE]"
     if ended:
         events = events[:-1]
-    if not events or not all(
-        event.data[:1] == b"{" and event.data[-1:] == b"}" and len(event.data) > 1 for event in events
-    ):
+    if not events or not all(_braced(event.data) for event in events):
         return None
     names = {event.event for event in events if event.event is not None}
     ids = [event.id for event in events]
@@ -271,6 +271,15 @@ def cut(body: bytes, reads: Sequence[tuple[float, int]] | None = None, done: boo
         fields=stream.fields,
         unterminated=unterminated,
     )
+
+
+_JSON_SPACE = b" \t\n\r"
+
+
+def _braced(data: bytes) -> bool:
+    """Whether an event's data can be one JSON object's text, as far as its ends show (`cut`)."""
+    data = data.strip(_JSON_SPACE)
+    return len(data) > 1 and data[:1] == b"{" and data[-1:] == b"}"
 
 
 def read_in_python(body: bytes, reads: Sequence[tuple[float, int]] | None = None) -> Stream:

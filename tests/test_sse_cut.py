@@ -155,13 +155,33 @@ def test_the_cut_keeps_names_ids_comments_fields_and_the_unterminated_end() -> N
         (b"data: [DONE]\n\n", True),  # nothing but [DONE]
         (b"data: [1]\n\n", False),  # not an object
         (b"data: {\n\n", False),  # a lone brace
-        (b"data:  {}\n\n", False),  # a space before the brace (only one is the field's)
+        (b"data:  { \n\n", False),  # a lone brace, in spaces
+        (b"data:   \n\n", False),  # spaces alone
         (b"data: {}\n\ndata\n\n", False),  # an empty event
     ],
 )
 def test_other_shapes_are_left_to_the_sse_decoder(body: bytes, done: bool) -> None:
     assert sse.cut(body, None, done) is None
     assert cut_in_python(body, None, done) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"data:  {}\n\n",  # a space before the brace besides the field's one
+        b"data:\t{} \t\n\n",
+        b'data: {}\n\ndata:   {"a": 1}  \n\n',
+        b"data: \ndata: {}\ndata: \n\n",  # blank data lines around it: LFs in the data
+    ],
+)
+def test_an_object_in_json_whitespace_is_cut_with_its_whitespace(body: bytes) -> None:
+    """JSON whitespace around an event's object (`data:  {…}`, which some servers write: the
+    spec takes one space off, the rest is data) keeps the stream on the cut: the payloads
+    are the events' data as the decoder gives it, whitespace and all."""
+    cut = sse.cut(body)
+    assert cut is not None
+    assert cut.count == body.count(b"\n\n")
+    assert_same_cut(body, False)
 
 
 def test_a_buffer_that_is_not_bytes_is_read_as_bytes() -> None:
