@@ -35,6 +35,7 @@ from openai.types.responses import Response as SdkResponse
 from openai.types.responses import ResponseStreamEvent
 
 from analyzer.model import Exchange, Reconstruction, Request, Response
+from analyzer.protocols import openai_responses
 from analyzer.protocols.events import payload_of
 
 URL = "https://api.openai.com/v1/responses"
@@ -166,6 +167,21 @@ def test_generated_events_are_valid_sdk_events(seed: int) -> None:
 
 
 # -- finished streams ------------------------------------------------------------------------
+
+
+def test_every_completed_seed_stream_takes_the_typed_path() -> None:
+    """The completed seeds hold the path users run to the SDK: every generated stream
+    (refusals, custom tool input, web searches included) is decoded typed in one call."""
+    missed = [
+        seed
+        for seed in COMPLETED_SEEDS
+        if openai_responses._typed_events(
+            exchange(gen.generate(seed, ending="completed").body),
+            Reconstruction(protocol="openai_responses", streamed=True),
+        )
+        is None
+    ]
+    assert missed == []
 
 
 @pytest.mark.parametrize("seed", COMPLETED_SEEDS)

@@ -88,9 +88,13 @@ class SignatureDelta(_Typed, tag="signature_delta"):
     signature: str
 
 
+class CitationsDelta(_Typed, tag="citations_delta"):
+    citation: dict[str, Any]
+
+
 class BlockDelta(_Typed, tag="content_block_delta"):
     index: int
-    delta: TextDelta | ThinkingDelta | InputJsonDelta | SignatureDelta
+    delta: TextDelta | ThinkingDelta | InputJsonDelta | SignatureDelta | CitationsDelta
 
 
 class BlockStart(_Typed, tag="content_block_start"):

@@ -123,6 +123,25 @@ _OTHERS = {
         "response.reasoning_summary_text.done": (*_OF_SUMMARY, "text"),
         "response.function_call_arguments.done": ("item_id", "output_index", "name", "arguments"),
         "response.output_text.annotation.added": (*_OF_PART, "annotation_index", "annotation"),
+        "response.refusal.delta": (*_OF_PART, "delta", "obfuscation"),
+        "response.refusal.done": (*_OF_PART, "refusal"),
+        "response.reasoning_text.delta": (*_OF_PART, "delta", "obfuscation"),
+        "response.reasoning_text.done": (*_OF_PART, "text"),
+        "response.custom_tool_call_input.delta": ("item_id", "output_index", "delta", "obfuscation"),
+        "response.custom_tool_call_input.done": ("item_id", "output_index", "input"),
+        "response.mcp_call_arguments.delta": ("item_id", "output_index", "delta", "obfuscation"),
+        "response.mcp_call_arguments.done": ("item_id", "output_index", "arguments"),
+        # A server tool's progress: nothing for the fold (`_Fold.add` passes over them).
+        **{
+            f"response.{tool}.{status}": ("item_id", "output_index")
+            for tool, statuses in {
+                "web_search_call": ("in_progress", "searching", "completed"),
+                "file_search_call": ("in_progress", "searching", "completed"),
+                "mcp_call": ("in_progress", "completed"),
+                "mcp_list_tools": ("in_progress", "completed"),
+            }.items()
+            for status in statuses
+        },
     }.items()
 }
 _decode_typed = msgspec.json.Decoder(Union[(TextDelta, SummaryDelta, ArgumentsDelta, *_OTHERS.values())]).decode_lines
