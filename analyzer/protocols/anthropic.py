@@ -113,6 +113,7 @@ class MessageStart(_Typed, tag="message_start"):
 class MessageDelta(_Typed, tag="message_delta"):
     delta: dict[str, Any]
     usage: dict[str, Any] | None
+    context_management: Any = msgspec.UNSET  # the context editing beta's report, at the end
 
 
 class MessageStop(_Typed, tag="message_stop"):
@@ -377,7 +378,8 @@ def reconstruct_stream(exchange: Exchange, rec: Reconstruction) -> Reconstructio
                 fold.start_message(event.message, seq)
                 continue
             elif kind is MessageDelta:
-                fold.end_message(event.delta, event.usage, {}, seq)
+                managed = event.context_management
+                fold.end_message(event.delta, event.usage, {} if managed is msgspec.UNSET else {"context_management": managed}, seq)  # fmt: skip
                 continue
             elif kind is MessageStop:
                 rec.done = True
