@@ -273,3 +273,24 @@ def test_streamed_arguments_leave_the_opening_payload_as_sent(
     rec = exchange(body, VERTEX_STREAM_URL).reconstruct()
     assert [payload_of(chunk.payload) for chunk in rec.chunks] == sent
     assert rec.choices[0].tool_calls[0].parsed_arguments == {"q": "abc", "deep": {"n": "xyz"}}
+
+
+def test_a_candidate_finished_between_two_others_leaves_each_candidates_text_in_its_own_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A candidate with a finish reason goes through the general fold's `_candidate`; the typed
+    driver then looks the next candidate's state up again, rather than keep the one it had
+    (here candidate 1's, while the next text, with no index, is candidate 0's)."""
+    texts = [("a", None, None), ("A", 1, None), ("!", 0, "STOP"), ("b", None, None)]
+    body = b""
+    for text, index, finish in texts:
+        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}}
+        if index is not None:
+            candidate["index"] = index
+        if finish is not None:
+            candidate["finishReason"] = finish
+        body += b"data: " + json.dumps({"candidates": [candidate]}).encode() + b"\n\n"
+    fast, general = both_paths(lambda: exchange(body), monkeypatch)
+    assert payload_types(fast) == {gemini.GenerateContentResponse}
+    assert [choice.content for choice in fast.choices] == ["a!b", "A"]
+    assert snapshot(fast) == snapshot(general)

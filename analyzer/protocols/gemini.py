@@ -182,10 +182,6 @@ class FullGenerateContentResponse(GenerateContentResponse):
 
 _decode_common = msgspec.json.Decoder(GenerateContentResponse).decode_lines
 _decode_full = msgspec.json.Decoder(FullGenerateContentResponse).decode_lines
-# The candidate fields the fold keeps the latest value of, beyond the common finishReason.
-_MORE_CANDIDATE_FIELDS = tuple(
-    name for name in FullCandidate.__struct_fields__ if name not in Candidate.__struct_fields__
-)
 
 
 class _Candidate:
@@ -382,10 +378,11 @@ class _Fold:
         return response
 
     def add_typed(self, responses: list[GenerateContentResponse]) -> None:
-        """The fast path's fold: a whole stream's typed responses (one at least), read by
+        """The fast path's driver: a whole stream's typed responses (one at least), read by
         attribute. A piece of text that extends the open text part goes straight onto its
-        pieces; every other part goes through `_Candidate.add_part` as a dict, so the merge
-        rules live in one place."""
+        pieces; every other part goes through `_Candidate.add_part`, and a candidate with more
+        than content (its finish reason, any field of the `Full…` types) through `_candidate`,
+        as the dicts they were, so the fold's rules live in one place."""
         marks, candidates = self.marks, self.candidates
         to_builtins, unset = msgspec.to_builtins, UNSET
         # The candidate the last response spoke of, by its `index` as sent; the pieces of its
@@ -395,10 +392,13 @@ class _Fold:
         open_pieces: list[str] | None = None
         open_thought = False
         last_piece = None  # the last response whose text extended an open part
-        # The `Full…` types' parts may carry fields besides text: each goes through `add_part`.
         full = responses[0].__class__ is FullGenerateContentResponse
         for seq, response in enumerate(responses):
             for candidate in response.candidates or ():
+                if full or candidate.finishReason is not unset:
+                    self._candidate(to_builtins(candidate), seq)
+                    state_index, open_pieces = None, None  # no index is None: the next one looks its state up
+                    continue
                 index = candidate.index
                 if index is not state_index:
                     state_index, open_pieces = index, None
@@ -407,38 +407,27 @@ class _Fold:
                     if state is None:
                         state = candidates[index] = _Candidate(index)
                 content = candidate.content
-                if content is not unset:
-                    role = content.role
-                    if role:
-                        state.role = role
-                    for part in content.parts or ():
-                        text = part.text
-                        if (
-                            not full
-                            and text is not unset
-                            and part.thoughtSignature is unset
-                            and part.functionCall is unset
-                        ):
-                            thought = part.thought is True
-                            if open_pieces is None or thought is not open_thought:
-                                open_pieces, open_thought = state.joinable(thought), thought
-                            if open_pieces is not None:
-                                # The part was started by text of this kind: the marks have it.
-                                open_pieces.append(text)
-                                if text:
-                                    last_piece = seq
-                                continue
-                        generated, answer = state.add_part(to_builtins(part))
-                        open_pieces = None
-                        if generated:
-                            marks.token(seq, answer)
-                if candidate.finishReason is not unset:
-                    state.fields["finishReason"] = candidate.finishReason
-                if full:
-                    for name in _MORE_CANDIDATE_FIELDS:
-                        value = getattr(candidate, name)
-                        if value is not unset:
-                            state.fields[name] = value
+                if content is unset:
+                    continue
+                role = content.role
+                if role:
+                    state.role = role
+                for part in content.parts or ():
+                    text = part.text
+                    if text is not unset and part.thoughtSignature is unset and part.functionCall is unset:
+                        thought = part.thought is True
+                        if open_pieces is None or thought is not open_thought:
+                            open_pieces, open_thought = state.joinable(thought), thought
+                        if open_pieces is not None:
+                            # The part was started by text of this kind: the marks have it.
+                            open_pieces.append(text)
+                            if text:
+                                last_piece = seq
+                            continue
+                    generated, answer = state.add_part(to_builtins(part))
+                    open_pieces = None
+                    if generated:
+                        marks.token(seq, answer)
         if last_piece is not None and (marks.last_token is None or last_piece > marks.last_token):
             marks.last_token = last_piece
         self.usage = _latest_usage(responses, self.rec)
