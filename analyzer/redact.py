@@ -30,6 +30,7 @@ import binascii
 import bisect
 import dataclasses
 import functools
+import gc
 import hashlib
 import hmac
 import json
@@ -40,8 +41,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
-
-from analyzer.model import collector_paused
 
 PLACEHOLDER_PREFIX = "<redacted:"
 # What `token` writes: threads find a request's credentials by it.
@@ -509,6 +508,23 @@ def _encode_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _is_json(text: str) -> bool:
+    """Whether `text` is JSON, by the standard library's parser, which reads text nested past
+    Python's recursion limit as not JSON (a RecursionError). The garbage collector is paused
+    meanwhile, for the reason `analyzer.model.collector_paused` gives (not imported: this
+    file is loaded by path where chatcap's other modules may not import)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    finally:
+        if enabled:
+            gc.enable()
+    return True
+
+
 def _redact_value(value: str, rule: str | None, salt: bytes | None, depth: int) -> str:
     """One decoded JSON string, judged by its key's rule, then as JSON text, then by shape."""
     if not value or PLACEHOLDER.fullmatch(value):
@@ -521,13 +537,8 @@ def _redact_value(value: str, rule: str | None, salt: bytes | None, depth: int) 
     if rule == "shaped" and _looks_random(value):
         return token(value, salt)
     stripped = value.lstrip()
-    if stripped[:1] in ("{", "[") and depth < _NESTED_DEPTH:
-        try:
-            collector_paused(json.loads, value)
-        except (ValueError, RecursionError):
-            pass
-        else:
-            return _redact_json(value, salt, depth + 1)
+    if stripped[:1] in ("{", "[") and depth < _NESTED_DEPTH and _is_json(value):
+        return _redact_json(value, salt, depth + 1)
     return redact_prose(value, salt)
 
 

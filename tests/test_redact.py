@@ -336,3 +336,34 @@ def test_json_string_tokens_are_those_of_the_plain_pattern(text: str, start: int
     assert [m.span() for m in redact._JSON_STRING.finditer(text, start)] == [
         m.span() for m in plain.finditer(text, start)
     ]
+
+
+def test_the_modules_the_addon_loads_by_path_run_on_the_standard_library_alone(tmp_path: Path) -> None:
+    """The addon loads redact.py and llmcalls.py by path inside mitmproxy's Python, which may
+    not import chatcap or its dependencies (a standalone mitmproxy): in a Python started
+    without site-packages (-I -S), both load and redact a key, and a JSON string nested past
+    the recursion limit, as in chatcap's own Python."""
+    analyzer_dir = Path(redact.__file__).resolve().parent
+    program = f"""
+import importlib.util, sys
+def load(name):
+    spec = importlib.util.spec_from_file_location("chatcap_" + name, {str(analyzer_dir)!r} + "/" + name + ".py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+redact, llmcalls = load("redact"), load("llmcalls")
+deep = "[" * 5000 + "]" * 5000
+text = '{{"text": "' + deep + ' sk-proj-Zk3mQ9vT2xLp8RwN5bYc", "api_key": "abc"}}'
+print(redact.redact_text(text, b"salt"))
+print(llmcalls.is_llm_request("POST", "/v1/chat/completions", "application/json", b"{{}}"))
+"""
+    env = {"PATH": os.environ.get("PATH", ""), "CHATCAP_REDACTION_SALT": "x" * 32, "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", program], capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    redacted, is_llm = done.stdout.splitlines()
+    expected = redact_text(
+        '{"text": "' + "[" * 5000 + "]" * 5000 + ' sk-proj-Zk3mQ9vT2xLp8RwN5bYc", "api_key": "abc"}', b"salt"
+    )
+    assert (redacted, is_llm) == (expected, "True")
+    assert "sk-proj" not in redacted and '"abc"' not in redacted
