@@ -28,9 +28,9 @@ import pytest
 from anthropic.lib.streaming._beta_messages import accumulate_event as beta_accumulate_event
 from anthropic.lib.streaming._messages import accumulate_event
 from openai.types.chat import ChatCompletion
+from typed_path import takes_typed_path
 
 from analyzer.model import Exchange, Reconstruction, Request, Response
-from analyzer.protocols import anthropic as anthropic_protocol
 from analyzer.protocols.events import payload_of
 
 URL = "https://api.anthropic.com/v1/messages"
@@ -178,16 +178,8 @@ def check_openai(rec: Reconstruction, message: dict[str, Any]) -> None:
 def test_every_sdk_seed_stream_takes_the_typed_path() -> None:
     """The SDK seeds hold the path users run to the SDK: every generated stream (citations
     and signatures included) is decoded typed in one call."""
-    missed = [
-        seed
-        for seed in SDK_SEEDS
-        if anthropic_protocol._typed_events(
-            exchange(anthropic_streamgen.generate(seed).body),
-            Reconstruction(protocol="anthropic_messages", streamed=True),
-        )
-        is None
-    ]
-    assert missed == []
+    bodies = {seed: anthropic_streamgen.generate(seed).body for seed in SDK_SEEDS}
+    assert [seed for seed, body in bodies.items() if not takes_typed_path("anthropic_messages", body)] == []
 
 
 @pytest.mark.parametrize("seed", SDK_SEEDS)

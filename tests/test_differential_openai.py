@@ -21,10 +21,10 @@ import pytest
 import streamgen
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from typed_path import takes_typed_path
 
 import analyzer
 from analyzer.model import Exchange, Reconstruction, Response
-from analyzer.protocols import openai_chat
 
 SDK_SEEDS = range(1000)
 PARSE_SEEDS = range(1000, 1150)
@@ -186,8 +186,7 @@ def _logprobs_as_sent(view: dict[str, Any]) -> dict[str, Any]:
 def test_every_sdk_seed_stream_takes_the_typed_whole_stream_path() -> None:
     """The SDK seeds hold the path users run to the SDK: every generated stream, whatever its
     framing (`data:` with extra spaces, CR line ends, comments…), is cut and decoded whole."""
-    missed = [seed for seed in SDK_SEEDS if openai_chat._whole_stream(streamgen.generate(seed).body, None) is None]
-    assert missed == []
+    assert [seed for seed in SDK_SEEDS if not takes_typed_path("openai_chat", streamgen.generate(seed).body)] == []
 
 
 @pytest.mark.parametrize("seed", SDK_SEEDS)
