@@ -50,6 +50,12 @@ def _payloads(events: list[Event], rec: Reconstruction) -> tuple[list[Payload], 
             if stripped == b"[DONE]":  # some gateways end every protocol's stream the OpenAI way
                 rec.extras["done_marker"] = True
                 continue
+            if isinstance(exc, RecursionError):  # nested past the stack: orjson goes 1,024 levels deep
+                try:
+                    out.append((event.t_ms, event.event, orjson.loads(data)))
+                    continue
+                except orjson.JSONDecodeError:
+                    pass
             readable = read_as_utf8(data, loads)
             if readable is not UNREADABLE:
                 out.append((event.t_ms, event.event, readable))
